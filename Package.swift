@@ -1,0 +1,34 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "connkit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TensorFormats", targets: ["TensorFormats"]),
+        .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
+        .executable(name: "connkit", targets: ["connkit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // zlib from the system (zlib1g-dev): raw DEFLATE for .npz members and CRC-32.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Vectorised f16/bf16 <-> f32 casts (runtime F16C/AVX2 detection, portable fallback) and syscall shims.
+        .target(name: "CConnkit", path: "Sources/CConnkit"),
+        // Byte-level tensor containers: safetensors, npy/npz, GGUF; readers, writers, conversion.
+        .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit"], path: "Sources/TensorFormats"),
+        // The command-line layer (thin): argument parsing, rendering, exit codes.
+        .target(
+            name: "ConnkitCLI",
+            dependencies: [
+                "TensorFormats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/ConnkitCLI"),
+        .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
+        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
+    ]
+)

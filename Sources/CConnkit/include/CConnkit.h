@@ -1,0 +1,28 @@
+#ifndef CCONNKIT_H
+#define CCONNKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// Float casts. Round to nearest even; overflow to +-inf; subnormals kept. f32 -> f16 NaN keeps its sign
+// and quiets (as F16C and numpy do for quiet NaNs); f32 -> bf16 NaN becomes 0x7FC0 | sign (ml_dtypes).
+// Each function picks an F16C/AVX2 path at run time when the CPU has it and a portable one otherwise;
+// both give identical bits.
+void ck_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+void ck_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void ck_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+
+// Portable paths, exposed so tests can compare them with the vector paths.
+void ck_f32_to_f16_portable(const float *src, uint16_t *dst, size_t n);
+void ck_f16_to_f32_portable(const uint16_t *src, float *dst, size_t n);
+void ck_f32_to_bf16_portable(const float *src, uint16_t *dst, size_t n);
+
+// 1 when the vector paths are in use (F16C + AVX2 present).
+int ck_has_f16c(void);
+
+// copy_file_range(2), which Glibc declares only under _GNU_SOURCE. Returns bytes copied or -1 (errno).
+ssize_t ck_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len);
+
+#endif

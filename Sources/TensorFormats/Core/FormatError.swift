@@ -1,0 +1,140 @@
+/// The one error type of the tensor-format layer.
+///
+/// Every error names its subject: the file, and where in it (a byte offset, a tensor, a zip member or a
+/// metadata key), plus what was expected and what was found. Tests match `kind` cases, never messages.
+public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String?
+    public var location: Location?
+    public var kind: Kind
+
+    public init(_ kind: Kind, file: String? = nil, at location: Location? = nil) {
+        self.kind = kind
+        self.file = file
+        self.location = location
+    }
+
+    public enum Location: Sendable, Equatable, CustomStringConvertible {
+        case byte(Int)
+        case tensor(String)
+        case member(String)
+        case memberByte(String, Int)
+        case key(String)
+
+        public var description: String {
+            switch self {
+            case .byte(let offset): "byte \(offset)"
+            case .tensor(let name): "tensor '\(name)'"
+            case .member(let name): "member '\(name)'"
+            case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
+            case .key(let key): "key '\(key)'"
+            }
+        }
+    }
+
+    public enum Kind: Sendable, Equatable {
+        /// A system call failed (open, read, write, rename...).
+        case io(operation: String, message: String)
+        case notFound(String)
+        case badMagic(expected: String, found: String)
+        case unsupportedVersion(String)
+        case unsupportedFormat(String)
+        /// The structure needs `needed` bytes where only `available` remain.
+        case truncated(what: String, needed: Int, available: Int)
+        /// A declared size or count is above what connkit accepts.
+        case limitExceeded(what: String, value: String, limit: String)
+        case overflow(what: String)
+        case invalidUTF8(what: String)
+        case invalidJSON(String)
+        /// A structural rule of the format is broken; the text says which.
+        case invalidHeader(String)
+        case duplicateName(String)
+        case unknownDType(String)
+        /// The file uses a type connkit recognises but refuses (npy strings, objects, complex128, ...).
+        case unsupportedDType(String, reason: String)
+        case invalidShape(String)
+        case tooManyDimensions(count: Int, limit: Int)
+        /// Declared byte length differs from element count × dtype size.
+        case sizeMismatch(expected: Int, found: Int)
+        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order).
+        case badOffset(expected: Int, found: Int)
+        /// The data section is not covered exactly (trailing or missing bytes).
+        case uncoveredBytes(expectedEnd: Int, fileSize: Int)
+        case misaligned(offset: Int, alignment: Int)
+        case crcMismatch(expected: UInt32, found: UInt32)
+        case compression(String)
+        /// Two parts of a checkpoint disagree (a sharded index and its shards, say).
+        case inconsistent(String)
+        /// Content refused on purpose (pickled objects, executable globals, ...).
+        case refused(String)
+        /// A conversion that cannot be done as asked.
+        case unconvertible(String)
+    }
+
+    public var message: String {
+        switch kind {
+        case .io(let operation, let message): "\(operation) failed: \(message)"
+        case .notFound(let what): "\(what) not found"
+        case .badMagic(let expected, let found): "bad magic: expected \(expected), found \(found)"
+        case .unsupportedVersion(let version): "unsupported version \(version)"
+        case .unsupportedFormat(let what): what
+        case .truncated(let what, let needed, let available):
+            "truncated \(what): needs \(needed) bytes, only \(available) available"
+        case .limitExceeded(let what, let value, let limit): "\(what) \(value) exceeds the limit \(limit)"
+        case .overflow(let what): "integer overflow computing \(what)"
+        case .invalidUTF8(let what): "invalid UTF-8 in \(what)"
+        case .invalidJSON(let detail): "invalid JSON: \(detail)"
+        case .invalidHeader(let detail): detail
+        case .duplicateName(let name): "duplicate name '\(name)'"
+        case .unknownDType(let dtype): "unknown dtype \(dtype)"
+        case .unsupportedDType(let dtype, let reason): "unsupported dtype \(dtype): \(reason)"
+        case .invalidShape(let detail): "invalid shape: \(detail)"
+        case .tooManyDimensions(let count, let limit): "\(count) dimensions, at most \(limit) allowed"
+        case .sizeMismatch(let expected, let found):
+            "data is \(found) bytes, expected \(expected) (element count × dtype size)"
+        case .badOffset(let expected, let found): "data starts at offset \(found), expected \(expected)"
+        case .uncoveredBytes(let expectedEnd, let fileSize):
+            "tensor data ends at byte \(expectedEnd) but the file has \(fileSize) bytes"
+        case .misaligned(let offset, let alignment): "offset \(offset) is not a multiple of the alignment \(alignment)"
+        case .crcMismatch(let expected, let found):
+            "CRC-32 mismatch: expected \(hex32(expected)), computed \(hex32(found))"
+        case .compression(let detail): "decompression failed: \(detail)"
+        case .inconsistent(let detail): detail
+        case .refused(let detail): detail
+        case .unconvertible(let detail): detail
+        }
+    }
+
+    /// One line: `file: location: message`.
+    public var description: String {
+        var parts: [String] = []
+        if let file { parts.append(file) }
+        if let location { parts.append(location.description) }
+        parts.append(message)
+        return parts.joined(separator: ": ")
+    }
+
+    /// The same error, attributed to `file` unless it already names one.
+    public func inFile(_ path: String) -> FormatError {
+        var copy = self
+        if copy.file == nil { copy.file = path }
+        return copy
+    }
+
+    /// The same error, located at `location` unless it already has a location.
+    public func at(_ location: Location) -> FormatError {
+        var copy = self
+        if copy.location == nil { copy.location = location }
+        return copy
+    }
+}
+
+private func hex32(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+}
+
+/// Runs `body`, attributing any `FormatError` it throws to `file`.
+@inlinable
+public func attributing<R>(to file: String, _ body: () throws -> R) throws -> R {
+    do { return try body() } catch let error as FormatError { throw error.inFile(file) }
+}

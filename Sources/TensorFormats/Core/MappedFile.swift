@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file.
+///
+/// Readers parse the bytes of the mapping; tensor data stays in it and is only ever lent out through
+/// `withBytes`, so no pointer outlives the mapping. `release(_:)` drops pages a conversion has finished
+/// with, so the resident set does not grow with the checkpoint.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    /// Kept open for `copy_file_range` (byte-identical copies without touching the mapping).
+    public let descriptor: Int32
+    private let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw FormatError(.io(operation: "open", message: errnoText()), file: path) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let message = errnoText()
+            close(fd)
+            throw FormatError(.io(operation: "stat", message: message), file: path)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw FormatError(.io(operation: "open", message: "not a regular file"), file: path)
+        }
+        let size = Int(info.st_size)
+        if size > 0 {
+            guard let mapping = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
+                let message = errnoText()
+                close(fd)
+                throw FormatError(.io(operation: "mmap", message: message), file: path)
+            }
+            base = UnsafeRawPointer(mapping)
+        } else {
+            base = nil
+        }
+        self.size = size
+        self.descriptor = fd
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        close(descriptor)
+    }
+
+    /// The whole file. Valid only inside `body`.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: size))
+    }
+
+    /// `count` bytes at `offset`; the range must have been validated against `size` by the reader.
+    public func withBytes<R>(offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        precondition(offset >= 0 && count >= 0 && offset <= size && count <= size - offset,
+                     "byte range outside the mapping (a reader did not validate it)")
+        guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeRawBufferPointer(start: base + offset, count: count))
+    }
+
+    /// Tells the kernel the pages of this range are no longer needed (they are re-read from the file
+    /// if touched again). Keeps peak RSS flat while streaming a large checkpoint.
+    public func release(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page
+        let end = min(size, offset + count)
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
+    /// Hints sequential access for a range about to be streamed.
+    public func adviseSequential(offset: Int, count: Int) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (offset / page) * page
+        let end = min(size, offset + count)
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_WILLNEED))
+    }
+}
+
+func errnoText(_ code: Int32 = errno) -> String {
+    String(cString: strerror(code))
+}

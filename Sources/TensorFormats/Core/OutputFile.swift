@@ -1,0 +1,243 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CConnkit
+
+/// An output written atomically: bytes go to a temporary file beside the target, which replaces the
+/// target only in `commit()`. A failure, a full disk or a kill never leaves a partial file at the target.
+///
+/// Without `overwrite`, an existing target is refused up front and the final step uses `link` (which
+/// fails if the name appeared meanwhile) instead of `rename`. Writing over one of `inputs` is refused
+/// even with `overwrite`.
+public final class OutputFile {
+    public let path: String
+    public let temporaryPath: String
+    public private(set) var position = 0
+    private var descriptor: Int32
+    private let overwrite: Bool
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var buffered = 0
+    private var finished = false
+
+    private static let bufferSize = 1 << 20
+
+    public init(path: String, overwrite: Bool, inputs: [String] = []) throws {
+        self.path = path
+        self.overwrite = overwrite
+        var target = stat()
+        if stat(path, &target) == 0 {
+            for input in inputs {
+                var source = stat()
+                if stat(input, &source) == 0, source.st_dev == target.st_dev, source.st_ino == target.st_ino {
+                    throw FormatError(.refused("the output is the input file \(input); connkit never writes over an input"),
+                                      file: path)
+                }
+            }
+            if !overwrite {
+                throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path)
+            }
+            if (target.st_mode & S_IFMT) == S_IFDIR {
+                throw FormatError(.refused("the output is a directory"), file: path)
+            }
+        }
+        let directory: String
+        let base: String
+        if let slash = path.lastIndex(of: "/") {
+            directory = String(path[...slash])
+            base = String(path[path.index(after: slash)...])
+        } else {
+            directory = ""
+            base = path
+        }
+        var candidate = ""
+        var fd: Int32 = -1
+        for attempt in 0 ..< 100 {
+            candidate = "\(directory).\(base).connkit-\(getpid())-\(attempt).tmp"
+            fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else {
+            throw FormatError(.io(operation: "create a temporary file beside the output", message: errnoText()), file: path)
+        }
+        descriptor = fd
+        temporaryPath = candidate
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: OutputFile.bufferSize, alignment: 64)
+        TemporaryFiles.register(candidate)
+    }
+
+    deinit {
+        if !finished { abandon() }
+        buffer.deallocate()
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count > 0 else { return }
+        if buffered + bytes.count <= buffer.count {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[buffered ..< buffered + bytes.count]).copyMemory(from: bytes)
+            buffered += bytes.count
+        } else {
+            try flush()
+            if bytes.count >= buffer.count / 2 {
+                try writeFully(bytes)
+            } else {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< bytes.count]).copyMemory(from: bytes)
+                buffered = bytes.count
+            }
+        }
+        position += bytes.count
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { raw in try self.write(raw) }
+    }
+
+    public func write(_ text: String) throws {
+        try write(Array(text.utf8))
+    }
+
+    public func writeLE<T: FixedWidthInteger>(_ value: T) throws {
+        var little = value.littleEndian
+        try withUnsafeBytes(of: &little) { raw in try self.write(raw) }
+    }
+
+    public func writeZeros(_ count: Int) throws {
+        var left = count
+        let zeros = [UInt8](repeating: 0, count: min(count, 65536))
+        while left > 0 {
+            let chunk = min(left, zeros.count)
+            try write(Array(zeros[0 ..< chunk]))
+            left -= chunk
+        }
+    }
+
+    /// Pads with zero bytes to the next multiple of `alignment`.
+    public func pad(to alignment: Int) throws {
+        let remainder = position % alignment
+        if remainder != 0 { try writeZeros(alignment - remainder) }
+    }
+
+    /// Copies a range of a file in the kernel (`copy_file_range`) when possible, else through the mapping.
+    public func copy(from region: FileRegion) throws {
+        guard region.count > 0 else { return }
+        try flush()
+        var inOffset = Int64(region.offset)
+        var outOffset = Int64(position)
+        var left = region.count
+        var usedKernelCopy = true
+        while left > 0 {
+            let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, left)
+            if copied <= 0 {
+                usedKernelCopy = false
+                break
+            }
+            left -= copied
+        }
+        if usedKernelCopy {
+            position += region.count
+            _ = lseek(descriptor, off_t(position), SEEK_SET)
+            return
+        }
+        // Fallback (different file systems, old kernels): write the rest from the mapping.
+        let done = region.count - left
+        _ = lseek(descriptor, off_t(position + done), SEEK_SET)
+        position += done
+        try region.file.withBytes(offset: region.offset + done, count: left) { bytes in
+            try write(bytes)
+        }
+    }
+
+    public func flush() throws {
+        guard buffered > 0 else { return }
+        try writeFully(UnsafeRawBufferPointer(rebasing: buffer[0 ..< buffered]))
+        buffered = 0
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FormatError(.io(operation: "write", message: errnoText()), file: path)
+            }
+            offset += written
+        }
+    }
+
+    /// Makes the output appear at `path`, complete.
+    public func commit() throws {
+        precondition(!finished, "OutputFile committed twice")
+        do {
+            try flush()
+        } catch {
+            abandon()
+            throw error
+        }
+        let closed = close(descriptor)
+        descriptor = -1
+        guard closed == 0 else {
+            let message = errnoText()
+            abandon()
+            throw FormatError(.io(operation: "close", message: message), file: path)
+        }
+        if overwrite {
+            guard rename(temporaryPath, path) == 0 else {
+                let message = errnoText()
+                abandon()
+                throw FormatError(.io(operation: "rename", message: message), file: path)
+            }
+        } else {
+            guard link(temporaryPath, path) == 0 else {
+                let code = errno
+                abandon()
+                if code == EEXIST {
+                    throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path)
+                }
+                throw FormatError(.io(operation: "link", message: errnoText(code)), file: path)
+            }
+            unlink(temporaryPath)
+        }
+        finished = true
+        TemporaryFiles.unregister(temporaryPath)
+    }
+
+    /// Discards everything written; the target is untouched.
+    public func abandon() {
+        guard !finished else { return }
+        finished = true
+        if descriptor >= 0 { close(descriptor) }
+        descriptor = -1
+        unlink(temporaryPath)
+        TemporaryFiles.unregister(temporaryPath)
+    }
+}
+
+/// Temporary outputs still open, so a signal handler can remove them before the process dies.
+public enum TemporaryFiles {
+    nonisolated(unsafe) private static var paths: [String] = []
+    private static let lock = Mutex()
+
+    static func register(_ path: String) { lock.locked { paths.append(path) } }
+    static func unregister(_ path: String) { lock.locked { paths.removeAll { $0 == path } } }
+
+    /// Removes every registered temporary file (called from SIGINT/SIGTERM handling).
+    public static func removeAll() {
+        lock.locked {
+            for path in paths { unlink(path) }
+            paths.removeAll()
+        }
+    }
+}
+
+final class Mutex: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+    func locked<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return try body()
+    }
+}

@@ -1,0 +1,6 @@
+import ConnkitCLI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(Connkit.main(arguments: Array(CommandLine.arguments.dropFirst())))
