@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
+        .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -19,16 +20,22 @@ let package = Package(
         .target(name: "CConnkit", path: "Sources/CConnkit"),
         // Byte-level tensor containers: safetensors, npy/npz, GGUF; readers, writers, conversion.
         .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit"], path: "Sources/TensorFormats"),
+        // ggml block quantization (bit-exact with ggml), MLX affine quantization, the selection policy,
+        // the accuracy report and the quantize pipeline.
+        .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
             dependencies: [
                 "TensorFormats",
+                "Quantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats"],
+                    path: "Tests/QuantizationTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
     ]
 )

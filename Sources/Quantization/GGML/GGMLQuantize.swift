@@ -1,0 +1,87 @@
+import TensorFormats
+
+/// Which implementation runs: `fast` (the production path) or `reference` (the scalar transcription of
+/// ggml, kept to prove the fast path byte-identical and to read next to ggml's C).
+public enum QuantizationKernel: Sendable {
+    case fast, reference
+}
+
+extension GGMLBlocks {
+    /// Quantizes row-major float32 `values` (rows of `rowLength` elements) to `type`, writing
+    /// `rows × rowLength / blockElements × blockBytes` bytes to `output`. Rows are split across up to
+    /// `threads` threads; the bytes do not depend on the thread count.
+    ///
+    /// Throws `.nonFinite` naming the first NaN/±inf element (flat index), `.rowLength` when the row is
+    /// not a whole number of blocks, `.unsupportedType` for a type connkit does not produce.
+    public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, as type: DType,
+                                into output: UnsafeMutableRawBufferPointer, threads: Int = 1,
+                                kernel: QuantizationKernel = .fast) throws {
+        guard let quantizeBlocks = kernel == .fast ? fastKernel(type) : referenceKernel(type) else {
+            throw QuantizationError(.unsupportedType(type, operation: "quantize to"))
+        }
+        let (blockElements, blockBytes) = type.layout
+        guard rowLength > 0, rowLength % blockElements == 0 else {
+            throw QuantizationError(.rowLength(rowLength, blockElements: blockElements, type: type.rawValue))
+        }
+        guard values.count % rowLength == 0 else {
+            throw QuantizationError(.sizeMismatch(expected: values.count - values.count % rowLength, found: values.count))
+        }
+        let rows = values.count / rowLength
+        let blocksPerRow = rowLength / blockElements
+        let expectedBytes = rows * blocksPerRow * blockBytes
+        guard output.count == expectedBytes else {
+            throw QuantizationError(.sizeMismatch(expected: expectedBytes, found: output.count))
+        }
+        guard rows > 0, let source = values.baseAddress, let destination = output.baseAddress else { return }
+        // Small chunks are not worth a thread: keep at least ~64K elements per range.
+        let minimumRows = max(1, 65536 / rowLength)
+        let firstBad = Parallel.map(count: rows, threads: threads, minimumChunk: minimumRows) { range -> Int? in
+            let start = range.lowerBound * rowLength
+            let count = range.count * rowLength
+            if let bad = firstNonFinite(source + start, count) { return start + bad }
+            quantizeBlocks(source + start, destination + range.lowerBound * blocksPerRow * blockBytes,
+                           range.count * blocksPerRow)
+            return nil
+        }.compactMap { $0 }.min()
+        if let bad = firstBad {
+            throw QuantizationError(.nonFinite(index: bad, value: "\(source[bad])"))
+        }
+    }
+
+    /// Dequantizes whole blocks of `type` to float32 (gguf-py's values).
+    public static func dequantize(_ type: DType, _ bytes: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>,
+                                  threads: Int = 1) throws {
+        guard let kernel = dequantizeKernel(type) else {
+            throw QuantizationError(.unsupportedType(type, operation: "dequantize"))
+        }
+        let (blockElements, blockBytes) = type.layout
+        guard bytes.count % blockBytes == 0 else {
+            throw QuantizationError(.sizeMismatch(expected: bytes.count - bytes.count % blockBytes + blockBytes, found: bytes.count))
+        }
+        let blocks = bytes.count / blockBytes
+        guard values.count == blocks * blockElements else {
+            throw QuantizationError(.sizeMismatch(expected: blocks * blockElements, found: values.count))
+        }
+        guard blocks > 0, let source = bytes.baseAddress, let destination = values.baseAddress else { return }
+        _ = Parallel.map(count: blocks, threads: threads, minimumChunk: max(1, 65536 / blockElements)) { range in
+            kernel(source + range.lowerBound * blockBytes, destination + range.lowerBound * blockElements, range.count)
+        }
+    }
+}
+
+/// Index of the first NaN or ±inf among `count` floats, or nil.
+func firstNonFinite(_ values: UnsafePointer<Float>, _ count: Int) -> Int? {
+    let exponentMask = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    var i = 0
+    let raw = UnsafeRawPointer(values)
+    while i + 8 <= count {
+        let bits = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<UInt32>.self)
+        if any((bits & exponentMask) .== exponentMask) { break }
+        i += 8
+    }
+    while i < count {
+        if !values[i].isFinite { return i }
+        i += 1
+    }
+    return nil
+}

@@ -1,0 +1,124 @@
+/// The non-linear 4-bit types. Layouts (f16 `d`, little-endian):
+///
+///     iq4_nl   18 bytes (32 elements):  d | qs: u8[16]                          y = d * kvalues[nibble]
+///     iq4_xs  136 bytes (256 elements): d | scales_h: u16 | scales_l: u8[4] | qs: u8[128]
+///
+/// Nibbles as in q4_0 (byte j: element j low, element j + 16 high, per 32-element group). iq4_xs gives
+/// each 32-element group a 6-bit code `ls` (low 4 bits in scales_l, high 2 bits in scales_h) and the
+/// scale `d * (ls - 32)`.
+enum IQ4_NL {
+    /// `kvalues_iq4nl` (ggml-common.h).
+    static let values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
+    static let floatValues: [Float] = values.map { Float($0) }
+
+    /// `best_index_int8(16, kvalues_iq4nl, x)`: binary search for the bracketing pair, then the nearer
+    /// one (the upper on a tie). NaN ends at index 15, as the C comparisons do.
+    @inline(__always)
+    static func bestIndex(_ v: UnsafePointer<Float>, _ x: Float) -> Int {
+        if x <= v[0] { return 0 }
+        if x >= v[15] { return 15 }
+        var ml = 0
+        var mu = 15
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2
+            if x < v[mav] { mu = mav } else { ml = mav }
+        }
+        return x - v[mu - 1] < v[mu] - x ? mu - 1 : mu
+    }
+
+    /// `quantize_iq4_nl` without an importance matrix, as `ggml_quantize_chunk` calls it:
+    /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights = x², ntry = 7)` per block.
+    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
+        floatValues.withUnsafeBufferPointer { table in
+            let v = table.baseAddress!
+            var codes = [UInt8](repeating: 0, count: 32)
+            for i in 0 ..< blocks {
+                let xb = x + 32 * i
+                let yb = y + 18 * i
+                var scale: Float = 0
+                var amax: Float = 0
+                var max: Float = 0
+                for j in 0 ..< 32 {
+                    let ax = abs(xb[j])
+                    if ax > amax {
+                        amax = ax
+                        max = xb[j]
+                    }
+                }
+                if amax >= KQuantSearch.groupMaxEpsilon {
+                    var d = -max / v[0]
+                    var id = 1 / d
+                    var sumqx: Float = 0
+                    var sumq2: Float = 0
+                    for j in 0 ..< 32 {
+                        let l = bestIndex(v, id * xb[j])
+                        let q = v[l]
+                        let w = xb[j] * xb[j]
+                        sumqx += w * q * xb[j]
+                        sumq2 += w * q * q
+                    }
+                    d = sumq2 > 0 ? sumqx / sumq2 : 0
+                    var best = d * sumqx
+                    for step in -7 ... 7 {
+                        id = Float(step + Int(values[0])) / max
+                        sumqx = 0
+                        sumq2 = 0
+                        for j in 0 ..< 32 {
+                            let q = v[bestIndex(v, id * xb[j])]
+                            let w = xb[j] * xb[j]
+                            sumqx += w * q * xb[j]
+                            sumq2 += w * q * q
+                        }
+                        if sumq2 > 0, sumqx * sumqx > best * sumq2 {
+                            d = sumqx / sumq2
+                            best = d * sumqx
+                        }
+                    }
+                    scale = d
+                }
+                yb.storeLE(ggmlFP16(scale), at: 0)
+                let id: Float = scale != 0 ? 1 / scale : 0
+                for j in 0 ..< 32 { codes[j] = UInt8(bestIndex(v, id * xb[j])) }
+                for j in 0 ..< 16 {
+                    yb.storeBytes(of: codes[j] | (codes[16 + j] << 4), toByteOffset: 2 + j, as: UInt8.self)
+                }
+            }
+        }
+    }
+
+    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
+        floatValues.withUnsafeBufferPointer { v in
+            for i in 0 ..< blocks {
+                let yb = y + 18 * i
+                let d = yb.loadF16(at: 0)
+                for j in 0 ..< 16 {
+                    let q = yb.byte(2 + j)
+                    x[32 * i + j] = d * v[Int(q & 15)]
+                    x[32 * i + 16 + j] = d * v[Int(q >> 4)]
+                }
+            }
+        }
+    }
+}
+
+enum IQ4_XS {
+    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
+        IQ4_NL.floatValues.withUnsafeBufferPointer { v in
+            for i in 0 ..< blocks {
+                let yb = y + 136 * i
+                let d = yb.loadF16(at: 0)
+                let scalesHigh = yb.loadLE(UInt16.self, at: 2)
+                for ib in 0 ..< 8 {
+                    let low = (yb.byte(4 + ib / 2) >> (4 * (ib % 2))) & 0xF
+                    let high = UInt8(truncatingIfNeeded: scalesHigh >> (2 * ib)) & 3
+                    let dl = d * Float(Int8(bitPattern: low | (high << 4)) - 32)
+                    for j in 0 ..< 16 {
+                        let q = yb.byte(8 + 16 * ib + j)
+                        x[256 * i + 32 * ib + j] = dl * v[Int(q & 15)]
+                        x[256 * i + 32 * ib + 16 + j] = dl * v[Int(q >> 4)]
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+/// The scale searches of ggml's k-quants (`make_qx_quants`, `make_q3_quants`, `make_qkx2_quants` in
+/// ggml-quants.c), transcribed for one group of values. Every expression keeps C's evaluation order
+/// (`w*x*l` is `(w*x)*l`) and sums run in index order, as the float32 reference computes them.
+/// `KQuantSearchSIMD.swift` runs the same searches for many groups at once, one group per lane.
+enum KQuantSearch {
+    /// Below this magnitude a group counts as all zero (`GROUP_MAX_EPS`).
+    static let groupMaxEpsilon: Float = 1e-15
+
+    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: symmetric codes `L` in 0..<2*nmax and
+    /// the (signed) scale.
+    static func symmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<Int8>) -> Float {
+        var max: Float = 0
+        var amax: Float = 0
+        for i in 0 ..< n {
+            let ax = abs(x[i])
+            if ax > amax {
+                amax = ax
+                max = x[i]
+            }
+        }
+        if amax < groupMaxEpsilon {
+            for i in 0 ..< n { codes[i] = 0 }
+            return 0
+        }
+        let fnmax = Float(nmax)
+        var iscale = Float(-nmax) / max
+        var sumlx: Float = 0
+        var suml2: Float = 0
+        for i in 0 ..< n {
+            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+            codes[i] = Int8(truncatingIfNeeded: l + nmax)
+            let w = x[i] * x[i]
+            let fl = Float(l)
+            sumlx += w * x[i] * fl
+            suml2 += w * fl * fl
+        }
+        var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
+        var best = scale * sumlx
+        for step in -9 ... 9 where step != 0 {
+            iscale = -(fnmax + 0.1 * Float(step)) / max
+            sumlx = 0
+            suml2 = 0
+            for i in 0 ..< n {
+                let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+                let w = x[i] * x[i]
+                let fl = Float(l)
+                sumlx += w * x[i] * fl
+                suml2 += w * fl * fl
+            }
+            if suml2 > 0, sumlx * sumlx > best * suml2 {
+                for i in 0 ..< n {
+                    let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+                    codes[i] = Int8(truncatingIfNeeded: nmax + l)
+                }
+                scale = sumlx / suml2
+                best = scale * sumlx
+            }
+        }
+        return scale
+    }
+
+    /// `make_q3_quants(n, nmax, x, L, do_rmse = true)`: codes in 0..<2*nmax refined by up to five
+    /// coordinate-descent passes; returns the scale.
+    static func symmetricRefined(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<Int8>) -> Float {
+        var max: Float = 0
+        var amax: Float = 0
+        for i in 0 ..< n {
+            let ax = abs(x[i])
+            if ax > amax {
+                amax = ax
+                max = x[i]
+            }
+        }
+        if amax < groupMaxEpsilon {
+            for i in 0 ..< n { codes[i] = 0 }
+            return 0
+        }
+        let iscale = Float(-nmax) / max
+        var sumlx: Float = 0
+        var suml2: Float = 0
+        for i in 0 ..< n {
+            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
+            codes[i] = Int8(truncatingIfNeeded: l)
+            let w = x[i] * x[i]
+            let fl = Float(l)
+            sumlx += w * x[i] * fl
+            suml2 += w * fl * fl
+        }
+        for _ in 0 ..< 5 {
+            var changed = 0
+            for i in 0 ..< n {
+                let w = x[i] * x[i]
+                let current = Float(codes[i])
+                var slx = sumlx - w * x[i] * current
+                if slx > 0 {
+                    var sl2 = suml2 - w * current * current
+                    let newL = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(x[i] * sl2 / slx)))
+                    if newL != Int32(codes[i]) {
+                        let fl = Float(newL)
+                        slx += w * x[i] * fl
+                        sl2 += w * fl * fl
+                        if sl2 > 0, slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            codes[i] = Int8(truncatingIfNeeded: newL)
+                            sumlx = slx
+                            suml2 = sl2
+                            changed += 1
+                        }
+                    }
+                }
+            }
+            if changed == 0 { break }
+        }
+        for i in 0 ..< n { codes[i] = codes[i] &+ Int8(truncatingIfNeeded: nmax) }
+        return suml2 > 0 ? sumlx / suml2 : 0
+    }
+
+    /// `make_qkx2_quants`: asymmetric codes in 0...nmax with a non-positive offset, searched over
+    /// `nstep + 1` candidate scales; returns (scale, -min).
+    static func asymmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
+                           _ codes: UnsafeMutablePointer<UInt8>, _ scratch: UnsafeMutablePointer<UInt8>,
+                           rmin: Float, rdelta: Float, nstep: Int, useMAD: Bool) -> (scale: Float, negatedMin: Float) {
+        var min = x[0]
+        var max = x[0]
+        var sumW = weights[0]
+        var sumX = sumW * x[0]
+        for i in 1 ..< n {
+            if x[i] < min { min = x[i] }
+            if x[i] > max { max = x[i] }
+            let w = weights[i]
+            sumW += w
+            sumX += w * x[i]
+        }
+        if min > 0 { min = 0 }
+        if max == min {
+            for i in 0 ..< n { codes[i] = 0 }
+            return (0, -min)
+        }
+        let fnmax = Float(nmax)
+        var iscale = fnmax / (max - min)
+        var scale = 1 / iscale
+        var bestError: Float = 0
+        for i in 0 ..< n {
+            let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
+            codes[i] = UInt8(truncatingIfNeeded: l)
+            var diff = scale * Float(codes[i]) + min - x[i]
+            diff = useMAD ? abs(diff) : diff * diff
+            bestError += weights[i] * diff
+        }
+        if nstep < 1 { return (scale, -min) }
+        for step in 0 ... nstep {
+            iscale = (rmin + rdelta * Float(step) + fnmax) / (max - min)
+            var sumL: Float = 0
+            var sumL2: Float = 0
+            var sumXL: Float = 0
+            for i in 0 ..< n {
+                let l = Swift.max(0, Swift.min(nmax, nearestInt(iscale * (x[i] - min))))
+                scratch[i] = UInt8(truncatingIfNeeded: l)
+                let w = weights[i]
+                let fl = Float(l)
+                sumL += w * fl
+                sumL2 += w * fl * fl
+                sumXL += w * fl * x[i]
+            }
+            let D = sumW * sumL2 - sumL * sumL
+            if D > 0 {
+                var thisScale = (sumW * sumXL - sumX * sumL) / D
+                var thisMin = (sumL2 * sumX - sumL * sumXL) / D
+                if thisMin > 0 {
+                    thisMin = 0
+                    thisScale = sumXL / sumL2
+                }
+                var error: Float = 0
+                for i in 0 ..< n {
+                    var diff = thisScale * Float(scratch[i]) + thisMin - x[i]
+                    diff = useMAD ? abs(diff) : diff * diff
+                    error += weights[i] * diff
+                }
+                if error < bestError {
+                    for i in 0 ..< n { codes[i] = scratch[i] }
+                    bestError = error
+                    scale = thisScale
+                    min = thisMin
+                }
+            }
+        }
+        return (scale, -min)
+    }
+}

@@ -1,0 +1,68 @@
+import TensorFormats
+
+/// The error type of the quantization layer: what went wrong and, when known, the tensor it concerns.
+/// Tests match `kind` cases, never messages.
+public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var kind: Kind
+    /// The tensor concerned, when the error arose while processing one.
+    public var tensor: String?
+
+    public init(_ kind: Kind, tensor: String? = nil) {
+        self.kind = kind
+        self.tensor = tensor
+    }
+
+    public enum Kind: Sendable, Equatable {
+        /// A NaN or ±inf value: no quantizer defines a result for it. `index` is the flat row-major
+        /// element index of the first one.
+        case nonFinite(index: Int, value: String)
+        /// The name given for a quantization type is not one connkit knows.
+        case unknownType(String)
+        /// The block type cannot be produced (connkit reads it but does not write it) or read.
+        case unsupportedType(DType, operation: String)
+        /// The row length is not a multiple of the block size.
+        case rowLength(Int, blockElements: Int, type: String)
+        /// `--only` selected a tensor whose values are not floating point.
+        case notFloat(DType)
+        /// The byte or element counts handed to a kernel do not fit together.
+        case sizeMismatch(expected: Int, found: Int)
+        /// The MLX group size is not 32, 64 or 128.
+        case groupSize(Int)
+        /// A command-line option or pattern that selects nothing or contradicts another.
+        case invalidRequest(String)
+    }
+
+    public var message: String {
+        switch kind {
+        case .nonFinite(let index, let value):
+            "element \(index) is \(value); no quantizer defines a result for NaN or infinite values"
+        case .unknownType(let name):
+            "unknown quantization type '\(name)' (known: \(QuantizationType.allNames.joined(separator: ", ")))"
+        case .unsupportedType(let type, let operation):
+            "connkit cannot \(operation) \(type.rawValue)"
+        case .rowLength(let length, let blockElements, let type):
+            "row length \(length) is not a multiple of \(type)'s block size \(blockElements)"
+        case .notFloat(let dtype):
+            "selected for quantization but its dtype \(dtype.rawValue) is not a floating-point type"
+        case .sizeMismatch(let expected, let found):
+            "buffer holds \(found) bytes or elements, expected \(expected)"
+        case .groupSize(let size):
+            "group size \(size) is not one of 32, 64, 128"
+        case .invalidRequest(let detail):
+            detail
+        }
+    }
+
+    /// One line: `tensor 'name': message`.
+    public var description: String {
+        if let tensor { return "tensor '\(tensor)': \(message)" }
+        return message
+    }
+
+    /// The same error, attributed to `tensor` unless it already names one.
+    public func on(tensor name: String) -> QuantizationError {
+        var copy = self
+        if copy.tensor == nil { copy.tensor = name }
+        return copy
+    }
+}
