@@ -36,9 +36,21 @@ public enum GGMLBlocks {
         }
     }
 
+    /// A kernel that also reports whether every value was finite (false: the output is meaningless).
+    typealias CheckingQuantizeKernel = (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Bool
+
     /// The production kernel: vectorised where it pays, always byte-identical to `referenceKernel`.
-    static func fastKernel(_ type: DType) -> QuantizeKernel? {
-        referenceKernel(type)
+    /// The legacy types check finiteness on the values they load (a separate pass would read the
+    /// input twice); the others are preceded by `firstNonFinite`.
+    static func fastKernel(_ type: DType) -> (kernel: QuantizeKernel, checking: CheckingQuantizeKernel?)? {
+        switch type {
+        case .q8_0: ({ _ = Q8_0.quantize($0, $1, blocks: $2) }, Q8_0.quantize)
+        case .q4_0: ({ _ = Q4_0.quantize($0, $1, blocks: $2) }, Q4_0.quantize)
+        case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2) }, Q4_1.quantize)
+        case .q5_0: ({ _ = Q5_0.quantize($0, $1, blocks: $2) }, Q5_0.quantize)
+        case .q5_1: ({ _ = Q5_1.quantize($0, $1, blocks: $2) }, Q5_1.quantize)
+        default: referenceKernel(type).map { ($0, nil) }
+        }
     }
 
     static func dequantizeKernel(_ type: DType) -> DequantizeKernel? {

@@ -16,9 +16,10 @@ extension GGMLBlocks {
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, as type: DType,
                                 into output: UnsafeMutableRawBufferPointer, threads: Int = 1,
                                 kernel: QuantizationKernel = .fast) throws {
-        guard let quantizeBlocks = kernel == .fast ? fastKernel(type) : referenceKernel(type) else {
+        guard let kernels = kernel == .fast ? fastKernel(type) : referenceKernel(type).map({ ($0, nil) }) else {
             throw QuantizationError(.unsupportedType(type, operation: "quantize to"))
         }
+        let (quantizeBlocks, checkingKernel) = kernels
         let (blockElements, blockBytes) = type.layout
         guard rowLength > 0, rowLength % blockElements == 0 else {
             throw QuantizationError(.rowLength(rowLength, blockElements: blockElements, type: type.rawValue))
@@ -35,12 +36,25 @@ extension GGMLBlocks {
         guard rows > 0, let source = values.baseAddress, let destination = output.baseAddress else { return }
         // Small chunks are not worth a thread: keep at least ~64K elements per range.
         let minimumRows = max(1, 65536 / rowLength)
+        // Each thread checks and quantizes its rows in slices of about 64K values, so the values checked
+        // are still in cache when they are quantized.
+        let sliceRows = max(1, 65536 / rowLength)
         let firstBad = Parallel.map(count: rows, threads: threads, minimumChunk: minimumRows) { range -> Int? in
-            let start = range.lowerBound * rowLength
-            let count = range.count * rowLength
-            if let bad = firstNonFinite(source + start, count) { return start + bad }
-            quantizeBlocks(source + start, destination + range.lowerBound * blocksPerRow * blockBytes,
-                           range.count * blocksPerRow)
+            var row = range.lowerBound
+            while row < range.upperBound {
+                let count = min(sliceRows, range.upperBound - row)
+                let start = row * rowLength
+                let output = destination + row * blocksPerRow * blockBytes
+                if let checkingKernel {
+                    if !checkingKernel(source + start, output, count * blocksPerRow) {
+                        return start + firstNonFinite(source + start, count * rowLength)!
+                    }
+                } else {
+                    if let bad = firstNonFinite(source + start, count * rowLength) { return start + bad }
+                    quantizeBlocks(source + start, output, count * blocksPerRow)
+                }
+                row += count
+            }
             return nil
         }.compactMap { $0 }.min()
         if let bad = firstBad {
@@ -71,17 +85,23 @@ extension GGMLBlocks {
 
 /// Index of the first NaN or ±inf among `count` floats, or nil.
 func firstNonFinite(_ values: UnsafePointer<Float>, _ count: Int) -> Int? {
-    let exponentMask = SIMD8<UInt32>(repeating: 0x7F80_0000)
+    // x * 0 is ±0 for finite x and NaN for NaN/±inf; a NaN survives the sums. Four sums for parallelism.
+    var sums = (F4(), F4(), F4(), F4())
     var i = 0
-    let raw = UnsafeRawPointer(values)
-    while i + 8 <= count {
-        let bits = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<UInt32>.self)
-        if any((bits & exponentMask) .== exponentMask) { break }
-        i += 8
+    while i + 16 <= count {
+        sums.0 += values.load4(i) * 0
+        sums.1 += values.load4(i + 4) * 0
+        sums.2 += values.load4(i + 8) * 0
+        sums.3 += values.load4(i + 12) * 0
+        i += 16
     }
-    while i < count {
-        if !values[i].isFinite { return i }
+    let total = (sums.0 + sums.1) + (sums.2 + sums.3)
+    var clean = total.x == total.x && total.y == total.y && total.z == total.z && total.w == total.w
+    while clean, i < count {
+        clean = values[i].isFinite
         i += 1
     }
+    if clean { return nil }
+    for j in 0 ..< count where !values[j].isFinite { return j }
     return nil
 }

@@ -1,0 +1,128 @@
+import CConnkit
+import Quantization
+import TensorFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures connkit's in-process kernels on float32 matrices and prints one JSON object:
+/// `{"results": [{"op", "shape", "threads", "kernel", "melem_per_s"}…]}`.
+///
+/// Usage: QuantizeBench [--types q8_0,q4_0,…] [--shapes 4096x4096,4096x1024] [--threads 1,2]
+///                      [--kernels fast,reference] [--min-seconds 1.0] [--casts] [--cpu-time]
+/// Inputs are bell-shaped values (sum of four uniforms) with a 0.02 scale, like trained weights.
+
+/// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
+/// busy machine: it leaves out the time the thread waited for a core).
+nonisolated(unsafe) var clock = CLOCK_MONOTONIC
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(clock, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Runs `body` at least twice and for at least `minSeconds`, returns the best time of one run.
+func bestTime(minSeconds: Double, _ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    let start = monotonicSeconds()
+    var runs = 0
+    while runs < 2 || monotonicSeconds() - start < minSeconds {
+        let t0 = monotonicSeconds()
+        try body()
+        best = min(best, monotonicSeconds() - t0)
+        runs += 1
+    }
+    return best
+}
+
+/// Sum of four uniforms minus 2, times 0.02, from a counter-based splitmix64 (quantize_bench.py builds
+/// the same matrix with numpy for ggml and gguf-py).
+func weights(rows: Int, columns: Int) -> [Float] {
+    let count = rows * columns
+    func word(_ i: Int) -> UInt64 {
+        var z = 0x5EED &+ UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    func unit(_ i: Int) -> Float { Float(word(i) >> 40) * 0x1p-24 }
+    return (0 ..< count).map { i in ((((unit(i) + unit(count + i)) + unit(2 * count + i)) + unit(3 * count + i)) - 2) * 0.02 }
+}
+
+var types: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl]
+var shapes: [(Int, Int)] = [(4096, 4096)]
+var threadCounts = [1, Parallel.processorCount]
+var kernels: [QuantizationKernel] = [.fast]
+var minSeconds = 1.0
+var casts = false
+
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let argument = arguments.next() {
+    switch argument {
+    case "--types": types = arguments.next()!.split(separator: ",").map { DType(rawValue: String($0))! }
+    case "--shapes":
+        shapes = arguments.next()!.split(separator: ",").map { spec in
+            let parts = spec.split(separator: "x").map { Int($0)! }
+            return (parts[0], parts[1])
+        }
+    case "--threads": threadCounts = arguments.next()!.split(separator: ",").map { Int($0)! }
+    case "--kernels": kernels = arguments.next()!.split(separator: ",").map { $0 == "reference" ? .reference : .fast }
+    case "--min-seconds": minSeconds = Double(arguments.next()!)!
+    case "--casts": casts = true
+    case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID
+    default:
+        print("unknown argument \(argument)")
+        exit(2)
+    }
+}
+
+var results: [JSONValue] = []
+@MainActor func record(_ op: String, _ rows: Int, _ columns: Int, threads: Int, kernel: String, seconds: Double) {
+    let rate = Double(rows * columns) / seconds / 1e6
+    results.append(.object([
+        .init("op", .string(op)), .init("shape", .array([.int(rows), .int(columns)])),
+        .init("threads", .int(threads)), .init("kernel", .string(kernel)),
+        .init("melem_per_s", .double((rate * 10).rounded() / 10)),
+    ]))
+    writeError("\(op) \(rows)x\(columns) threads=\(threads) \(kernel): \(Int(rate)) M/s\n")
+}
+
+func writeError(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+for (rows, columns) in shapes {
+    let input = weights(rows: rows, columns: columns)
+    for type in types {
+        let (blockElements, blockBytes) = type.layout
+        var output = [UInt8](repeating: 0, count: rows * columns / blockElements * blockBytes)
+        for kernel in kernels {
+            for threads in threadCounts {
+                let seconds = try input.withUnsafeBufferPointer { values in
+                    try output.withUnsafeMutableBytes { out in
+                        try bestTime(minSeconds: minSeconds) {
+                            try GGMLBlocks.quantize(values, rowLength: columns, as: type, into: out, threads: threads, kernel: kernel)
+                        }
+                    }
+                }
+                record("quantize-" + type.rawValue, rows, columns, threads: threads,
+                       kernel: kernel == .fast ? "fast" : "reference", seconds: seconds)
+            }
+        }
+    }
+    if casts {
+        var half = [UInt16](repeating: 0, count: rows * columns)
+        for (name, body) in [("cast-f32-f16", { ck_f32_to_f16($0, $1, $2) }), ("cast-f32-bf16", { ck_f32_to_bf16($0, $1, $2) })]
+            as [(String, (UnsafePointer<Float>, UnsafeMutablePointer<UInt16>, Int) -> Void)] {
+            let seconds = input.withUnsafeBufferPointer { values in
+                half.withUnsafeMutableBufferPointer { out in
+                    bestTime(minSeconds: minSeconds) { body(values.baseAddress!, out.baseAddress!, values.count) }
+                }
+            }
+            record(name, rows, columns, threads: 1, kernel: "fast", seconds: seconds)
+        }
+    }
+}
+print(JSONValue.object([.init("results", .array(results))]).serialized())

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Quantization throughput: connkit vs ggml vs gguf-py, measured in the same run.
+
+  /work/venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--quick]
+
+* connkit: the QuantizeBench executable (Benchmarks/QuantizeBench, release build) times the in-process
+  kernels (`GGMLBlocks.quantize`, NaN/inf scan included) with 1 thread and with all cores.
+* ggml: one `ggml_quantize_chunk` call over the whole matrix through ctypes (libggml-base.so from
+  llama-cpp-python, single-threaded: ggml_quantize_chunk has no threads of its own).
+* gguf-py: `gguf.quants.quantize` (numpy; legacy types only: gguf-py has no k-quant quantizer).
+* casts: connkit's f32 -> f16/bf16 (CConnkit) vs numpy's astype (f16) and gguf-py's BF16 quantizer.
+
+All sides quantize the same float32 matrices (sum of four uniforms minus 2, times 0.02, from a
+counter-based splitmix64 that QuantizeBench reproduces), shapes 4096x4096 and the LLaVA-1.5-7B
+projector (fc1 4096x1024, fc2 4096x4096). Each figure is the best of repeated runs (million elements
+per second). Prints a Markdown table.
+"""
+import argparse
+import ctypes
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BENCH_PACKAGE = os.path.join(HERE, "QuantizeBench")
+GGML_IDS = {"q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "q2_k": 10, "q3_k": 11, "q4_k": 12,
+            "q5_k": 13, "q6_k": 14, "iq4_nl": 20}
+LAYOUT = {"q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24), "q8_0": (32, 34),
+          "q2_k": (256, 84), "q3_k": (256, 110), "q4_k": (256, 144), "q5_k": (256, 176), "q6_k": (256, 210),
+          "iq4_nl": (32, 18)}
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def weights(rows, columns):
+    count = rows * columns
+    with np.errstate(over="ignore"):
+        z = np.uint64(0x5EED) + np.arange(1, 4 * count + 1, dtype=np.uint64) * GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    u = u.reshape(4, count)
+    x = ((((u[0] + u[1]) + u[2]) + u[3]) - np.float32(2.0)) * np.float32(0.02)
+    return x.reshape(rows, columns)
+
+
+def best_time(fn, min_seconds):
+    best = float("inf")
+    start = time.perf_counter()
+    runs = 0
+    while runs < 2 or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        runs += 1
+    return best
+
+
+def load_ggml():
+    import llama_cpp
+    lib = ctypes.CDLL(os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so"))
+    lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+    lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                        ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    return lib
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--types", default="q8_0,q4_0,q4_1,q5_0,q5_1,q2_k,q3_k,q4_k,q5_k,q6_k,iq4_nl")
+    parser.add_argument("--shapes", default="4096x4096,4096x1024")
+    parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--json", help="also write the raw figures to this file")
+    args = parser.parse_args()
+    types = args.types.split(",")
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+
+    if not args.no_build:
+        subprocess.run(["swift", "build", "-c", "release"], cwd=BENCH_PACKAGE, check=True,
+                       stdout=subprocess.DEVNULL)
+    bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
+    out = subprocess.run([bench, "--types", ",".join(types), "--shapes", args.shapes, "--min-seconds",
+                          str(args.min_seconds), "--casts"], check=True, capture_output=True, text=True)
+    connkit = {}
+    for r in json.loads(out.stdout)["results"]:
+        connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
+    cores = max(t for (_, _, t) in connkit)
+
+    import gguf
+    from gguf.quants import quantize as gguf_quantize
+    lib = load_ggml()
+    rows_out = []
+    raw = []
+    for shape in shapes:
+        x = np.ascontiguousarray(weights(*shape))
+        n = x.size
+        for name in types:
+            block_elements, block_bytes = LAYOUT[name]
+            dst = np.empty(n // block_elements * block_bytes, np.uint8)
+            t = best_time(lambda: lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, dst.ctypes.data, 0,
+                                                          shape[0], shape[1], None), args.min_seconds)
+            ggml_rate = n / t / 1e6
+            qtype = getattr(gguf.GGMLQuantizationType, name.upper())
+            try:
+                t = best_time(lambda: gguf_quantize(x, qtype), args.min_seconds)
+                gguf_rate = n / t / 1e6
+            except NotImplementedError:
+                gguf_rate = None
+            one = connkit[("quantize-" + name, shape, 1)]
+            many = connkit[("quantize-" + name, shape, cores)]
+            rows_out.append((f"{shape[0]}x{shape[1]}", name, one, many, ggml_rate, gguf_rate))
+            raw.append({"shape": shape, "type": name, "connkit_1": one, f"connkit_{cores}": many,
+                        "ggml": ggml_rate, "gguf_py": gguf_rate})
+        # casts
+        t = best_time(lambda: x.astype(np.float16), args.min_seconds)
+        numpy_f16 = n / t / 1e6
+        t = best_time(lambda: gguf_quantize(x, gguf.GGMLQuantizationType.BF16), args.min_seconds)
+        gguf_bf16 = n / t / 1e6
+        rows_out.append((f"{shape[0]}x{shape[1]}", "cast f32->f16", connkit[("cast-f32-f16", shape, 1)], None,
+                         None, numpy_f16))
+        rows_out.append((f"{shape[0]}x{shape[1]}", "cast f32->bf16", connkit[("cast-f32-bf16", shape, 1)], None,
+                         None, gguf_bf16))
+
+    def fmt(v):
+        return "-" if v is None else f"{v:.0f}"
+
+    print(f"| shape | type | connkit 1 thread | connkit {cores} threads | ggml | gguf-py / numpy | "
+          f"connkit/ggml (1 thread) | connkit/gguf-py |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for shape, name, one, many, ggml_rate, py in rows_out:
+        ratio_ggml = f"{one / ggml_rate:.2f}x" if ggml_rate else "-"
+        ratio_py = f"{one / py:.1f}x" if py else "-"
+        print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {fmt(ggml_rate)} | {fmt(py)} | {ratio_ggml} | {ratio_py} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(raw, fh, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

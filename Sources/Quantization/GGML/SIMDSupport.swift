@@ -1,0 +1,107 @@
+/// Vector helpers for the fast kernels, on 4-lane vectors (one SSE / NEON register).
+///
+/// Written so that they compile to plain vector instructions on the default x86-64 target: the standard
+/// library's generic SIMD paths (`max()`, `rounded`, float -> integer `init(_:rounding:)`, `clamping:`)
+/// and vectors wider than one register become per-lane loops inside larger functions, and so does a
+/// select built from bit masks (`a & m | b & ~m`); comparisons, arithmetic, bitwise operations and
+/// `replacing(with:where:)` on `SIMD4<Float>` / `SIMD4<Int32>` do not (measured on Swift 6.3). Every
+/// helper is exact: no result depends on evaluation order, and each lane computes what the scalar code
+/// computes.
+
+typealias F4 = SIMD4<Float>
+typealias I4 = SIMD4<Int32>
+
+extension SIMD4 where Scalar == Float {
+    @inline(__always)
+    var bits: I4 { unsafeBitCast(self, to: I4.self) }
+
+    @inline(__always)
+    init(bits: I4) { self = unsafeBitCast(bits, to: F4.self) }
+
+    /// All-ones lanes where `mask` is true.
+    @inline(__always)
+    static func lanes(_ mask: SIMDMask<I4>) -> I4 { unsafeBitCast(mask, to: I4.self) }
+
+    /// `mask ? a : b`, lane by lane.
+    @inline(__always)
+    static func select(_ mask: SIMDMask<I4>, _ a: F4, _ b: F4) -> F4 {
+        b.replacing(with: a, where: mask)
+    }
+
+    /// |x| by clearing the sign bit.
+    @inline(__always)
+    var magnitude: F4 { F4(bits: bits & I4(repeating: 0x7FFF_FFFF)) }
+
+    /// `other > self ? other : self` (maxps on non-NaN values).
+    @inline(__always)
+    func laneMax(_ other: F4) -> F4 { .select(other .> self, other, self) }
+
+    /// `other < self ? other : self` (minps on non-NaN values).
+    @inline(__always)
+    func laneMin(_ other: F4) -> F4 { .select(other .< self, other, self) }
+
+    /// Largest lane (finite values).
+    @inline(__always)
+    func reduceMax() -> Float {
+        let m = laneMax(F4(z, w, x, y))
+        return m.x > m.y ? m.x : m.y
+    }
+
+    /// Smallest lane (finite values).
+    @inline(__always)
+    func reduceMin() -> Float {
+        let m = laneMin(F4(z, w, x, y))
+        return m.x < m.y ? m.x : m.y
+    }
+
+    /// floor(x) for 0 <= x < 2^22: round to an integer by adding 2^23 (round to nearest even), step
+    /// down where that went up.
+    @inline(__always)
+    var floorOfNonNegative: F4 {
+        let rounded = (self + 8_388_608) - 8_388_608
+        return rounded - F4(bits: F4.lanes(rounded .> self) & F4(repeating: 1).bits)
+    }
+
+    /// floor(x) for 0 <= x < 2^22 as an integer in the low 23 bits (the bits above hold 0x4B000000, so
+    /// only masked or byte-truncated uses are meaningful): round to nearest even by adding 2^23, then
+    /// subtract one where that went up.
+    @inline(__always)
+    var floorBits: I4 {
+        let shifted = self + 8_388_608
+        return shifted.bits &+ F4.lanes((shifted - 8_388_608) .> self)
+    }
+
+    /// `self - 1` in the lanes above `cap` (for integer-valued lanes at most `cap + 1`): MIN(cap, q)
+    /// without a select.
+    @inline(__always)
+    func cappedAbove(_ cap: Float) -> F4 {
+        self - F4(bits: F4.lanes(self .> F4(repeating: cap)) & F4(repeating: 1).bits)
+    }
+
+    /// ggml's `nearest_int` lane by lane: the same bit arithmetic as the scalar `nearestInt`, so even
+    /// out-of-range and NaN lanes give the scalar result.
+    @inline(__always)
+    var nearestInt: I4 {
+        ((self + 12_582_912).bits & I4(repeating: 0x007F_FFFF)) &- I4(repeating: 0x0040_0000)
+    }
+}
+
+extension SIMD4 where Scalar == Int32 {
+    /// The four low bytes of each lane (values already in 0...255 or wanted modulo 256).
+    @inline(__always)
+    var lowBytes: SIMD4<UInt8> { SIMD4<UInt8>(truncatingIfNeeded: self) }
+}
+
+extension UnsafePointer where Pointee == Float {
+    @inline(__always)
+    func load4(_ offset: Int) -> F4 {
+        UnsafeRawPointer(self + offset).loadUnaligned(as: F4.self)
+    }
+}
+
+extension UnsafeMutableRawPointer {
+    @inline(__always)
+    func store4(_ value: SIMD4<UInt8>, at offset: Int) {
+        storeBytes(of: value, toByteOffset: offset, as: SIMD4<UInt8>.self)
+    }
+}
