@@ -46,8 +46,10 @@ extension GGMLBlocks {
                 let start = row * rowLength
                 let output = destination + row * blocksPerRow * blockBytes
                 if let checkingKernel {
-                    if !checkingKernel(source + start, output, count * blocksPerRow) {
-                        return start + firstNonFinite(source + start, count * rowLength)!
+                    // false may be a false alarm (see `nonFiniteProbe`): the exact scan decides.
+                    if !checkingKernel(source + start, output, count * blocksPerRow),
+                       let bad = firstNonFinite(source + start, count * rowLength) {
+                        return start + bad
                     }
                 } else {
                     if let bad = firstNonFinite(source + start, count * rowLength) { return start + bad }

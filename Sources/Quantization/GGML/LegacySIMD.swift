@@ -1,9 +1,12 @@
 /// Fast kernels for the 32-element legacy types: a block is eight 4-lane vectors; vector k holds
-/// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each kernel follows its
-/// `quantizeReference` step for step; where a block needs C's exact scalar behaviour (a largest
-/// magnitude reached with both signs, a zero minimum whose sign C picks by scan order, a scale whose
-/// reciprocal overflows) the block goes through the reference instead. Tests compare both on the
-/// fixtures and on large random inputs.
+/// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each type splits its
+/// `quantizeReference` into `prepare` (the block's scalars: extremes, scale, inverse) and `emit` (f16
+/// fields and codes); the kernels run four `prepare`s before the four `emit`s, so the scalar steps of
+/// one block (divisions, f16 conversions) overlap the vector work of the others. Where a block needs
+/// C's exact scalar behaviour (a largest magnitude reached with both signs, a zero minimum whose sign C
+/// picks by scan order, a scale or inverse that overflows) `prepare` returns nil and the block goes
+/// through the reference. Tests compare both kernels with ggml on the fixtures and with each other on
+/// large random inputs.
 
 /// A block as eight 4-lane vectors (vector k = elements 4k..<4k+4).
 private typealias Vectors = (F4, F4, F4, F4, F4, F4, F4, F4)
@@ -32,13 +35,19 @@ private func maximumMagnitude(_ v: Vectors) -> Float {
     return a.laneMax(b).reduceMax()
 }
 
-/// Stores 32 codes (in the low bits of each lane) as nibbles: byte j = code j | code (j + 16) << 4.
+/// Stores 32 codes (in the low bits of each lane, at most 15) as nibbles: byte j = code j | code (j + 16)
+/// << 4. Bits above the low byte do not matter (they may hold the 2^23 offset of `floorBits`).
 @inline(__always)
 private func storeNibbles(_ c: Codes, _ y: UnsafeMutableRawPointer, at offset: Int) {
-    y.store4((c.0 & 15 | (c.4 & 15) &<< 4).lowBytes, at: offset)
-    y.store4((c.1 & 15 | (c.5 & 15) &<< 4).lowBytes, at: offset + 4)
-    y.store4((c.2 & 15 | (c.6 & 15) &<< 4).lowBytes, at: offset + 8)
-    y.store4((c.3 & 15 | (c.7 & 15) &<< 4).lowBytes, at: offset + 12)
+    y.store16(c.0 &+ (c.4 &<< 4), c.1 &+ (c.5 &<< 4), c.2 &+ (c.6 &<< 4), c.3 &+ (c.7 &<< 4), at: offset)
+}
+
+/// q5's low nibbles: as `storeNibbles` for codes up to 31 (bit 4 goes to `qh`).
+@inline(__always)
+private func storeLowNibbles(_ c: Codes, _ y: UnsafeMutableRawPointer, at offset: Int) {
+    let m = I4(repeating: 15)
+    y.store16((c.0 & m) | ((c.4 & m) &<< 4), (c.1 & m) | ((c.5 & m) &<< 4), (c.2 & m) | ((c.6 & m) &<< 4),
+              (c.3 & m) | ((c.7 & m) &<< 4), at: offset)
 }
 
 /// q5's `qh`: bit j = bit 4 of code j.
@@ -57,16 +66,17 @@ private func fifthBits(_ c: Codes) -> UInt32 {
     return UInt32(bitPattern: (qh.x | qh.y) | (qh.z | qh.w))
 }
 
-/// ±0 in every lane if the block is finite, NaN in a lane that met a NaN or ±inf (x * 0). Summed over
-/// blocks, a NaN survives: the kernels check finiteness on the values they already loaded.
+/// ±0 in every lane if the block is finite, NaN in a lane that met a NaN or ±inf ((sum) * 0). Summed
+/// over blocks, a NaN survives: the kernels check finiteness on the values they already loaded. A sum of
+/// finite values near the float32 limit can overflow and raise a false alarm; the caller then scans the
+/// input exactly (and the bytes written are valid).
 @_transparent
 private func nonFiniteProbe(_ v: Vectors) -> F4 {
-    let zero = F4()
-    let a: F4 = v.0 * zero + v.1 * zero
-    let b: F4 = v.2 * zero + v.3 * zero
-    let c: F4 = v.4 * zero + v.5 * zero
-    let d: F4 = v.6 * zero + v.7 * zero
-    return (a + b) + (c + d)
+    let a: F4 = v.0 + v.1
+    let b: F4 = v.2 + v.3
+    let c: F4 = v.4 + v.5
+    let d: F4 = v.6 + v.7
+    return ((a + b) + (c + d)) * F4()
 }
 
 /// The signed value of largest magnitude as ggml's scan finds it, or nil when both signs reach it (then
@@ -108,149 +118,292 @@ extension Q8_0 {
         return F4(bits: rounded.bits | (v.bits & I4(repeating: Int32(bitPattern: 0x8000_0000)))).nearestInt
     }
 
-    /// Returns false when a value is NaN or ±inf (the bytes are then meaningless).
+    @_transparent
+    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
+        let d = maximumMagnitude(v) / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        return id.isFinite ? (d, id) : nil
+    }
+
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        let v = loadBlock(x)
+        // |x * id| <= 127 (plus rounding), well inside the exact range of the helpers.
+        y.store16(roundHalfAway(v.0 * p.id), roundHalfAway(v.1 * p.id), roundHalfAway(v.2 * p.id), roundHalfAway(v.3 * p.id), at: 2)
+        y.store16(roundHalfAway(v.4 * p.id), roundHalfAway(v.5 * p.id), roundHalfAway(v.6 * p.id), roundHalfAway(v.7 * p.id), at: 18)
+    }
+
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
     static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 34 * i
-            let v = loadBlock(xb)
-            probe += nonFiniteProbe(v)
-            let d = maximumMagnitude(v) / 127
-            let id: Float = d != 0 ? 1 / d : 0
-            guard id.isFinite else {
-                quantizeReference(xb, yb, blocks: 1)
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + 32 * i
+            let y0 = y + 34 * i
+            i += 4
+            let v0 = loadBlock(x0)
+            let v1 = loadBlock(x0 + 32)
+            let v2 = loadBlock(x0 + 64)
+            let v3 = loadBlock(x0 + 96)
+            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
+            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
+                  let p3 = prepare(v3, x0 + 96) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 34 * b) }
                 continue
             }
-            // |x * id| <= 127 (plus rounding), well inside the exact range of the helpers.
-            yb.storeLE(ggmlFP16(d), at: 0)
-            yb.store4(roundHalfAway(v.0 * id).lowBytes, at: 2)
-            yb.store4(roundHalfAway(v.1 * id).lowBytes, at: 6)
-            yb.store4(roundHalfAway(v.2 * id).lowBytes, at: 10)
-            yb.store4(roundHalfAway(v.3 * id).lowBytes, at: 14)
-            yb.store4(roundHalfAway(v.4 * id).lowBytes, at: 18)
-            yb.store4(roundHalfAway(v.5 * id).lowBytes, at: 22)
-            yb.store4(roundHalfAway(v.6 * id).lowBytes, at: 26)
-            yb.store4(roundHalfAway(v.7 * id).lowBytes, at: 30)
+            emit(x0, y0, p0)
+            emit(x0 + 32, y0 + 34, p1)
+            emit(x0 + 64, y0 + 2 * 34, p2)
+            emit(x0 + 96, y0 + 3 * 34, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + 32 * i))
+            quantizeOne(x + 32 * i, y + 34 * i)
+            i += 1
         }
         return all(probe .== probe)
     }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+    }
 }
+
 
 extension Q4_0 {
-    /// Returns false when a value is NaN or ±inf (the bytes are then meaningless).
+    @_transparent
+    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
+        guard let max = signedMaximum(v) else { return nil }
+        let d = max / -8
+        let id: Float = d != 0 ? 1 / d : 0
+        return id.isFinite ? (d, id) : nil
+    }
+
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        let v = loadBlock(x)
+        // x * id + 8.5 lies in [0.5, 16.5]: truncation is floor; MIN(15, q) lowers 16 (y >= 16) by one.
+        @_transparent func code(_ x: F4) -> I4 {
+            let y = x * p.id + 8.5
+            return y.floorBits &+ F4.lanes(y .>= 16)
+        }
+        storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 2)
+    }
+
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
     static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 18 * i
-            let v = loadBlock(xb)
-            probe += nonFiniteProbe(v)
-            guard let max = signedMaximum(v) else {
-                quantizeReference(xb, yb, blocks: 1)
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + 32 * i
+            let y0 = y + 18 * i
+            i += 4
+            let v0 = loadBlock(x0)
+            let v1 = loadBlock(x0 + 32)
+            let v2 = loadBlock(x0 + 64)
+            let v3 = loadBlock(x0 + 96)
+            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
+            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
+                  let p3 = prepare(v3, x0 + 96) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 18 * b) }
                 continue
             }
-            let d = max / -8
-            let id: Float = d != 0 ? 1 / d : 0
-            guard id.isFinite else {
-                quantizeReference(xb, yb, blocks: 1)
-                continue
-            }
-            yb.storeLE(ggmlFP16(d), at: 0)
-            // x * id + 8.5 lies in [0.5, 16.5]: truncation is floor; MIN(15, q) lowers 16 (y >= 16) by one.
-            @_transparent func code(_ x: F4) -> I4 {
-                let y = x * id + 8.5
-                return y.floorBits &+ F4.lanes(y .>= 16)
-            }
-            storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), yb, at: 2)
+            emit(x0, y0, p0)
+            emit(x0 + 32, y0 + 18, p1)
+            emit(x0 + 64, y0 + 2 * 18, p2)
+            emit(x0 + 96, y0 + 3 * 18, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + 32 * i))
+            quantizeOne(x + 32 * i, y + 18 * i)
+            i += 1
         }
         return all(probe .== probe)
     }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+    }
 }
+
 
 extension Q5_0 {
-    /// Returns false when a value is NaN or ±inf (the bytes are then meaningless).
+    @_transparent
+    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
+        guard let max = signedMaximum(v) else { return nil }
+        let d = max / -16
+        let id: Float = d != 0 ? 1 / d : 0
+        return id.isFinite ? (d, id) : nil
+    }
+
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        let v = loadBlock(x)
+        // x * id + 16.5 lies in [0.5, 32.5]: floor, and MIN(31, q) lowers 32 (y >= 32) by one.
+        @_transparent func code(_ x: F4) -> I4 {
+            let y = x * p.id + 16.5
+            return y.floorBits &+ F4.lanes(y .>= 32)
+        }
+        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
+        y.storeLE(fifthBits(codes), at: 2)
+        storeLowNibbles(codes, y, at: 6)
+    }
+
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
     static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 22 * i
-            let v = loadBlock(xb)
-            probe += nonFiniteProbe(v)
-            guard let max = signedMaximum(v) else {
-                quantizeReference(xb, yb, blocks: 1)
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + 32 * i
+            let y0 = y + 22 * i
+            i += 4
+            let v0 = loadBlock(x0)
+            let v1 = loadBlock(x0 + 32)
+            let v2 = loadBlock(x0 + 64)
+            let v3 = loadBlock(x0 + 96)
+            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
+            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
+                  let p3 = prepare(v3, x0 + 96) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 22 * b) }
                 continue
             }
-            let d = max / -16
-            let id: Float = d != 0 ? 1 / d : 0
-            guard id.isFinite else {
-                quantizeReference(xb, yb, blocks: 1)
-                continue
-            }
-            yb.storeLE(ggmlFP16(d), at: 0)
-            @_transparent func code(_ x: F4) -> I4 {
-                let y = x * id + 16.5
-                return y.floorBits &+ F4.lanes(y .>= 32)
-            }
-            let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-            yb.storeLE(fifthBits(codes), at: 2)
-            storeNibbles(codes, yb, at: 6)
+            emit(x0, y0, p0)
+            emit(x0 + 32, y0 + 22, p1)
+            emit(x0 + 64, y0 + 2 * 22, p2)
+            emit(x0 + 96, y0 + 3 * 22, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + 32 * i))
+            quantizeOne(x + 32 * i, y + 22 * i)
+            i += 1
         }
         return all(probe .== probe)
     }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+    }
 }
+
 
 extension Q4_1 {
-    /// Returns false when a value is NaN or ±inf (the bytes are then meaningless).
+    @_transparent
+    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
+        let (min, max) = minimumAndMaximum(v, x)
+        let d = (max - min) / 15
+        let id: Float = d != 0 ? 1 / d : 0
+        return id.isFinite && d.isFinite ? (min, d, id) : nil
+    }
+
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        y.storeLE(ggmlFP16(p.min), at: 2)
+        let v = loadBlock(x)
+        // (x - min) * id <= (max - min) * id = 15 × (1 ± a few ulp): the codes are at most 15, so C's
+        // MIN(15, q) never acts.
+        @_transparent func code(_ x: F4) -> I4 { ((x - p.min) * p.id + 0.5).floorBits }
+        storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 4)
+    }
+
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
     static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 20 * i
-            let v = loadBlock(xb)
-            probe += nonFiniteProbe(v)
-            let (min, max) = minimumAndMaximum(v, xb)
-            let d = (max - min) / 15
-            let id: Float = d != 0 ? 1 / d : 0
-            guard id.isFinite, d.isFinite else {
-                quantizeReference(xb, yb, blocks: 1)
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + 32 * i
+            let y0 = y + 20 * i
+            i += 4
+            let v0 = loadBlock(x0)
+            let v1 = loadBlock(x0 + 32)
+            let v2 = loadBlock(x0 + 64)
+            let v3 = loadBlock(x0 + 96)
+            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
+            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
+                  let p3 = prepare(v3, x0 + 96) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 20 * b) }
                 continue
             }
-            yb.storeLE(ggmlFP16(d), at: 0)
-            yb.storeLE(ggmlFP16(min), at: 2)
-            // (x - min) * id <= (max - min) * id = 15 × (1 ± a few ulp): the codes are at most 15, so C's
-            // MIN(15, q) never acts.
-            @_transparent func code(_ x: F4) -> I4 { ((x - min) * id + 0.5).floorBits }
-            storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), yb, at: 4)
+            emit(x0, y0, p0)
+            emit(x0 + 32, y0 + 20, p1)
+            emit(x0 + 64, y0 + 2 * 20, p2)
+            emit(x0 + 96, y0 + 3 * 20, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + 32 * i))
+            quantizeOne(x + 32 * i, y + 20 * i)
+            i += 1
         }
         return all(probe .== probe)
     }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+    }
 }
 
+
 extension Q5_1 {
-    /// Returns false when a value is NaN or ±inf (the bytes are then meaningless).
+    @_transparent
+    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
+        let (min, max) = minimumAndMaximum(v, x)
+        let d = (max - min) / 31
+        let id: Float = d != 0 ? 1 / d : 0
+        return id.isFinite && d.isFinite ? (min, d, id) : nil
+    }
+
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        y.storeLE(ggmlFP16(p.min), at: 2)
+        let v = loadBlock(x)
+        // C has no clamp here, `(uint8_t)(x0 + 0.5f)`; x0 + 0.5 < 32 for a finite scale.
+        @_transparent func code(_ x: F4) -> I4 { ((x - p.min) * p.id + 0.5).floorBits }
+        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
+        y.storeLE(fifthBits(codes), at: 4)
+        storeLowNibbles(codes, y, at: 8)
+    }
+
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
     static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 24 * i
-            let v = loadBlock(xb)
-            probe += nonFiniteProbe(v)
-            let (min, max) = minimumAndMaximum(v, xb)
-            let d = (max - min) / 31
-            let id: Float = d != 0 ? 1 / d : 0
-            guard id.isFinite, d.isFinite else {
-                quantizeReference(xb, yb, blocks: 1)
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + 32 * i
+            let y0 = y + 24 * i
+            i += 4
+            let v0 = loadBlock(x0)
+            let v1 = loadBlock(x0 + 32)
+            let v2 = loadBlock(x0 + 64)
+            let v3 = loadBlock(x0 + 96)
+            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
+            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
+                  let p3 = prepare(v3, x0 + 96) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 24 * b) }
                 continue
             }
-            yb.storeLE(ggmlFP16(d), at: 0)
-            yb.storeLE(ggmlFP16(min), at: 2)
-            // C has no clamp here, `(uint8_t)(x0 + 0.5f)`; x0 + 0.5 < 32 for a finite scale.
-            @_transparent func code(_ x: F4) -> I4 { ((x - min) * id + 0.5).floorBits }
-            let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-            yb.storeLE(fifthBits(codes), at: 4)
-            storeNibbles(codes, yb, at: 8)
+            emit(x0, y0, p0)
+            emit(x0 + 32, y0 + 24, p1)
+            emit(x0 + 64, y0 + 2 * 24, p2)
+            emit(x0 + 96, y0 + 3 * 24, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + 32 * i))
+            quantizeOne(x + 32 * i, y + 24 * i)
+            i += 1
         }
         return all(probe .== probe)
+    }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
     }
 }

@@ -104,4 +104,29 @@ extension UnsafeMutableRawPointer {
     func store4(_ value: SIMD4<UInt8>, at offset: Int) {
         storeBytes(of: value, toByteOffset: offset, as: SIMD4<UInt8>.self)
     }
+
+    /// Stores the low bytes of 16 lanes (a, b, c, d in order) as 16 bytes.
+    @inline(__always)
+    func store16(_ a: I4, _ b: I4, _ c: I4, _ d: I4, at offset: Int) {
+        let lanes = SIMD16<Int32>(lowHalf: SIMD8(lowHalf: a, highHalf: b), highHalf: SIMD8(lowHalf: c, highHalf: d))
+        storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: lanes), toByteOffset: offset, as: SIMD16<UInt8>.self)
+    }
+}
+
+/// `ggmlFP16` on four lanes: the same bit arithmetic, lane by lane (the result is in the low 16 bits).
+@inline(__always)
+func ggmlFP16(_ value: F4) -> SIMD4<UInt32> {
+    var base = (value.magnitude * Float(bitPattern: 0x7780_0000)) * Float(bitPattern: 0x0880_0000)
+    let w = SIMD4<UInt32>(truncatingIfNeeded: value.bits)
+    let shl1W = w &+ w
+    let sign = w & 0x8000_0000
+    var bias = shl1W & 0xFF00_0000
+    bias.replace(with: 0x7100_0000, where: bias .< 0x7100_0000)
+    base = F4(bits: I4(truncatingIfNeeded: (bias &>> 1) &+ 0x0780_0000)) + base
+    let bits = SIMD4<UInt32>(truncatingIfNeeded: base.bits)
+    let exponentBits = (bits &>> 13) & 0x0000_7C00
+    let mantissaBits = bits & 0x0000_0FFF
+    var result = exponentBits &+ mantissaBits
+    result.replace(with: 0x7E00, where: shl1W .> 0xFF00_0000)
+    return (sign &>> 16) | result
 }

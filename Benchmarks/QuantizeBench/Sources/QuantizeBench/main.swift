@@ -10,6 +10,9 @@ import Glibc
 ///
 /// Usage: QuantizeBench [--types q8_0,q4_0,…] [--shapes 4096x4096,4096x1024] [--threads 1,2]
 ///                      [--kernels fast,reference] [--min-seconds 1.0] [--casts] [--cpu-time]
+///                      [--ggml path/to/libggml-base.so]
+/// With --ggml, ggml's `ggml_quantize_chunk` (one call over the whole matrix, single-threaded) is timed
+/// in the same process, alternating with connkit, and reported as kernel "ggml".
 /// Inputs are bell-shaped values (sum of four uniforms) with a 0.02 scale, like trained weights.
 
 /// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
@@ -56,6 +59,7 @@ var threadCounts = [1, Parallel.processorCount]
 var kernels: [QuantizationKernel] = [.fast]
 var minSeconds = 1.0
 var casts = false
+var ggmlPath: String?
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -71,10 +75,21 @@ while let argument = arguments.next() {
     case "--min-seconds": minSeconds = Double(arguments.next()!)!
     case "--casts": casts = true
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID
+    case "--ggml": ggmlPath = arguments.next()!
     default:
         print("unknown argument \(argument)")
         exit(2)
     }
+}
+
+typealias QuantizeChunk = @convention(c) (Int32, UnsafePointer<Float>, UnsafeMutableRawPointer, Int64, Int64, Int64,
+                                          UnsafePointer<Float>?) -> Int
+let ggmlQuantizeChunk: QuantizeChunk? = ggmlPath.map { path in
+    guard let handle = dlopen(path, RTLD_NOW), let symbol = dlsym(handle, "ggml_quantize_chunk") else {
+        print("cannot load ggml_quantize_chunk from \(path)")
+        exit(2)
+    }
+    return unsafeBitCast(symbol, to: QuantizeChunk.self)
 }
 
 var results: [JSONValue] = []
@@ -110,6 +125,16 @@ for (rows, columns) in shapes {
                 record("quantize-" + type.rawValue, rows, columns, threads: threads,
                        kernel: kernel == .fast ? "fast" : "reference", seconds: seconds)
             }
+        }
+        if let ggmlQuantizeChunk, let id = type.ggmlType {
+            let seconds = input.withUnsafeBufferPointer { values in
+                output.withUnsafeMutableBytes { out in
+                    bestTime(minSeconds: minSeconds) {
+                        _ = ggmlQuantizeChunk(Int32(id), values.baseAddress!, out.baseAddress!, 0, Int64(rows), Int64(columns), nil)
+                    }
+                }
+            }
+            record("quantize-" + type.rawValue, rows, columns, threads: 1, kernel: "ggml", seconds: seconds)
         }
     }
     if casts {

@@ -1,0 +1,117 @@
+import Testing
+import TensorFormats
+@testable import Quantization
+
+/// The fast kernels against the scalar transcriptions on inputs generated here (more blocks and more
+/// shapes of data than the committed fixtures), so any divergence of a vector path shows up.
+@Suite struct FastKernelTests {
+    /// Rows of 512 values built from a seed: mixes of scales, signs, zeros, ties and extremes per
+    /// 32-value block, so every fast-path branch and fallback is taken.
+    static func randomRows(rows: Int, seed: UInt64) -> [Float] {
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        func unit() -> Float { Float(next() >> 40) * 0x1p-24 }
+        var values: [Float] = []
+        values.reserveCapacity(rows * 512)
+        for _ in 0 ..< rows * 16 {
+            let style = next() % 12
+            let scale = Float(sign: .plus, exponent: Int(next() % 60) - 40, significand: 1)
+            for j in 0 ..< 32 {
+                let v: Float
+                switch style {
+                case 0: v = 0
+                case 1: v = (unit() - 0.5) * scale
+                case 2: v = unit() * scale
+                case 3: v = -unit() * scale
+                case 4: v = next() % 4 == 0 ? (unit() - 0.5) * scale : 0
+                case 5: v = Float(Int(next() % 33) - 16) * 0.5 * scale
+                case 6: v = j == 5 ? scale : (j == 9 ? -scale : (unit() - 0.5) * scale)
+                case 7: v = Float(bitPattern: UInt32(truncatingIfNeeded: next()) & 0x807F_FFFF)
+                case 8: v = (unit() - 0.5) * 3e38
+                case 9: v = j % 2 == 0 ? -0.0 : 0
+                case 10: v = 1000 + unit()
+                default:
+                    var bits = UInt32(truncatingIfNeeded: next())
+                    if bits & 0x7F80_0000 == 0x7F80_0000 { bits &= 0xBFFF_FFFF }
+                    v = Float(bitPattern: bits)
+                }
+                values.append(v)
+            }
+        }
+        return values
+    }
+
+    @Test(arguments: GGMLBlocks.quantizable)
+    func fastKernelMatchesReference(type: DType) throws {
+        let rows = type.layout.blockElements == 256 ? 24 : 96
+        let input = Self.randomRows(rows: rows, seed: 0xC0FFEE &+ UInt64(type.ggmlType!))
+        let bytes = rows * 512 / type.layout.blockElements * type.layout.blockBytes
+        var fast = [UInt8](repeating: 0, count: bytes)
+        var reference = [UInt8](repeating: 1, count: bytes)
+        try input.withUnsafeBufferPointer { values in
+            try fast.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 2, kernel: .fast)
+            }
+            try reference.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 1, kernel: .reference)
+            }
+        }
+        let blockBytes = type.layout.blockBytes
+        let differing = (0 ..< bytes / blockBytes).filter {
+            fast[$0 * blockBytes ..< ($0 + 1) * blockBytes] != reference[$0 * blockBytes ..< ($0 + 1) * blockBytes]
+        }
+        #expect(differing.count == 0, "\(type.rawValue): blocks \(differing.prefix(8)) differ")
+    }
+
+    @Test(arguments: GGMLBlocks.quantizable, [Float.nan, .infinity, -.infinity])
+    func nonFiniteValuesAreRefusedWithTheirIndex(type: DType, bad: Float) throws {
+        var input = Self.randomRows(rows: 4, seed: 7).map { $0.isFinite ? $0 : 0 }
+        input[1234] = bad
+        input[1500] = bad
+        var output = [UInt8](repeating: 0, count: 4 * 512 / type.layout.blockElements * type.layout.blockBytes)
+        for kernel in [QuantizationKernel.fast, .reference] {
+            let error = #expect(throws: QuantizationError.self) {
+                try input.withUnsafeBufferPointer { values in
+                    try output.withUnsafeMutableBytes {
+                        try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 2, kernel: kernel)
+                    }
+                }
+            }
+            guard case .nonFinite(let index, _) = error?.kind else {
+                Issue.record("expected .nonFinite, got \(String(describing: error))")
+                continue
+            }
+            #expect(index == 1234)
+        }
+    }
+
+    @Test func finiteValuesNearTheLimitAreNotRefused() throws {
+        // The legacy kernels' probe sums values; a sum that overflows must not be reported as non-finite.
+        let input = [Float](repeating: 3e38, count: 512)
+        var output = [UInt8](repeating: 0, count: 512 / 32 * 18)
+        try input.withUnsafeBufferPointer { values in
+            try output.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 512, as: .q4_0, into: $0)
+            }
+        }
+    }
+
+    @Test func rowLengthMustBeWholeBlocks() {
+        let input = [Float](repeating: 1, count: 48)
+        var output = [UInt8](repeating: 0, count: 1000)
+        let error = #expect(throws: QuantizationError.self) {
+            try input.withUnsafeBufferPointer { values in
+                try output.withUnsafeMutableBytes {
+                    try GGMLBlocks.quantize(values, rowLength: 48, as: .q4_0, into: $0)
+                }
+            }
+        }
+        #expect(error?.kind == .rowLength(48, blockElements: 32, type: "q4_0"))
+    }
+}
