@@ -49,6 +49,11 @@ public enum GGMLBlocks {
         case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2) }, Q4_1.quantize)
         case .q5_0: ({ _ = Q5_0.quantize($0, $1, blocks: $2) }, Q5_0.quantize)
         case .q5_1: ({ _ = Q5_1.quantize($0, $1, blocks: $2) }, Q5_1.quantize)
+        case .q2_k: (Q2_K.quantize, nil)
+        case .q3_k: (Q3_K.quantize, nil)
+        case .q4_k: (Q4_K.quantize, nil)
+        case .q5_k: (Q5_K.quantize, nil)
+        case .q6_k: (Q6_K.quantize, nil)
         default: referenceKernel(type).map { ($0, nil) }
         }
     }
