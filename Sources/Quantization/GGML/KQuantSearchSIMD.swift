@@ -149,8 +149,11 @@ enum KQuantSearchSIMD {
     }
 
     /// `make_q3_quants(n, nmax, x, L, do_rmse = true)` for four groups; codes in 0..<2*nmax.
+    /// `work` holds 2n vectors of scratch (the weights and weighted values, computed once: the C code
+    /// recomputes the same products in every pass).
     @inline(__always)
-    static func symmetricRefined(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>, _ codes: UnsafeMutablePointer<F4>) -> F4? {
+    static func symmetricRefined(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>, _ codes: UnsafeMutablePointer<F4>,
+                                 _ work: UnsafeMutablePointer<F4>) -> F4? {
         var max = F4()
         var amax = F4()
         for i in 0 ..< n {
@@ -164,25 +167,30 @@ enum KQuantSearchSIMD {
         if !all((iscale.magnitude .< .infinity) .| zero) { return nil }
         var sumlx = F4()
         var suml2 = F4()
+        let weights = work
+        let weighted = work + n
         for i in 0 ..< n {
             let l = clamp(roundBounded(iscale * x[i]), -nmax, nmax - 1)
             codes[i] = l
             let w = x[i] * x[i]
-            sumlx += w * x[i] * l
+            weights[i] = w
+            weighted[i] = w * x[i]
+            sumlx += weighted[i] * l
             suml2 += w * l * l
         }
         for _ in 0 ..< 5 {
             var changed = SIMDMask<I4>(repeating: false)
             for i in 0 ..< n {
-                let w = x[i] * x[i]
+                let w = weights[i]
+                let wx = weighted[i]
                 let current = codes[i]
-                var slx = sumlx - w * x[i] * current
+                var slx = sumlx - wx * current
                 let positive = slx .> 0
                 var sl2 = suml2 - w * current * current
                 // The quotient is unbounded when slx is tiny: use the exact nearest_int.
                 let newL = clamp(F4((x[i] * sl2 / slx).nearestInt), -nmax, nmax - 1)
                 let differs = newL .!= current
-                slx += w * x[i] * newL
+                slx += wx * newL
                 sl2 += w * newL * newL
                 let accept = positive .& differs .& (sl2 .> 0) .& (slx * slx * suml2 .> sumlx * sumlx * sl2)
                 codes[i] = current.replacing(with: newL, where: accept)

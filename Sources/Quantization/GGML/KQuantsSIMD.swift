@@ -245,7 +245,7 @@ extension Q3_K {
             scratch.transpose(xb, groupSize: 16, groups: 16)
             var failed = false
             for q in 0 ..< 4 {
-                guard let scale = KQuantSearchSIMD.symmetricRefined(16, 4, scratch.values + 16 * q, scratch.codes + 16 * q) else {
+                guard let scale = KQuantSearchSIMD.symmetricRefined(16, 4, scratch.values + 16 * q, scratch.codes + 16 * q, scratch.work) else {
                     failed = true
                     break
                 }
@@ -292,14 +292,26 @@ extension Q3_K {
                 if d == 0 { continue }
                 requantize(xb + 16 * j, 16, offset: nil, scale: d, low: -4, high: 3, bias: 4, into: scratch.levels + 16 * j)
             }
-            let levels = scratch.levels
-            for k in 0 ..< 32 { yb.storeBytes(of: 0, toByteOffset: k, as: UInt8.self) }
-            for j in 0 ..< 256 where levels[j] > 3 {
-                let old = yb.load(fromByteOffset: j % 32, as: UInt8.self)
-                yb.storeBytes(of: old | UInt8(1) << (j / 32), toByteOffset: j % 32, as: UInt8.self)
-                levels[j] -= 4
+            // Levels are 0...7: bit 2 of level 32k + m goes to bit k of hmask[m], the low two bits to the
+            // 2-bit packing. Eight levels per 64-bit word, one bit plane at a time.
+            let words = UnsafeMutableRawPointer(scratch.levels)
+            var hmask: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            for k in 0 ..< 8 {
+                @_transparent func plane(_ t: Int) -> UInt64 {
+                    let w = words.load(fromByteOffset: 32 * k + 8 * t, as: UInt64.self)
+                    words.storeBytes(of: w & 0x0303_0303_0303_0303, toByteOffset: 32 * k + 8 * t, as: UInt64.self)
+                    return ((w >> 2) & 0x0101_0101_0101_0101) << k
+                }
+                hmask.0 |= plane(0)
+                hmask.1 |= plane(1)
+                hmask.2 |= plane(2)
+                hmask.3 |= plane(3)
             }
-            KQuantLayout.pack2Bit(levels, into: yb + 32)
+            yb.storeBytes(of: hmask.0, toByteOffset: 0, as: UInt64.self)
+            yb.storeBytes(of: hmask.1, toByteOffset: 8, as: UInt64.self)
+            yb.storeBytes(of: hmask.2, toByteOffset: 16, as: UInt64.self)
+            yb.storeBytes(of: hmask.3, toByteOffset: 24, as: UInt64.self)
+            pack2BitWords(scratch.levels, into: yb + 32)
         }
     }
 }
@@ -371,7 +383,21 @@ extension Q2_K {
                 requantize(xb + 16 * j, 16, offset: dmin * Float(sc >> 4), scale: dl, low: 0, high: 3, bias: 0,
                            into: scratch.levels + 16 * j)
             }
-            KQuantLayout.pack2Bit(scratch.levels, into: yb + 16)
+            pack2BitWords(scratch.levels, into: yb + 16)
+        }
+    }
+}
+
+/// `KQuantLayout.pack2Bit` eight bytes at a time (levels < 4, so no bits cross a byte; little-endian
+/// byte order within the words, as on every platform Swift targets here).
+@inline(__always)
+private func pack2BitWords(_ levels: UnsafePointer<UInt8>, into qs: UnsafeMutableRawPointer) {
+    let words = UnsafeRawPointer(levels)
+    for h in 0 ..< 2 {
+        for t in 0 ..< 4 {
+            @_transparent func word(_ s: Int) -> UInt64 { words.load(fromByteOffset: 128 * h + 32 * s + 8 * t, as: UInt64.self) }
+            let packed = word(0) | word(1) << 2 | word(2) << 4 | word(3) << 6
+            qs.storeBytes(of: packed, toByteOffset: 32 * h + 8 * t, as: UInt64.self)
         }
     }
 }
