@@ -101,8 +101,7 @@ def row_seed(row: int) -> int:
 KIND_COUNT = 32
 
 
-def fixture_row(row: int) -> np.ndarray:
-    n = N_PER_ROW
+def fixture_row(row: int, n: int = N_PER_ROW) -> np.ndarray:
     words = splitmix(row_seed(row), 4 * n)
     w0, w1, w2, w3 = (words[k * n:(k + 1) * n] for k in range(4))
     i = np.arange(n, dtype=np.uint64)

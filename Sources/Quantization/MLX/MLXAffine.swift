@@ -1,0 +1,182 @@
+import CConnkit
+import TensorFormats
+
+/// MLX affine quantization (`mx.quantize(w, group_size, bits, mode="affine")`, mlx 0.32), reproduced
+/// exactly: same codes, and scales and biases equal to mlx's after the cast to the source dtype.
+///
+/// Per group of `groupSize` consecutive values along the last axis, in float32:
+///
+///     scale = max((max - min) / (2^bits - 1), 1e-7)
+///     if |min| > |max| { edge = min } else { edge = max; scale = -scale }
+///     q0 = rint(edge / scale)                               (round half to even)
+///     if q0 != 0 { scale = edge / q0; bias = edge } else { bias = 0 }
+///     q = clamp(rint((w - bias) / scale), 0, 2^bits - 1)
+///
+/// Scales and biases are stored in the source dtype (f32, f16 or bf16, rounded to nearest even; f64
+/// sources use f32). Codes form a little-endian bit stream per row: code i occupies bits
+/// `[i*bits, (i+1)*bits)` counting from bit 0 of the row's first uint32 word, so 3- and 6-bit codes can
+/// straddle words. Dequantization (mlx's CPU float32 path): `w = scale * q + bias`.
+public enum MLXAffine {
+    public static let groupSizes = [32, 64, 128]
+    public static let bits = QuantizationType.mlxBits
+
+    /// The dtype MLX stores scales and biases in for a source of `dtype`.
+    public static func parameterDType(for dtype: DType) -> DType {
+        switch dtype {
+        case .f16, .bf16: dtype
+        default: .f32
+        }
+    }
+
+    /// uint32 words per row of `rowLength` values.
+    public static func wordsPerRow(_ rowLength: Int, bits: Int) -> Int {
+        rowLength * bits / 32
+    }
+
+    /// Quantizes rows of `rowLength` float32 values (already widened from the source dtype).
+    /// `words` receives `rows × rowLength × bits / 32` little-endian uint32 words; `scales` and
+    /// `biases` receive `rows × rowLength / groupSize` values of `parameterType` each.
+    public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, groupSize: Int, bits: Int,
+                                parameterType: DType, words: UnsafeMutableRawBufferPointer,
+                                scales: UnsafeMutableRawBufferPointer, biases: UnsafeMutableRawBufferPointer) throws {
+        guard groupSizes.contains(groupSize) else { throw QuantizationError(.groupSize(groupSize)) }
+        guard self.bits.contains(bits) else { throw QuantizationError(.unknownType("mlx-q\(bits)")) }
+        guard rowLength > 0, rowLength % groupSize == 0, values.count % rowLength == 0 else {
+            throw QuantizationError(.rowLength(rowLength, blockElements: groupSize, type: "mlx-q\(bits)"))
+        }
+        let groups = values.count / groupSize
+        let parameterSize = parameterType.elementSize ?? 4
+        guard words.count == values.count * bits / 8, scales.count == groups * parameterSize,
+              biases.count == groups * parameterSize else {
+            throw QuantizationError(.sizeMismatch(expected: values.count * bits / 8, found: words.count))
+        }
+        guard let source = values.baseAddress else { return }
+        if let bad = firstNonFinite(source, values.count) {
+            throw QuantizationError(.nonFinite(index: bad, value: "\(source[bad])"))
+        }
+        let levels = Float((1 << bits) - 1)
+        var scaleValues = [Float](repeating: 0, count: groups)
+        var biasValues = [Float](repeating: 0, count: groups)
+        var codes = [UInt32](repeating: 0, count: groupSize)
+        let wordBase = words.baseAddress!
+        for row in 0 ..< values.count / rowLength {
+            // Codes accumulate in a 64-bit window and leave it a word at a time.
+            var window: UInt64 = 0
+            var windowBits = 0
+            var wordIndex = row * wordsPerRow(rowLength, bits: bits)
+            for g in 0 ..< rowLength / groupSize {
+                let group = row * rowLength / groupSize + g
+                let x = source + group * groupSize
+                let (scale, bias) = quantizeGroup(x, groupSize, levels: levels, into: &codes)
+                scaleValues[group] = scale
+                biasValues[group] = bias
+                for code in codes {
+                    window |= UInt64(code) << windowBits
+                    windowBits += bits
+                    if windowBits >= 32 {
+                        wordBase.storeBytes(of: UInt32(truncatingIfNeeded: window).littleEndian, toByteOffset: 4 * wordIndex,
+                                            as: UInt32.self)
+                        wordIndex += 1
+                        window >>= 32
+                        windowBits -= 32
+                    }
+                }
+            }
+        }
+        store(scaleValues, as: parameterType, into: scales)
+        store(biasValues, as: parameterType, into: biases)
+    }
+
+    /// One group: its codes and the float32 (scale, bias) before the cast to the storage dtype.
+    @inline(__always)
+    static func quantizeGroup(_ x: UnsafePointer<Float>, _ n: Int, levels: Float, into codes: inout [UInt32]) -> (Float, Float) {
+        var max = x[0]
+        var min = x[0]
+        for i in 1 ..< n {
+            if x[i] > max { max = x[i] }
+            if x[i] < min { min = x[i] }
+        }
+        var scale = Swift.max((max - min) / levels, 1e-7)
+        let edge: Float
+        if abs(min) > abs(max) {
+            edge = min
+        } else {
+            edge = max
+            scale = -scale
+        }
+        let q0 = (edge / scale).rounded(.toNearestOrEven)
+        var bias: Float = 0
+        if q0 != 0 {
+            scale = edge / q0
+            bias = edge
+        }
+        for i in 0 ..< n {
+            let q = ((x[i] - bias) / scale).rounded(.toNearestOrEven)
+            codes[i] = q > 0 ? UInt32(Swift.min(q, levels)) : 0
+        }
+        return (scale, bias)
+    }
+
+    /// Float32 values as `dtype` (f32, f16 or bf16; round to nearest even), little-endian.
+    static func store(_ values: [Float], as dtype: DType, into output: UnsafeMutableRawBufferPointer) {
+        values.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress, let out = output.baseAddress else { return }
+            switch dtype {
+            case .f16: ck_f32_to_f16(base, out.assumingMemoryBound(to: UInt16.self), source.count)
+            case .bf16: ck_f32_to_bf16(base, out.assumingMemoryBound(to: UInt16.self), source.count)
+            default:
+                for (i, v) in source.enumerated() { out.storeBytes(of: v.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            }
+        }
+    }
+
+    /// Widens `count` stored parameters (f32, f16 or bf16) to float32.
+    static func load(_ bytes: UnsafeRawPointer, count: Int, as dtype: DType) -> [Float] {
+        var values = [Float](repeating: 0, count: count)
+        values.withUnsafeMutableBufferPointer { out in
+            switch dtype {
+            case .f16: ck_f16_to_f32(bytes.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count)
+            case .bf16: ck_bf16_to_f32(bytes.assumingMemoryBound(to: UInt16.self), out.baseAddress!, count)
+            default:
+                for i in 0 ..< count { out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            }
+        }
+        return values
+    }
+
+    /// `w = scale * q + bias` in float32 from packed words and stored scales and biases.
+    public static func dequantize(words: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, biases: UnsafeRawBufferPointer,
+                                  parameterType: DType, rowLength: Int, groupSize: Int, bits: Int,
+                                  into values: UnsafeMutableBufferPointer<Float>) throws {
+        let groups = values.count / groupSize
+        let parameterSize = parameterType.elementSize ?? 4
+        guard values.count % rowLength == 0, rowLength % groupSize == 0, words.count == values.count * bits / 8,
+              scales.count == groups * parameterSize, biases.count == groups * parameterSize else {
+            throw QuantizationError(.sizeMismatch(expected: values.count * bits / 8, found: words.count))
+        }
+        guard groups > 0 else { return }
+        let scale = load(scales.baseAddress!, count: groups, as: parameterType)
+        let bias = load(biases.baseAddress!, count: groups, as: parameterType)
+        let mask = UInt64((1 << bits) - 1)
+        let wordsPerRow = wordsPerRow(rowLength, bits: bits)
+        for row in 0 ..< values.count / rowLength {
+            var window: UInt64 = 0
+            var windowBits = 0
+            var wordIndex = row * wordsPerRow
+            for i in 0 ..< rowLength {
+                if windowBits < bits {
+                    let word = UInt32(littleEndian: words.loadUnaligned(fromByteOffset: 4 * wordIndex, as: UInt32.self))
+                    window |= UInt64(word) << windowBits
+                    windowBits += 32
+                    wordIndex += 1
+                }
+                let q = Float(window & mask)
+                window >>= UInt64(bits)
+                windowBits -= bits
+                let element = row * rowLength + i
+                let group = element / groupSize
+                values[element] = scale[group] * q + bias[group]
+            }
+        }
+    }
+}
