@@ -96,4 +96,36 @@ struct GGUFFixtureTests {
         let missing = DType.allCases.filter { $0.ggmlType != nil && !present.contains($0) }
         #expect(Set(missing) == [.q8_1, .q2_0])
     }
+
+    /// The DType table against ggml's own `ggml_blck_size` / `ggml_type_size` / `ggml_type_name` (dumped by
+    /// generate.py from llama-cpp-python's libggml-base.so) and gguf-py's GGML_QUANT_SIZES.
+    @Test func dtypeTableMatchesGGMLAndGGUFPy() throws {
+        let geometry = try GGUFTestSupport.json(at: GGUFTestSupport.ggufFixtures.appendingPathComponent("type_geometry.json"))
+        let ggml = try #require(geometry["ggml"]?.objectMembers, "type_geometry.json was made without libggml")
+        #expect(ggml.count == 43)  // GGML_TYPE_COUNT
+        for member in ggml {
+            let id = try #require(UInt32(member.key))
+            let dtype = DType(ggmlType: id)
+            guard let facts = member.value.arrayValue else {
+                #expect(dtype == nil, "ggml id \(id) is removed but connkit maps it to \(String(describing: dtype))")
+                continue
+            }
+            let known = try #require(dtype, "ggml id \(id) (\(facts[2].stringValue ?? "")) has no DType")
+            #expect(known.layout.blockElements == facts[0].intValue, "\(known)")
+            #expect(known.layout.blockBytes == facts[1].intValue, "\(known)")
+            #expect(known.ggmlName == facts[2].stringValue, "\(known)")
+        }
+        let ggufPy = try #require(geometry["gguf_py"]?.objectMembers)
+        for member in ggufPy {
+            let id = try #require(UInt32(member.key))
+            let dtype = try #require(DType(ggmlType: id))
+            let facts = (member.value.arrayValue ?? []).compactMap(\.intValue)
+            if dtype == .q8_1 {
+                #expect(facts == [32, 40], "gguf-py 0.19.0's stale Q8_1 size changed; ggml's is 36")
+            } else {
+                #expect(facts == [dtype.layout.blockElements, dtype.layout.blockBytes], "\(dtype)")
+            }
+        }
+        #expect(ggufPy.count == DType.allCases.filter { $0.ggmlType != nil }.count - 1)  // gguf-py lacks q2_0
+    }
 }

@@ -285,6 +285,35 @@ def describe(path: Path) -> dict:
     }
 
 
+def type_geometry() -> dict:
+    """Block size, bytes per block and name of every ggml type: gguf-py's table and, when llama-cpp-python
+    (libggml-base.so and its ggml.h) is installed, ggml's own for ids 0..GGML_TYPE_COUNT-1 (removed ids: null)."""
+    import ctypes
+    import re
+    geometry = {"gguf_py": {str(int(q)): list(gguf.GGML_QUANT_SIZES[q]) for q in Q}}
+    site = Path(np.__file__).parents[1]
+    library, header = site / "llama_cpp" / "lib" / "libggml-base.so", site / "include" / "ggml.h"
+    if library.exists() and header.exists():
+        count = int(re.search(r"GGML_TYPE_COUNT\s*=\s*(\d+)", header.read_text()).group(1))
+        lib = ctypes.CDLL(str(library))
+        lib.ggml_blck_size.restype = ctypes.c_int64
+        lib.ggml_type_size.restype = ctypes.c_size_t
+        lib.ggml_type_name.restype = ctypes.c_char_p
+        ggml = {}
+        for type_id in range(count):
+            block = lib.ggml_blck_size(type_id)
+            ggml[str(type_id)] = ([block, lib.ggml_type_size(type_id), lib.ggml_type_name(type_id).decode()]
+                                  if block else None)
+        geometry["ggml"] = ggml
+        geometry["ggml_library"] = "llama-cpp-python " + version_of("llama_cpp_python")
+    return geometry
+
+
+def version_of(package: str) -> str:
+    from importlib.metadata import version
+    return version(package)
+
+
 def gguf_version() -> str:
     from importlib.metadata import version
     return version("gguf")
@@ -306,6 +335,7 @@ def main() -> None:
     for name in ["metadata.gguf", "dtypes.gguf", "align64.gguf", "align1.gguf", "bigendian.gguf", "v2.gguf"]:
         expected[name] = describe(HERE / name)
     expected["v1.gguf"] = write_v1(HERE / "v1.gguf")
+    (HERE / "type_geometry.json").write_text(json.dumps(type_geometry(), indent=1) + "\n")
     (HERE / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False) + "\n")
     total = sum(p.stat().st_size for p in HERE.iterdir() if p.is_file())
     print(f"wrote {len(expected)} fixtures and expected.json into {HERE} ({total} bytes in the folder)")
