@@ -147,4 +147,17 @@ struct GGUFHostileTests {
         #expect(checkpoint.tensors.first?.name == name)
         #expect(checkpoint.metadata.first?.value == nested)
     }
+
+    /// Keys, names and strings are decoded strictly; the fast decoder must refuse every malformed
+    /// sequence, including those whose U+FFFD replacement has the same length (a cut 4-byte sequence).
+    @Test(arguments: [
+        ([0xF0, 0x9F, 0x98], false), ([0xED, 0xA0, 0x80], false), ([0xC0, 0xAF], false), ([0xFF], false),
+        ([0xF4, 0x90, 0x80, 0x80], false), ([0x61, 0x80], false), ([0xE2, 0x82], false),
+        ([0xF0, 0x9F, 0x98, 0x80], true), ([0xEF, 0xBF, 0xBD], true), ([0x00, 0x61], true), ([], true),
+    ] as [([UInt8], Bool)])
+    func utf8ValidationIsStrict(_ bytes: [UInt8], _ valid: Bool) {
+        let decoded = bytes.withUnsafeBytes { String(validatingUTF8Bytes: $0) }
+        #expect((decoded != nil) == valid)
+        if let decoded { #expect(Array(decoded.utf8) == bytes) }
+    }
 }

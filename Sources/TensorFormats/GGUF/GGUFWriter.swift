@@ -168,9 +168,11 @@ public enum GGUFWriter {
     // MARK: encoding
 
     private static func writeString(_ text: String, to output: OutputFile) throws {
-        let bytes = Array(text.utf8)
-        try output.writeLE(UInt64(bytes.count))
-        try output.write(bytes)
+        var text = text
+        try text.withUTF8 { bytes in
+            try output.writeLE(UInt64(bytes.count))
+            try output.write(UnsafeRawBufferPointer(bytes))
+        }
     }
 
     private static func writeValue(_ value: MetadataValue, to output: OutputFile) throws {
