@@ -17,6 +17,7 @@ public enum CheckpointReader {
         let file = try MappedFile(path: path)
         switch fileExtension(path) {
         case "safetensors": return try SafetensorsReader.read(file)
+        case "gguf": return try GGUFReader.read(file)
         default: break
         }
         return try sniff(file)
@@ -32,6 +33,7 @@ public enum CheckpointReader {
     /// Picks a reader from the first bytes of a file with an unfamiliar extension.
     private static func sniff(_ file: MappedFile) throws -> Checkpoint {
         let head: [UInt8] = file.withBytes { Array($0.prefix(9)) }
+        if head.starts(with: Array("GGUF".utf8)) { return try GGUFReader.read(file) }
         if head.count >= 9, head[8] == UInt8(ascii: "{") || head[8] == UInt8(ascii: " ") {
             return try SafetensorsReader.read(file)
         }

@@ -115,7 +115,8 @@ public enum Converter {
             }
             switch format {
             case .safetensors: try SafetensorsWriter.write(tensors: progressing, metadata: metadata, to: output)
-            case .gguf, .npz, .npy: try FormatWriters.write(format, tensors: progressing, metadata: metadata, to: output)
+            case .gguf: try GGUFWriter.write(tensors: progressing, metadata: metadata, to: output)
+            case .npz, .npy: try FormatWriters.write(format, tensors: progressing, metadata: metadata, to: output)
             }
             try output.commit()
             summary.bytesWritten = output.position
