@@ -1,4 +1,5 @@
 import ArgumentParser
+import Quantization
 import TensorFormats
 
 extension DTypeChoice: ExpressibleByArgument {}
@@ -68,5 +69,5 @@ struct Convert: ParsableCommand {
 
 /// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
 enum CLIHooks {
-    static let dequantize: BlockDequantizer? = nil
+    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
 }

@@ -1,0 +1,367 @@
+import TensorFormats
+
+/// What `connkit quantize` was asked to do.
+public struct QuantizeRequest: Sendable {
+    public var type: QuantizationType
+    /// `--keep` globs.
+    public var keep: [String] = []
+    /// `--only` globs.
+    public var only: [String] = []
+    /// MLX group size (32, 64 or 128).
+    public var groupSize = 64
+    /// Threads for the row-parallel kernels.
+    public var threads = Parallel.processorCount
+
+    public init(type: QuantizationType) {
+        self.type = type
+    }
+}
+
+/// `Checkpoint -> [OutputTensor] + metadata + report`: applies `QuantizationPolicy` to every tensor and
+/// builds output tensors whose producers stream the work tensor by tensor, a slice of rows at a time
+/// (each slice split across threads), filling the accuracy report from the bytes they actually write.
+/// Nothing but the slice in flight is held in memory (MLX scales and biases, 1/16 of a tensor or less,
+/// wait for their turn in the file).
+public enum QuantizePipeline {
+    /// The output, ready for a writer. `report` is complete once every producer has run.
+    public final class Prepared {
+        public let format: OutputFormat
+        public let tensors: [OutputTensor]
+        public let metadata: [MetadataEntry]
+        let builder: ReportBuilder
+
+        init(format: OutputFormat, tensors: [OutputTensor], metadata: [MetadataEntry], builder: ReportBuilder) {
+            self.format = format
+            self.tensors = tensors
+            self.metadata = metadata
+            self.builder = builder
+        }
+
+        public var report: QuantizationReport { builder.report }
+    }
+
+    /// Values per slice: rows are processed in slices of about this many elements.
+    static let sliceElements = 1 << 20
+
+    /// Plans the output of quantizing `checkpoint` into a file at `outputPath` (whose extension sets the
+    /// format). Throws for a request that cannot be met (`QuantizationError`) before anything is written.
+    public static func prepare(_ checkpoint: Checkpoint, outputPath: String, request: QuantizeRequest) throws -> Prepared {
+        guard let format = OutputFormat(path: outputPath), format == .gguf || format == .safetensors else {
+            throw QuantizationError(.invalidRequest("the output must be a .gguf or .safetensors file: \(outputPath)"))
+        }
+        switch request.type {
+        case .ggml(let type) where format != .gguf:
+            throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
+        case .mlx(let bits) where format != .safetensors:
+            throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
+        case .mlx:
+            guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
+        default:
+            break
+        }
+        let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
+                                        groupSize: request.groupSize, output: format)
+        for pattern in policy.only where !checkpoint.tensors.contains(where: { pattern.matches($0.name) }) {
+            throw QuantizationError(.invalidRequest("--only \(pattern.pattern) matches no tensor"))
+        }
+        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
+                                        groupSize: request.type.isMLX ? request.groupSize : nil)
+        var plans: [(Tensor, QuantizationPolicy.Decision)] = []
+        for tensor in checkpoint.tensors {
+            plans.append((tensor, try policy.decide(tensor.info)))
+        }
+        let builder = ReportBuilder()
+        var outputs: [OutputTensor] = []
+        var names = Set(checkpoint.tensors.map(\.name))
+        for (tensor, decision) in plans {
+            let index = report.entries.count
+            let entryTensors = try outputTensors(for: tensor, decision: decision, format: format, request: request,
+                                                 builder: builder, entry: index, names: &names)
+            let bytesAfter = entryTensors.reduce(0) { $0 + $1.info.byteCount }
+            report.entries.append(.init(name: tensor.name, sourceDType: tensor.dtype, type: typeName(decision.action, tensor.dtype),
+                                        reason: decision.reason, bytesBefore: tensor.info.byteCount, bytesAfter: bytesAfter,
+                                        elements: tensor.info.elementCount, metrics: nil))
+            outputs += entryTensors
+        }
+        builder.report = report
+        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize)
+        return Prepared(format: format, tensors: outputs, metadata: metadata, builder: builder)
+    }
+
+    /// Quantizes `checkpoint` into `path` (atomically: nothing appears at `path` unless everything
+    /// succeeded) and returns the report. `progress` gets (tensors written, total, bytes written, total
+    /// bytes) after each output tensor.
+    public static func run(_ checkpoint: Checkpoint, to path: String, request: QuantizeRequest, overwrite: Bool,
+                           progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> QuantizationReport {
+        let prepared = try prepare(checkpoint, outputPath: path, request: request)
+        let inputs = [checkpoint.path] + checkpoint.shards.map { shard in
+            (checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? "") + shard
+        }
+        let output = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
+        do {
+            let total = prepared.tensors.count
+            let totalBytes = prepared.tensors.reduce(0) { $0 + $1.info.byteCount }
+            var doneBytes = 0
+            let tensors = prepared.tensors.enumerated().map { index, tensor in
+                OutputTensor(info: tensor.info) { file in
+                    try tensor.produce(file)
+                    doneBytes += tensor.info.byteCount
+                    progress?(index + 1, total, doneBytes, totalBytes)
+                }
+            }
+            switch prepared.format {
+            case .gguf: try GGUFWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
+            default: try SafetensorsWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
+            }
+            try output.commit()
+        } catch {
+            output.abandon()
+            throw error
+        }
+        return prepared.report
+    }
+
+    static func typeName(_ action: QuantizationPolicy.Action, _ source: DType) -> String {
+        switch action {
+        case .ggml(let dtype), .float(let dtype): dtype.rawValue
+        case .mlx(let bits, _): "mlx-q\(bits)"
+        case .copy: source.rawValue
+        }
+    }
+
+    // MARK: output tensors
+
+    static func outputTensors(for tensor: Tensor, decision: QuantizationPolicy.Decision, format: OutputFormat,
+                              request: QuantizeRequest, builder: ReportBuilder, entry: Int,
+                              names: inout Set<String>) throws -> [OutputTensor] {
+        let info = tensor.info
+        let isFloat = info.dtype.kind == .float
+        switch decision.action {
+        case .copy:
+            guard format.holds(info.dtype) else {
+                let hint = info.dtype.isBlockQuantized ? "select it with --only to re-quantize it" : "leave it out of the input"
+                throw QuantizationError(.invalidRequest("\(format.rawValue) cannot hold \(info.dtype.rawValue) (\(hint))"),
+                                        tensor: info.name)
+            }
+            guard isFloat else { return [OutputTensor(copying: tensor)] }
+            // A kept float tensor: copied as it is; the report compares it with itself.
+            let copy = OutputTensor(copying: tensor)
+            return [OutputTensor(info: info) { output in
+                try copy.produce(output)
+                var metrics = ErrorMetrics()
+                try forEachSlice(of: tensor, rows: 1) { values, _ in
+                    metrics.add(original: values.baseAddress!, result: values.baseAddress!, count: values.count)
+                }
+                builder.setMetrics(metrics, entry: entry)
+            }]
+        case .float(let target):
+            let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
+            return [OutputTensor(info: outInfo) { output in
+                var metrics = ErrorMetrics()
+                let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: sliceElements * 4 + 4096, alignment: 64)
+                let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: sliceElements + 1024)
+                defer {
+                    encoded.deallocate()
+                    decoded.deallocate()
+                }
+                try forEachSlice(of: tensor, rows: rowLength(info)) { values, _ in
+                    let n = values.count
+                    Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
+                    let bytes = UnsafeRawBufferPointer(rebasing: encoded[0 ..< n * target.layout.blockBytes])
+                    try output.write(bytes)
+                    Cast.toFloat32(bytes.baseAddress!, target, count: n, into: decoded.baseAddress!)
+                    metrics.add(original: values.baseAddress!, result: decoded.baseAddress!, count: n)
+                }
+                builder.setMetrics(metrics, entry: entry)
+            }]
+        case .ggml(let target):
+            let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
+            let rowLength = rowLength(info)
+            let rowBytes = rowLength / target.layout.blockElements * target.layout.blockBytes
+            let threads = request.threads
+            return [OutputTensor(info: outInfo) { output in
+                var metrics = ErrorMetrics()
+                let maxRows = max(1, sliceElements / rowLength)
+                let quantized = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowBytes, alignment: 64)
+                let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxRows * rowLength)
+                defer {
+                    quantized.deallocate()
+                    decoded.deallocate()
+                }
+                try forEachSlice(of: tensor, rows: rowLength) { values, firstElement in
+                    let rows = values.count / rowLength
+                    let bytes = UnsafeMutableRawBufferPointer(rebasing: quantized[0 ..< rows * rowBytes])
+                    do {
+                        try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
+                                                threads: threads)
+                    } catch var error as QuantizationError {
+                        if case .nonFinite(let index, let value) = error.kind {
+                            error.kind = .nonFinite(index: firstElement + index, value: value)
+                        }
+                        throw error.on(tensor: info.name)
+                    }
+                    try output.write(UnsafeRawBufferPointer(bytes))
+                    let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
+                    try GGMLBlocks.dequantize(target, UnsafeRawBufferPointer(bytes), into: back, threads: threads)
+                    metrics.add(original: values.baseAddress!, result: back.baseAddress!, count: values.count)
+                }
+                builder.setMetrics(metrics, entry: entry)
+            }]
+        case .mlx(let bits, let groupSize):
+            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, builder: builder, entry: entry, names: &names)
+        }
+    }
+
+    /// A packed `name` (uint32), `base.scales` and `base.biases` where `base` is the name without
+    /// `.weight` (mlx-lm's layout).
+    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, builder: ReportBuilder, entry: Int,
+                           names: inout Set<String>) throws -> [OutputTensor] {
+        let info = tensor.info
+        let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
+        for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
+            throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
+                + "which the checkpoint already uses"), tensor: info.name)
+        }
+        let rowLength = rowLength(info)
+        let parameterType = MLXAffine.parameterDType(for: info.dtype)
+        let prefix = Array(info.shape.dropLast())
+        let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [rowLength * bits / 32])
+        let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
+        let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
+        // Written with the weight, emptied by the scales and biases producers right after it.
+        let parameters = ParameterBuffers()
+        let weight = OutputTensor(info: weightInfo) { output in
+            var metrics = ErrorMetrics()
+            parameters.scales = [UInt8](repeating: 0, count: scalesInfo.byteCount)
+            parameters.biases = [UInt8](repeating: 0, count: biasesInfo.byteCount)
+            let maxRows = max(1, sliceElements / rowLength)
+            let words = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength * bits / 8, alignment: 64)
+            let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxRows * rowLength)
+            defer {
+                words.deallocate()
+                decoded.deallocate()
+            }
+            let parameterSize = parameterType.layout.blockBytes
+            try forEachSlice(of: tensor, rows: rowLength) { values, firstElement in
+                let rows = values.count / rowLength
+                let groupsStart = firstElement / groupSize * parameterSize
+                let groupsBytes = values.count / groupSize * parameterSize
+                let packed = UnsafeMutableRawBufferPointer(rebasing: words[0 ..< rows * rowLength * bits / 8])
+                try parameters.scales.withUnsafeMutableBytes { scales in
+                    try parameters.biases.withUnsafeMutableBytes { biases in
+                        let scaleSlice = UnsafeMutableRawBufferPointer(rebasing: scales[groupsStart ..< groupsStart + groupsBytes])
+                        let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[groupsStart ..< groupsStart + groupsBytes])
+                        do {
+                            try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
+                                                   parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice)
+                        } catch var error as QuantizationError {
+                            if case .nonFinite(let index, let value) = error.kind {
+                                error.kind = .nonFinite(index: firstElement + index, value: value)
+                            }
+                            throw error.on(tensor: info.name)
+                        }
+                        let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
+                        try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
+                                                 biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
+                                                 rowLength: rowLength, groupSize: groupSize, bits: bits, into: back)
+                        metrics.add(original: values.baseAddress!, result: back.baseAddress!, count: values.count)
+                    }
+                }
+                try output.write(UnsafeRawBufferPointer(packed))
+            }
+            builder.setMetrics(metrics, entry: entry)
+        }
+        let scales = OutputTensor(info: scalesInfo) { output in
+            try output.write(parameters.scales)
+            parameters.scales = []
+        }
+        let biases = OutputTensor(info: biasesInfo) { output in
+            try output.write(parameters.biases)
+            parameters.biases = []
+        }
+        return [weight, scales, biases]
+    }
+
+    /// The last row-major dimension (1 for a scalar).
+    static func rowLength(_ info: TensorInfo) -> Int {
+        max(1, info.shape.last ?? 1)
+    }
+
+    /// Calls `body` with consecutive slices of whole rows of `tensor` widened to float32 (and the index of
+    /// the slice's first element), then releases the tensor's pages.
+    static func forEachSlice(of tensor: Tensor, rows rowLength: Int,
+                             _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
+        let count = tensor.info.elementCount
+        guard count > 0 else { return }
+        let sliceRows = max(1, sliceElements / rowLength)
+        let capacity = min(count, sliceRows * rowLength)
+        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: capacity)
+        defer { values.deallocate() }
+        let dtype = tensor.dtype
+        try tensor.withBytes { bytes in
+            var start = 0
+            while start < count {
+                let n = min(capacity, count - start)
+                let slice = UnsafeMutableBufferPointer(rebasing: values[0 ..< n])
+                if dtype.isBlockQuantized {
+                    let (blockElements, blockBytes) = dtype.layout
+                    let raw = UnsafeRawBufferPointer(rebasing: bytes[start / blockElements * blockBytes ..< (start + n) / blockElements * blockBytes])
+                    try GGMLBlocks.dequantize(dtype, raw, into: slice, threads: Parallel.processorCount)
+                } else {
+                    Cast.toFloat32(bytes.baseAddress! + start * dtype.layout.blockBytes, dtype, count: n, into: slice.baseAddress!)
+                }
+                try body(slice, start)
+                start += n
+            }
+        }
+        tensor.data.release()
+    }
+
+    // MARK: metadata
+
+    /// GGUF: every key of the input (typed), `general.architecture` first, `general.quantization_version`
+    /// = 2 and `general.file_type` (llama.cpp's numbering) set. safetensors: the input's metadata as
+    /// strings, plus `format` = `mlx` and `quantization` for MLX types.
+    static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
+                               groupSize: Int) throws -> [MetadataEntry] {
+        func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
+            if let index = entries.firstIndex(where: { $0.key == key }) {
+                entries[index].value = value
+            } else {
+                entries.append(MetadataEntry(key, value))
+            }
+        }
+        switch format {
+        case .gguf:
+            var entries = checkpoint.metadata
+            if entries["general.architecture"] == nil {
+                entries.insert(MetadataEntry("general.architecture", .string(Converter.defaultArchitecture)), at: 0)
+            }
+            setting(&entries, "general.quantization_version", .uint32(2))
+            if let fileType = QuantizationPolicy.fileType(type) { setting(&entries, "general.file_type", .uint32(fileType)) }
+            return entries
+        default:
+            var entries = checkpoint.metadata.map { MetadataEntry($0.key, .string($0.value.text)) }
+            if case .mlx(let bits) = type {
+                setting(&entries, "format", .string("mlx"))
+                setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))
+            }
+            return entries
+        }
+    }
+}
+
+/// The report under construction: producers add each tensor's figures when they have written it.
+final class ReportBuilder: @unchecked Sendable {
+    var report = QuantizationReport(input: "", output: "", format: .gguf, type: .cast(.f32))
+
+    func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
+        report.entries[entry].metrics = metrics
+    }
+}
+
+/// MLX scales and biases of one tensor, between the weight's producer and theirs.
+final class ParameterBuffers: @unchecked Sendable {
+    var scales: [UInt8] = []
+    var biases: [UInt8] = []
+}

@@ -1,0 +1,203 @@
+import TensorFormats
+
+/// Error figures between original values `a` and the values read back from the output `b`,
+/// accumulated in double precision, in element order.
+public struct ErrorMetrics: Sendable, Equatable {
+    public private(set) var count = 0
+    public private(set) var sumSquaredError: Double = 0
+    public private(set) var maxAbsError: Double = 0
+    public private(set) var sumSquaredOriginal: Double = 0
+    public private(set) var sumSquaredResult: Double = 0
+    public private(set) var sumProduct: Double = 0
+
+    public init() {}
+
+    public mutating func add(original a: UnsafePointer<Float>, result b: UnsafePointer<Float>, count n: Int) {
+        var sse = sumSquaredError, maxError = maxAbsError, ssa = sumSquaredOriginal, ssb = sumSquaredResult, dot = sumProduct
+        for i in 0 ..< n {
+            let x = Double(a[i]), y = Double(b[i])
+            let e = x - y
+            sse += e * e
+            if !(abs(e) <= maxError) { maxError = abs(e) }  // a NaN error (inf - inf) stays visible
+            ssa += x * x
+            ssb += y * y
+            dot += x * y
+        }
+        sumSquaredError = sse
+        maxAbsError = maxError
+        sumSquaredOriginal = ssa
+        sumSquaredResult = ssb
+        sumProduct = dot
+        count += n
+    }
+
+    /// sqrt(mean squared error); nil for an empty tensor or a non-finite result.
+    public var rmse: Double? { count > 0 ? finite((sumSquaredError / Double(count)).squareRoot()) : nil }
+
+    public var maxAbsErrorValue: Double? { count > 0 ? finite(maxAbsError) : nil }
+
+    /// 10·log10(Σa² / Σ(a-b)²); nil when either sum is zero (no signal, or no error at all).
+    public var snrDB: Double? {
+        guard sumSquaredError > 0, sumSquaredOriginal > 0 else { return nil }
+        return finite(10 * log10(sumSquaredOriginal / sumSquaredError))
+    }
+
+    /// Σab / (|a|·|b|); nil when either vector is zero.
+    public var cosine: Double? {
+        guard sumSquaredOriginal > 0, sumSquaredResult > 0 else { return nil }
+        return finite(sumProduct / (sumSquaredOriginal.squareRoot() * sumSquaredResult.squareRoot()))
+    }
+
+    private func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
+}
+
+/// The accuracy report of one `connkit quantize` run.
+public struct QuantizationReport: Sendable {
+    public struct Entry: Sendable {
+        public var name: String
+        public var sourceDType: DType
+        /// The type written: a dtype name (`q4_k`, `f32`, ...) or `mlx-qB` for MLX affine.
+        public var type: String
+        public var reason: QuantizationPolicy.Reason
+        public var bytesBefore: Int
+        public var bytesAfter: Int
+        public var elements: Int
+        /// nil for tensors that are not floating point (nothing to compare).
+        public var metrics: ErrorMetrics?
+    }
+
+    public var input: String
+    public var output: String
+    public var format: OutputFormat
+    public var type: QuantizationType
+    public var groupSize: Int?
+    public var entries: [Entry] = []
+
+    public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
+    public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }
+    public var elements: Int { entries.reduce(0) { $0 + $1.elements } }
+    public var quantizedCount: Int { entries.filter { $0.reason.isQuantized }.count }
+
+    /// bytes before / bytes after.
+    public var compressionRatio: Double? { bytesAfter > 0 ? Double(bytesBefore) / Double(bytesAfter) : nil }
+
+    /// Bits per element of the output, over every tensor.
+    public var bitsPerWeight: Double? { elements > 0 ? 8 * Double(bytesAfter) / Double(elements) : nil }
+
+    /// The `--json` object (schemas/quantize-report.schema.json).
+    public var json: JSONValue {
+        func number(_ value: Double?) -> JSONValue { value.map { .double($0) } ?? .null }
+        let tensors: [JSONValue] = entries.map { entry in
+            .object([
+                .init("name", .string(entry.name)),
+                .init("type", .string(entry.type)),
+                .init("reason", .string(entry.reason.description)),
+                .init("bytes_before", .int(entry.bytesBefore)),
+                .init("bytes_after", .int(entry.bytesAfter)),
+                .init("rmse", number(entry.metrics?.rmse)),
+                .init("max_abs_error", number(entry.metrics?.maxAbsErrorValue)),
+                .init("snr_db", number(entry.metrics?.snrDB)),
+                .init("cosine", number(entry.metrics?.cosine)),
+            ])
+        }
+        var head: [JSONValue.Member] = [
+            .init("input", .string(input)),
+            .init("output", .string(output)),
+            .init("format", .string(format.rawValue)),
+            .init("type", .string(type.name)),
+        ]
+        if let groupSize { head.append(.init("group_size", .int(groupSize))) }
+        return .object(head + [
+            .init("tensors", .array(tensors)),
+            .init("totals", .object([
+                .init("tensors", .int(entries.count)),
+                .init("quantized", .int(quantizedCount)),
+                .init("elements", .int(elements)),
+                .init("bytes_before", .int(bytesBefore)),
+                .init("bytes_after", .int(bytesAfter)),
+                .init("compression_ratio", number(compressionRatio)),
+                .init("bits_per_weight", number(bitsPerWeight)),
+            ])),
+        ])
+    }
+
+    /// The human table: one line per tensor, then the totals.
+    public var table: String {
+        func fixed(_ value: Double?, _ digits: Int) -> String {
+            guard let value else { return "-" }
+            return formatNumber(value, digits: digits)
+        }
+        var rows: [[String]] = [["tensor", "type", "before", "after", "rmse", "max|err|", "SNR dB", "cosine", "reason"]]
+        for entry in entries {
+            rows.append([
+                entry.name, entry.type, formatBytesShort(entry.bytesBefore), formatBytesShort(entry.bytesAfter),
+                scientific(entry.metrics?.rmse), scientific(entry.metrics?.maxAbsErrorValue),
+                fixed(entry.metrics?.snrDB, 1), fixed(entry.metrics?.cosine, 6),
+                entry.reason == .selected ? "" : entry.reason.description,
+            ])
+        }
+        let widths = (0 ..< rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        var lines = rows.map { row in
+            row.enumerated().map { column, text in
+                let pad = String(repeating: " ", count: widths[column] - text.count)
+                return (2 ... 7).contains(column) ? pad + text : text + pad
+            }.joined(separator: "  ").trailingSpacesTrimmed
+        }
+        lines.append("")
+        lines.append("\(entries.count) tensors, \(quantizedCount) quantized: \(formatBytesShort(bytesBefore)) -> "
+            + "\(formatBytesShort(bytesAfter)) (ratio \(fixed(compressionRatio, 2)), \(fixed(bitsPerWeight, 2)) bits per weight)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+func scientific(_ value: Double?) -> String {
+    guard let value else { return "-" }
+    if value == 0 { return "0" }
+    var exponent = Int((log10(abs(value))).rounded(.down))
+    var mantissa = value / pow(10, Double(exponent))
+    if abs(mantissa) >= 9.995 {
+        mantissa /= 10
+        exponent += 1
+    }
+    return formatNumber(mantissa, digits: 2) + "e" + (exponent < 0 ? "-" : "+") + String(abs(exponent))
+}
+
+/// Fixed-point text with `digits` decimals (no Foundation).
+func formatNumber(_ value: Double, digits: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    let scale = pow(10, Double(digits))
+    let scaled = (abs(value) * scale).rounded()
+    let whole = (scaled / scale).rounded(.down)
+    let fraction = Int(scaled - whole * scale)
+    var text = String(Int(whole))
+    if digits > 0 {
+        let digitsText = String(fraction)
+        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
+    }
+    return (value < 0 && scaled != 0 ? "-" : "") + text
+}
+
+func formatBytesShort(_ bytes: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : formatNumber(value, digits: 1) + " " + units[unit]
+}
+
+extension String {
+    var trailingSpacesTrimmed: String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
