@@ -13,6 +13,9 @@ struct Quantize: ParsableCommand {
 
             \(QuantizationPolicy.rules)
 
+            GGUF output sets general.quantization_version = 2 and general.file_type (llama.cpp's \
+            numbering; the _S variant for q3_k, q4_k, q5_k).
+
             Prints a table of every tensor (type, reason, bytes before and after, RMSE, max |error|, SNR, \
             cosine against the original values, computed from the written bytes) and totals; --json prints \
             one object (schemas/quantize-report.schema.json). NaN or infinite values are refused, naming \
@@ -26,7 +29,7 @@ struct Quantize: ParsableCommand {
     @Argument(help: "Output file: .gguf for ggml types, .safetensors for MLX types, either for casts.")
     var output: String
 
-    @Option(name: .customLong("type"), help: "Quantization type (see below).")
+    @Option(name: .customLong("type"), help: "Quantization type (listed above).")
     var type: String
 
     @Option(name: .customLong("keep"), help: "Also keep tensors matching this glob unquantized; repeatable.")

@@ -40,8 +40,8 @@ public enum QuantizePipeline {
         public var report: QuantizationReport { builder.report }
     }
 
-    /// Values per slice: rows are processed in slices of about this many elements.
-    static let sliceElements = 1 << 20
+    /// Values per slice: rows are processed in slices of about this many elements (tests lower it).
+    nonisolated(unsafe) static var sliceElements = 1 << 20
 
     /// Plans the output of quantizing `checkpoint` into a file at `outputPath` (whose extension sets the
     /// format). Throws for a request that cannot be met (`QuantizationError`) before anything is written.
@@ -60,7 +60,7 @@ public enum QuantizePipeline {
             break
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
-                                        groupSize: request.groupSize, output: format)
+                                        groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
         for pattern in policy.only where !checkpoint.tensors.contains(where: { pattern.matches($0.name) }) {
             throw QuantizationError(.invalidRequest("--only \(pattern.pattern) matches no tensor"))
         }

@@ -12,13 +12,18 @@ public struct QuantizationPolicy: Sendable {
     public var groupSize: Int
     /// Where the result goes: kept float tensors become f32 in GGUF and keep their dtype in safetensors.
     public var output: OutputFormat
+    /// True for a GGUF input (an llama.cpp mmproj, say): tensors that are not re-encoded stay exactly
+    /// as they are.
+    public var inputIsGGUF: Bool
 
-    public init(type: QuantizationType, keep: [Glob] = [], only: [Glob] = [], groupSize: Int = 64, output: OutputFormat) {
+    public init(type: QuantizationType, keep: [Glob] = [], only: [Glob] = [], groupSize: Int = 64, output: OutputFormat,
+                inputIsGGUF: Bool = false) {
         self.type = type
         self.keep = keep
         self.only = only
         self.groupSize = groupSize
         self.output = output
+        self.inputIsGGUF = inputIsGGUF
     }
 
     /// Names whose role must stay precise, kept by default (globs: `*` matches across dots).
@@ -62,7 +67,8 @@ public struct QuantizationPolicy: Sendable {
           4. Kept float tensors are written as f32 in GGUF and keep their dtype in safetensors. Tensors \
         already block-quantized are copied as they are unless --only selects them; then they are \
         dequantized and quantized again.
-        Tensor names, and every key and tensor of a GGUF input (an llama.cpp mmproj included), are preserved.
+        Tensor names are preserved. A GGUF input (an llama.cpp mmproj, say) keeps every tensor and key it \
+        had: only the selected tensors are re-encoded, the others are copied as they are.
         """
 
     /// What happens to one tensor.
@@ -172,9 +178,9 @@ public struct QuantizationPolicy: Sendable {
         return nil
     }
 
-    /// Kept float tensors: f32 in GGUF, unchanged in safetensors.
+    /// Kept float tensors: f32 in GGUF (unchanged when the input is GGUF), unchanged in safetensors.
     func keptAction(_ dtype: DType) -> Action {
-        output == .gguf && dtype != .f32 ? .float(.f32) : .copy
+        output == .gguf && !inputIsGGUF && dtype != .f32 ? .float(.f32) : .copy
     }
 
     /// The type a selected tensor (float or re-quantized) gets, with the fallback chain.

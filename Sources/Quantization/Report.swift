@@ -42,10 +42,10 @@ public struct ErrorMetrics: Sendable, Equatable {
         return finite(10 * log10(sumSquaredOriginal / sumSquaredError))
     }
 
-    /// Σab / (|a|·|b|); nil when either vector is zero.
+    /// Σab / (|a|·|b|), clamped to [-1, 1] against rounding; nil when either vector is zero.
     public var cosine: Double? {
         guard sumSquaredOriginal > 0, sumSquaredResult > 0 else { return nil }
-        return finite(sumProduct / (sumSquaredOriginal.squareRoot() * sumSquaredResult.squareRoot()))
+        return finite(sumProduct / (sumSquaredOriginal.squareRoot() * sumSquaredResult.squareRoot())).map { min(1, max(-1, $0)) }
     }
 
     private func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
