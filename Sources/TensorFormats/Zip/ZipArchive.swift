@@ -42,7 +42,8 @@ import Darwin
 /// - A deflated member may not declare more than `maxDeflateRatio` × its compressed size (DEFLATE cannot expand
 ///   further); inflation writes into a buffer of exactly the declared size and fails if the stream would
 ///   produce more or less, or leaves compressed bytes unused. CRC-32 is always verified.
-/// All arithmetic on file numbers is checked.
+/// All arithmetic on file numbers is checked. Error locations carry absolute file offsets
+/// (`.memberByte(name, offset)` once the member is known).
 public struct ZipArchive: Sendable {
     public let file: MappedFile
     /// In central-directory order.
