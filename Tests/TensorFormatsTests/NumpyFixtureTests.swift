@@ -65,7 +65,7 @@ import Testing
         let tensor = try NpyReader.read(file).tensors[0]
         let region = try #require(tensor.data.fileRegion)
         #expect(region.offset == 128 && region.count == 24)
-        let base = try file.withBytes { UInt(bitPattern: $0.baseAddress) }
+        let base = file.withBytes { UInt(bitPattern: $0.baseAddress) }
         let lent = try tensor.withBytes { UInt(bitPattern: $0.baseAddress) }
         #expect(lent == base + 128, "bytes are lent from the mapping, not copied")
     }
@@ -88,7 +88,7 @@ import Testing
         let checkpoint = try NpzReader.read(file)
         let tensor = try #require(checkpoint.tensor(named: "enc/layer.0.weight"))
         #expect(tensor.data.fileRegion == nil, "no kernel copy before the CRC is checked")
-        let base = try file.withBytes { UInt(bitPattern: $0.baseAddress) }
+        let base = file.withBytes { UInt(bitPattern: $0.baseAddress) }
         let lent = try tensor.withBytes { UInt(bitPattern: $0.baseAddress) }
         let region = try #require(tensor.data.fileRegion)
         #expect(lent == base + UInt(region.offset))
@@ -118,7 +118,7 @@ import Testing
             file += (0 ..< 4).map { UInt8((body.count >> (8 * $0)) & 0xFF) }
             file += body + [1, 0, 2, 0, 0xFF, 0x7F]
             let path = directory.appendingPathComponent("long.npy").path
-            FileManager.default.createFile(atPath: path, contents: Data(file))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(file))
             let tensor = try NpyReader.read(MappedFile(path: path)).tensors[0]
             #expect(tensor.shape == [3] && tensor.dtype == .i16)
             #expect(try tensor.withBytes { Array($0) } == [1, 0, 2, 0, 0xFF, 0x7F])

@@ -46,6 +46,17 @@ enum NumpyFixtures {
         return try body(url)
     }
 
+    /// Runs `body` in a fresh temporary directory, or in `$CONNKIT_NUMPY_EXPORT` when set (kept: the dev check
+    /// Tests/Fixtures/numpy/check_numpy_loads.py loads the files with numpy).
+    static func withOutputDirectory<R>(_ body: (URL) throws -> R) throws -> R {
+        if let export = ProcessInfo.processInfo.environment["CONNKIT_NUMPY_EXPORT"], !export.isEmpty {
+            let url = URL(fileURLWithPath: export)
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            return try body(url)
+        }
+        return try withTemporaryDirectory(body)
+    }
+
     /// Reads a checkpoint with the reader its extension names.
     static func read(_ path: String) throws -> Checkpoint {
         let file = try MappedFile(path: path)

@@ -77,7 +77,12 @@ public struct NpyHeader: Sendable, Equatable {
         if let negative = fields.shape.first(where: { $0 < 0 }) {
             throw FormatError(.invalidShape("negative dimension \(negative) in \(fields.shapeText)"), at: .byte(textOffset))
         }
-        let (elements, byteCount) = try Checked.byteCount(shape: fields.shape, dtype: dtype)
+        let (elements, byteCount): (Int, Int)
+        do {
+            (elements, byteCount) = try Checked.byteCount(shape: fields.shape, dtype: dtype)
+        } catch let error as FormatError {
+            throw error.at(.byte(textOffset))
+        }
         return NpyHeader(major: major, minor: minor, descr: fields.descrText, dtype: dtype, bigEndian: bigEndian,
                          fortranOrder: fields.fortranOrder, shape: fields.shape, dataOffset: cursor.position,
                          elementCount: elements, dataByteCount: byteCount)

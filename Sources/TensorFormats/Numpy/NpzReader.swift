@@ -37,7 +37,8 @@ public enum NpzReader {
         }
         let name = String(entry.name.dropLast(4))
         let header = try entry.withPrefix(NpyHeader.maxPrefixBytes) { prefix in try NpyHeader.parse(prefix) }
-        try NpyReader.checkDataLength(header, available: entry.uncompressedSize - header.dataOffset, origin: header.dataOffset)
+        try NpyReader.checkDataLength(header, available: entry.uncompressedSize - header.dataOffset, origin: header.dataOffset,
+                                        inMember: true)
         let data = NpyTensorData(source: .zipMember(entry, offset: header.dataOffset, count: header.dataByteCount),
                                  header: header)
         let tensor = Tensor(info: try TensorInfo(name: name, dtype: header.dtype, shape: header.shape), data: data)

@@ -430,10 +430,10 @@ public struct ZipArchive: Sendable {
             }
             fields.present = true
             var values = ByteCursor(body, origin: fieldStart + 4)
-            if uncompressed == 0xFFFF_FFFF { fields.uncompressed = try values.readU64("Zip64 uncompressed size") }
-            if compressed == 0xFFFF_FFFF { fields.compressed = try values.readU64("Zip64 compressed size") }
-            if offset == 0xFFFF_FFFF { fields.offset = try values.readU64("Zip64 local header offset") }
-            if disk == 0xFFFF { fields.disk = try values.readU32("Zip64 disk number") }
+            if uncompressed == 0xFFFF_FFFF { fields.uncompressed = try values.readU64("Zip64 uncompressed size of member '\(member)'") }
+            if compressed == 0xFFFF_FFFF { fields.compressed = try values.readU64("Zip64 compressed size of member '\(member)'") }
+            if offset == 0xFFFF_FFFF { fields.offset = try values.readU64("Zip64 local header offset of member '\(member)'") }
+            if disk == 0xFFFF { fields.disk = try values.readU32("Zip64 disk number of member '\(member)'") }
         }
         return fields
     }
@@ -442,6 +442,7 @@ public struct ZipArchive: Sendable {
 
     static func decodeName(_ raw: UnsafeRawBufferPointer, utf8: Bool) -> String? {
         if utf8 { return String(validatingUTF8Bytes: raw) }
+        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
         var scalars = String.UnicodeScalarView()
         for byte in raw {
             let value = byte < 0x80 ? UInt32(byte) : UInt32(cp437High[Int(byte) - 0x80])
