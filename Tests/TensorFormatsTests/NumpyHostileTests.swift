@@ -3,7 +3,7 @@ import Testing
 @testable import TensorFormats
 
 /// One test per rejection class of `.npy` files (Tests/Fixtures/hostile/npy, written by
-/// Tests/Fixtures/hostile/generate_numpy.py): each must fail with the listed `FormatError` kind, naming the file.
+/// Tests/Fixtures/hostile/npy/generate.py): each must fail with the listed `FormatError` kind, naming the file.
 @Suite struct NumpyHostileTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let file: String

@@ -3,7 +3,7 @@ import Testing
 @testable import TensorFormats
 
 /// One test per rejection class of zip / `.npz` files (Tests/Fixtures/hostile/npz, written by
-/// Tests/Fixtures/hostile/generate_numpy.py). Each file is opened and every tensor's data touched (CRC checks and
+/// Tests/Fixtures/hostile/npy/generate.py). Each file is opened and every tensor's data touched (CRC checks and
 /// inflation happen on access); the first error must be of the listed kind and name the file.
 @Suite struct ZipHostileTests {
     struct Case: CustomTestStringConvertible, Sendable {

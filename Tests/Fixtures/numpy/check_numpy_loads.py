@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dev check (not part of `swift test`): numpy loads what connkit's NpyWriter / NpzWriter / ZipWriter write.
 
-    /work/venv/bin/python Tests/Fixtures/numpy/check_numpy_loads.py
+    venv/bin/python Tests/Fixtures/numpy/check_numpy_loads.py
 
 Runs the Swift round-trip tests with CONNKIT_NUMPY_EXPORT set, so they leave their outputs in a folder, then loads
 every file with np.load (allow_pickle=False) and compares names, dtypes, shapes and bytes with what numpy itself read

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the .npy/.npz fixtures of connkit's tests with numpy itself, plus expected.json (what numpy reads
 back from each file: tensor names, connkit dtype names, row-major shapes and the little-endian row-major bytes as
-hex). Run from anywhere with the project venv: /work/venv/bin/python Tests/Fixtures/numpy/generate.py
+hex). Run from anywhere with the project venv: venv/bin/python Tests/Fixtures/numpy/generate.py
 Deterministic: running it again gives the same bytes (numpy stamps zip members 1980-01-01)."""
 import io
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes the hostile .npy and .npz corpus (Tests/Fixtures/hostile/npy, hostile/npz): one small file per
+"""Writes the hostile .npy and .npz corpus (Tests/Fixtures/hostile/npy and hostile/npz): one small file per
 rejection class. Each file's expected FormatError kind is listed in Tests/TensorFormatsTests/NumpyHostileTests.swift
-and ZipHostileTests.swift. Run: /work/venv/bin/python Tests/Fixtures/hostile/generate_numpy.py
+and ZipHostileTests.swift. Run: venv/bin/python Tests/Fixtures/hostile/npy/generate.py
 Files are built from numpy's own output where possible, then corrupted; the zip files come from a small builder
 that lays members out exactly as CPython's zipfile does for np.savez, with knobs to break each rule."""
 import os
@@ -11,9 +11,8 @@ import zlib
 import ml_dtypes
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-NPY = os.path.join(HERE, "npy")
-NPZ = os.path.join(HERE, "npz")
+NPY = os.path.dirname(os.path.abspath(__file__))
+NPZ = os.path.join(os.path.dirname(NPY), "npz")
 
 
 def npy_bytes(arr, **kw):
@@ -62,7 +61,7 @@ STRICTER_THAN_NUMPY_NPZ = {
 
 def check_against_numpy(folder, stricter):
     accepted = set()
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(n for n in os.listdir(folder) if n.endswith((".npy", ".npz"))):
         try:
             loaded = np.load(os.path.join(folder, name), allow_pickle=False)
             if hasattr(loaded, "files"):
@@ -272,4 +271,5 @@ def npz_corpus():
 if __name__ == "__main__":
     npy_corpus()
     npz_corpus()
-    print(len(os.listdir(NPY)), "npy,", len(os.listdir(NPZ)), "npz hostile files")
+    count = lambda folder, ext: sum(name.endswith(ext) for name in os.listdir(folder))
+    print(count(NPY, ".npy"), "npy,", count(NPZ, ".npz"), "npz hostile files")
