@@ -36,7 +36,9 @@ public enum NpzReader {
                               at: .member(entry.name))
         }
         let name = String(entry.name.dropLast(4))
-        let header = try entry.withPrefix(NpyHeader.maxPrefixBytes) { prefix in try NpyHeader.parse(prefix) }
+        // Inflate only the header: its size from the first 12 bytes, then exactly that much.
+        let headerSize = try entry.withPrefix(12) { prefix in try NpyHeader.headerSize(prefix) }
+        let header = try entry.withPrefix(headerSize) { prefix in try NpyHeader.parse(prefix) }
         try NpyReader.checkDataLength(header, available: entry.uncompressedSize - header.dataOffset, origin: header.dataOffset,
                                         inMember: true)
         let data = NpyTensorData(source: .zipMember(entry, offset: header.dataOffset, count: header.dataByteCount),
