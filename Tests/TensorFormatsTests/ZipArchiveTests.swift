@@ -15,7 +15,7 @@ import Testing
         var localExtraPadding = 0
         var descriptor: Descriptor = .none
         var comment: [UInt8] = []
-        enum Descriptor { case none, withSignature, withoutSignature }
+        enum Descriptor { case none, withSignature, withoutSignature, wideWithoutZip64Field }
     }
 
     static func le16(_ value: Int) -> [UInt8] { [UInt8(value & 0xFF), UInt8((value >> 8) & 0xFF)] }
@@ -40,6 +40,7 @@ import Testing
             case .none: break
             case .withSignature: out += le32(0x0807_4b50) + le32(checksum) + le32(UInt32(member.content.count)) + le32(UInt32(member.content.count))
             case .withoutSignature: out += le32(checksum) + le32(UInt32(member.content.count)) + le32(UInt32(member.content.count))
+            case .wideWithoutZip64Field: out += le32(0x0807_4b50) + le32(checksum) + le64(member.content.count) + le64(member.content.count)
             }
             let centralExtra = member.centralZip64Offset ? le16(1) + le16(8) + le64(offset) : []
             central += le32(0x0201_4b50) + le16(0x031E) + le16(20) + le16(Int(flags)) + le16(0) + le16(0) + le16(0x21)
@@ -70,9 +71,10 @@ import Testing
                 Member(name: Array("streamed".utf8), content: Array(0 ..< 200), descriptor: .withSignature),
                 Member(name: Array("bare".utf8), content: [9, 9], descriptor: .withoutSignature),
                 Member(name: Array("empty".utf8), content: []),
+                Member(name: Array("wide".utf8), content: [8, 8, 8], descriptor: .wideWithoutZip64Field),
             ]
             let archive = try Self.open(Self.archive(members, comment: Array("archive comment".utf8)), in: directory)
-            #expect(archive.entries.map(\.name) == ["plain", "café", "naïve/π", "streamed", "bare", "empty"])
+            #expect(archive.entries.map(\.name) == ["plain", "café", "naïve/π", "streamed", "bare", "empty", "wide"])
             #expect(!archive.isZip64)
             for (entry, member) in zip(archive.entries, members) {
                 #expect(try entry.withData { Array($0) } == member.content, "\(entry.name)")

@@ -358,19 +358,19 @@ public struct ZipArchive: Sendable {
     }
 
     /// Checks a data descriptor after the data against the central entry; returns where it ends.
+    /// The signature is optional, and sizes are 8 bytes when the local header has a Zip64 field (`wide`) — some
+    /// writers use 8-byte sizes without one, so every combination is tried, the expected one first.
     private static func descriptorEnd(_ cursor: inout ByteCursor, central: CentralHeader, wide: Bool) throws -> Int {
         let start = cursor.fileOffset
-        let sizeWidth = wide ? 8 : 4
-        // The signature is optional: try with it, then without.
-        for withSignature in [true, false] {
+        for (withSignature, sizeWidth) in [(true, wide ? 8 : 4), (false, wide ? 8 : 4), (true, wide ? 4 : 8), (false, wide ? 4 : 8)] {
             var probe = cursor
             if withSignature {
                 guard probe.remaining >= 4, try probe.readU32("data descriptor") == 0x0807_4b50 else { continue }
             }
             guard probe.remaining >= 4 + 2 * sizeWidth else { continue }
             let crc = try probe.readU32("data descriptor")
-            let compressed = wide ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
-            let uncompressed = wide ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
+            let compressed = sizeWidth == 8 ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
+            let uncompressed = sizeWidth == 8 ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
             if crc == central.crc32, compressed == UInt64(central.compressedSize),
                uncompressed == UInt64(central.uncompressedSize) {
                 cursor = probe
