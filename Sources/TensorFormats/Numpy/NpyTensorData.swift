@@ -59,7 +59,10 @@ public struct NpyTensorData: TensorData {
         case .mapped(let region):
             region.file.release(offset: region.offset, count: region.count)
         case .zipMember(let entry, let offset, let count):
-            if entry.method == .stored { entry.file.release(offset: entry.dataOffset + offset, count: count) }
+            switch entry.method {
+            case .stored: entry.file.release(offset: entry.dataOffset + offset, count: count)
+            case .deflated: entry.file.release(offset: entry.dataOffset, count: entry.compressedSize)
+            }
         }
     }
 
