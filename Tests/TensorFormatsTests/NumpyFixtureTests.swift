@@ -82,17 +82,21 @@ import Testing
         #expect(try NpyReader.read(MappedFile(path: oneD)).tensors[0].data.fileRegion != nil)
     }
 
-    @Test func storedNpzMemberIsZeroCopyAfterItsCRCCheck() throws {
+    @Test func storedNpzMemberIsZeroCopyAndCRCCheckedBeforeAnyUse() throws {
         let path = NumpyFixtures.numpy.appendingPathComponent("npz/savez.npz").path
         let file = try MappedFile(path: path)
         let checkpoint = try NpzReader.read(file)
         let tensor = try #require(checkpoint.tensor(named: "enc/layer.0.weight"))
-        #expect(tensor.data.fileRegion == nil, "no kernel copy before the CRC is checked")
         let base = file.withBytes { UInt(bitPattern: $0.baseAddress) }
         let lent = try tensor.withBytes { UInt(bitPattern: $0.baseAddress) }
         let region = try #require(tensor.data.fileRegion)
-        #expect(lent == base + UInt(region.offset))
+        #expect(lent == base + UInt(region.offset), "bytes are lent from the mapping, not copied")
         #expect(region.count == 64)
+        // A corrupt stored member offers no region (a kernel copy would skip the check); its data access throws.
+        let corrupt = NumpyFixtures.hostile.appendingPathComponent("npz/crc_mismatch_stored.npz").path
+        let bad = try #require(try NpzReader.read(MappedFile(path: corrupt)).tensors.first)
+        #expect(bad.data.fileRegion == nil)
+        #expect(throws: FormatError.self) { try bad.withBytes { $0.count } }
         // Deflated members are never a file region.
         let compressed = NumpyFixtures.numpy.appendingPathComponent("npz/savez_compressed.npz").path
         let deflated = try #require(try NpzReader.read(MappedFile(path: compressed)).tensor(named: "enc/layer.0.weight"))

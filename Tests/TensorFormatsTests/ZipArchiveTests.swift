@@ -144,9 +144,25 @@ import Testing
         #expect(good.entries[0].isCRCVerified && !good.entries[1].isCRCVerified)
     }
 
+    @Test func carrylessCRC32MatchesZlib() {
+        var generator = SystemRandomNumberGenerator()
+        let data = (0 ..< (1 << 20) + 37).map { _ in UInt8.random(in: 0 ... 255, using: &generator) }
+        data.withUnsafeBytes { all in
+            for (start, length) in [(0, 0), (1, 63), (0, 64), (3, 65), (5, 200), (7, 4096 + 9), (0, all.count), (13, all.count - 13)] {
+                let slice = UnsafeRawBufferPointer(rebasing: all[start ..< start + length])
+                for seed: UInt32 in [0, 0xDEAD_BEEF] {
+                    #expect(ZipCRC32.checksum(slice, continuing: seed)
+                        == ZipCRC32.checksum(slice, continuing: seed, carrylessMultiply: false), "\(start) +\(length)")
+                }
+            }
+        }
+    }
+
     @Test func crc32MatchesTheZipPolynomial() {
         // The standard check value of CRC-32/ISO-HDLC.
         #expect(Self.crc(Array("123456789".utf8)) == 0xCBF4_3926)
+        let long = [UInt8](repeating: 0x61, count: 1000)
+        #expect(long.withUnsafeBytes { ZipCRC32.checksum($0) } == long.withUnsafeBytes { ZipCRC32.checksum($0, carrylessMultiply: false) })
         #expect(Self.crc([]) == 0)
     }
 }

@@ -6,9 +6,9 @@
 ///   would hand such members out as raw bytes) is refused, naming the member, rather than silently dropped.
 /// - Each member's content must be exactly its npy header plus the declared data (no trailing bytes).
 /// - Listing reads only the headers: for deflated members only the start of the stream is inflated.
-/// - CRC-32: a deflated member is checked each time it is inflated; a stored member when its data is first
-///   used (`withBytes`; until then its `fileRegion` is nil so a kernel copy cannot skip the check). So `inspect`
-///   costs no data reads, and `convert` (which reads every tensor) detects a corrupted member.
+/// - CRC-32: a deflated member is checked each time it is inflated; a stored member the first time its data is
+///   used (`withBytes`, or asking for its `fileRegion` before a kernel copy — a corrupt member has none). So
+///   listing costs no data reads, and anything that reads or copies a tensor detects a corrupted member.
 /// - Stored little-endian C-ordered members are lent straight from the mapping (zero-copy).
 public enum NpzReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
