@@ -14,6 +14,12 @@ All sides quantize the same float32 matrices (sum of four uniforms minus 2, time
 counter-based splitmix64 that QuantizeBench reproduces), shapes 4096x4096 and the LLaVA-1.5-7B
 projector (fc1 4096x1024, fc2 4096x4096). Each figure is the best of repeated runs (million elements
 per second). Prints a Markdown table.
+
+With --end-to-end it also times whole files (release `connkit` from the repository root): a 4096x4096
+f32 safetensors file and a LLaVA-1.5-7B-shaped f16 projector (mm_projector.0/2 weights and biases),
+`connkit quantize IN OUT.gguf --type T` (the accuracy report included) next to the Python pipeline
+safetensors.numpy.load_file + quantizer + gguf.GGUFWriter, with gguf-py's quantizer (legacy types) and
+with ggml_quantize_chunk through ctypes; wall time, best of --runs.
 """
 import argparse
 import ctypes
@@ -76,6 +82,8 @@ def main():
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--json", help="also write the raw figures to this file")
+    parser.add_argument("--end-to-end", action="store_true", help="also time whole-file quantization")
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     types = args.types.split(",")
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
@@ -139,6 +147,77 @@ def main():
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(raw, fh, indent=1)
+    if args.end_to_end:
+        end_to_end(types, args, lib)
+
+
+def end_to_end(types, args, lib):
+    import gguf
+    import safetensors.numpy as st
+    from gguf.quants import quantize as gguf_quantize
+    root = os.path.dirname(HERE)
+    work = os.path.join(HERE, "work")
+    os.makedirs(work, exist_ok=True)
+    if not args.no_build:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "connkit"], cwd=root, check=True,
+                       stdout=subprocess.DEVNULL)
+    connkit = os.path.join(root, ".build", "release", "connkit")
+    inputs = {
+        "4096x4096 f32": (os.path.join(work, "square-f32.safetensors"),
+                          {"weight": weights(4096, 4096)}),
+        "LLaVA-1.5-7B projector f16": (os.path.join(work, "llava-projector-f16.safetensors"), {
+            "model.mm_projector.0.weight": weights(4096, 1024).astype(np.float16),
+            "model.mm_projector.0.bias": weights(1, 4096).reshape(4096).astype(np.float16),
+            "model.mm_projector.2.weight": weights(4096, 4096).astype(np.float16),
+            "model.mm_projector.2.bias": weights(1, 4096).reshape(4096).astype(np.float16),
+        }),
+    }
+    for path, tensors in inputs.values():
+        if not os.path.exists(path):
+            st.save_file(tensors, path)
+
+    def python_pipeline(path, out, name, use_ggml):
+        qtype = getattr(gguf.GGMLQuantizationType, name.upper())
+        block_elements, block_bytes = LAYOUT[name]
+        writer = gguf.GGUFWriter(out, "tensors")
+        for key, array in st.load_file(path).items():
+            x = np.ascontiguousarray(array, dtype=np.float32)
+            if x.ndim < 2:
+                writer.add_tensor(key, x)
+                continue
+            if use_ggml:
+                q = np.empty((x.shape[0], x.shape[1] // block_elements * block_bytes), np.uint8)
+                lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, q.ctypes.data, 0, x.shape[0], x.shape[1], None)
+            else:
+                q = gguf_quantize(x, qtype)
+            writer.add_tensor(key, q, raw_dtype=qtype)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+
+    def best(fn):
+        times = []
+        for _ in range(args.runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    print()
+    print("| input | type | connkit quantize (s) | Python + ggml (s) | Python + gguf-py (s) |")
+    print("|---|---|---:|---:|---:|")
+    for label, (path, _) in inputs.items():
+        for name in types:
+            out = os.path.join(work, "out.gguf")
+            t_connkit = best(lambda: subprocess.run([connkit, "quantize", path, out, "--type", name, "--force", "--quiet"],
+                                                    check=True, stdout=subprocess.DEVNULL))
+            t_ggml = best(lambda: python_pipeline(path, os.path.join(work, "py.gguf"), name, True))
+            try:
+                t_py = f"{best(lambda: python_pipeline(path, os.path.join(work, 'py.gguf'), name, False)):.2f}"
+            except NotImplementedError:
+                t_py = "-"
+            print(f"| {label} | {name} | {t_connkit:.2f} | {t_ggml:.2f} | {t_py} |")
 
 
 if __name__ == "__main__":

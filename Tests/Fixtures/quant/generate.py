@@ -59,10 +59,14 @@ DEQUANTIZED = {
     "iq4_nl": (32, 18, [0], "gguf"), "iq4_xs": (256, 136, [0], "gguf"), "tq1_0": (256, 54, [52], "gguf"),
     "tq2_0": (256, 66, [64], "gguf"), "mxfp4": (32, 17, [], "gguf"), "nvfp4": (64, 36, [], "gguf"),
     "q1_0": (128, 18, [0], "ggml"), "q2_0": (64, 18, [0], "ggml"),
+    "iq2_xxs": (256, 66, [0], "gguf"), "iq2_xs": (256, 74, [0], "gguf"), "iq2_s": (256, 82, [0], "gguf"),
+    "iq3_xxs": (256, 98, [0], "gguf"), "iq3_s": (256, 110, [0], "gguf"), "iq1_s": (256, 50, [0], "gguf"),
+    "iq1_m": (256, 56, [], "gguf"),
 }
 GGML_IDS = {"q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "q8_1": 9, "q2_k": 10, "q3_k": 11,
             "q4_k": 12, "q5_k": 13, "q6_k": 14, "q8_k": 15, "iq4_nl": 20, "iq4_xs": 23, "tq1_0": 34,
-            "tq2_0": 35, "mxfp4": 39, "nvfp4": 40, "q1_0": 41, "q2_0": 42}
+            "tq2_0": 35, "mxfp4": 39, "nvfp4": 40, "q1_0": 41, "q2_0": 42, "iq2_xxs": 16, "iq2_xs": 17,
+            "iq3_xxs": 18, "iq1_s": 19, "iq3_s": 21, "iq2_s": 22, "iq1_m": 29}
 
 
 # ---------------------------------------------------------------- deterministic inputs (mirrored in Swift)
@@ -200,6 +204,12 @@ def random_blocks(name: str) -> np.ndarray:
         h = data[:, offset:offset + 2].copy().view(np.uint16)
         h = np.where((h & np.uint16(0x7C00)) == np.uint16(0x7C00), h & np.uint16(0xBFFF), h).astype(np.uint16)
         data[:, offset:offset + 2] = h.view(np.uint8)
+    if name == "iq1_m":  # the f16 scale is spread over the top nibbles of the four u16 scales (bytes 48..55)
+        s3 = data[:, 54:56].copy().view(np.uint16)
+        d = ((data[:, 48:50].copy().view(np.uint16) & 0xF000) >> 12) | ((data[:, 50:52].copy().view(np.uint16) & 0xF000) >> 8) \
+            | ((data[:, 52:54].copy().view(np.uint16) & 0xF000) >> 4) | (s3 & 0xF000)
+        s3 = np.where((d & np.uint16(0x7C00)) == np.uint16(0x7C00), s3 & np.uint16(0xBFFF), s3).astype(np.uint16)
+        data[:, 54:56] = s3.view(np.uint8)
     if name == "q8_k":  # f32 scale: a finite value
         d = (signed_unit(words[:RANDOM_BLOCKS]) * np.float32(0.01)).astype(np.float32)
         data[:, 0:4] = d.view(np.uint8).reshape(RANDOM_BLOCKS, 4)
