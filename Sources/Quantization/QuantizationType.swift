@@ -35,7 +35,7 @@ public enum QuantizationType: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
-    /// True for the types written to GGUF (ggml block types and the casts when the output is GGUF).
+    /// True for the MLX affine types (written to safetensors).
     public var isMLX: Bool {
         if case .mlx = self { return true }
         return false

@@ -84,6 +84,8 @@ extension AsymmetricK {
         defer { scratch.deallocate() }
         var scales = (F4(), F4())
         var mins = (F4(), F4())
+        var scale = [Float](repeating: 0, count: 8)
+        var min = [Float](repeating: 0, count: 8)
         for i in 0 ..< blocks {
             let xb = x + 256 * i
             let yb = y + blockBytes * i
@@ -110,8 +112,12 @@ extension AsymmetricK {
                 quantizeReference(xb, yb, blocks: 1, bits: bits)
                 continue
             }
-            let scale = [scales.0.x, scales.0.y, scales.0.z, scales.0.w, scales.1.x, scales.1.y, scales.1.z, scales.1.w]
-            let min = [mins.0.x, mins.0.y, mins.0.z, mins.0.w, mins.1.x, mins.1.y, mins.1.z, mins.1.w]
+            for lane in 0 ..< 4 {
+                scale[lane] = scales.0[lane]
+                scale[4 + lane] = scales.1[lane]
+                min[lane] = mins.0[lane]
+                min[4 + lane] = mins.1[lane]
+            }
             var maxScale: Float = 0
             var maxMin: Float = 0
             for j in 0 ..< 8 {
