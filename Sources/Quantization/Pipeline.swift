@@ -150,7 +150,8 @@ public enum QuantizePipeline {
                 try copy.produce(output)
                 var metrics = ErrorMetrics()
                 try forEachSlice(of: tensor, rows: 1) { values, _ in
-                    metrics.add(original: values.baseAddress!, result: values.baseAddress!, count: values.count)
+                    metrics.merge(.measure(original: values.baseAddress!, result: values.baseAddress!, count: values.count,
+                                           threads: request.threads))
                 }
                 builder.setMetrics(metrics, entry: entry)
             }]
@@ -170,7 +171,8 @@ public enum QuantizePipeline {
                     let bytes = UnsafeRawBufferPointer(rebasing: encoded[0 ..< n * target.layout.blockBytes])
                     try output.write(bytes)
                     Cast.toFloat32(bytes.baseAddress!, target, count: n, into: decoded.baseAddress!)
-                    metrics.add(original: values.baseAddress!, result: decoded.baseAddress!, count: n)
+                    metrics.merge(.measure(original: values.baseAddress!, result: decoded.baseAddress!, count: n,
+                                           threads: request.threads))
                 }
                 builder.setMetrics(metrics, entry: entry)
             }]
@@ -203,18 +205,20 @@ public enum QuantizePipeline {
                     try output.write(UnsafeRawBufferPointer(bytes))
                     let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
                     try GGMLBlocks.dequantize(target, UnsafeRawBufferPointer(bytes), into: back, threads: threads)
-                    metrics.add(original: values.baseAddress!, result: back.baseAddress!, count: values.count)
+                    metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
+                                           threads: threads))
                 }
                 builder.setMetrics(metrics, entry: entry)
             }]
         case .mlx(let bits, let groupSize):
-            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, builder: builder, entry: entry, names: &names)
+            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, threads: request.threads, builder: builder,
+                                  entry: entry, names: &names)
         }
     }
 
     /// A packed `name` (uint32), `base.scales` and `base.biases` where `base` is the name without
     /// `.weight` (mlx-lm's layout).
-    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, builder: ReportBuilder, entry: Int,
+    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, threads: Int, builder: ReportBuilder, entry: Int,
                            names: inout Set<String>) throws -> [OutputTensor] {
         let info = tensor.info
         let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
@@ -253,7 +257,8 @@ public enum QuantizePipeline {
                         let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[groupsStart ..< groupsStart + groupsBytes])
                         do {
                             try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
-                                                   parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice)
+                                                   parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice,
+                                                   threads: threads)
                         } catch var error as QuantizationError {
                             if case .nonFinite(let index, let value) = error.kind {
                                 error.kind = .nonFinite(index: firstElement + index, value: value)
@@ -264,7 +269,8 @@ public enum QuantizePipeline {
                         try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                                  biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
                                                  rowLength: rowLength, groupSize: groupSize, bits: bits, into: back)
-                        metrics.add(original: values.baseAddress!, result: back.baseAddress!, count: values.count)
+                        metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
+                                               threads: threads))
                     }
                 }
                 try output.write(UnsafeRawBufferPointer(packed))

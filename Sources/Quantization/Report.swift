@@ -12,23 +12,76 @@ public struct ErrorMetrics: Sendable, Equatable {
 
     public init() {}
 
+    /// Adds `n` pairs. Four interleaved partial sums (for speed), combined in a fixed order, so the
+    /// figures depend only on the values, never on threads or timing.
     public mutating func add(original a: UnsafePointer<Float>, result b: UnsafePointer<Float>, count n: Int) {
-        var sse = sumSquaredError, maxError = maxAbsError, ssa = sumSquaredOriginal, ssb = sumSquaredResult, dot = sumProduct
-        for i in 0 ..< n {
-            let x = Double(a[i]), y = Double(b[i])
+        var sse = (0.0, 0.0, 0.0, 0.0), ssa = (0.0, 0.0, 0.0, 0.0), ssb = (0.0, 0.0, 0.0, 0.0), dot = (0.0, 0.0, 0.0, 0.0)
+        var maxError = maxAbsError
+        var i = 0
+        @inline(__always) func term(_ k: Int) -> (Double, Double, Double, Double, Double) {
+            let x = Double(a[k]), y = Double(b[k])
             let e = x - y
-            sse += e * e
-            if !(abs(e) <= maxError) { maxError = abs(e) }  // a NaN error (inf - inf) stays visible
-            ssa += x * x
-            ssb += y * y
-            dot += x * y
+            return (e * e, abs(e), x * x, y * y, x * y)
         }
-        sumSquaredError = sse
+        while i + 4 <= n {
+            let t0 = term(i), t1 = term(i + 1), t2 = term(i + 2), t3 = term(i + 3)
+            sse.0 += t0.0; sse.1 += t1.0; sse.2 += t2.0; sse.3 += t3.0
+            ssa.0 += t0.2; ssa.1 += t1.2; ssa.2 += t2.2; ssa.3 += t3.2
+            ssb.0 += t0.3; ssb.1 += t1.3; ssb.2 += t2.3; ssb.3 += t3.3
+            dot.0 += t0.4; dot.1 += t1.4; dot.2 += t2.4; dot.3 += t3.4
+            // A NaN error (inf - inf) must stay visible: `!(e <= max)` takes it.
+            if !(t0.1 <= maxError) { maxError = t0.1 }
+            if !(t1.1 <= maxError) { maxError = t1.1 }
+            if !(t2.1 <= maxError) { maxError = t2.1 }
+            if !(t3.1 <= maxError) { maxError = t3.1 }
+            i += 4
+        }
+        while i < n {
+            let t = term(i)
+            sse.0 += t.0
+            ssa.0 += t.2
+            ssb.0 += t.3
+            dot.0 += t.4
+            if !(t.1 <= maxError) { maxError = t.1 }
+            i += 1
+        }
+        sumSquaredError += (sse.0 + sse.1) + (sse.2 + sse.3)
+        sumSquaredOriginal += (ssa.0 + ssa.1) + (ssa.2 + ssa.3)
+        sumSquaredResult += (ssb.0 + ssb.1) + (ssb.2 + ssb.3)
+        sumProduct += (dot.0 + dot.1) + (dot.2 + dot.3)
         maxAbsError = maxError
-        sumSquaredOriginal = ssa
-        sumSquaredResult = ssb
-        sumProduct = dot
         count += n
+    }
+
+    /// Adds `other` (figures of the elements that follow).
+    public mutating func merge(_ other: ErrorMetrics) {
+        count += other.count
+        sumSquaredError += other.sumSquaredError
+        sumSquaredOriginal += other.sumSquaredOriginal
+        sumSquaredResult += other.sumSquaredResult
+        sumProduct += other.sumProduct
+        if !(other.maxAbsError <= maxAbsError) { maxAbsError = other.maxAbsError }
+    }
+
+    /// Figures of `n` pairs, computed on up to `threads` threads over fixed pieces of 64K pairs that are
+    /// combined in order: the result does not depend on the thread count.
+    public static func measure(original a: UnsafePointer<Float>, result b: UnsafePointer<Float>, count n: Int,
+                               threads: Int) -> ErrorMetrics {
+        let piece = 1 << 16
+        let pieces = (n + piece - 1) / piece
+        let shared = UncheckedSendable((a, b))
+        let parts = Parallel.map(count: pieces, threads: threads, minimumChunk: 4) { range -> [ErrorMetrics] in
+            let (a, b) = shared.value
+            return range.map { index in
+                var metrics = ErrorMetrics()
+                let start = index * piece
+                metrics.add(original: a + start, result: b + start, count: min(piece, n - start))
+                return metrics
+            }
+        }
+        var total = ErrorMetrics()
+        for part in parts { for metrics in part { total.merge(metrics) } }
+        return total
     }
 
     /// sqrt(mean squared error); nil for an empty tensor or a non-finite result.

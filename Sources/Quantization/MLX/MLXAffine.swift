@@ -38,7 +38,8 @@ public enum MLXAffine {
     /// `biases` receive `rows × rowLength / groupSize` values of `parameterType` each.
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, groupSize: Int, bits: Int,
                                 parameterType: DType, words: UnsafeMutableRawBufferPointer,
-                                scales: UnsafeMutableRawBufferPointer, biases: UnsafeMutableRawBufferPointer) throws {
+                                scales: UnsafeMutableRawBufferPointer, biases: UnsafeMutableRawBufferPointer,
+                                threads: Int = 1) throws {
         guard groupSizes.contains(groupSize) else { throw QuantizationError(.groupSize(groupSize)) }
         guard self.bits.contains(bits) else { throw QuantizationError(.unknownType("mlx-q\(bits)")) }
         guard rowLength > 0, rowLength % groupSize == 0, values.count % rowLength == 0 else {
@@ -57,28 +58,37 @@ public enum MLXAffine {
         let levels = Float((1 << bits) - 1)
         var scaleValues = [Float](repeating: 0, count: groups)
         var biasValues = [Float](repeating: 0, count: groups)
-        var codes = [UInt32](repeating: 0, count: groupSize)
         let wordBase = words.baseAddress!
-        for row in 0 ..< values.count / rowLength {
-            // Codes accumulate in a 64-bit window and leave it a word at a time.
-            var window: UInt64 = 0
-            var windowBits = 0
-            var wordIndex = row * wordsPerRow(rowLength, bits: bits)
-            for g in 0 ..< rowLength / groupSize {
-                let group = row * rowLength / groupSize + g
-                let x = source + group * groupSize
-                let (scale, bias) = quantizeGroup(x, groupSize, levels: levels, into: &codes)
-                scaleValues[group] = scale
-                biasValues[group] = bias
-                for code in codes {
-                    window |= UInt64(code) << windowBits
-                    windowBits += bits
-                    if windowBits >= 32 {
-                        wordBase.storeBytes(of: UInt32(truncatingIfNeeded: window).littleEndian, toByteOffset: 4 * wordIndex,
-                                            as: UInt32.self)
-                        wordIndex += 1
-                        window >>= 32
-                        windowBits -= 32
+        let rows = values.count / rowLength
+        scaleValues.withUnsafeMutableBufferPointer { scaleOut in
+            biasValues.withUnsafeMutableBufferPointer { biasOut in
+                // Rows are independent: each thread takes a range and writes only its rows' words and groups.
+                let shared = UncheckedSendable((scaleOut, biasOut))
+                _ = Parallel.map(count: rows, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { range in
+                    let (scaleOut, biasOut) = shared.value
+                    var codes = [UInt32](repeating: 0, count: groupSize)
+                    for row in range {
+                        // Codes accumulate in a 64-bit window and leave it a word at a time.
+                        var window: UInt64 = 0
+                        var windowBits = 0
+                        var wordIndex = row * wordsPerRow(rowLength, bits: bits)
+                        for g in 0 ..< rowLength / groupSize {
+                            let group = row * rowLength / groupSize + g
+                            let (scale, bias) = quantizeGroup(source + group * groupSize, groupSize, levels: levels, into: &codes)
+                            scaleOut[group] = scale
+                            biasOut[group] = bias
+                            for code in codes {
+                                window |= UInt64(code) << windowBits
+                                windowBits += bits
+                                if windowBits >= 32 {
+                                    wordBase.storeBytes(of: UInt32(truncatingIfNeeded: window).littleEndian,
+                                                        toByteOffset: 4 * wordIndex, as: UInt32.self)
+                                    wordIndex += 1
+                                    window >>= 32
+                                    windowBits -= 32
+                                }
+                            }
+                        }
                     }
                 }
             }
