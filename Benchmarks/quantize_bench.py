@@ -137,13 +137,14 @@ def main():
     def fmt(v):
         return "-" if v is None else f"{v:.0f}"
 
-    print(f"| shape | type | connkit 1 thread | connkit {cores} threads | ggml | gguf-py / numpy | "
-          f"connkit/ggml (1 thread) | connkit/gguf-py |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| shape | type | connkit, 1 thread | connkit, {cores} threads | speed-up | ggml, 1 thread | connkit ÷ ggml | "
+          f"gguf-py / numpy | connkit ÷ gguf-py |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for shape, name, one, many, ggml_rate, py in rows_out:
-        ratio_ggml = f"{one / ggml_rate:.2f}x" if ggml_rate else "-"
-        ratio_py = f"{one / py:.1f}x" if py else "-"
-        print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {fmt(ggml_rate)} | {fmt(py)} | {ratio_ggml} | {ratio_py} |")
+        ratio_ggml = f"{one / ggml_rate:.2f}×" if ggml_rate else "-"
+        ratio_py = f"{one / py:.1f}×" if py else "-"
+        speedup = f"{many / one:.2f}×" if many else "-"
+        print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {speedup} | {fmt(ggml_rate)} | {ratio_ggml} | {fmt(py)} | {ratio_py} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(raw, fh, indent=1)

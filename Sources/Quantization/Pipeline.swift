@@ -294,7 +294,8 @@ public enum QuantizePipeline {
     }
 
     /// Calls `body` with consecutive slices of whole rows of `tensor` widened to float32 (and the index of
-    /// the slice's first element), then releases the tensor's pages.
+    /// the slice's first element), releasing each slice's pages of a mapped file once it is done, so the
+    /// memory in use stays at one slice whatever the tensor's size.
     static func forEachSlice(of tensor: Tensor, rows rowLength: Int,
                              _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
         let count = tensor.info.elementCount
@@ -304,6 +305,8 @@ public enum QuantizePipeline {
         let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: capacity)
         defer { values.deallocate() }
         let dtype = tensor.dtype
+        let region = tensor.data.fileRegion
+        if let region { region.file.adviseSequential(offset: region.offset, count: region.count) }
         try tensor.withBytes { bytes in
             var start = 0
             while start < count {
@@ -317,6 +320,10 @@ public enum QuantizePipeline {
                     Cast.toFloat32(bytes.baseAddress! + start * dtype.layout.blockBytes, dtype, count: n, into: slice.baseAddress!)
                 }
                 try body(slice, start)
+                if let region {
+                    let (blockElements, blockBytes) = dtype.layout
+                    region.file.release(offset: region.offset + start / blockElements * blockBytes, count: n / blockElements * blockBytes)
+                }
                 start += n
             }
         }
