@@ -13,7 +13,7 @@ private typealias Vectors = (F4, F4, F4, F4, F4, F4, F4, F4)
 /// 32 integer codes, laid out like `Vectors`.
 private typealias Codes = (I4, I4, I4, I4, I4, I4, I4, I4)
 
-@inline(__always)
+@_transparent
 private func loadBlock(_ x: UnsafePointer<Float>) -> Vectors {
     (x.load4(0), x.load4(4), x.load4(8), x.load4(12), x.load4(16), x.load4(20), x.load4(24), x.load4(28))
 }
@@ -28,7 +28,7 @@ private func minimum(_ v: Vectors) -> Float {
     v.0.laneMin(v.1).laneMin(v.2.laneMin(v.3)).laneMin(v.4.laneMin(v.5).laneMin(v.6.laneMin(v.7))).reduceMin()
 }
 
-@inline(__always)
+@_transparent
 private func maximumMagnitude(_ v: Vectors) -> Float {
     let a = v.0.magnitude.laneMax(v.1.magnitude).laneMax(v.2.magnitude.laneMax(v.3.magnitude))
     let b = v.4.magnitude.laneMax(v.5.magnitude).laneMax(v.6.magnitude.laneMax(v.7.magnitude))
@@ -37,13 +37,13 @@ private func maximumMagnitude(_ v: Vectors) -> Float {
 
 /// Stores 32 codes (in the low bits of each lane, at most 15) as nibbles: byte j = code j | code (j + 16)
 /// << 4. Bits above the low byte do not matter (they may hold the 2^23 offset of `floorBits`).
-@inline(__always)
+@_transparent
 private func storeNibbles(_ c: Codes, _ y: UnsafeMutableRawPointer, at offset: Int) {
     y.store16(c.0 &+ (c.4 &<< 4), c.1 &+ (c.5 &<< 4), c.2 &+ (c.6 &<< 4), c.3 &+ (c.7 &<< 4), at: offset)
 }
 
 /// q5's low nibbles: as `storeNibbles` for codes up to 31 (bit 4 goes to `qh`).
-@inline(__always)
+@_transparent
 private func storeLowNibbles(_ c: Codes, _ y: UnsafeMutableRawPointer, at offset: Int) {
     let m = I4(repeating: 15)
     y.store16((c.0 & m) | ((c.4 & m) &<< 4), (c.1 & m) | ((c.5 & m) &<< 4), (c.2 & m) | ((c.6 & m) &<< 4),
@@ -51,7 +51,7 @@ private func storeLowNibbles(_ c: Codes, _ y: UnsafeMutableRawPointer, at offset
 }
 
 /// q5's `qh`: bit j = bit 4 of code j.
-@inline(__always)
+@_transparent
 private func fifthBits(_ c: Codes) -> UInt32 {
     // Bit 4 of lane l of vector k moves to bit 4k + l: multiply the 0/1 bit by 1 << (4k + l).
     let laneShift = I4(1, 2, 4, 8)
@@ -81,7 +81,7 @@ private func nonFiniteProbe(_ v: Vectors) -> F4 {
 
 /// The signed value of largest magnitude as ggml's scan finds it, or nil when both signs reach it (then
 /// only a scan in order can tell which came first). +0 for an all-zero block.
-@inline(__always)
+@_transparent
 private func signedMaximum(_ v: Vectors) -> Float? {
     let high = maximum(v)
     let low = minimum(v)
@@ -94,7 +94,7 @@ private func signedMaximum(_ v: Vectors) -> Float? {
 /// The block's minimum and maximum with C's scan semantics (`if (v < min) min = v` from FLT_MAX, and
 /// likewise for the maximum): equal values are identical except ±0, where the first zero in the block
 /// decides.
-@inline(__always)
+@_transparent
 private func minimumAndMaximum(_ v: Vectors, _ x: UnsafePointer<Float>) -> (Float, Float) {
     var low = minimum(v)
     var high = maximum(v)
