@@ -5,8 +5,10 @@
 
 * connkit: the QuantizeBench executable (Benchmarks/QuantizeBench, release build) times the in-process
   kernels (`GGMLBlocks.quantize`, NaN/inf scan included) with 1 thread and with all cores.
-* ggml: one `ggml_quantize_chunk` call over the whole matrix through ctypes (libggml-base.so from
-  llama-cpp-python, single-threaded: ggml_quantize_chunk has no threads of its own).
+* ggml: one `ggml_quantize_chunk` call over the whole matrix (libggml-base.so from llama-cpp-python,
+  single-threaded: ggml_quantize_chunk has no threads of its own), timed twice: by QuantizeBench in its
+  own process right after connkit's kernel (dlopen; the column the ratio uses, as both are measured
+  under the same machine load), and through ctypes from this script.
 * gguf-py: `gguf.quants.quantize` (numpy; legacy types only: gguf-py has no k-quant quantizer).
 * casts: connkit's f32 -> f16/bf16 (CConnkit) vs numpy's astype (f16) and gguf-py's BF16 quantizer.
 
@@ -91,12 +93,18 @@ def main():
     if not args.no_build:
         subprocess.run(["swift", "build", "-c", "release"], cwd=BENCH_PACKAGE, check=True,
                        stdout=subprocess.DEVNULL)
+    import llama_cpp
+    ggml_path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
     bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
     out = subprocess.run([bench, "--types", ",".join(types), "--shapes", args.shapes, "--min-seconds",
-                          str(args.min_seconds), "--casts"], check=True, capture_output=True, text=True)
+                          str(args.min_seconds), "--casts", "--ggml", ggml_path], check=True, capture_output=True, text=True)
     connkit = {}
+    in_process_ggml = {}
     for r in json.loads(out.stdout)["results"]:
-        connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
+        if r["kernel"] == "ggml":
+            in_process_ggml[(r["op"], tuple(r["shape"]))] = r["melem_per_s"]
+        else:
+            connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
     cores = max(t for (_, _, t) in connkit)
 
     import gguf
@@ -121,30 +129,32 @@ def main():
                 gguf_rate = None
             one = connkit[("quantize-" + name, shape, 1)]
             many = connkit[("quantize-" + name, shape, cores)]
-            rows_out.append((f"{shape[0]}x{shape[1]}", name, one, many, ggml_rate, gguf_rate))
+            same_process = in_process_ggml[("quantize-" + name, shape)]
+            rows_out.append((f"{shape[0]}x{shape[1]}", name, one, many, same_process, ggml_rate, gguf_rate))
             raw.append({"shape": shape, "type": name, "connkit_1": one, f"connkit_{cores}": many,
-                        "ggml": ggml_rate, "gguf_py": gguf_rate})
+                        "ggml_in_process": same_process, "ggml_ctypes": ggml_rate, "gguf_py": gguf_rate})
         # casts
         t = best_time(lambda: x.astype(np.float16), args.min_seconds)
         numpy_f16 = n / t / 1e6
         t = best_time(lambda: gguf_quantize(x, gguf.GGMLQuantizationType.BF16), args.min_seconds)
         gguf_bf16 = n / t / 1e6
         rows_out.append((f"{shape[0]}x{shape[1]}", "cast f32->f16", connkit[("cast-f32-f16", shape, 1)], None,
-                         None, numpy_f16))
+                         None, None, numpy_f16))
         rows_out.append((f"{shape[0]}x{shape[1]}", "cast f32->bf16", connkit[("cast-f32-bf16", shape, 1)], None,
-                         None, gguf_bf16))
+                         None, None, gguf_bf16))
 
     def fmt(v):
         return "-" if v is None else f"{v:.0f}"
 
     print(f"| shape | type | connkit, 1 thread | connkit, {cores} threads | speed-up | ggml, 1 thread | connkit ÷ ggml | "
-          f"gguf-py / numpy | connkit ÷ gguf-py |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for shape, name, one, many, ggml_rate, py in rows_out:
-        ratio_ggml = f"{one / ggml_rate:.2f}×" if ggml_rate else "-"
+          f"ggml via ctypes | gguf-py / numpy | connkit ÷ gguf-py |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for shape, name, one, many, same_process, ctypes_rate, py in rows_out:
+        ratio_ggml = f"{one / same_process:.2f}×" if same_process else "-"
         ratio_py = f"{one / py:.1f}×" if py else "-"
         speedup = f"{many / one:.2f}×" if many else "-"
-        print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {speedup} | {fmt(ggml_rate)} | {ratio_ggml} | {fmt(py)} | {ratio_py} |")
+        print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {speedup} | {fmt(same_process)} | {ratio_ggml} | "
+              f"{fmt(ctypes_rate)} | {fmt(py)} | {ratio_py} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(raw, fh, indent=1)
