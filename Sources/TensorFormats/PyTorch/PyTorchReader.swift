@@ -1,0 +1,70 @@
+/// Reads PyTorch checkpoints (`.bin`, `.pt`, `.pth`) without executing anything.
+///
+/// Two containers exist: the zip archive `torch.save` writes since PyTorch 1.6 (`TorchZipReader`) and the
+/// older stream of pickles (`TorchLegacyReader`). Both describe their object with a pickle read by the
+/// restricted `Unpickler`; storages are referenced from it by key and stay in the mapped file. This file
+/// turns the unpickled object into a `Checkpoint`: names and metadata from `TorchStateTree`, tensor data
+/// as `TorchTensorData` views, tensors in the order their data lies in the file.
+public enum PyTorchReader {
+    public static func read(_ file: MappedFile) throws -> Checkpoint {
+        let isLegacy = file.withBytes { TorchLegacyReader.hasMagic($0) }
+        if isLegacy { return try TorchLegacyReader.read(file) }
+        let found = file.withBytes { TorchLegacyReader.hexPrefix($0) }
+        throw FormatError(.badMagic(expected: "the legacy torch.save magic number", found: found),
+                          file: file.path, at: .byte(0))
+    }
+
+    public static func read(path: String) throws -> Checkpoint {
+        try read(MappedFile(path: path))
+    }
+
+    /// Builds the checkpoint from an unpickled object. `locate` gives each storage's bytes in the file.
+    /// `format` describes the container for the notes.
+    static func assemble(file: MappedFile, root: PickleValue, format: String,
+                         locate: (TorchStorageRef) throws -> TorchStorageLocation,
+                         extraNotes: [String] = []) throws -> Checkpoint {
+        let tree = try TorchStateTree(root: root, rootName: stem(of: file.path))
+        var placed: [(tensor: Tensor, position: Int, index: Int)] = []
+        var storageUsers: [String: Int] = [:]
+        var strided = 0
+        for (index, named) in tree.tensors.enumerated() {
+            let ref = named.tensor
+            let location = try locate(ref.storage)
+            guard location.byteCount == ref.storage.viewByteCount else {
+                throw FormatError(.sizeMismatch(expected: ref.storage.viewByteCount, found: location.byteCount),
+                                  at: .tensor(named.name))
+            }
+            let info = try TensorInfo(name: named.name, dtype: ref.dtype, shape: ref.logicalShape)
+            let data = TorchTensorData(file: file, storageStart: location.start, storageBytes: location.byteCount,
+                                       tensor: ref, byteCount: info.byteCount, bigEndian: location.bigEndian)
+            if !data.isContiguous { strided += 1 }
+            storageUsers[ref.storage.key, default: 0] += 1
+            placed.append((Tensor(info: info, data: data), data.touchedRange.offset, index))
+        }
+        placed.sort { ($0.position, $0.index) < ($1.position, $1.index) }
+        var notes = [format] + extraNotes + tree.notes
+        let shared = storageUsers.values.filter { $0 > 1 }
+        if !shared.isEmpty {
+            notes.append("\(shared.reduce(0, +)) tensors share \(shared.count) storage\(shared.count > 1 ? "s" : "") (tied weights or views)")
+        }
+        if strided > 0 {
+            notes.append("\(strided) tensor\(strided > 1 ? "s are" : " is a") non-contiguous view\(strided > 1 ? "s" : ""), copied to row-major order when read")
+        }
+        return Checkpoint(path: file.path, format: .pytorch, metadata: tree.metadata,
+                          tensors: placed.map(\.tensor), notes: notes)
+    }
+
+    /// The file name without its directory and last extension (`mm_projector.bin` gives `mm_projector`).
+    static func stem(of path: String) -> String {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
+        return String(name[..<dot])
+    }
+}
+
+/// Where a storage's bytes are: absolute file offset, length, and their byte order.
+struct TorchStorageLocation {
+    let start: Int
+    let byteCount: Int
+    let bigEndian: Bool
+}
