@@ -71,89 +71,89 @@ enum TorchGlobal: Equatable {
         }
     }
 
-    /// torch's dtypes: `_dtype_to_storage_type_map`, `_new_dtypes`, and the sub-byte integer types.
-    static let dtypeNames: Set<String> = {
-        var names: Set<String> = [
-            "float64", "float32", "float16", "bfloat16", "complex128", "complex64", "complex32",
-            "int64", "int32", "int16", "int8", "uint8", "bool",
-            "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
-            "uint16", "uint32", "uint64",
-            "float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz", "float8_e8m0fnu",
-            "float4_e2m1fn_x2",
-            "bits8", "bits16", "bits1x8", "bits2x4", "bits4x2",
+    /// Every allowed `module.name` and its meaning.
+    static let allowed: [String: TorchGlobal] = {
+        var table: [String: TorchGlobal] = [
+            "collections.OrderedDict": .orderedDict,
+            "collections.Counter": .counter,
+            "builtins.set": .builtinSet,
+            "builtins.bytearray": .builtinBytearray,
+            "builtins.complex": .builtinComplex,
+            "_codecs.encode": .codecsEncode,
+            "torch.Size": .torchSize,
+            "torch.device": .torchDevice,
+            "torch.serialization._get_layout": .getLayout,
+            "torch.Tensor": .tensorClass,
+            "torch.nn.parameter.Parameter": .parameterClass,
+            "torch.storage.UntypedStorage": .untypedStorage,
+            "torch.storage.TypedStorage": .typedStorageClass,
         ]
-        for width in 1 ... 7 {
-            names.insert("uint\(width)")
-            names.insert("int\(width)")
+        // torch's dtypes: `_dtype_to_storage_type_map`, `_new_dtypes`, and the sub-byte integer types.
+        var dtypes = [
+            "float64", "float32", "float16", "bfloat16", "complex128", "complex64", "complex32", "bcomplex32",
+            "int64", "int32", "int16", "int8", "uint8", "bool", "qint8", "quint8", "qint32", "quint4x2", "quint2x4",
+            "uint16", "uint32", "uint64", "float8_e5m2", "float8_e4m3fn", "float8_e5m2fnuz", "float8_e4m3fnuz",
+            "float8_e8m0fnu", "float4_e2m1fn_x2", "bits8", "bits16", "bits1x8", "bits2x4", "bits4x2",
+        ]
+        for width in 1 ... 7 { dtypes += ["uint\(width)", "int\(width)"] }
+        for name in dtypes { table["torch.\(name)"] = .dtype(name) }
+        // Legacy typed-storage classes (`torch._storage_classes` minus the two generic ones), CPU and CUDA.
+        let storages = [
+            "DoubleStorage", "FloatStorage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage",
+            "ByteStorage", "HalfStorage", "BoolStorage", "BFloat16Storage", "ComplexDoubleStorage",
+            "ComplexFloatStorage",
+        ]
+        for name in storages {
+            table["torch.\(name)"] = .typedStorage(name)
+            table["torch.cuda.\(name)"] = .typedStorage("torch.cuda.\(name)")
         }
-        return names
+        for name in ["QUInt8Storage", "QInt8Storage", "QInt32Storage", "QUInt4x2Storage", "QUInt2x4Storage"] {
+            table["torch.\(name)"] = .typedStorage(name)
+        }
+        // Legacy tensor-type classes (`torch._tensor_classes`): dense CPU/CUDA, sparse CPU/CUDA.
+        let sparseTensors = ["DoubleTensor", "FloatTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor",
+                             "ByteTensor", "HalfTensor", "BFloat16Tensor"]
+        for module in ["torch", "torch.cuda"] {
+            for name in sparseTensors + ["BoolTensor"] { table["\(module).\(name)"] = .legacyTensorClass("\(module).\(name)") }
+            for name in sparseTensors { table["\(module).sparse.\(name)"] = .legacyTensorClass("\(module).sparse.\(name)") }
+        }
+        for name in ["per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
+                     "per_channel_affine_float_qparams"] {
+            table["torch.\(name)"] = .qscheme(name)
+        }
+        for function in RebuildFunction.allCases { table[TorchGlobal.rebuild(function).qualifiedName] = .rebuild(function) }
+        return table
     }()
-
-    /// torch's legacy typed-storage classes (`torch._storage_classes` minus the two generic ones).
-    static let storageClassNames: [String] = [
-        "DoubleStorage", "FloatStorage", "LongStorage", "IntStorage", "ShortStorage", "CharStorage",
-        "ByteStorage", "HalfStorage", "BoolStorage", "BFloat16Storage", "ComplexDoubleStorage",
-        "ComplexFloatStorage", "QUInt8Storage", "QInt8Storage", "QInt32Storage", "QUInt4x2Storage",
-        "QUInt2x4Storage",
-    ]
-
-    /// torch's legacy tensor-type classes (`torch._tensor_classes`), CPU and CUDA.
-    static let tensorClassBaseNames: [String] = [
-        "DoubleTensor", "FloatTensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",
-        "HalfTensor", "BoolTensor", "BFloat16Tensor",
-    ]
-
-    static let qschemeNames: Set<String> = [
-        "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
-        "per_channel_affine_float_qparams",
-    ]
 
     static let blockedModules: Set<String> = ["sys", "os", "posix", "nt"]
 
-    /// torch applies CPython's Python 2 → 3 renames before looking a global up (`torch._utils.IMPORT_MAPPING`
-    /// and `NAME_MAPPING`); these are the ones that can reach an allowed global.
+    /// torch applies CPython's Python 2 → 3 renames before looking a global up (`torch._utils.NAME_MAPPING`,
+    /// then `IMPORT_MAPPING` for the module).
     static func mapPython2(module: String, name: String) -> (module: String, name: String) {
-        switch (module, name) {
-        case ("__builtin__", "set"): ("builtins", "set")
-        case ("__builtin__", "bytearray"): ("builtins", "bytearray")
-        case ("__builtin__", "complex"): ("builtins", "complex")
-        default: (module == "__builtin__" ? "builtins" : module, name)
-        }
+        let names: [String: (String, String)] = [
+            "__builtin__.xrange": ("builtins", "range"), "__builtin__.reduce": ("functools", "reduce"),
+            "__builtin__.intern": ("sys", "intern"), "__builtin__.unichr": ("builtins", "chr"),
+            "__builtin__.unicode": ("builtins", "str"), "__builtin__.long": ("builtins", "int"),
+            "__builtin__.basestring": ("builtins", "str"), "itertools.izip": ("builtins", "zip"),
+            "itertools.imap": ("builtins", "map"), "itertools.ifilter": ("builtins", "filter"),
+            "itertools.ifilterfalse": ("itertools", "filterfalse"),
+            "itertools.izip_longest": ("itertools", "zip_longest"),
+            "UserDict.IterableUserDict": ("collections", "UserDict"), "UserDict.UserDict": ("collections", "UserDict"),
+            "UserList.UserList": ("collections", "UserList"), "UserString.UserString": ("collections", "UserString"),
+            "exceptions.StandardError": ("builtins", "Exception"),
+        ]
+        if let mapped = names["\(module).\(name)"] { return mapped }
+        let modules = [
+            "__builtin__": "builtins", "copy_reg": "copyreg", "Queue": "queue", "repr": "reprlib",
+            "_abcoll": "collections.abc", "UserDict": "collections", "UserList": "collections",
+            "UserString": "collections", "whichdb": "dbm", "StringIO": "io", "cStringIO": "io",
+        ]
+        return (modules[module] ?? module, name)
     }
 
     /// The allowed global `module.name`, or nil when it is not on the allow-list.
     static func resolve(module: String, name: String) -> TorchGlobal? {
         if blockedModules.contains(module) { return nil }
-        switch (module, name) {
-        case ("collections", "OrderedDict"): return .orderedDict
-        case ("collections", "Counter"): return .counter
-        case ("builtins", "set"): return .builtinSet
-        case ("builtins", "bytearray"): return .builtinBytearray
-        case ("builtins", "complex"): return .builtinComplex
-        case ("_codecs", "encode"): return .codecsEncode
-        case ("torch", "Size"): return .torchSize
-        case ("torch", "device"): return .torchDevice
-        case ("torch.serialization", "_get_layout"): return .getLayout
-        case ("torch", "Tensor"): return .tensorClass
-        case ("torch.nn.parameter", "Parameter"): return .parameterClass
-        case ("torch", "UntypedStorage"), ("torch.storage", "UntypedStorage"): return .untypedStorage
-        case ("torch.storage", "TypedStorage"), ("torch", "TypedStorage"): return .typedStorageClass
-        case ("torch._tensor", "_rebuild_from_type_v2"): return .rebuild(.fromTypeV2)
-        default: break
-        }
-        if module == "torch._utils", let function = RebuildFunction(rawValue: name), function != .fromTypeV2 {
-            return .rebuild(function)
-        }
-        if module == "torch" {
-            if dtypeNames.contains(name) { return .dtype(name) }
-            if qschemeNames.contains(name) { return .qscheme(name) }
-            if storageClassNames.contains(name) { return .typedStorage(name) }
-            if tensorClassBaseNames.contains(name) { return .legacyTensorClass("torch.\(name)") }
-        }
-        if module == "torch.cuda" {
-            if storageClassNames.contains(name) { return .typedStorage("torch.cuda.\(name)") }
-            if tensorClassBaseNames.contains(name) { return .legacyTensorClass("torch.cuda.\(name)") }
-        }
-        return nil
+        return allowed["\(module).\(name)"]
     }
 }
