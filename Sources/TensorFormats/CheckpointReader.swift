@@ -14,9 +14,11 @@ public enum CheckpointReader {
                 try SafetensorsReader.read(MappedFile(path: shard))
             }
         }
+        if path.hasSuffix(".bin.index.json") { return try PyTorchReader.readSharded(indexPath: path) }
         let file = try MappedFile(path: path)
         switch fileExtension(path) {
         case "safetensors": return try SafetensorsReader.read(file)
+        case "bin", "pt", "pth": return try PyTorchReader.read(file)
         default: break
         }
         return try sniff(file)
@@ -26,6 +28,8 @@ public enum CheckpointReader {
         let folder = path.hasSuffix("/") ? path : path + "/"
         if exists(folder + safetensorsIndexName) { return try open(folder + safetensorsIndexName) }
         if exists(folder + "model.safetensors") { return try open(folder + "model.safetensors") }
+        if exists(folder + "pytorch_model.bin.index.json") { return try open(folder + "pytorch_model.bin.index.json") }
+        if exists(folder + "pytorch_model.bin") { return try open(folder + "pytorch_model.bin") }
         throw FormatError(.notFound("\(safetensorsIndexName) (or model.safetensors) in this folder"), file: path)
     }
 
@@ -35,6 +39,7 @@ public enum CheckpointReader {
         if head.count >= 9, head[8] == UInt8(ascii: "{") || head[8] == UInt8(ascii: " ") {
             return try SafetensorsReader.read(file)
         }
+        if file.withBytes({ PyTorchReader.hasLegacyMagic($0) }) { return try PyTorchReader.read(file) }
         throw FormatError(.unsupportedFormat(
             "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth or a sharded-checkpoint folder)"),
             file: file.path)

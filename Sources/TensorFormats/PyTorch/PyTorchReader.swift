@@ -7,11 +7,28 @@
 /// as `TorchTensorData` views, tensors in the order their data lies in the file.
 public enum PyTorchReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
-        let isLegacy = file.withBytes { TorchLegacyReader.hasMagic($0) }
-        if isLegacy { return try TorchLegacyReader.read(file) }
+        if file.withBytes({ isZip($0) }) { return try TorchZipReader.read(file) }
+        if file.withBytes({ TorchLegacyReader.hasMagic($0) }) { return try TorchLegacyReader.read(file) }
         let found = file.withBytes { TorchLegacyReader.hexPrefix($0) }
-        throw FormatError(.badMagic(expected: "the legacy torch.save magic number", found: found),
-                          file: file.path, at: .byte(0))
+        throw FormatError(.badMagic(expected: "a zip archive (50 4b 03 04) or the legacy torch.save magic number",
+                                    found: found), file: file.path, at: .byte(0))
+    }
+
+    /// Whether the bytes start with the legacy torch.save magic pickle (a zip archive could also be an npz).
+    public static func hasLegacyMagic(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        TorchLegacyReader.hasMagic(bytes)
+    }
+
+    /// Reads a sharded checkpoint through its `pytorch_model.bin.index.json`, with the same checks as a
+    /// sharded safetensors checkpoint (every listed tensor in its shard, no shard tensor unlisted).
+    public static func readSharded(indexPath: String) throws -> Checkpoint {
+        try ShardedIndex.read(indexPath: indexPath, shardExtension: ".bin", format: .pytorch) { shard in
+            try read(MappedFile(path: shard))
+        }
+    }
+
+    private static func isZip(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 4 && bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 0x03 && bytes[3] == 0x04
     }
 
     public static func read(path: String) throws -> Checkpoint {

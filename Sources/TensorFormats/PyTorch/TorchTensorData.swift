@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The bytes of a PyTorch tensor: a strided view (sizes, strides, offset in elements) of a storage that
 /// lies verbatim in a mapped file.
