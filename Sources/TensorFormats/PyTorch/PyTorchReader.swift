@@ -46,7 +46,8 @@ public enum PyTorchReader {
         var strided = 0
         for (index, named) in tree.tensors.enumerated() {
             let ref = named.tensor
-            let location = try locate(ref.storage)
+            let location: TorchStorageLocation
+            do { location = try locate(ref.storage) } catch let error as FormatError { throw error.at(.tensor(named.name)) }
             guard location.byteCount == ref.storage.viewByteCount else {
                 throw FormatError(.sizeMismatch(expected: ref.storage.viewByteCount, found: location.byteCount),
                                   at: .tensor(named.name))

@@ -20,16 +20,22 @@ struct TorchStateTree {
     static let wrapperKeys = ["state_dict", "model", "module"]
 
     private let maxDepth: Int
-    /// Shared sub-objects are walked once per reference; this bounds the total (a pickle can reference one
-    /// list from two places at every level and ask for 2^depth visits).
-    private let maxVisits = 1 << 22
+    /// Shared sub-objects are walked once per reference; a pickle can reference one list from two places at
+    /// every level and ask for 2^depth visits. Containers reached again are counted (a real checkpoint
+    /// shares tensors, rarely containers), and so is every visit.
+    private let maxVisits = 1 << 21
+    private let maxRevisits = 1 << 14
     private var visits = 0
+    private var revisits = 0
+    private var seenContainers: Set<ObjectIdentifier> = []
     private var tensorNames: Set<String> = []
     private var metadataKeys: Set<String> = []
     private var onPath: Set<ObjectIdentifier> = []
     private var attributeNames: [String] = []
     private var attributeOwners = 0
+    /// Paths of the first empty containers met (for the note) and how many there were.
     private var emptyContainers: [String] = []
+    private var emptyContainerCount = 0
 
     /// `rootName` names a tensor or scalar saved on its own (`torch.save(t, "w.pt")` gives `w`).
     init(root: PickleValue, rootName: String, maxDepth: Int = 200) throws {
@@ -46,10 +52,10 @@ struct TorchStateTree {
             notes.append("ignored the attribute\(unique.count > 1 ? "s" : "") \(unique.map { "'\($0)'" }.joined(separator: ", "))"
                 + " of \(attributeOwners) dict\(attributeOwners > 1 ? "s" : "") (nn.Module keeps per-module version numbers there)")
         }
-        if !emptyContainers.isEmpty {
-            let shown = emptyContainers.prefix(10).map { "'\($0)'" }.joined(separator: ", ")
-            notes.append("empty container\(emptyContainers.count > 1 ? "s" : ""): \(shown)"
-                + (emptyContainers.count > 10 ? " and \(emptyContainers.count - 10) more" : ""))
+        if emptyContainerCount > 0 {
+            let shown = emptyContainers.map { "'\($0)'" }.joined(separator: ", ")
+            notes.append("empty container\(emptyContainerCount > 1 ? "s" : "") (no tensor, no value): \(shown)"
+                + (emptyContainerCount > emptyContainers.count ? " and \(emptyContainerCount - emptyContainers.count) more" : ""))
         }
     }
 
@@ -57,7 +63,7 @@ struct TorchStateTree {
                                strippedWrappers: inout [String]) throws {
         guard depth <= maxDepth else {
             throw FormatError(.limitExceeded(what: "nesting depth of the pickled object", value: "\(depth)",
-                                             limit: "\(maxDepth)"))
+                                             limit: "\(maxDepth)"), at: .key(path.prefix(8).joined(separator: ".") + "…"))
         }
         visits += 1
         guard visits <= maxVisits else {
@@ -75,14 +81,14 @@ struct TorchStateTree {
             try addTensor(name, tensor)
         case .dict(let dict):
             let identity = ObjectIdentifier(dict)
-            guard onPath.insert(identity).inserted else { throw cycle(name) }
+            try enter(identity, name)
             defer { onPath.remove(identity) }
             if !dict.attributes.isEmpty {
                 attributeNames += dict.attributes
                 attributeOwners += 1
             }
             if dict.entries.isEmpty {
-                emptyContainers.append(name)
+                noteEmpty(name)
                 return
             }
             // Only the root (or an already stripped wrapper) may lose a wrapper key.
@@ -109,13 +115,13 @@ struct TorchStateTree {
             }
         case .list(let list), .set(let list):
             let identity = ObjectIdentifier(list)
-            guard onPath.insert(identity).inserted else { throw cycle(name) }
+            try enter(identity, name)
             defer { onPath.remove(identity) }
             try walkSequence(list.items, path: path, name: name, depth: depth, rootName: rootName,
                              strippedWrappers: &strippedWrappers)
         case .tuple(let tuple):
             let identity = ObjectIdentifier(tuple)
-            guard onPath.insert(identity).inserted else { throw cycle(name) }
+            try enter(identity, name)
             defer { onPath.remove(identity) }
             try walkSequence(tuple.items, path: path, name: name, depth: depth, rootName: rootName,
                              strippedWrappers: &strippedWrappers)
@@ -132,7 +138,7 @@ struct TorchStateTree {
     private mutating func walkSequence(_ items: [PickleValue], path: [String], name: String, depth: Int,
                                        rootName: String, strippedWrappers: inout [String]) throws {
         if items.isEmpty {
-            emptyContainers.append(name)
+            noteEmpty(name)
             return
         }
         if let array = TorchStateTree.scalarArray(items) {
@@ -145,6 +151,11 @@ struct TorchStateTree {
         }
     }
 
+    private mutating func noteEmpty(_ name: String) {
+        emptyContainerCount += 1
+        if emptyContainers.count < 10 { emptyContainers.append(name) }
+    }
+
     private mutating func addTensor(_ name: String, _ tensor: TorchTensorRef) throws {
         guard tensorNames.insert(name).inserted else { throw FormatError(.duplicateName(name), at: .tensor(name)) }
         tensors.append(NamedTensor(name: name, tensor: tensor))
@@ -155,8 +166,20 @@ struct TorchStateTree {
         metadata.append(MetadataEntry(key, value))
     }
 
+    /// Records a visit of a container; throws when shared containers are walked too often.
+    private mutating func enter(_ identity: ObjectIdentifier, _ name: String) throws {
+        guard onPath.insert(identity).inserted else { throw cycle(name) }
+        if !seenContainers.insert(identity).inserted {
+            revisits += 1
+            guard revisits <= maxRevisits else {
+                throw FormatError(.limitExceeded(what: "number of times shared containers are reached in the pickled object",
+                                                 value: "\(revisits)", limit: "\(maxRevisits)"), at: .key(name))
+            }
+        }
+    }
+
     private func cycle(_ name: String) -> FormatError {
-        FormatError(.invalidHeader("the pickled object contains itself (a reference cycle) at '\(name)'"))
+        FormatError(.invalidHeader("the pickled object contains itself (a reference cycle)"), at: .key(name))
     }
 
     /// Whether a wrapper candidate holds any tensor (bounded like the walk; cycles are left to the walk).
