@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""PyTorch reading benchmark (issue 5): the same ~1 GiB of f16 tensors (~200) as safetensors, as a torch.save
+zip `.bin`, as a legacy `.bin`, and as a `.bin` whose tensors are all transposed views (strided, gathered
+on read). For each, connkit (release build) lists it (`inspect`), copies it to safetensors (`convert`,
+every byte read), and casts it to f32 (`convert --dtype f32`, every value decoded); torch.load and
+safetensors' loader are shown for reference. Wall time (best of N runs) and peak RSS, warm page cache.
+
+    swift build -c release
+    /path/to/venv/bin/python Benchmarks/pytorch_bench.py [--gib 1.0] [--tensors 200] [--runs 3]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "Benchmarks", "work")
+CONNKIT = os.path.join(ROOT, ".build", "release", "connkit")
+
+TORCH_LOAD = "import sys, torch; sd = torch.load(sys.argv[1], weights_only=True); sum(t.sum().item() for t in sd.values())"
+SAFETENSORS_LOAD = ("import sys, safetensors.torch as st; sd = st.load_file(sys.argv[1]); "
+                    "sum(t.sum().item() for t in sd.values())")
+
+
+def make_inputs(gib, count):
+    import torch
+    import safetensors.torch as st
+    paths = {name: os.path.join(WORK, name) for name in
+             ("input.safetensors", "input.bin", "input-legacy.bin", "input-views.bin")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    rng = np.random.default_rng(0)
+    total = int(gib * (1 << 30)) // 2  # f16 elements
+    rows = 1024
+    cols = max(32, (total // count // rows) // 32 * 32)
+    tensors = {f"model.layers.{i}.weight": torch.from_numpy(
+        rng.standard_normal((rows, cols), dtype=np.float32).astype(np.float16)) for i in range(count)}
+    st.save_file(tensors, paths["input.safetensors"])
+    torch.save(tensors, paths["input.bin"])
+    torch.save(tensors, paths["input-legacy.bin"], _use_new_zipfile_serialization=False)
+    # Same logical tensors, each stored as the transpose of a contiguous (cols, rows) tensor.
+    views = {name: t.t().contiguous().t() for name, t in tensors.items()}
+    assert not next(iter(views.values())).is_contiguous()
+    torch.save(views, paths["input-views.bin"])
+    return paths
+
+
+def measure(argv, runs):
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(argv)} failed: {proc.stderr.decode()}")
+        best = min(best, elapsed)
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rss = int(proc.stderr.decode().strip().splitlines()[-1]) * 1024
+    return best, rss
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--tensors", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-python", action="store_true", help="skip the torch/safetensors reference loads")
+    args = parser.parse_args()
+    if not os.path.exists(CONNKIT):
+        sys.exit("build connkit first: swift build -c release")
+    os.makedirs(WORK, exist_ok=True)
+    paths = make_inputs(args.gib, args.tensors)
+    for path in paths.values():  # warm the page cache
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    out = os.path.join(WORK, "out.safetensors")
+    size = os.path.getsize(paths["input.safetensors"])
+    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} runs, warm page cache")
+    print(f"{'case':46s} {'wall s':>8s} {'peak RSS':>10s}")
+    results = {}
+    for label, key in [("safetensors", "input.safetensors"), ("torch zip .bin", "input.bin"),
+                       ("legacy .bin", "input-legacy.bin"), ("zip .bin, transposed views", "input-views.bin")]:
+        source = paths[key]
+        cases = [
+            ("inspect", [CONNKIT, "inspect", source]),
+            ("convert -> safetensors", [CONNKIT, "convert", source, out, "--force", "--quiet"]),
+            ("convert -> f32 safetensors", [CONNKIT, "convert", source, out, "--dtype", "f32", "--force", "--quiet"]),
+        ]
+        if not args.no_python:
+            reference = SAFETENSORS_LOAD if key.endswith(".safetensors") else TORCH_LOAD
+            cases.append(("python load + sum (" + ("safetensors" if key.endswith(".safetensors") else "torch.load") + ")",
+                          [sys.executable, "-c", reference, source]))
+        for what, argv in cases:
+            wall, rss = measure(argv, args.runs)
+            results[(label, what)] = wall
+            print(f"{label + ': ' + what:46s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB")
+    print()
+    for what in ("convert -> safetensors", "convert -> f32 safetensors"):
+        base = results[("safetensors", what)]
+        for label in ("torch zip .bin", "legacy .bin", "zip .bin, transposed views"):
+            print(f"{what}: {label} / safetensors = {results[(label, what)] / base:.2f}x")
+    if os.path.exists(out):
+        os.remove(out)
+
+
+if __name__ == "__main__":
+    main()
