@@ -83,7 +83,9 @@ struct TorchTensorData: TensorData {
     }
 
     /// Copies the view's elements in row-major order. Size-1 dimensions are dropped and dimensions that
-    /// are contiguous with the next one are merged, so a sliced view copies whole runs at a time.
+    /// are contiguous with the next one are merged, so a sliced view copies whole runs at a time; when the
+    /// innermost dimension is strided (a transpose), the two innermost dimensions are copied in square
+    /// tiles so reads and writes both stay within a few cache lines.
     private func gather(from storage: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         guard byteCount > 0, let source = storage.baseAddress, let destination = output.baseAddress else { return }
         var dims: [(size: Int, stride: Int)] = []
@@ -94,20 +96,37 @@ struct TorchTensorData: TensorData {
                 dims.append((size, stride))
             }
         }
-        // The innermost run: contiguous elements copied with one memcpy.
-        var runElements = 1
-        if let last = dims.last, last.stride == 1 {
-            runElements = last.size
-            dims.removeLast()
-        }
-        let runBytes = runElements * elementSize
         let base = source + storageOffset * elementSize
+        // The kernel for the innermost one or two dimensions, called once per index of the outer ones.
+        let inner: (_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) -> Void
+        let innerBytes: Int
+        if let last = dims.last, last.stride == 1 {
+            // Contiguous rows: one memcpy each.
+            let runBytes = last.size * elementSize
+            dims.removeLast()
+            innerBytes = runBytes
+            inner = { from, to in memcpy(to, from, runBytes) }
+        } else if dims.count >= 2 {
+            let columns = dims.removeLast(), rows = dims.removeLast()
+            innerBytes = rows.size * columns.size * elementSize
+            let size = elementSize
+            inner = { from, to in
+                TorchTensorData.copyTiled(from: from, to: to, rows: rows, columns: columns, elementSize: size)
+            }
+        } else {
+            let column = dims.removeLast()
+            innerBytes = column.size * elementSize
+            let size = elementSize
+            inner = { from, to in
+                TorchTensorData.copyTiled(from: from, to: to, rows: (1, 0), columns: column, elementSize: size)
+            }
+        }
         var index = [Int](repeating: 0, count: dims.count)
         var sourceOffset = 0
         var written = 0
         while written < byteCount {
-            memcpy(destination + written, base + sourceOffset * elementSize, runBytes)
-            written += runBytes
+            inner(base + sourceOffset * elementSize, destination + written)
+            written += innerBytes
             // Advance the odometer over the outer dimensions.
             var axis = dims.count - 1
             while axis >= 0 {
@@ -119,6 +138,45 @@ struct TorchTensorData: TensorData {
                 axis -= 1
             }
             if axis < 0 { break }
+        }
+    }
+
+    /// `to[r][c] = from[r × rows.stride + c × columns.stride]` (strides in elements), in 32 × 32 tiles.
+    static func copyTiled(from: UnsafeRawPointer, to: UnsafeMutableRawPointer, rows: (size: Int, stride: Int),
+                          columns: (size: Int, stride: Int), elementSize: Int) {
+        switch elementSize {
+        case 1: copyTiled(from, to, rows, columns, UInt8.self)
+        case 2: copyTiled(from, to, rows, columns, UInt16.self)
+        case 4: copyTiled(from, to, rows, columns, UInt32.self)
+        case 8: copyTiled(from, to, rows, columns, UInt64.self)
+        default:
+            for row in 0 ..< rows.size {
+                for column in 0 ..< columns.size {
+                    memcpy(to + (row * columns.size + column) * elementSize,
+                           from + (row * rows.stride + column * columns.stride) * elementSize, elementSize)
+                }
+            }
+        }
+    }
+
+    private static func copyTiled<Element>(_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer,
+                                           _ rows: (size: Int, stride: Int), _ columns: (size: Int, stride: Int),
+                                           _: Element.Type) {
+        let tile = 32
+        for rowStart in stride(from: 0, to: rows.size, by: tile) {
+            let rowEnd = min(rowStart + tile, rows.size)
+            for columnStart in stride(from: 0, to: columns.size, by: tile) {
+                let columnEnd = min(columnStart + tile, columns.size)
+                for row in rowStart ..< rowEnd {
+                    let target = to.advanced(by: row * columns.size * MemoryLayout<Element>.size)
+                    let origin = from.advanced(by: row * rows.stride * MemoryLayout<Element>.size)
+                    for column in columnStart ..< columnEnd {
+                        let value = origin.loadUnaligned(fromByteOffset: column * columns.stride * MemoryLayout<Element>.size,
+                                                         as: Element.self)
+                        target.storeBytes(of: value, toByteOffset: column * MemoryLayout<Element>.size, as: Element.self)
+                    }
+                }
+            }
         }
     }
 
