@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch reading benchmark (issue 5): the same ~1 GiB of f16 tensors (~200) as safetensors, as a torch.save
 zip `.bin`, as a legacy `.bin`, and as a `.bin` whose tensors are all transposed views (strided, gathered
-on read). For each, connkit (release build) lists it (`inspect`), copies it to safetensors (`convert`,
-every byte read), and casts it to f32 (`convert --dtype f32`, every value decoded); torch.load and
-safetensors' loader are shown for reference. Wall time (best of N runs) and peak RSS, warm page cache.
+on read). For each: reading every tensor's bytes through connkit's readers (`read_tensors.swift`, built
+here with `swiftc -O`; the byte checksums must agree across formats), `connkit inspect`, `connkit convert`
+to safetensors and to f32 safetensors (release build), and torch.load / safetensors' loader for
+reference. Wall time (best of N runs) and peak RSS, warm page cache.
 
     swift build -c release
     /path/to/venv/bin/python Benchmarks/pytorch_bench.py [--gib 1.0] [--tensors 200] [--runs 3]
@@ -48,6 +49,42 @@ def make_inputs(gib, count):
     return paths
 
 
+def build_reader():
+    """Compiles Benchmarks/read_tensors.swift against TensorFormats (like Tests/Fuzz/build.sh, with -O)."""
+    import glob
+    work = os.path.join(WORK, "bin")
+    binary = os.path.join(work, "read_tensors")
+    sources = sorted(glob.glob(os.path.join(ROOT, "Sources", "TensorFormats", "**", "*.swift"), recursive=True))
+    main = os.path.join(ROOT, "Benchmarks", "read_tensors.swift")
+    newest = max(os.path.getmtime(p) for p in sources + [main])
+    if os.path.exists(binary) and os.path.getmtime(binary) > newest:
+        return binary
+    os.makedirs(os.path.join(work, "cconnkit"), exist_ok=True)
+    with open(os.path.join(work, "cconnkit", "module.modulemap"), "w") as f:
+        f.write(f'module CConnkit {{\n    header "{ROOT}/Sources/CConnkit/include/CConnkit.h"\n    export *\n}}\n')
+    flags = ["-O", "-I", os.path.join(work, "cconnkit"), "-I", os.path.join(ROOT, "Sources", "CZlib")]
+    objects = []
+    for c in glob.glob(os.path.join(ROOT, "Sources", "CConnkit", "*.c")):
+        o = os.path.join(work, os.path.basename(c)[:-2] + ".o")
+        subprocess.run(["clang", "-O2", "-I", os.path.join(ROOT, "Sources", "CConnkit", "include"), "-c", c, "-o", o],
+                       check=True)
+        objects.append(o)
+    subprocess.run(["swiftc"] + flags + ["-parse-as-library", "-module-name", "TensorFormats", "-emit-module",
+                    "-emit-module-path", os.path.join(work, "TensorFormats.swiftmodule"), "-emit-library", "-static",
+                    "-o", os.path.join(work, "libTensorFormats.a")] + sources, check=True)
+    subprocess.run(["swiftc"] + flags + ["-parse-as-library", "-I", work, "-L", work, "-lTensorFormats"] + objects
+                   + ["-lz", main, "-o", binary], check=True)
+    return binary
+
+
+def read_all(reader, source, runs):
+    """Best in-process time to read every tensor, the byte count and checksum, and peak RSS."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", reader, source, str(runs)], capture_output=True, text=True,
+                          check=True)
+    seconds, count, checksum = proc.stdout.split()
+    return float(seconds), int(count), checksum, int(proc.stderr.strip().splitlines()[-1]) * 1024
+
+
 def measure(argv, runs):
     best = float("inf")
     for _ in range(runs):
@@ -77,6 +114,7 @@ def main():
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass
+    reader = build_reader()
     out = os.path.join(WORK, "out.safetensors")
     size = os.path.getsize(paths["input.safetensors"])
     print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} runs, warm page cache")
@@ -85,6 +123,11 @@ def main():
     for label, key in [("safetensors", "input.safetensors"), ("torch zip .bin", "input.bin"),
                        ("legacy .bin", "input-legacy.bin"), ("zip .bin, transposed views", "input-views.bin")]:
         source = paths[key]
+        seconds, count, checksum, rss = read_all(reader, source, args.runs)
+        results[(label, "read every tensor")] = seconds
+        checksums = results.setdefault("checksums", set())
+        checksums.add((count, checksum))
+        print(f"{label + ': read every tensor':46s} {seconds:8.2f} {rss / (1 << 20):8.0f} MiB")
         cases = [
             ("inspect", [CONNKIT, "inspect", source]),
             ("convert -> safetensors", [CONNKIT, "convert", source, out, "--force", "--quiet"]),
@@ -99,7 +142,9 @@ def main():
             results[(label, what)] = wall
             print(f"{label + ': ' + what:46s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB")
     print()
-    for what in ("convert -> safetensors", "convert -> f32 safetensors"):
+    if len(results["checksums"]) != 1:
+        sys.exit(f"the formats gave different bytes: {results['checksums']}")
+    for what in ("read every tensor", "convert -> safetensors", "convert -> f32 safetensors"):
         base = results[("safetensors", what)]
         for label in ("torch zip .bin", "legacy .bin", "zip .bin, transposed views"):
             print(f"{what}: {label} / safetensors = {results[(label, what)] / base:.2f}x")

@@ -162,11 +162,13 @@ struct TorchTensorData: TensorData {
     private static func copyTiled<Element>(_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer,
                                            _ rows: (size: Int, stride: Int), _ columns: (size: Int, stride: Int),
                                            _: Element.Type) {
+        // Column blocks outside: a block's source elements (for a transpose, `tile` source rows) are then
+        // consumed in order, which the hardware prefetcher follows.
         let tile = 32
-        for rowStart in stride(from: 0, to: rows.size, by: tile) {
-            let rowEnd = min(rowStart + tile, rows.size)
-            for columnStart in stride(from: 0, to: columns.size, by: tile) {
-                let columnEnd = min(columnStart + tile, columns.size)
+        for columnStart in stride(from: 0, to: columns.size, by: tile) {
+            let columnEnd = min(columnStart + tile, columns.size)
+            for rowStart in stride(from: 0, to: rows.size, by: tile) {
+                let rowEnd = min(rowStart + tile, rows.size)
                 for row in rowStart ..< rowEnd {
                     let target = to.advanced(by: row * columns.size * MemoryLayout<Element>.size)
                     let origin = from.advanced(by: row * rows.stride * MemoryLayout<Element>.size)
