@@ -86,7 +86,7 @@ enum TorchCalls {
             guard let data = tuple.items.first, case .tensor(let tensor) = data else {
                 throw FormatError(.unsupportedFormat("a torch.nn.Parameter without tensor data is not supported"))
             }
-            return .tensor(tensor.asParameter)
+            return .tensor(tensor)
         default:
             throw FormatError(.unsupportedFormat("creating a '\(global.qualifiedName)' object is not supported"))
         }
@@ -135,7 +135,7 @@ enum TorchCalls {
             guard args.count == expected else { throw arity(global, args.count, "\(expected)") }
             guard case .tensor(let data) = args[0] else { throw argument(global, args[0]) }
             // requires_grad, backward hooks and Python attributes do not change the stored values.
-            return .tensor(data.asParameter)
+            return .tensor(data)
         case .fromTypeV2:
             // (rebuild function, tensor type, its arguments, Python attributes)
             guard args.count == 4 else { throw arity(global, args.count, "4") }
@@ -239,7 +239,7 @@ enum TorchCalls {
             }
         }
         return TorchTensorRef(storage: storage, dtype: dtype, elementSize: elementSize, storageOffset: offset,
-                              sizes: sizes, strides: strides, isParameter: false)
+                              sizes: sizes, strides: strides)
     }
 
     private static func integers(_ value: PickleValue, _ what: String) throws -> [Int] {
@@ -302,12 +302,5 @@ enum TorchCalls {
 
     private static func argument(_ global: TorchGlobal, _ value: PickleValue) -> FormatError {
         FormatError(.invalidHeader("malformed pickle: '\(global.qualifiedName)' called with a \(value.typeName)"))
-    }
-}
-
-extension TorchTensorRef {
-    var asParameter: TorchTensorRef {
-        TorchTensorRef(storage: storage, dtype: dtype, elementSize: elementSize, storageOffset: storageOffset,
-                       sizes: sizes, strides: strides, isParameter: true)
     }
 }

@@ -98,7 +98,6 @@ struct TorchTensorRef {
     /// torch's sizes and strides (in elements), outermost first.
     let sizes: [Int]
     let strides: [Int]
-    let isParameter: Bool
 
     /// The row-major shape connkit reports (f4: torch's last size counts pairs of values).
     var logicalShape: [Int] {

@@ -75,9 +75,10 @@ struct TorchStateTree {
         case .tensor(let tensor):
             try addTensor(name, tensor)
         case .storage(let storage):
-            // A bare storage: its elements as a 1-D tensor.
+            // A bare storage: its elements as a 1-D tensor (bytes for an untyped storage).
             let tensor = TorchTensorRef(storage: storage, dtype: storage.dtype ?? .u8, elementSize: storage.elementSize,
-                                        storageOffset: 0, sizes: [storage.elementCount], strides: [1], isParameter: false)
+                                        storageOffset: 0, sizes: [storage.viewByteCount / storage.elementSize],
+                                        strides: [1])
             try addTensor(name, tensor)
         case .dict(let dict):
             let identity = ObjectIdentifier(dict)
@@ -107,7 +108,7 @@ struct TorchStateTree {
                 if let stripKey, key.stringValue == stripKey {
                     strippedWrappers.append(stripKey)
                     // The wrapped dict is walked as a new root so a nested wrapper can be stripped too.
-                    try walkStripped(child, depth: depth + 1, rootName: rootName, strippedWrappers: &strippedWrappers)
+                    try walk(child, path: [], depth: depth + 1, rootName: rootName, strippedWrappers: &strippedWrappers)
                 } else {
                     try walk(child, path: path + [keyText], depth: depth + 1, rootName: rootName,
                              strippedWrappers: &strippedWrappers)
@@ -126,13 +127,11 @@ struct TorchStateTree {
             try walkSequence(tuple.items, path: path, name: name, depth: depth, rootName: rootName,
                              strippedWrappers: &strippedWrappers)
         default:
-            try addMetadata(name, TorchStateTree.scalarMetadata(value)!)
+            guard let scalar = TorchStateTree.scalarMetadata(value) else {
+                throw FormatError(.invalidHeader("a \(value.typeName) cannot be listed"), at: .key(name))
+            }
+            try addMetadata(name, scalar)
         }
-    }
-
-    private mutating func walkStripped(_ value: PickleValue, depth: Int, rootName: String,
-                                       strippedWrappers: inout [String]) throws {
-        try walk(value, path: [], depth: depth, rootName: rootName, strippedWrappers: &strippedWrappers)
     }
 
     private mutating func walkSequence(_ items: [PickleValue], path: [String], name: String, depth: Int,
