@@ -100,7 +100,12 @@ struct TorchTensorData: TensorData {
         // The kernel for the innermost one or two dimensions, called once per index of the outer ones.
         let inner: (_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) -> Void
         let innerBytes: Int
-        if let last = dims.last, last.stride == 1 {
+        if dims.isEmpty {
+            // One element (a 0-d tensor, or only size-1 dimensions).
+            let bytes = elementSize
+            innerBytes = bytes
+            inner = { from, to in memcpy(to, from, bytes) }
+        } else if let last = dims.last, last.stride == 1 {
             // Contiguous rows: one memcpy each.
             let runBytes = last.size * elementSize
             dims.removeLast()

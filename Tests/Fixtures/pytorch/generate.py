@@ -280,7 +280,8 @@ def main():
                  "i64": torch.tensor([1, -2, 2**40], dtype=torch.int64),
                  "c64": torch.tensor([1 + 2j, -3 - 4j], dtype=torch.complex64),
                  "u8": torch.tensor([1, 2, 255], dtype=torch.uint8),
-                 "f32_t": torch.arange(6, dtype=torch.float32).reshape(2, 3).t()}
+                 "f32_t": torch.arange(6, dtype=torch.float32).reshape(2, 3).t(),
+                 "f64_scalar": torch.tensor(-2.5, dtype=torch.float64)}
     buffer = out("bigendian_source.tmp")
     torch.save(be_source, buffer)
     # torch.save numbers storages 0, 1, ... in order of first use: dict order here (no storage is shared).
