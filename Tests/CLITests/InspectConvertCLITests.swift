@@ -4,7 +4,8 @@ import TensorFormats
 
 /// `connkit inspect` and `connkit convert` end to end: output, schema, exit statuses, one-line errors.
 struct InspectCLITests {
-    static let inputs = ["safetensors/dtypes.safetensors", "safetensors/special.safetensors", "safetensors/sharded"]
+    static let inputs = ["safetensors/dtypes.safetensors", "safetensors/special.safetensors", "safetensors/sharded",
+                         "gguf/metadata.gguf", "gguf/dtypes.gguf", "gguf/bigendian.gguf", "gguf/v1.gguf"]
 
     @Test(arguments: inputs)
     func jsonOutputConformsToTheSchema(input: String) throws {
@@ -95,5 +96,72 @@ struct ConvertCLITests {
         #expect(result.status == 2)
         #expect(result.stderr.contains("tensor '"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+    }
+}
+
+struct FormatPairCLITests {
+    /// safetensors -> GGUF -> safetensors keeps names, dtypes, shapes, bytes and string metadata.
+    @Test func safetensorsThroughGGUFAndBack() throws {
+        let scratch = try Scratch()
+        let input = CLI.fixture("safetensors/numpy_writer.safetensors")
+        let gguf = scratch.file("x.gguf"), back = scratch.file("back.safetensors")
+        #expect(try CLI.run(["convert", input, gguf]).status == 0)
+        #expect(try CLI.run(["convert", gguf, back]).status == 0)
+        let a = try CheckpointReader.open(input), g = try CheckpointReader.open(gguf), b = try CheckpointReader.open(back)
+        #expect(g.metadata["general.architecture"] == .string("tensors"))
+        #expect(g.metadata["format"] == .string("np"))
+        #expect(a.tensors.map(\.info) == b.tensors.map(\.info))
+        for (x, y) in zip(a.tensors, b.tensors) {
+            #expect(try x.withBytes { Array($0) } == y.withBytes { Array($0) })
+        }
+    }
+
+    /// A GGUF's typed metadata becomes JSON text in safetensors; GGUF -> GGUF keeps keys, types and tensors.
+    @Test func ggufMetadataIntoSafetensorsAndGGUF() throws {
+        let scratch = try Scratch()
+        let input = CLI.fixture("gguf/metadata.gguf")
+        #expect(try CLI.run(["convert", input, scratch.file("m.safetensors")]).status == 0)
+        let st = try CheckpointReader.open(scratch.file("m.safetensors"))
+        #expect(st.metadata["test.u64"] == .string("18446744073709551615"))
+        #expect(st.metadata["test.array.i8"] == .string("[-128,0,127]"))
+        // Nested arrays cannot be written (ggml refuses them): refused, naming the key.
+        let nested = try CLI.run(["convert", input, scratch.file("m.gguf")])
+        #expect(nested.status == 2)
+        #expect(nested.stderr.contains("key 'test.nested"))
+        let plain = CLI.fixture("gguf/dtypes.gguf")
+        #expect(try CLI.run(["convert", plain, scratch.file("d.gguf")]).status == 0)
+        let original = try CheckpointReader.open(plain), copy = try CheckpointReader.open(scratch.file("d.gguf"))
+        #expect(original.metadata == copy.metadata)
+        // GGUF has no 0-d tensors: a scalar comes back as [1].
+        #expect(original.tensors.map { $0.shape.isEmpty ? [1] : $0.shape } == copy.tensors.map(\.shape))
+        #expect(original.tensors.map(\.dtype) == copy.tensors.map(\.dtype))
+        for (x, y) in zip(original.tensors, copy.tensors) {
+            #expect(try x.withBytes { Array($0) } == y.withBytes { Array($0) }, "\(x.name)")
+        }
+    }
+}
+
+struct NumpyCLITests {
+    /// safetensors -> npz -> npy (one tensor) -> safetensors keeps bytes; inspect reads both numpy forms.
+    @Test func throughNpzAndNpy() throws {
+        let scratch = try Scratch()
+        let input = CLI.fixture("safetensors/numpy_writer.safetensors")
+        let npz = scratch.file("x.npz"), npy = scratch.file("w.npy"), back = scratch.file("w.safetensors")
+        let toNpz = try CLI.run(["convert", input, npz])
+        #expect(toNpz.status == 0)
+        #expect(toNpz.stderr.contains("metadata entries not carried"))
+        let many = try CLI.run(["convert", npz, npy])
+        #expect(many.status == 2, "an .npy holds one tensor")
+        #expect(try CLI.run(["convert", npz, npy, "--only", "model.mm_projector.2.weight"]).status == 0)
+        #expect(try CLI.run(["convert", npy, back]).status == 0)
+        let original = try #require(try CheckpointReader.open(input).tensor(named: "model.mm_projector.2.weight"))
+        let copy = try CheckpointReader.open(back)
+        #expect(copy.tensors.map(\.name) == ["w"], "a .npy tensor is named after the file stem")
+        #expect(copy.tensors[0].shape == original.shape)
+        #expect(try copy.tensors[0].withBytes { Array($0) } == original.withBytes { Array($0) })
+        for path in [npz, npy] {
+            let json = try CLI.json(try CLI.run(["inspect", path, "--json"]))
+            #expect(try CLI.schema("inspect.schema.json").validate(json).isEmpty)
+        }
     }
 }

@@ -37,13 +37,17 @@ public struct NpyHeader: Sendable, Equatable {
     public static let maxHeaderBytes = 1 << 20
     /// numpy 2's `NPY_MAXDIMS`.
     public static let maxDimensions = 64
-    /// Enough to read the longest header this reader accepts.
-    public static let maxPrefixBytes = 12 + maxHeaderBytes
 
-    /// Parses the header at the start of `bytes` (which may end anywhere after it); `origin` is the position of
-    /// `bytes` in the file, for error offsets.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, origin: Int = 0) throws -> NpyHeader {
+    /// How many bytes the header occupies (magic, version, length field and text), from the first 12 bytes;
+    /// checks the magic, the version and the length cap. Lets an `.npz` reader inflate only the header.
+    public static func headerSize(_ bytes: UnsafeRawBufferPointer, origin: Int = 0) throws -> Int {
         var cursor = ByteCursor(bytes, origin: origin)
+        let (_, _, headerLength) = try prefix(&cursor, origin: origin)
+        return cursor.position + headerLength
+    }
+
+    /// Magic, version and header length; leaves the cursor at the header text.
+    private static func prefix(_ cursor: inout ByteCursor, origin: Int) throws -> (UInt8, UInt8, Int) {
         let magicBytes = try cursor.readBytes(6, "npy magic")
         guard magicBytes.elementsEqual(magic) else {
             throw FormatError(.badMagic(expected: "\\x93NUMPY", found: Array(magicBytes).map { byte in
@@ -64,6 +68,14 @@ public struct NpyHeader: Sendable, Equatable {
             throw FormatError(.limitExceeded(what: "npy header length", value: "\(headerLength) bytes",
                                              limit: "\(maxHeaderBytes) bytes"), at: .byte(origin + 8))
         }
+        return (major, minor, headerLength)
+    }
+
+    /// Parses the header at the start of `bytes` (which may end anywhere after it); `origin` is the position of
+    /// `bytes` in the file, for error offsets.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, origin: Int = 0) throws -> NpyHeader {
+        var cursor = ByteCursor(bytes, origin: origin)
+        let (major, minor, headerLength) = try prefix(&cursor, origin: origin)
         let textOffset = cursor.fileOffset
         let text = try cursor.readBytes(headerLength, "npy header")
         let literal = try PythonLiteralParser.parse(text, origin: textOffset, encoding: major == 3 ? .utf8 : .latin1,
@@ -77,7 +89,12 @@ public struct NpyHeader: Sendable, Equatable {
         if let negative = fields.shape.first(where: { $0 < 0 }) {
             throw FormatError(.invalidShape("negative dimension \(negative) in \(fields.shapeText)"), at: .byte(textOffset))
         }
-        let (elements, byteCount) = try Checked.byteCount(shape: fields.shape, dtype: dtype)
+        let (elements, byteCount): (Int, Int)
+        do {
+            (elements, byteCount) = try Checked.byteCount(shape: fields.shape, dtype: dtype)
+        } catch let error as FormatError {
+            throw error.at(.byte(textOffset))
+        }
         return NpyHeader(major: major, minor: minor, descr: fields.descrText, dtype: dtype, bigEndian: bigEndian,
                          fortranOrder: fields.fortranOrder, shape: fields.shape, dataOffset: cursor.position,
                          elementCount: elements, dataByteCount: byteCount)

@@ -18,14 +18,20 @@ public enum NpyReader {
         }
     }
 
-    /// The data after the header must be exactly the declared size.
-    static func checkDataLength(_ header: NpyHeader, available: Int, origin: Int) throws {
+    /// The data after the header must be exactly the declared size. `inMember`: the npy is an npz member, whose
+    /// trailing bytes are reported as a size mismatch (the member, not the file, is too long).
+    static func checkDataLength(_ header: NpyHeader, available: Int, origin: Int, inMember: Bool = false) throws {
         if available < header.dataByteCount {
             throw FormatError(.truncated(what: "npy array data (shape \(header.shape), \(header.descr))",
                                          needed: header.dataByteCount, available: available), at: .byte(origin))
         }
+        if available > header.dataByteCount && inMember {
+            throw FormatError(.sizeMismatch(expected: header.dataByteCount, found: available),
+                              at: .byte(origin + header.dataByteCount))
+        }
         if available > header.dataByteCount {
-            throw FormatError(.uncoveredBytes(expectedEnd: origin + header.dataByteCount, fileSize: origin + available))
+            throw FormatError(.uncoveredBytes(expectedEnd: origin + header.dataByteCount, fileSize: origin + available),
+                              at: .byte(origin + header.dataByteCount))
         }
     }
 

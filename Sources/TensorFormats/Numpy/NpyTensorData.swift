@@ -29,15 +29,16 @@ public struct NpyTensorData: TensorData {
     var needsTranspose: Bool { fortranOrder && shape.filter({ $0 != 1 }).count > 1 && !shape.contains(0) }
     var isVerbatim: Bool { !bigEndian && !needsTranspose }
 
-    /// Set for verbatim little-endian C-ordered data. For a stored `.npz` member only once its CRC has been
-    /// checked (by a first `withBytes`), so nothing copies unverified bytes in the kernel.
+    /// Set for verbatim little-endian C-ordered data. For a stored `.npz` member, asking for it checks the
+    /// member's CRC first (once; a corrupt member gives nil, so the caller falls back to `withBytes`, which
+    /// throws the CRC error): nothing copies unverified bytes in the kernel. Only consumers of the data ask.
     public var fileRegion: FileRegion? {
         guard isVerbatim else { return nil }
         switch source {
         case .mapped(let region):
             return region
         case .zipMember(let entry, let offset, let count):
-            guard entry.method == .stored, entry.isCRCVerified else { return nil }
+            guard entry.method == .stored, (try? entry.verifyCRC()) != nil else { return nil }
             return FileRegion(file: entry.file, offset: entry.dataOffset + offset, count: count)
         }
     }
@@ -59,7 +60,10 @@ public struct NpyTensorData: TensorData {
         case .mapped(let region):
             region.file.release(offset: region.offset, count: region.count)
         case .zipMember(let entry, let offset, let count):
-            if entry.method == .stored { entry.file.release(offset: entry.dataOffset + offset, count: count) }
+            switch entry.method {
+            case .stored: entry.file.release(offset: entry.dataOffset + offset, count: count)
+            case .deflated: entry.file.release(offset: entry.dataOffset, count: entry.compressedSize)
+            }
         }
     }
 

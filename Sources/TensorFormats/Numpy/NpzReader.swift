@@ -6,9 +6,9 @@
 ///   would hand such members out as raw bytes) is refused, naming the member, rather than silently dropped.
 /// - Each member's content must be exactly its npy header plus the declared data (no trailing bytes).
 /// - Listing reads only the headers: for deflated members only the start of the stream is inflated.
-/// - CRC-32: a deflated member is checked each time it is inflated; a stored member when its data is first
-///   used (`withBytes`; until then its `fileRegion` is nil so a kernel copy cannot skip the check). So `inspect`
-///   costs no data reads, and `convert` (which reads every tensor) detects a corrupted member.
+/// - CRC-32: a deflated member is checked each time it is inflated; a stored member the first time its data is
+///   used (`withBytes`, or asking for its `fileRegion` before a kernel copy — a corrupt member has none). So
+///   listing costs no data reads, and anything that reads or copies a tensor detects a corrupted member.
 /// - Stored little-endian C-ordered members are lent straight from the mapping (zero-copy).
 public enum NpzReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
@@ -36,8 +36,11 @@ public enum NpzReader {
                               at: .member(entry.name))
         }
         let name = String(entry.name.dropLast(4))
-        let header = try entry.withPrefix(NpyHeader.maxPrefixBytes) { prefix in try NpyHeader.parse(prefix) }
-        try NpyReader.checkDataLength(header, available: entry.uncompressedSize - header.dataOffset, origin: header.dataOffset)
+        // Inflate only the header: its size from the first 12 bytes, then exactly that much.
+        let headerSize = try entry.withPrefix(12) { prefix in try NpyHeader.headerSize(prefix) }
+        let header = try entry.withPrefix(headerSize) { prefix in try NpyHeader.parse(prefix) }
+        try NpyReader.checkDataLength(header, available: entry.uncompressedSize - header.dataOffset, origin: header.dataOffset,
+                                        inMember: true)
         let data = NpyTensorData(source: .zipMember(entry, offset: header.dataOffset, count: header.dataByteCount),
                                  header: header)
         let tensor = Tensor(info: try TensorInfo(name: name, dtype: header.dtype, shape: header.shape), data: data)

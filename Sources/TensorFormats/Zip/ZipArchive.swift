@@ -358,19 +358,19 @@ public struct ZipArchive: Sendable {
     }
 
     /// Checks a data descriptor after the data against the central entry; returns where it ends.
+    /// The signature is optional, and sizes are 8 bytes when the local header has a Zip64 field (`wide`) — some
+    /// writers use 8-byte sizes without one, so every combination is tried, the expected one first.
     private static func descriptorEnd(_ cursor: inout ByteCursor, central: CentralHeader, wide: Bool) throws -> Int {
         let start = cursor.fileOffset
-        let sizeWidth = wide ? 8 : 4
-        // The signature is optional: try with it, then without.
-        for withSignature in [true, false] {
+        for (withSignature, sizeWidth) in [(true, wide ? 8 : 4), (false, wide ? 8 : 4), (true, wide ? 4 : 8), (false, wide ? 4 : 8)] {
             var probe = cursor
             if withSignature {
                 guard probe.remaining >= 4, try probe.readU32("data descriptor") == 0x0807_4b50 else { continue }
             }
             guard probe.remaining >= 4 + 2 * sizeWidth else { continue }
             let crc = try probe.readU32("data descriptor")
-            let compressed = wide ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
-            let uncompressed = wide ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
+            let compressed = sizeWidth == 8 ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
+            let uncompressed = sizeWidth == 8 ? try probe.readU64("data descriptor") : UInt64(try probe.readU32("data descriptor"))
             if crc == central.crc32, compressed == UInt64(central.compressedSize),
                uncompressed == UInt64(central.uncompressedSize) {
                 cursor = probe
@@ -430,10 +430,10 @@ public struct ZipArchive: Sendable {
             }
             fields.present = true
             var values = ByteCursor(body, origin: fieldStart + 4)
-            if uncompressed == 0xFFFF_FFFF { fields.uncompressed = try values.readU64("Zip64 uncompressed size") }
-            if compressed == 0xFFFF_FFFF { fields.compressed = try values.readU64("Zip64 compressed size") }
-            if offset == 0xFFFF_FFFF { fields.offset = try values.readU64("Zip64 local header offset") }
-            if disk == 0xFFFF { fields.disk = try values.readU32("Zip64 disk number") }
+            if uncompressed == 0xFFFF_FFFF { fields.uncompressed = try values.readU64("Zip64 uncompressed size of member '\(member)'") }
+            if compressed == 0xFFFF_FFFF { fields.compressed = try values.readU64("Zip64 compressed size of member '\(member)'") }
+            if offset == 0xFFFF_FFFF { fields.offset = try values.readU64("Zip64 local header offset of member '\(member)'") }
+            if disk == 0xFFFF { fields.disk = try values.readU32("Zip64 disk number of member '\(member)'") }
         }
         return fields
     }
@@ -442,6 +442,7 @@ public struct ZipArchive: Sendable {
 
     static func decodeName(_ raw: UnsafeRawBufferPointer, utf8: Bool) -> String? {
         if utf8 { return String(validatingUTF8Bytes: raw) }
+        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
         var scalars = String.UnicodeScalarView()
         for byte in raw {
             let value = byte < 0x80 ? UInt32(byte) : UInt32(cp437High[Int(byte) - 0x80])

@@ -1,3 +1,4 @@
+import CConnkit
 import CZlib
 
 /// One member of a `ZipArchive`, validated: its data lies at `dataOffset ..< dataOffset + compressedSize`
@@ -147,17 +148,26 @@ public struct ZipEntry: Sendable {
     }
 }
 
-/// zlib's CRC-32 (the zip polynomial), fed in chunks so lengths beyond `uInt` are fine.
+/// The zip CRC-32: PCLMULQDQ folding (CConnkit, about 10× zlib) for whole 16-byte blocks when the CPU has it,
+/// zlib's `crc32_z` for the rest (and for everything with `carrylessMultiply: false`, the reference the tests
+/// compare against).
 public enum ZipCRC32 {
-    public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
-        var value = UInt(crc)
+    public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0,
+                                carrylessMultiply: Bool = true) -> UInt32 {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return crc }
+        var value = crc
         var offset = 0
+        if carrylessMultiply {
+            var consumed = 0
+            value = ck_crc32_blocks(value, base, bytes.count, &consumed)
+            offset = consumed
+        }
         while offset < bytes.count {
             let chunk = min(bytes.count - offset, 1 << 30)
-            value = crc32_z(value, bytes.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self), z_size_t(chunk))
+            value = UInt32(truncatingIfNeeded: crc32_z(UInt(value), base + offset, z_size_t(chunk)))
             offset += chunk
         }
-        return UInt32(truncatingIfNeeded: value)
+        return value
     }
 }
 

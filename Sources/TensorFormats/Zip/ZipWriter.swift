@@ -87,7 +87,7 @@ public final class ZipWriter {
             throw FormatError(.sizeMismatch(expected: size, found: written), file: output.path, at: .member(name))
         }
         let crc = try checksumWritten(offset: dataStart, count: size)
-        try patch(UInt32(crc).littleEndian, at: headerOffset + 14)
+        if crc != 0 { try patch(crc.littleEndian, at: headerOffset + 14) } // the placeholder is already 0
         members.append(Member(rawName: rawName, flags: flags, crc32: crc, size: size, headerOffset: headerOffset))
     }
 
