@@ -42,6 +42,7 @@ public enum CheckpointReader {
         if head.starts(with: Array("GGUF".utf8)) { return try GGUFReader.read(file) }
         if head.starts(with: [0x93] + Array("NUMPY".utf8)) { return try NpyReader.read(file) }
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            if PyTorchReader.isTorchArchive(file) { return try PyTorchReader.read(file) }
             return try NpzReader.read(file)
         }
         if head.count >= 9, head[8] == UInt8(ascii: "{") || head[8] == UInt8(ascii: " ") {

@@ -159,10 +159,11 @@ struct PyTorchReaderTests {
         #expect(checkpoint.tensors.count == 4)
     }
 
-    @Test func legacyFileIsSniffedWithoutExtension() throws {
+    @Test(arguments: ["views_legacy.pt", "views_zip.pt"])
+    func fileIsSniffedWithoutExtension(fixture: String) throws {
         let directory = try TemporaryDirectory()
         let copy = directory.file("checkpoint")
-        try FileManager.default.copyItem(atPath: Fixtures.path("pytorch/views_legacy.pt"), toPath: copy)
+        try FileManager.default.copyItem(atPath: Fixtures.path("pytorch/" + fixture), toPath: copy)
         #expect(try CheckpointReader.open(copy).format == .pytorch)
     }
 }

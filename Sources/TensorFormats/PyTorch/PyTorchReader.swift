@@ -19,6 +19,15 @@ public enum PyTorchReader {
         TorchLegacyReader.hasMagic(bytes)
     }
 
+    /// Whether a zip archive is a torch.save one (a `<name>/data.pkl` member) rather than, say, an npz.
+    public static func isTorchArchive(_ file: MappedFile) -> Bool {
+        guard let archive = try? ZipArchive(file: file) else { return false }
+        return archive.entries.contains { entry in
+            let parts = entry.name.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.count == 2 && parts[1] == "data.pkl"
+        }
+    }
+
     /// Reads a sharded checkpoint through its `pytorch_model.bin.index.json`, with the same checks as a
     /// sharded safetensors checkpoint (every listed tensor in its shard, no shard tensor unlisted).
     public static func readSharded(indexPath: String) throws -> Checkpoint {
