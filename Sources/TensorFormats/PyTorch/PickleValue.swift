@@ -23,8 +23,10 @@ enum PickleValue {
     /// `torch.device(...)`, `torch.serialization._get_layout(...)`: kept as their text.
     case device(String)
     case layout(String)
-    case storage(TorchStorageRef)
-    case tensor(TorchTensorRef)
+    /// Boxed (`indirect`): these payloads are large, and every stack slot, memo entry and dict entry holds a
+    /// `PickleValue`. Their boxes hold no `PickleValue`, so releasing them never recurses.
+    indirect case storage(TorchStorageRef)
+    indirect case tensor(TorchTensorRef)
 
     /// Python's name for the value's type, for messages.
     var typeName: String {

@@ -45,16 +45,22 @@ enum TorchZipReader {
             }
             var notes: [String] = []
             if bigEndian { notes.append("big-endian storages (byteorder 'big'), byte-swapped when read") }
+            // Storage records by key, looked up once per tensor (a state dict can have 100,000 of them).
+            let dataPrefix = prefix + "data/"
+            var records: [String: ZipEntry] = [:]
+            for entry in archive.entries where entry.name.hasPrefix(dataPrefix) {
+                records[String(entry.name.dropFirst(dataPrefix.count))] = entry
+            }
             return try PyTorchReader.assemble(file: file, root: root, format: "torch.save zip archive",
-                                              locate: { storage in try locate(storage, in: archive, prefix: prefix, bigEndian: bigEndian) },
-                                              extraNotes: notes)
+                                              locate: { storage in
+                try locate(storage, record: records[storage.key], name: dataPrefix + storage.key, bigEndian: bigEndian)
+            }, extraNotes: notes)
         }
     }
 
-    private static func locate(_ storage: TorchStorageRef, in archive: ZipArchive, prefix: String,
+    private static func locate(_ storage: TorchStorageRef, record: ZipEntry?, name: String,
                                bigEndian: Bool) throws -> TorchStorageLocation {
-        let name = prefix + "data/" + storage.key
-        guard let entry = archive.entry(named: name) else {
+        guard let entry = record else {
             throw FormatError(.notFound("storage record '\(name)'"))
         }
         guard let region = entry.fileRegion else {

@@ -30,7 +30,10 @@ struct Unpickler {
     private let persistentLoad: (PickleValue) throws -> PickleValue
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
-    private var memo: [UInt32: PickleValue] = [:]
+    /// Indexed by memo key (picklers number them 0, 1, 2…); `memoCount` is the number of keys set, which
+    /// MEMOIZE uses as its key, as Python's `len(memo)`.
+    private var memo: [PickleValue?] = []
+    private var memoCount = 0
     /// File offset of the opcode being run, for errors.
     private var opcodeOffset = 0
 
@@ -211,7 +214,7 @@ struct Unpickler {
         case Op.longBinGet: try push(try memoValue(try cursor.readU32("LONG_BINGET index")))
         case Op.binPut: try memoize(UInt32(try cursor.readU8("BINPUT index")))
         case Op.longBinPut: try memoize(try cursor.readU32("LONG_BINPUT index"))
-        case Op.memoize: try memoize(UInt32(clamping: memo.count))
+        case Op.memoize: try memoize(UInt32(clamping: memoCount))
         default:
             throw FormatError(.unsupportedFormat("pickle opcode 0x\(String(opcode, radix: 16)) is not one connkit reads"
                 + " (only protocol 2-5 opcodes used for tensors and plain containers are)"))
@@ -288,11 +291,17 @@ struct Unpickler {
         guard Int(index) <= limits.maxMemoIndex else {
             throw FormatError(.limitExceeded(what: "pickle memo index", value: "\(index)", limit: "\(limits.maxMemoIndex)"))
         }
-        memo[index] = try top()
+        let value = try top()
+        let slot = Int(index)
+        if slot >= memo.count { memo.append(contentsOf: repeatElement(nil, count: slot - memo.count + 1)) }
+        if memo[slot] == nil { memoCount += 1 }
+        memo[slot] = value
     }
 
     private func memoValue(_ index: UInt32) throws -> PickleValue {
-        guard let value = memo[index] else { throw invalid("memo entry \(index) is read before it is written") }
+        guard Int(index) < memo.count, let value = memo[Int(index)] else {
+            throw invalid("memo entry \(index) is read before it is written")
+        }
         return value
     }
 
