@@ -151,6 +151,20 @@ def main():
     if os.path.exists(out):
         os.remove(out)
 
+    # Header-bound case: 50,000 small tensors (a big pickle, many storage records).
+    import torch
+    many = {f"layers.{i}.attn.w{j}": torch.zeros(2) for i in range(5000) for j in range(10)}
+    print()
+    for label, path, zip_format in [("50,000 tensors, zip", os.path.join(WORK, "many.pt"), True),
+                                    ("50,000 tensors, legacy", os.path.join(WORK, "many-legacy.pt"), False)]:
+        if not os.path.exists(path):
+            torch.save(many, path, _use_new_zipfile_serialization=zip_format)
+        wall, rss = measure([CONNKIT, "inspect", "--json", path], args.runs)
+        print(f"{label + ': connkit inspect':46s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB")
+        if not args.no_python:
+            wall, rss = measure([sys.executable, "-c", "import sys, torch; torch.load(sys.argv[1], weights_only=True)", path], 1)
+            print(f"{label + ': torch.load':46s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB")
+
 
 if __name__ == "__main__":
     main()
