@@ -154,7 +154,7 @@ extension Constraint: Codable {
 }
 
 extension NamingScheme: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case name, description, entries, ignored }
+    enum Keys: String, CodingKey, CaseIterable { case name, description, entries, absent, ignored }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
@@ -162,6 +162,7 @@ extension NamingScheme: Codable {
         name = try c.decode(String.self, forKey: .name)
         description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
         entries = try c.decode([SchemeEntry].self, forKey: .entries)
+        absent = try c.decodeIfPresent([String].self, forKey: .absent) ?? []
         ignored = try c.decodeIfPresent([String].self, forKey: .ignored) ?? []
     }
 
@@ -170,6 +171,7 @@ extension NamingScheme: Codable {
         try c.encode(name, forKey: .name)
         try c.encode(description, forKey: .description)
         try c.encode(entries, forKey: .entries)
+        if !absent.isEmpty { try c.encode(absent, forKey: .absent) }
         if !ignored.isEmpty { try c.encode(ignored, forKey: .ignored) }
     }
 }

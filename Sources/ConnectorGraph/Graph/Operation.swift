@@ -350,24 +350,30 @@ public struct ShapeMismatch: Error, Sendable, Equatable {
 func simplifiedProduct(_ a: DimExpr, _ b: DimExpr) -> DimExpr {
     if a.isLiteralOne { return b }
     if b.isLiteralOne { return a }
+    // heads * (H/heads) is H: keeps a head width declared as `H/heads` from hiding H in products.
+    if case .divide(let x, let y) = b, y == a { return x }
+    if case .divide(let x, let y) = a, y == b { return x }
     return .multiply(a, b)
 }
 
 /// Whether two expressions denote the same dimension, checked by evaluating both at a few assignments
-/// of distinct primes to their symbols (equal polynomials agree everywhere; different ones almost never
-/// agree at three unrelated points).
+/// of unrelated values to their symbols (equal expressions agree everywhere; different ones almost
+/// never agree at several unrelated points). Values are products of powers of 2 and 3 so that
+/// divisions such as `N/(m*m)` stay exact.
 func sameDimension(_ a: DimExpr, _ b: DimExpr) -> Bool {
     if a == b { return true }
     let symbols = a.symbols + b.symbols.filter { !a.symbols.contains($0) }
-    let primes = [101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167, 173, 179, 181, 191, 193, 197]
+    let twos = [9, 13, 7, 11, 14, 8, 12, 10, 6, 15]
+    let threes = [2, 0, 3, 1, 4, 2, 1, 3, 0, 4]
     var compared = 0
     for trial in 0 ..< 6 {
         var assignment: [String: Int] = [:]
         for (index, symbol) in symbols.enumerated() {
-            assignment[symbol] = primes[(index * 3 + trial) % primes.count] * 4 * 9 * 25 * 49
+            let k = (index * 7 + trial * 3) % twos.count
+            assignment[symbol] = (1 << twos[k]) * [1, 3, 9, 27, 81][threes[(k + trial) % threes.count]]
         }
         let left = a.evaluate { assignment[$0] }, right = b.evaluate { assignment[$0] }
-        // A division that is not exact at this point says nothing either way; try another point.
+        // A division that is not exact (or an overflow) at this point says nothing; try another point.
         guard case .value(let x) = left, case .value(let y) = right else { continue }
         if x != y { return false }
         compared += 1

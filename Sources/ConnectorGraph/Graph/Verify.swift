@@ -177,8 +177,13 @@ extension ConnectorGraph {
                 }
                 if entry.transposed && site.param.shape.count != 2 { problems.append("\(place): only a 2-D parameter can be stored transposed") }
             }
-            for name in scheme.ignored {
-                do { _ = try NameTemplate(name) } catch { problems.append("scheme \(scheme.name): \(error)") }
+            for role in scheme.absent {
+                guard let site = sites.first(where: { $0.param.role == role }) else {
+                    problems.append("scheme \(scheme.name): absent role \(role) is not a role of the graph")
+                    continue
+                }
+                if !site.node.optional { problems.append("scheme \(scheme.name): role \(role) of a required node cannot be absent") }
+                if seenRoles.contains(role) { problems.append("scheme \(scheme.name): role \(role) is both stored and absent") }
             }
         }
         return problems
