@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
         .testTarget(
-            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats"],
+            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],
             path: "Tests/ConnectorGraphTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
     ]

@@ -107,7 +107,7 @@ public indirect enum DimExpr: Sendable, Hashable, CustomStringConvertible {
     /// Solves `self == target` for the one unbound symbol `unknown` (which must occur exactly once),
     /// given values for every other symbol. Returns nil when there is no integer solution.
     public func solve(for unknown: String, equals target: Int, _ lookup: (String) -> Int?) -> Int? {
-        guard occurrences(of: unknown) == 1 else { return nil }
+        guard occurrences(of: unknown) == 1 else { return search(for: unknown, equals: target, lookup) }
         var expr = self
         var goal = target
         while true {
@@ -144,6 +144,15 @@ public indirect enum DimExpr: Sendable, Hashable, CustomStringConvertible {
                 expr = unknownLeft ? a : b
             }
         }
+    }
+
+    /// For an unknown that occurs more than once (`D*m*m`): the smallest positive value that fits,
+    /// searched up to 4096 (merge factors, heads and the like are small).
+    private func search(for unknown: String, equals target: Int, _ lookup: (String) -> Int?) -> Int? {
+        for candidate in 1 ... 4096 {
+            if value({ $0 == unknown ? candidate : lookup($0) }) == target { return candidate }
+        }
+        return nil
     }
 
     // MARK: text
