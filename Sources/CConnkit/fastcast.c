@@ -179,3 +179,41 @@ void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
 #endif
     for (size_t i = 0; i < n; i++) { uint32_t u = (uint32_t)src[i] << 16; memcpy(dst + i, &u, 4); }
 }
+
+static float max_abs_finite_portable(const float *src, size_t n) {
+    float m = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = f32_bits(src[i]) & 0x7FFFFFFFu;
+        if (u < 0x7F800000u) { float a = bits_f32(u); if (a > m) m = a; }
+    }
+    return m;
+}
+
+#ifdef CK_X86
+__attribute__((target("avx2")))
+static float max_abs_finite_avx(const float *src, size_t n) {
+    // Finite magnitudes compare correctly as integers; inf/NaN patterns are masked to zero.
+    const __m256i absmask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    __m256i m = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + i)), absmask);
+        __m256i finite = _mm256_cmpgt_epi32(inf, u);
+        m = _mm256_max_epi32(m, _mm256_and_si256(u, finite));
+    }
+    uint32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, m);
+    uint32_t best = 0;
+    for (int k = 0; k < 8; k++) if (lanes[k] > best) best = lanes[k];
+    float tail = max_abs_finite_portable(src + i, n - i);
+    float head = bits_f32(best);
+    return head > tail ? head : tail;
+}
+#endif
+
+float ck_max_abs_finite_f32(const float *src, size_t n) {
+#ifdef CK_X86
+    if (detect()) return max_abs_finite_avx(src, n);
+#endif
+    return max_abs_finite_portable(src, n);
+}

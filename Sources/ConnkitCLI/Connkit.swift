@@ -10,7 +10,7 @@ public struct Connkit: ParsableCommand {
         commandName: "connkit",
         abstract: "Inspect, convert, quantize and validate the weights of multimodal-LLM connectors.",
         version: "0.1.0",
-        subcommands: [])
+        subcommands: [Inspect.self, Convert.self])
 
     public init() {}
 
@@ -38,7 +38,12 @@ public struct Connkit: ParsableCommand {
                 print(fullMessage(for: error))
                 return 0
             }
-            printError(fullMessage(for: error))
+            // One line, as for every other failure: the parser's message without its usage block.
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+            let subcommand = arguments.first.flatMap { name in
+                configuration.subcommands.first { $0._commandName == name }?._commandName
+            }
+            printError(message + " (see 'connkit \(subcommand.map { $0 + " " } ?? "")--help')")
             return 2
         }
     }

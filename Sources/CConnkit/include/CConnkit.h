@@ -19,6 +19,9 @@ void ck_f32_to_f16_portable(const float *src, uint16_t *dst, size_t n);
 void ck_f16_to_f32_portable(const uint16_t *src, float *dst, size_t n);
 void ck_f32_to_bf16_portable(const float *src, uint16_t *dst, size_t n);
 
+// Largest |x| over the finite elements (0 if none). Used to report f16 overflow.
+float ck_max_abs_finite_f32(const float *src, size_t n);
+
 // 1 when the vector paths are in use (F16C + AVX2 present).
 int ck_has_f16c(void);
 

@@ -72,7 +72,16 @@ public struct ByteCursor {
 extension String {
     /// Strict UTF-8 decoding of raw bytes; nil when they are not valid UTF-8.
     public init?(validatingUTF8Bytes bytes: UnsafeRawBufferPointer) {
-        guard let text = String(validating: bytes.bindMemoryAssumingUInt8(), as: UTF8.self) else { return nil }
+        // `String(validating:as:)` is generic and slow per call (metadata lookups), which dominates
+        // headers made of many short strings (GGUF vocabularies). Decoding repairs invalid sequences
+        // with U+FFFD, so non-ASCII bytes are valid UTF-8 exactly when decoding reproduces them.
+        let raw = bytes.bindMemoryAssumingUInt8()
+        let text = String(decoding: raw, as: UTF8.self)
+        if raw.contains(where: { $0 >= 0x80 }) {
+            let reproduced = text.utf8.withContiguousStorageIfAvailable { $0.elementsEqual(raw) }
+                ?? text.utf8.elementsEqual(raw)
+            guard reproduced else { return nil }
+        }
         self = text
     }
 }

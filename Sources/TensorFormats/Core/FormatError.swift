@@ -138,3 +138,10 @@ private func hex32(_ value: UInt32) -> String {
 public func attributing<R>(to file: String, _ body: () throws -> R) throws -> R {
     do { return try body() } catch let error as FormatError { throw error.inFile(file) }
 }
+
+extension FormatError.Kind {
+    /// The case name (`truncated`, `badOffset`, …): what tests and tables match on.
+    public var caseName: String {
+        Mirror(reflecting: self).children.first?.label ?? String(describing: self)
+    }
+}

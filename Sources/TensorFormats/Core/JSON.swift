@@ -170,13 +170,16 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case tooDeep(limit: Int)
     }
 
-    public var description: String {
+    /// What is wrong, without the offset (callers that report offsets themselves use this).
+    public var detail: String {
         switch reason {
-        case .syntax(let detail): "\(detail) at byte \(offset)"
-        case .duplicateKey(let key): "duplicate key \"\(key)\" at byte \(offset)"
-        case .tooDeep(let limit): "nesting deeper than \(limit) at byte \(offset)"
+        case .syntax(let detail): detail
+        case .duplicateKey(let key): "duplicate key \"\(key)\""
+        case .tooDeep(let limit): "nesting deeper than \(limit) levels"
         }
     }
+
+    public var description: String { "\(detail) at byte \(offset)" }
 }
 
 extension JSONValue {

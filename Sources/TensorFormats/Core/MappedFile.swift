@@ -12,7 +12,8 @@ import Darwin
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
-    /// Kept open for `copy_file_range` (byte-identical copies without touching the mapping).
+    /// Kept open for `copy_file_range` (byte-identical copies without touching the mapping); -1 for an
+    /// anonymous mapping.
     public let descriptor: Int32
     private let base: UnsafeRawPointer?
 
@@ -45,9 +46,28 @@ public final class MappedFile: @unchecked Sendable {
         self.descriptor = fd
     }
 
+    /// An anonymous mapping holding a copy of `bytes`, read like a file named `path` (fuzzers, tests and
+    /// members extracted from archives). It has no descriptor, so copies go through the mapping.
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) throws {
+        self.path = path
+        self.size = bytes.count
+        self.descriptor = -1
+        if bytes.count > 0 {
+            guard let mapping = mmap(nil, bytes.count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                  mapping != MAP_FAILED else {
+                throw FormatError(.io(operation: "mmap", message: errnoText()), file: path)
+            }
+            mapping.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            mprotect(mapping, bytes.count, PROT_READ)
+            base = UnsafeRawPointer(mapping)
+        } else {
+            base = nil
+        }
+    }
+
     deinit {
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
-        close(descriptor)
+        if descriptor >= 0 { close(descriptor) }
     }
 
     /// The whole file. Valid only inside `body`.

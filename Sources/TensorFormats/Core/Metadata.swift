@@ -1,6 +1,6 @@
 /// A typed metadata value. The cases are GGUF's value types (the richest of the formats); safetensors
 /// `__metadata__` values are always `.string`.
-public indirect enum MetadataValue: Sendable, Equatable {
+public enum MetadataValue: Sendable, Equatable {
     case uint8(UInt8)
     case int8(Int8)
     case uint16(UInt16)

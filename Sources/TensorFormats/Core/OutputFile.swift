@@ -125,8 +125,8 @@ public final class OutputFile {
         var inOffset = Int64(region.offset)
         var outOffset = Int64(position)
         var left = region.count
-        var usedKernelCopy = true
-        while left > 0 {
+        var usedKernelCopy = region.file.descriptor >= 0
+        while usedKernelCopy, left > 0 {
             let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, left)
             if copied <= 0 {
                 usedKernelCopy = false

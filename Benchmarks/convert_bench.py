@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Conversion benchmark (issue 2): a ~1 GiB f16 safetensors file with ~200 tensors converted to GGUF and
+to f32 safetensors by connkit (release build) and by the Python reference pipeline (safetensors +
+gguf-py + numpy), next to `cp` of the input (the floor for a lossless conversion) and `cp` of a file
+the size of the f32 output (the floor for a cast). Wall time and peak RSS of each process, measured in
+the same run, best of N runs; page cache warm for everyone (the input is read once before timing).
+
+    swift build -c release
+    /path/to/venv/bin/python Benchmarks/convert_bench.py [--gib 1.0] [--tensors 200] [--runs 3]
+"""
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "Benchmarks", "work")
+CONNKIT = os.path.join(ROOT, ".build", "release", "connkit")
+
+REFERENCE_GGUF = r"""
+import sys, gguf
+from safetensors.numpy import load_file
+tensors = load_file(sys.argv[1])
+w = gguf.GGUFWriter(sys.argv[2], "tensors")
+for name, array in tensors.items():
+    w.add_tensor(name, array)
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+"""
+
+REFERENCE_F32 = r"""
+import sys
+import numpy as np
+from safetensors.numpy import load_file, save_file
+tensors = load_file(sys.argv[1])
+save_file({name: array.astype(np.float32) for name, array in tensors.items()}, sys.argv[2])
+"""
+
+
+def make_input(path, gib, count):
+    if os.path.exists(path):
+        return
+    from safetensors.numpy import save_file
+    rng = np.random.default_rng(0)
+    total = int(gib * (1 << 30)) // 2  # f16 elements
+    rows = 1024
+    cols = max(32, (total // count // rows) // 32 * 32)
+    tensors = {f"model.layers.{i}.weight": rng.standard_normal((rows, cols), dtype=np.float32).astype(np.float16)
+               for i in range(count)}
+    save_file(tensors, path, metadata={"format": "pt"})
+
+
+def measure(argv, runs):
+    """Best wall time and the peak RSS of the child over `runs` runs."""
+    best_time, best_rss = float("inf"), 0
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(argv)} failed: {proc.stderr.decode()}")
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, max over all children so far
+        best_time = min(best_time, elapsed)
+        best_rss = max(best_rss, rss if rss > before else 0)
+    return best_time, best_rss
+
+
+def peak_rss(argv):
+    """Peak RSS of one run, via /usr/bin/time (ru_maxrss of RUSAGE_CHILDREN is a running maximum)."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return int(proc.stderr.decode().strip().splitlines()[-1]) * 1024
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--tensors", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if not os.path.exists(CONNKIT):
+        sys.exit("build connkit first: swift build -c release")
+    os.makedirs(WORK, exist_ok=True)
+    source = os.path.join(WORK, "input-f16.safetensors")
+    make_input(source, args.gib, args.tensors)
+    size = os.path.getsize(source)
+    f32_size = 2 * size
+    floor_f32 = os.path.join(WORK, "floor-f32.bin")
+    if not os.path.exists(floor_f32) or os.path.getsize(floor_f32) != f32_size:
+        with open(floor_f32, "wb") as f:
+            f.truncate(f32_size)
+        with open(floor_f32, "r+b") as f:  # real blocks, not a sparse file
+            chunk = os.urandom(1 << 20)
+            for _ in range(f32_size >> 20):
+                f.write(chunk)
+    for path in (source, floor_f32):  # warm the page cache
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+    out = lambda name: os.path.join(WORK, name)
+    def fresh(*names):
+        for name in names:
+            if os.path.exists(out(name)):
+                os.remove(out(name))
+
+    python = sys.executable
+    cases = [
+        ("cp input (lossless floor)", ["cp", source, out("cp.safetensors")]),
+        ("cp f32-sized file (cast floor)", ["cp", floor_f32, out("cp-f32.bin")]),
+        ("connkit -> gguf", [CONNKIT, "convert", source, out("ck.gguf"), "--force", "--quiet"]),
+        ("connkit -> safetensors (copy)", [CONNKIT, "convert", source, out("ck.safetensors"), "--force", "--quiet"]),
+        ("connkit -> f32 safetensors", [CONNKIT, "convert", source, out("ck-f32.safetensors"), "--dtype", "f32", "--force", "--quiet"]),
+        ("safetensors + gguf-py -> gguf", [python, "-c", REFERENCE_GGUF, source, out("py.gguf")]),
+        ("safetensors + numpy -> f32 safetensors", [python, "-c", REFERENCE_F32, source, out("py-f32.safetensors")]),
+    ]
+    results = {}
+    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} runs, warm page cache")
+    print(f"{'case':42s} {'wall s':>8s} {'peak RSS':>10s} {'RSS/input':>10s}")
+    for label, argv in cases:
+        fresh("cp.safetensors", "cp-f32.bin")
+        wall, _ = measure(argv, args.runs)
+        rss = peak_rss(argv)
+        results[label] = wall
+        print(f"{label:42s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
+    print()
+    print(f"connkit -> gguf / cp input:               {results['connkit -> gguf'] / results['cp input (lossless floor)']:.2f}x")
+    print(f"connkit copy / cp input:                  {results['connkit -> safetensors (copy)'] / results['cp input (lossless floor)']:.2f}x")
+    print(f"connkit -> f32 / cp f32-sized file:       {results['connkit -> f32 safetensors'] / results['cp f32-sized file (cast floor)']:.2f}x")
+    print(f"gguf-py pipeline / connkit -> gguf:       {results['safetensors + gguf-py -> gguf'] / results['connkit -> gguf']:.2f}x")
+    print(f"numpy f32 pipeline / connkit -> f32:      {results['safetensors + numpy -> f32 safetensors'] / results['connkit -> f32 safetensors']:.2f}x")
+    for name in os.listdir(WORK):
+        if name not in ("input-f16.safetensors", "floor-f32.bin"):
+            os.remove(out(name))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds libFuzzer targets for connkit's parsers (not part of `swift build`).
+#
+#   Tests/Fuzz/build.sh NAME...      # e.g. Safetensors GGUF Npy Npz Unpickler; no NAME = every *Fuzz.swift
+#   Tests/Fuzz/bin/NAMEFuzz -max_total_time=600 Tests/Fuzz/corpus-NAME Tests/Fixtures/...   # run one
+#
+# TensorFormats is compiled as a static library with ASan + coverage instrumentation, each entry file
+# (Tests/Fuzz/NAMEFuzz.swift) is linked against it with libFuzzer's main.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$root/Tests/Fuzz/bin"
+work="$out/build"
+mkdir -p "$work"
+
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+  for f in "$root"/Tests/Fuzz/*Fuzz.swift; do b=$(basename "$f" .swift); names+=("${b%Fuzz}"); done
+fi
+
+# A module map for the C target (SwiftPM generates one; a bare swiftc needs it spelled out).
+mkdir -p "$work/cconnkit"
+cat > "$work/cconnkit/module.modulemap" <<MAP
+module CConnkit {
+    header "$root/Sources/CConnkit/include/CConnkit.h"
+    export *
+}
+MAP
+flags=(-O -g -parse-as-library -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib")
+
+objects=()
+for c in "$root"/Sources/CConnkit/*.c; do
+  o="$work/$(basename "$c" .c).o"
+  clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/CConnkit/include" -c "$c" -o "$o"
+  objects+=("$o")
+done
+
+mapfile -t sources < <(find "$root/Sources/TensorFormats" -name '*.swift' | sort)
+swiftc "${flags[@]}" -module-name TensorFormats -emit-module -emit-module-path "$work/TensorFormats.swiftmodule" \
+  -emit-library -static -o "$work/libTensorFormats.a" "${sources[@]}"
+
+for name in "${names[@]}"; do
+  entry="$root/Tests/Fuzz/${name}Fuzz.swift"
+  [ -f "$entry" ] || { echo "no $entry" >&2; exit 2; }
+  swiftc "${flags[@]}" -I "$work" -L "$work" -lTensorFormats "${objects[@]}" -lz "$entry" -o "$out/${name}Fuzz"
+  echo "built $out/${name}Fuzz"
+done
