@@ -40,7 +40,7 @@ enum Detector {
 
     /// Schemes of a custom graph (its own names when it declares none).
     static func custom(_ graph: ConnectorGraph) throws -> [(FamilyVariant, CompiledScheme)] {
-        let variant = FamilyVariant(Family(rawValue: graph.family) ?? .linear, graph.variant ?? "custom", graph: graph)
+        let variant = FamilyVariant.custom(graph)
         let schemes = graph.schemes.isEmpty ? [NamingScheme(name: "custom", description: "the graph's own role names", entries: [])] : graph.schemes
         return try schemes.map { (variant, try CompiledScheme($0, graph: graph)) }
     }

@@ -69,6 +69,11 @@ public struct FamilyVariant: Sendable {
         self.refine = refine
     }
 
+    /// A user-written graph as a variant (its `family` text need not be a built-in family).
+    public static func custom(_ graph: ConnectorGraph) -> FamilyVariant {
+        FamilyVariant(Family(rawValue: graph.family) ?? .linear, graph.variant ?? "custom", graph: graph)
+    }
+
     public func variantName(dims: [String: Int], evidence: VariantEvidence = VariantEvidence()) -> String {
         let refined = refine(dims, evidence)
         return refined.isEmpty ? variant : refined

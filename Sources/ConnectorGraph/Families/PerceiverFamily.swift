@@ -95,7 +95,7 @@ enum PerceiverFamily {
             dim("C", "cross_layers", "gated cross-attention layers in the LLM"),
             dim("X", "cross_every", "cross_layer_interval", 4),
             dim("L_llm", "llm_layers", "LLM decoder layers"),
-            dim("A", nil, "LLM attention heads (the gated q/k norms are one head wide)"),
+            dim("A", nil, "LLM attention heads (the gated q/k norms are one head wide)", 32),
             dim("I_llm", "llm_ffn", "LLM feed-forward width (the gated layers' SwiGLU)"),
             dim("T", nil, "text tokens"),
         ],

@@ -22,7 +22,7 @@ enum AttentionResamplerFamily {
             dim("D_enc", "encoder", "vision encoder width (kv_dim)"),
             dim("E", "llm", "resampler width = LLM hidden size"),
             dim("N", "tokens", "encoder patch tokens per image"),
-            dim("Q", "queries", "learned queries (query_num)"),
+            dim("Q", "queries", "learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)", 64),
             dim("Dh", "head_dim", "width of one head (heads = E/128)", 128),
             dim("G", "grid_positions", "rows of llama.cpp's precomputed key position table (70x70)", 4900),
         ],

@@ -10,7 +10,8 @@
 /// MobileVLM: Meituan-AutoML/MobileVLM `mobilevlm/model/vision_projector.py`. LDP: `model.mlp` =
 /// Sequential(Identity, Linear, GELU, Linear) and `model.mb_block` = Sequential(Identity, two torchvision
 /// `InvertedResidual` blocks with expand ratio 1: depthwise 3×3 conv + LayerNorm2d + hardswish,
-/// squeeze-excitation (`fc1`/`fc2` 1×1 convs), pointwise conv + LayerNorm2d; the first with stride 1
+/// squeeze-excitation (`fc1`/`fc2` 1×1 convs, width `_make_divisible(C // 4, 8)`, which is C/4 for the
+/// released widths 2048 and 2560), pointwise conv + LayerNorm2d; the first with stride 1
 /// and a residual, the second with stride 2), so 576 tokens become 144. LDPv2: `mlp.mlp` (Linear, GELU,
 /// Linear), adaptive average pooling to 12×12, `peg.peg.0` depthwise 3×3 conv with bias added back.
 /// llama.cpp's `convert_image_encoder_to_gguf.py` renames `model.mm_projector` → `mm`,
@@ -77,7 +78,7 @@ enum LDPFamily {
             op("\(p).dw", .depthwiseConv(channels: "D_llm", kernel: 3, stride: stride, bias: false), ["x"], "y"),
             op("\(p).dw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], "y"),
             op("\(p).dw_act", .activation(.hardswish), ["y"], "y"),
-            op("\(p).se", .squeezeExcite(channels: "D_llm", hidden: "S"), ["y"], "y"),
+            op("\(p).se", .squeezeExcite(channels: "D_llm", hidden: "D_llm/4"), ["y"], "y"),
             op("\(p).pw", .pointwiseConv(in: "D_llm", out: "D_llm", bias: false), ["y"], "y"),
             op("\(p).pw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], stride == 1 ? "y" : "x"),
         ]
@@ -103,7 +104,6 @@ enum LDPFamily {
             dim("D_enc", "encoder", "vision encoder width"),
             dim("D_llm", "llm", "LLM hidden size"),
             dim("N", "tokens", "patch tokens per image (24x24 for CLIP ViT-L/14-336)"),
-            dim("S", "se_hidden", "squeeze-excitation width (D_llm/4 rounded to 8)"),
         ],
         inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
         nodes: [

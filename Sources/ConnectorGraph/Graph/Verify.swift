@@ -20,7 +20,6 @@ public enum DimensionKey {
         ("merge", "pixel-shuffle / spatial-merge factor per side"),
         ("vocab", "vocabulary of a connector's own text path"),
         ("positions", "position-embedding table length"),
-        ("se_hidden", "squeeze-and-excitation width"),
         ("grid_positions", "length of a precomputed 2-D position table"),
     ]
 
