@@ -35,6 +35,10 @@ struct Describe: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    @Flag(name: .customLong("graph-json"),
+          help: "Print the family's graph description (schemas/connector-graph.schema.json), a starting point for a custom connector.")
+    var graphJSON = false
+
     func validate() throws {
         if !compare && arguments.isEmpty { throw ValidationError("give a FAMILY, GRAPH.json or PATH (or --compare)") }
     }
@@ -78,6 +82,10 @@ struct Describe: ParsableCommand {
             } else {
                 chosen = Catalog.defaultVariant(of: family)
             }
+            if graphJSON {
+                emit(try chosen.graph.jsonText().trimmingTrailingNewline)
+                return
+            }
             if let encoderPreset {
                 claims += Presets.claims(encoder: encoderPreset, keepsClassToken: chosen.keepsClassToken, source: .preset(encoderPreset.name))
             }
@@ -86,6 +94,10 @@ struct Describe: ParsableCommand {
             let graph: ConnectorGraph
             do { graph = try ConnectorGraph.load(path: target) } catch let error as GraphDefinitionError {
                 throw CommandFailure(error.description)
+            }
+            if graphJSON {
+                emit(try graph.jsonText().trimmingTrailingNewline)
+                return
             }
             let custom = FamilyVariant.custom(graph)
             if let encoderPreset { claims += Presets.claims(encoder: encoderPreset, keepsClassToken: false, source: .preset(encoderPreset.name)) }
@@ -118,4 +130,8 @@ struct Describe: ParsableCommand {
         if !unknown.isEmpty { text += "\nunknown dimensions (pass KEY=N): " + unknown.joined(separator: "; ") }
         return text
     }
+}
+
+extension String {
+    var trimmingTrailingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }
 }

@@ -169,16 +169,22 @@ extension GraphCheck {
 
     func describe(_ exprs: [DimExpr]) -> String { "[" + exprs.map(\.description).joined(separator: ", ") + "]" }
 
-    /// `axis 0 is D_llm = 5120 (llm, from --llm-dim)`.
+    /// `axis 0 is D_llm (llm) = 5120 from --llm-dim, found 4096`.
     func explain(_ mismatch: Binder.AxisMismatch, found: [Int]) -> String {
-        var text = "axis \(mismatch.axis) is \(mismatch.expr)"
-        if let value = mismatch.expr.value(binder.lookup) { text += " = \(value)" }
-        let origins = mismatch.expr.symbols.compactMap { symbol -> String? in
+        func origin(_ symbol: String) -> String? {
             guard let value = binder.value(symbol), let source = binder.source(symbol) else { return nil }
             let key = key(of: symbol)
             return "\(symbol)\(key != symbol ? " (\(key))" : "") = \(value) from \(source)"
         }
-        if !origins.isEmpty { text += " with " + origins.joined(separator: ", ") }
+        var text = "axis \(mismatch.axis) is "
+        if case .symbol(let symbol) = mismatch.expr, let described = origin(symbol) {
+            text += described
+        } else {
+            text += mismatch.expr.description
+            if let value = mismatch.expr.value(binder.lookup) { text += " = \(value)" }
+            let origins = mismatch.expr.symbols.compactMap(origin)
+            if !origins.isEmpty { text += " with " + origins.joined(separator: ", ") }
+        }
         text += ", found \(found[mismatch.axis])"
         if let reason = mismatch.reason { text += " (\(reason))" }
         return text

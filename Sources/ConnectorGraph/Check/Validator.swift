@@ -142,9 +142,11 @@ public enum Validator {
             report.diagnostics += valueDiagnostics(check.expected)
         }
 
-        report.family = report.isCustom ? (Family(rawValue: variant.graph.family)?.rawValue ?? "custom") : variant.family.rawValue
-        report.variant = variantName
-        report.scheme = chosen.scheme
+        // A --graph description is reported as "custom" (its own names are in `graph`), so the closed
+        // vocabularies of family, variant and scheme stay closed.
+        report.family = report.isCustom ? "custom" : variant.family.rawValue
+        report.variant = report.isCustom ? "custom" : variantName
+        report.scheme = report.isCustom ? "custom" : chosen.scheme
         report.graphName = variant.graph.name
         var keys = ["encoder", "llm"]
         for dim in variant.graph.dimensions { if let key = dim.key, !keys.contains(key) { keys.append(key) } }
@@ -225,8 +227,9 @@ public enum Validator {
             }
             guard stat.elements > 0 else { continue }
             if stat.nan > 0 || stat.infinite > 0 {
+                let parts = [stat.nan > 0 ? "\(stat.nan) NaN" : nil, stat.infinite > 0 ? "\(stat.infinite) infinite" : nil].compactMap { $0 }
                 diagnostics.append(Diagnostic(.nonFinite, tensor: tensor.name,
-                    "\(tensor.name) holds \(stat.nan) NaN and \(stat.infinite) infinite value\(stat.nan + stat.infinite == 1 ? "" : "s") of \(stat.elements)",
+                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(stat.nan + stat.infinite == 1 ? "" : "s") (of \(stat.elements))",
                     hint: "a diverged run, or an overflow in a cast to f16"))
                 continue
             }
