@@ -54,7 +54,15 @@ public enum ConfigReader {
 
     /// transformers class defaults for the keys connkit reads, per sub-config `model_type` (values of
     /// the `__init__` defaults, checked against transformers by Tests/Fixtures/graph/dump_meta_models.py).
+    /// `type@path` entries are for sub-configs that share their parent's `model_type` in transformers
+    /// 4.x (Qwen2-VL's `vision_config` says `qwen2_vl`, IDEFICS's sub-configs say `idefics`).
     static let classDefaults: [String: [String: Int]] = [
+        "qwen2_vl@vision_config": ["embed_dim": 1280, "hidden_size": 3584, "spatial_merge_size": 2],
+        "qwen2_vl_vision": ["embed_dim": 1280, "hidden_size": 3584, "spatial_merge_size": 2],
+        "qwen2_5_vl@vision_config": ["hidden_size": 3584, "out_hidden_size": 3584, "spatial_merge_size": 2],
+        "qwen2_5_vl_vision": ["hidden_size": 3584, "out_hidden_size": 3584, "spatial_merge_size": 2],
+        "idefics@perceiver_config": ["resampler_n_latents": 64, "resampler_depth": 6, "resampler_n_heads": 16, "resampler_head_dim": 96],
+        "idefics@vision_config": ["embed_dim": 768, "image_size": 224, "patch_size": 14],
         "llama": ["hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 11008],
         "mistral": ["hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336],
         "qwen2": ["hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 22016],
@@ -106,7 +114,7 @@ public enum ConfigReader {
                     return nil
                 }
                 let subType = index == 0 ? modelType : node["model_type"]?.stringValue
-                if let subType, let value = classDefaults[subType]?[missing] {
+                if let subType, let value = (classDefaults["\(subType)@\(parentPath)"] ?? classDefaults[subType])?[missing] {
                     let owner = parentPath.isEmpty ? "config" : parentPath
                     return (value, .config(file: file, key: path, detail: "\(owner) omits it: transformers default for model_type \(subType)"))
                 }

@@ -612,11 +612,23 @@ def class_defaults():
                                                              "intermediate_size", "cross_attention_frequency", "encoder_hidden_size",
                                                              "vocab_size"]),
     }
+    from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
+    from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
+    from transformers.models.idefics.configuration_idefics import IdeficsPerceiverConfig, IdeficsVisionConfig
+    table["qwen2_vl_vision"] = (Qwen2VLVisionConfig, ["embed_dim", "hidden_size", "spatial_merge_size"])
+    table["qwen2_5_vl_vision"] = (Qwen2_5_VLVisionConfig, ["hidden_size", "out_hidden_size", "spatial_merge_size"])
     out = {}
     for model_type, (cls, keys) in table.items():
         config = cls()
         assert config.model_type == model_type, (config.model_type, model_type)
         out[model_type] = {key: getattr(config, key) for key in keys}
+    # Sub-configs that (in transformers 4.x hub files) carry their parent's model_type: keyed type@path.
+    out["qwen2_vl@vision_config"] = out["qwen2_vl_vision"]
+    out["qwen2_5_vl@vision_config"] = out["qwen2_5_vl_vision"]
+    perceiver = IdeficsPerceiverConfig()
+    out["idefics@perceiver_config"] = {k: getattr(perceiver, k) for k in ["resampler_n_latents", "resampler_depth", "resampler_n_heads", "resampler_head_dim"]}
+    vision = IdeficsVisionConfig()
+    out["idefics@vision_config"] = {k: getattr(vision, k) for k in ["embed_dim", "image_size", "patch_size"]}
     with open(os.path.join(HERE, "class_defaults.json"), "w") as f:
         json.dump(out, f, indent=2, sort_keys=True)
         f.write("\n")
