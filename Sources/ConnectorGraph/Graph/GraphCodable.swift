@@ -184,7 +184,8 @@ extension SchemeEntry: Codable {
         let c = try decoder.container(keyedBy: Keys.self)
         role = try c.decode(String.self, forKey: .role)
         parts = try c.decodeIfPresent([String].self, forKey: .parts) ?? []
-        name = try c.decodeIfPresent(String.self, forKey: .name) ?? parts.first ?? role
+        let declaredName = try c.decodeIfPresent(String.self, forKey: .name)
+        name = parts.first ?? declaredName ?? role
         aliases = try c.decodeIfPresent([String].self, forKey: .aliases) ?? []
         transposed = try c.decodeIfPresent(Bool.self, forKey: .transposed) ?? false
         squeezed = try c.decodeIfPresent(Bool.self, forKey: .squeezed) ?? false

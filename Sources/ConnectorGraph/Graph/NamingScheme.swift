@@ -48,7 +48,8 @@ public struct SchemeEntry: Sendable, Equatable {
     public init(role: String, name: String, aliases: [String] = [], parts: [String] = [], transposed: Bool = false,
                 squeezed: Bool = false) {
         self.role = role
-        self.name = name
+        // A split parameter has no name of its own; its first part stands for it.
+        self.name = parts.first ?? name
         self.aliases = aliases
         self.parts = parts
         self.transposed = transposed
