@@ -92,6 +92,11 @@ enum Detector {
         candidates = candidates.filter { small in
             !candidates.contains { big in big.matched.count > small.matched.count && small.matched.isSubset(of: big.matched) }
         }
+        // The same tensors explained by several candidates: the one missing the fewest parameters wins
+        // (its missing ones are then reported).
+        candidates = candidates.filter { c in
+            !candidates.contains { other in other.matched == c.matched && other.requiredRoles - other.requiredMatched < c.requiredRoles - c.requiredMatched }
+        }
         // An incomplete candidate competing for a complete one's tensors loses to it.
         if candidates.count > 1 {
             let complete = candidates.filter(\.isComplete)

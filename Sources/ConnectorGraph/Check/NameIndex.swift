@@ -6,12 +6,35 @@ import TensorFormats
 struct NameIndex {
     let sorted: [String]
     let byName: [String: [Tensor]]
+    /// Names by skeleton (every run of digits replaced by `#`): a template with indices looks up its own
+    /// skeleton instead of scanning names.
+    let bySkeleton: [String: [String]]
 
     init(_ tensors: [Tensor]) {
         var byName: [String: [Tensor]] = [:]
         for tensor in tensors { byName[tensor.name, default: []].append(tensor) }
         self.byName = byName
         sorted = byName.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var bySkeleton: [String: [String]] = [:]
+        for name in sorted { bySkeleton[NameIndex.skeleton(name), default: []].append(name) }
+        self.bySkeleton = bySkeleton
+    }
+
+    /// `qformer.encoder.layer.11.attention` → `qformer.encoder.layer.#.attention`.
+    static func skeleton(_ text: String) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count)
+        var inDigits = false
+        for byte in text.utf8 {
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                if !inDigits { out.append(UInt8(ascii: "#")) }
+                inDigits = true
+            } else {
+                out.append(byte)
+                inDigits = false
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     func tensors(_ name: String) -> [Tensor] { byName[name] ?? [] }
@@ -33,6 +56,9 @@ struct NameIndex {
     /// Every name matching `template`, with its index values.
     func matches(_ template: NameTemplate) -> [(name: String, indices: [String: Int])] {
         if !template.hasIndex { return contains(template.text) ? [(template.text, [:])] : [] }
+        if let skeleton = template.skeleton {
+            return (bySkeleton[skeleton] ?? []).compactMap { name in template.match(name).map { (name, $0) } }
+        }
         return names(withPrefix: template.literalPrefix).compactMap { name in template.match(name).map { (name, $0) } }
     }
 }

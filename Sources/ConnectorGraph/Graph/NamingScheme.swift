@@ -95,9 +95,35 @@ struct NameTemplate: Sendable, Equatable, Hashable {
             }
         }
         self.pieces = pieces
+        skeleton = NameTemplate.skeleton(of: pieces)
     }
 
     var hasIndex: Bool { pieces.contains { if case .index = $0 { return true } else { return false } } }
+
+    /// The skeleton every matching name has (digit runs and indices as `#`), or nil when a literal digit
+    /// touches an index (then a digit run of the name could span both, and names are scanned instead).
+    private(set) var skeleton: String?
+
+    private static func skeleton(of pieces: [Piece]) -> String? {
+        var text = ""
+        var previousWasIndex = false
+        for piece in pieces {
+            switch piece {
+            case .literal(let literal):
+                if previousWasIndex, let first = literal.utf8.first, (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(first) { return nil }
+                if let last = literal.utf8.last, (UInt8(ascii: "0") ... UInt8(ascii: "9")).contains(last), piece != pieces.last {
+                    // Followed by an index (pieces alternate), so the digits would merge.
+                    return nil
+                }
+                text += literal
+                previousWasIndex = false
+            case .index:
+                text += "0"
+                previousWasIndex = true
+            }
+        }
+        return NameIndex.skeleton(text)
+    }
 
     /// The literal text before the first index (for a prefix search over sorted names).
     var literalPrefix: String {
