@@ -114,3 +114,16 @@ extension String {
         replacing(target, with: replacement, maxReplacements: 1)
     }
 }
+
+/// The README documents every family, scheme and diagnostic code (the lists are closed; adding one
+/// without documenting it fails here).
+@Suite struct DocumentationTests {
+    @Test func readmeNamesEveryCodeFamilyAndScheme() throws {
+        let file = try MappedFile(path: repositoryRoot + "/README.md")
+        let readme = file.withBytes { String(decoding: $0, as: UTF8.self) }
+        for code in DiagnosticCode.allCases { #expect(readme.contains("| `\(code.rawValue)` | \(code.severity.rawValue) |"), "\(code.rawValue)") }
+        for family in Family.allCases { #expect(readme.contains("| `\(family.rawValue)` |"), "\(family.rawValue)") }
+        for scheme in SchemeName.allCases { #expect(readme.contains("`\(scheme.rawValue)` ("), "\(scheme.rawValue)") }
+        for preset in Presets.encoders.map(\.name) + Presets.llms.map(\.name) { #expect(readme.contains("`\(preset)`"), "\(preset)") }
+    }
+}
