@@ -18,6 +18,8 @@ public enum CheckpointReader {
         switch fileExtension(path) {
         case "safetensors": return try SafetensorsReader.read(file)
         case "gguf": return try GGUFReader.read(file)
+        case "npy": return try NpyReader.read(file)
+        case "npz": return try NpzReader.read(file)
         default: break
         }
         return try sniff(file)
@@ -34,6 +36,10 @@ public enum CheckpointReader {
     private static func sniff(_ file: MappedFile) throws -> Checkpoint {
         let head: [UInt8] = file.withBytes { Array($0.prefix(9)) }
         if head.starts(with: Array("GGUF".utf8)) { return try GGUFReader.read(file) }
+        if head.starts(with: [0x93] + Array("NUMPY".utf8)) { return try NpyReader.read(file) }
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            return try NpzReader.read(file)
+        }
         if head.count >= 9, head[8] == UInt8(ascii: "{") || head[8] == UInt8(ascii: " ") {
             return try SafetensorsReader.read(file)
         }

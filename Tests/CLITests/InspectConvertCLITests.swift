@@ -140,3 +140,28 @@ struct FormatPairCLITests {
         }
     }
 }
+
+struct NumpyCLITests {
+    /// safetensors -> npz -> npy (one tensor) -> safetensors keeps bytes; inspect reads both numpy forms.
+    @Test func throughNpzAndNpy() throws {
+        let scratch = try Scratch()
+        let input = CLI.fixture("safetensors/numpy_writer.safetensors")
+        let npz = scratch.file("x.npz"), npy = scratch.file("w.npy"), back = scratch.file("w.safetensors")
+        let toNpz = try CLI.run(["convert", input, npz])
+        #expect(toNpz.status == 0)
+        #expect(toNpz.stderr.contains("metadata entries not carried"))
+        let many = try CLI.run(["convert", npz, npy])
+        #expect(many.status == 2, "an .npy holds one tensor")
+        #expect(try CLI.run(["convert", npz, npy, "--only", "model.mm_projector.2.weight"]).status == 0)
+        #expect(try CLI.run(["convert", npy, back]).status == 0)
+        let original = try #require(try CheckpointReader.open(input).tensor(named: "model.mm_projector.2.weight"))
+        let copy = try CheckpointReader.open(back)
+        #expect(copy.tensors.map(\.name) == ["w"], "a .npy tensor is named after the file stem")
+        #expect(copy.tensors[0].shape == original.shape)
+        #expect(try copy.tensors[0].withBytes { Array($0) } == original.withBytes { Array($0) })
+        for path in [npz, npy] {
+            let json = try CLI.json(try CLI.run(["inspect", path, "--json"]))
+            #expect(try CLI.schema("inspect.schema.json").validate(json).isEmpty)
+        }
+    }
+}

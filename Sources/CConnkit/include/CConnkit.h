@@ -28,4 +28,10 @@ int ck_has_f16c(void);
 // copy_file_range(2), which Glibc declares only under _GNU_SOURCE. Returns bytes copied or -1 (errno).
 ssize_t ck_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len);
 
+// CRC-32 (zip/zlib) of the first whole 16-byte blocks of `data` (at least 64 bytes) with PCLMULQDQ, continuing
+// `crc` as zlib's crc32() does; `*consumed` says how many bytes were processed (0 without PCLMULQDQ or for
+// fewer than 64 bytes). The caller finishes the rest with zlib.
+uint32_t ck_crc32_blocks(uint32_t crc, const uint8_t *data, size_t length, size_t *consumed);
+int ck_has_pclmul(void);
+
 #endif

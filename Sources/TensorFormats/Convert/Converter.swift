@@ -116,7 +116,8 @@ public enum Converter {
             switch format {
             case .safetensors: try SafetensorsWriter.write(tensors: progressing, metadata: metadata, to: output)
             case .gguf: try GGUFWriter.write(tensors: progressing, metadata: metadata, to: output)
-            case .npz, .npy: try FormatWriters.write(format, tensors: progressing, metadata: metadata, to: output)
+            case .npz: try NpzWriter.write(tensors: progressing, to: output)
+            case .npy: try NpyWriter.write(tensor: progressing[0], to: output)
             }
             try output.commit()
             summary.bytesWritten = output.position
@@ -255,11 +256,4 @@ public enum Converter {
 final class OverflowLog: @unchecked Sendable {
     private(set) var entries: [(String, Float)] = []
     func record(_ name: String, _ magnitude: Float) { entries.append((name, magnitude)) }
-}
-
-/// Writers of the other helpers' formats, routed through one switch so the converter stays format-agnostic.
-enum FormatWriters {
-    static func write(_ format: OutputFormat, tensors: [OutputTensor], metadata: [MetadataEntry], to output: OutputFile) throws {
-        throw FormatError(.unsupportedFormat("writing \(format.rawValue) is not available in this build"), file: output.path)
-    }
 }
