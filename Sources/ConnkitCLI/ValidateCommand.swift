@@ -63,17 +63,15 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
-    func validate() throws {
-        if family != nil && graph != nil { throw ValidationError("--family and --graph exclude each other") }
-        if paths.isEmpty && !listPresets { throw ValidationError("give at least one PATH (or --list-presets)") }
-    }
-
     func run() throws {
         if listPresets {
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
         do {
+            // Checked here rather than in validate() so that --json still prints its one error object.
+            if family != nil && graph != nil { throw CommandFailure("--family and --graph exclude each other") }
+            if paths.isEmpty { throw CommandFailure("give at least one PATH (or --list-presets)") }
             let request = try makeRequest()
             let report = Validator.validate(request)
             if json {
