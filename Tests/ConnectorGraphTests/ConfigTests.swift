@@ -56,6 +56,15 @@ import TensorFormats
         #expect(facts.statedTokens == nil && facts.patchTokens?.count == 576)
     }
 
+    @Test func originalLLaVAHubConfig() throws {
+        let facts = try ConfigReader.read(path: graphFixtures + "/configs-hub/llava-v1.5-7b-original.json")
+        #expect(facts.hint?.family == .mlp && facts.hint?.variant == "mlp2x_gelu")
+        let found = claims(facts)
+        #expect(found["encoder"] == [1024] && found["llm"] == [4096] && found["depth"] == [2])
+        // `mm_vision_tower` names the CLIP ViT-L/14-336 preset; "patch" drops the class token.
+        #expect(found["tokens"] == [576])
+    }
+
     @Test func qwen2VLHubConfigKeepsOnlyNonDefaults() throws {
         // vision_config holds neither embed_dim (1280) nor hidden_size (3584, the LLM width): both defaults.
         let facts = try ConfigReader.read(path: graphFixtures + "/configs-hub/qwen2-vl-7b-instruct.json")

@@ -98,27 +98,32 @@ public enum ValueScanner {
     static func scanChunk(_ bytes: UnsafeRawBufferPointer, dtype: DType, start: Int, count: Int) -> ValueStats {
         var stats = ValueStats()
         guard count > 0, let base = bytes.baseAddress else { return stats }
-        func account(_ value: Float) {
-            if value.isNaN {
-                stats.nan += 1
-                stats.constant = false
-                return
-            }
-            if value.isInfinite { stats.infinite += 1 } else { stats.maxAbs = max(stats.maxAbs, abs(value)) }
-            if value == 0 { stats.zeros += 1 }
-            if let first = stats.first { if value != first { stats.constant = false } } else { stats.first = value }
-        }
-        stats.elements = count
         switch dtype {
         case .f32:
-            let values = base.advanced(by: start * 4)
-            for i in 0 ..< count { account(values.loadUnaligned(fromByteOffset: i * 4, as: Float.self)) }
+            let batch = 4096
+            var floats = [Float](repeating: 0, count: batch)
+            var done = 0
+            while done < count {
+                let n = min(batch, count - done)
+                floats.withUnsafeMutableBytes { raw in
+                    raw.copyMemory(from: UnsafeRawBufferPointer(start: base.advanced(by: (start + done) * 4), count: n * 4))
+                }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
+                done += n
+            }
         case .f64:
             let values = base.advanced(by: start * 8)
-            for i in 0 ..< count {
-                let value = values.loadUnaligned(fromByteOffset: i * 8, as: Double.self)
-                // A finite f64 beyond Float's range still counts as a huge finite value.
-                account(value.isFinite && abs(value) > Double(Float.greatestFiniteMagnitude) ? Float.greatestFiniteMagnitude : Float(value))
+            var floats = [Float](repeating: 0, count: min(count, 4096))
+            var done = 0
+            while done < count {
+                let n = min(floats.count, count - done)
+                for i in 0 ..< n {
+                    let value = values.loadUnaligned(fromByteOffset: (done + i) * 8, as: Double.self)
+                    // A finite f64 beyond Float's range still counts as a huge finite value.
+                    floats[i] = value.isFinite && abs(value) > Double(Float.greatestFiniteMagnitude) ? Float.greatestFiniteMagnitude : Float(value)
+                }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
+                done += n
             }
         case .f16, .bf16:
             let batch = 4096
@@ -139,13 +144,42 @@ public enum ValueScanner {
                         }
                     }
                 }
-                for i in 0 ..< n { account(floats[i]) }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
                 done += n
             }
         default:
             break
         }
         return stats
+    }
+
+    /// Folds a batch of values into the statistics: a tight loop over local counters.
+    static func accumulate(_ values: UnsafeBufferPointer<Float>, into stats: inout ValueStats) {
+        guard !values.isEmpty else { return }
+        var nan = 0, infinite = 0, zeros = 0
+        var maxAbs = stats.maxAbs
+        let first = stats.first ?? values[0]
+        var constant = stats.constant
+        for value in values {
+            let magnitude = abs(value)
+            if magnitude.isFinite {
+                if magnitude > maxAbs { maxAbs = magnitude }
+                if value == 0 { zeros += 1 }
+            } else if value.isNaN {
+                nan += 1
+            } else {
+                infinite += 1
+            }
+            // NaN never equals `first`, so a NaN also ends constancy.
+            if value != first { constant = false }
+        }
+        if stats.first == nil { stats.first = first }
+        stats.elements += values.count
+        stats.nan += nan
+        stats.infinite += infinite
+        stats.zeros += zeros
+        stats.maxAbs = maxAbs
+        stats.constant = constant
     }
 }
 
