@@ -1,4 +1,5 @@
 import CConnkit
+import Foundation
 import Testing
 import TensorFormats
 @testable import ConnectorGraph
@@ -13,9 +14,19 @@ let graphFixtures: String = {
     return parts.joined(separator: "/") + "/Fixtures/graph"
 }()
 
+/// One directory per test run under the system temporary directory; starting a run removes what
+/// earlier runs left (tests keep their files mapped until the process ends, so they cannot clean up
+/// after themselves).
+private let runDirectory: String = {
+    let base = NSTemporaryDirectory() + "connkit-graph-tests"
+    try? FileManager.default.removeItem(atPath: base)
+    try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+    return base
+}()
+
 /// A fresh temporary directory for one test.
 func temporaryDirectory() -> String {
-    var template = Array("/tmp/connkit-graph-XXXXXX".utf8CString)
+    var template = Array((runDirectory + "/test-XXXXXX").utf8CString)
     let path = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     return String(cString: path!)
 }
