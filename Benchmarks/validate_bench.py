@@ -43,15 +43,15 @@ print(len(stats))
 
 
 def timed(command):
+    # Peak RSS from GNU time: a forked child's ru_maxrss would include this (large) Python process's
+    # pages from before the exec.
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    result = subprocess.run(["/usr/bin/time", "-f", "%M"] + command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
-    stderr = process.stderr.read().decode()
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{command} failed ({code}): {stderr}")
-    return elapsed, usage.ru_maxrss / 1024  # KiB -> MiB
+    stderr = result.stderr.decode().strip().splitlines()
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed ({result.returncode}): {stderr}")
+    return elapsed, int(stderr[-1]) / 1024  # KiB -> MiB
 
 
 def best(command, runs):
