@@ -116,12 +116,12 @@ import TensorFormats
 
     @Test func headsNotDividingTheWidth() throws {
         let report = try run(Case(fixture: "blip2-opt-2.7b__hf", claims: [DimensionClaim(key: "heads", value: 10, source: .flag("--dim heads=10"))]))
-        expect(report, .headsIndivisible, tensor: nil)
+        expect(report, .headsIndivisible, tensor: "qformer.encoder.layer.0.attention.attention.query.weight")
     }
 
     @Test func resamplerWidthNotAMultipleOfTheHeadWidth() throws {
         let report = try run(Case(fixture: "minicpm-v-2_6__minicpmv", claims: [DimensionClaim(key: "head_dim", value: 100, source: .flag("--dim head_dim=100"))]))
-        expect(report, .headsIndivisible, tensor: nil)
+        expect(report, .headsIndivisible, tensor: "resampler.attn.in_proj_weight")
     }
 
     @Test func queryCountAgainstTheConfig() throws {
@@ -156,7 +156,7 @@ import TensorFormats
 
     @Test func layerCountAgainstTheConfig() throws {
         let report = try run(Case(fixture: "blip2-opt-2.7b__hf", claims: [DimensionClaim(key: "layers", value: 10, source: .flag("--dim layers=10"))]))
-        expect(report, .layerCountMismatch, tensor: nil)
+        expect(report, .layerCountMismatch, tensor: "qformer.encoder.layer.10.attention.attention.query.weight")
     }
 
     @Test func zeroElementPlaceholder() throws {

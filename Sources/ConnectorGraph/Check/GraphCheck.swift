@@ -18,6 +18,8 @@ struct ExpectedParam {
     /// For a conditioned node (`when`): `block:index`, so a layer whose cross-attention is missing as a
     /// whole is reported once as a layer-index problem.
     var conditionKey: String?
+    /// A projection of an attention node (where head counts matter).
+    var isAttention = false
     var found: [Tensor] = []
     var skipShape = false
 
@@ -168,7 +170,8 @@ struct GraphCheck {
                         role: role, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
                         optionalNode: op.optional ? nodeName : nil, names: names, isParts: entry.isParts,
                         transposed: entry.transposed, squeezed: entry.squeezed,
-                        conditionKey: op.when.flatMap { c in scope.indices[c.index].map { "\(scope.blocks[c.index] ?? ""):\($0)" } }))
+                        conditionKey: op.when.flatMap { c in scope.indices[c.index].map { "\(scope.blocks[c.index] ?? ""):\($0)" } },
+                        isAttention: { if case .attention = op.operation { return true } else { return false } }()))
                 }
             case .repeatBlock(let block):
                 let count = repeatCount(block, scope)

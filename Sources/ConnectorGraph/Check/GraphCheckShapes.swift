@@ -206,9 +206,19 @@ extension GraphCheck {
             let holds = constraint.kind == .divisible ? (by != 0 && value % by == 0) : value == by
             guard !holds, let code = DiagnosticCode(rawValue: constraint.code) else { continue }
             let relation = constraint.kind == .divisible ? "a multiple of" : "equal to"
-            diagnostics.append(Diagnostic(code, "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by): \(constraint.message)",
+            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint),
+                                          "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by): \(constraint.message)",
                                           expected: constraint.kind == .equal ? [by] : nil, found: constraint.kind == .equal ? [value] : nil))
         }
+    }
+
+    /// The tensor a failed constraint is about: the first found parameter whose shape uses one of its
+    /// symbols, preferring an attention projection (where heads matter).
+    func tensor(for constraint: Constraint) -> String? {
+        let symbols = Set(constraint.value.symbols + constraint.by.symbols)
+        let using = expected.filter { param in !param.found.isEmpty && param.shape.contains { !Set($0.symbols).isDisjoint(with: symbols) } }
+        let attention = using.first(where: \.isAttention)
+        return (attention ?? using.first)?.reportName
     }
 
     /// Connector-like tensors no parameter accounts for.
