@@ -4,7 +4,7 @@
     /work/venv/bin/python examples/make_examples.py
 
 Each checkpoint uses the names of a real naming scheme; dimensions are shrunk so the files stay a few
-kilobytes. `broken-llava-tiny` is deliberately wrong (see its README line in examples/README.md).
+kilobytes. `broken-llava-tiny` is deliberately wrong (README.md, "Examples", says how).
 The graph descriptions in examples/graphs/ are exported by connkit itself
 (`connkit describe FAMILY --variant V --graph-json`).
 """
