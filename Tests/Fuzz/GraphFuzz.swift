@@ -1,13 +1,9 @@
 // libFuzzer entry for the user-written inputs of `validate`/`describe`: connector graph descriptions
-// (JSON → Codable → structural verification) and config.json interpretation. It needs the
-// ConnectorGraph sources compiled next to TensorFormats:
-//
-//   swiftc -O -g -parse-as-library -sanitize=fuzzer,address -I Tests/Fuzz/bin/build -I Tests/Fuzz/bin/build/cconnkit \
-//     -L Tests/Fuzz/bin/build -lTensorFormats Tests/Fuzz/bin/build/*.o -lz \
-//     Sources/ConnectorGraph/**/*.swift Tests/Fuzz/GraphFuzz.swift -o Tests/Fuzz/bin/GraphFuzz
-//
-// (after `Tests/Fuzz/build.sh` has built libTensorFormats.a), then run it with a graph corpus:
+// (JSON → Codable → structural verification) and config.json interpretation. Built by
+// Tests/Fuzz/build.sh Graph; run it with a graph corpus:
 //   Tests/Fuzz/bin/GraphFuzz -max_total_time=600 Tests/Fuzz/corpus-Graph examples/graphs Tests/Fixtures/graph/configs-hub
+// fuzz-modules: ConnectorGraph
+import ConnectorGraph
 import TensorFormats
 
 @_cdecl("LLVMFuzzerTestOneInput")
