@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
+        .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -19,16 +20,22 @@ let package = Package(
         .target(name: "CConnkit", path: "Sources/CConnkit"),
         // Byte-level tensor containers: safetensors, npy/npz, GGUF; readers, writers, conversion.
         .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit"], path: "Sources/TensorFormats"),
+        // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
+        .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
             dependencies: [
                 "TensorFormats",
+                "ConnectorGraph",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
+        .testTarget(
+            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],
+            path: "Tests/ConnectorGraphTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
     ]
 )
