@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),
+        .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -23,12 +24,15 @@ let package = Package(
         // ggml block quantization (bit-exact with ggml), MLX affine quantization, the selection policy,
         // the accuracy report and the quantize pipeline.
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
+        // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
+        .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
             dependencies: [
                 "TensorFormats",
                 "Quantization",
+                "ConnectorGraph",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
@@ -36,6 +40,9 @@ let package = Package(
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats"],
                     path: "Tests/QuantizationTests"),
+        .testTarget(
+            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],
+            path: "Tests/ConnectorGraphTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
     ]
 )

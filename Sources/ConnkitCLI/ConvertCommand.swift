@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConnectorGraph
 import Quantization
 import TensorFormats
 
@@ -29,6 +30,9 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("exclude"), help: "Leave out tensors matching this glob; repeatable.")
     var exclude: [String] = []
 
+    @Flag(help: "Write only the detected connector's tensors (detection as in `validate`).")
+    var connector = false
+
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
@@ -47,6 +51,13 @@ struct Convert: ParsableCommand {
         options.dtype = dtype
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: exclude.map(Glob.init))
         options.overwrite = force
+        if connector {
+            do {
+                options.names = Set(try connectorTensorNames(in: checkpoint))
+            } catch let error as ConnectorDetectionError {
+                throw CommandFailure(error.description)
+            }
+        }
         options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: quiet)
         options.progress = { done, total, bytesDone, bytesTotal in

@@ -20,8 +20,7 @@ public struct QuantizeRequest: Sendable {
 /// `Checkpoint -> [OutputTensor] + metadata + report`: applies `QuantizationPolicy` to every tensor and
 /// builds output tensors whose producers stream the work tensor by tensor, a slice of rows at a time
 /// (each slice split across threads), filling the accuracy report from the bytes they actually write.
-/// Nothing but the slice in flight is held in memory (MLX scales and biases, 1/16 of a tensor or less,
-/// wait for their turn in the file).
+/// Nothing but the slice in flight is held in memory.
 public enum QuantizePipeline {
     /// The output, ready for a writer. `report` is complete once every producer has run.
     public final class Prepared {
@@ -232,59 +231,58 @@ public enum QuantizePipeline {
         let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [rowLength * bits / 32])
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
-        // Written with the weight, emptied by the scales and biases producers right after it.
-        let parameters = ParameterBuffers()
-        let weight = OutputTensor(info: weightInfo) { output in
+        // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
+        // name), so each one quantizes the tensor again, slice by slice, and writes its own part: nothing
+        // waits in memory between them. The weight's producer also computes the report's figures.
+        enum Part { case words, scales, biases }
+        @Sendable func produce(_ part: Part, _ output: OutputFile) throws {
             var metrics = ErrorMetrics()
-            parameters.scales = [UInt8](repeating: 0, count: scalesInfo.byteCount)
-            parameters.biases = [UInt8](repeating: 0, count: biasesInfo.byteCount)
             let maxRows = max(1, sliceElements / rowLength)
+            let parameterSize = parameterType.layout.blockBytes
             let words = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength * bits / 8, alignment: 64)
-            let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxRows * rowLength)
+            let scales = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength / groupSize * parameterSize, alignment: 64)
+            let biases = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength / groupSize * parameterSize, alignment: 64)
+            let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: part == .words ? maxRows * rowLength : 0)
             defer {
                 words.deallocate()
+                scales.deallocate()
+                biases.deallocate()
                 decoded.deallocate()
             }
-            let parameterSize = parameterType.layout.blockBytes
             try forEachSlice(of: tensor, rows: rowLength) { values, firstElement in
-                let rows = values.count / rowLength
-                let groupsStart = firstElement / groupSize * parameterSize
-                let groupsBytes = values.count / groupSize * parameterSize
-                let packed = UnsafeMutableRawBufferPointer(rebasing: words[0 ..< rows * rowLength * bits / 8])
-                try parameters.scales.withUnsafeMutableBytes { scales in
-                    try parameters.biases.withUnsafeMutableBytes { biases in
-                        let scaleSlice = UnsafeMutableRawBufferPointer(rebasing: scales[groupsStart ..< groupsStart + groupsBytes])
-                        let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[groupsStart ..< groupsStart + groupsBytes])
-                        do {
-                            try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
-                                                   parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice,
-                                                   threads: threads)
-                        } catch var error as QuantizationError {
-                            if case .nonFinite(let index, let value) = error.kind {
-                                error.kind = .nonFinite(index: firstElement + index, value: value)
-                            }
-                            throw error.on(tensor: info.name)
-                        }
-                        let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
-                        try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
-                                                 biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
-                                                 rowLength: rowLength, groupSize: groupSize, bits: bits, into: back)
-                        metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
-                                               threads: threads))
+                let packed = UnsafeMutableRawBufferPointer(rebasing: words[0 ..< values.count * bits / 8])
+                let scaleSlice = UnsafeMutableRawBufferPointer(rebasing: scales[0 ..< values.count / groupSize * parameterSize])
+                let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[0 ..< values.count / groupSize * parameterSize])
+                do {
+                    try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
+                                           parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice,
+                                           threads: threads)
+                } catch var error as QuantizationError {
+                    if case .nonFinite(let index, let value) = error.kind {
+                        error.kind = .nonFinite(index: firstElement + index, value: value)
                     }
+                    throw error.on(tensor: info.name)
                 }
-                try output.write(UnsafeRawBufferPointer(packed))
+                switch part {
+                case .words:
+                    try output.write(UnsafeRawBufferPointer(packed))
+                    let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
+                    try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
+                                             biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
+                                             rowLength: rowLength, groupSize: groupSize, bits: bits, into: back)
+                    metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
+                                           threads: threads))
+                case .scales:
+                    try output.write(UnsafeRawBufferPointer(scaleSlice))
+                case .biases:
+                    try output.write(UnsafeRawBufferPointer(biasSlice))
+                }
             }
-            builder.setMetrics(metrics, entry: entry)
+            if part == .words { builder.setMetrics(metrics, entry: entry) }
         }
-        let scales = OutputTensor(info: scalesInfo) { output in
-            try output.write(parameters.scales)
-            parameters.scales = []
-        }
-        let biases = OutputTensor(info: biasesInfo) { output in
-            try output.write(parameters.biases)
-            parameters.biases = []
-        }
+        let weight = OutputTensor(info: weightInfo) { try produce(.words, $0) }
+        let scales = OutputTensor(info: scalesInfo) { try produce(.scales, $0) }
+        let biases = OutputTensor(info: biasesInfo) { try produce(.biases, $0) }
         return [weight, scales, biases]
     }
 
@@ -371,10 +369,4 @@ final class ReportBuilder: @unchecked Sendable {
     func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
         report.entries[entry].metrics = metrics
     }
-}
-
-/// MLX scales and biases of one tensor, between the weight's producer and theirs.
-final class ParameterBuffers: @unchecked Sendable {
-    var scales: [UInt8] = []
-    var biases: [UInt8] = []
 }

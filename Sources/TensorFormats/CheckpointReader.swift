@@ -14,12 +14,14 @@ public enum CheckpointReader {
                 try SafetensorsReader.read(MappedFile(path: shard))
             }
         }
+        if path.hasSuffix(".bin.index.json") { return try PyTorchReader.readSharded(indexPath: path) }
         let file = try MappedFile(path: path)
         switch fileExtension(path) {
         case "safetensors": return try SafetensorsReader.read(file)
         case "gguf": return try GGUFReader.read(file)
         case "npy": return try NpyReader.read(file)
         case "npz": return try NpzReader.read(file)
+        case "bin", "pt", "pth": return try PyTorchReader.read(file)
         default: break
         }
         return try sniff(file)
@@ -29,6 +31,8 @@ public enum CheckpointReader {
         let folder = path.hasSuffix("/") ? path : path + "/"
         if exists(folder + safetensorsIndexName) { return try open(folder + safetensorsIndexName) }
         if exists(folder + "model.safetensors") { return try open(folder + "model.safetensors") }
+        if exists(folder + "pytorch_model.bin.index.json") { return try open(folder + "pytorch_model.bin.index.json") }
+        if exists(folder + "pytorch_model.bin") { return try open(folder + "pytorch_model.bin") }
         throw FormatError(.notFound("\(safetensorsIndexName) (or model.safetensors) in this folder"), file: path)
     }
 
@@ -38,11 +42,13 @@ public enum CheckpointReader {
         if head.starts(with: Array("GGUF".utf8)) { return try GGUFReader.read(file) }
         if head.starts(with: [0x93] + Array("NUMPY".utf8)) { return try NpyReader.read(file) }
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            if PyTorchReader.isTorchArchive(file) { return try PyTorchReader.read(file) }
             return try NpzReader.read(file)
         }
         if head.count >= 9, head[8] == UInt8(ascii: "{") || head[8] == UInt8(ascii: " ") {
             return try SafetensorsReader.read(file)
         }
+        if file.withBytes({ PyTorchReader.hasLegacyMagic($0) }) { return try PyTorchReader.read(file) }
         throw FormatError(.unsupportedFormat(
             "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth or a sharded-checkpoint folder)"),
             file: file.path)

@@ -165,3 +165,23 @@ struct NumpyCLITests {
         }
     }
 }
+
+struct ConnectorConvertCLITests {
+    @Test func connectorFlagKeepsOnlyTheDetectedConnector() throws {
+        let scratch = try Scratch()
+        let out = scratch.file("projector.safetensors")
+        let result = try CLI.run(["convert", CLI.repositoryRoot + "/examples/llava-1.5-tiny", out, "--connector"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let names = try CheckpointReader.open(out).tensors.map(\.name)
+        #expect(names == ["model.mm_projector.0.bias", "model.mm_projector.0.weight",
+                          "model.mm_projector.2.bias", "model.mm_projector.2.weight"])
+    }
+
+    @Test func noConnectorIsAnError() throws {
+        let scratch = try Scratch()
+        let result = try CLI.run(["convert", CLI.fixture("safetensors/dtypes.safetensors"), scratch.file("x.safetensors"), "--connector"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("no connector"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).isEmpty)
+    }
+}

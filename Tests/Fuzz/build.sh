@@ -5,7 +5,8 @@
 #   Tests/Fuzz/bin/NAMEFuzz -max_total_time=600 Tests/Fuzz/corpus-NAME Tests/Fixtures/...   # run one
 #
 # TensorFormats is compiled as a static library with ASan + coverage instrumentation, each entry file
-# (Tests/Fuzz/NAMEFuzz.swift) is linked against it with libFuzzer's main.
+# (Tests/Fuzz/NAMEFuzz.swift) is linked against it with libFuzzer's main. An entry that needs another
+# library of the package says so in a line `// fuzz-modules: ConnectorGraph` (built the same way).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/Tests/Fuzz/bin"
@@ -38,9 +39,20 @@ mapfile -t sources < <(find "$root/Sources/TensorFormats" -name '*.swift' | sort
 swiftc "${flags[@]}" -module-name TensorFormats -emit-module -emit-module-path "$work/TensorFormats.swiftmodule" \
   -emit-library -static -o "$work/libTensorFormats.a" "${sources[@]}"
 
+built_modules=" TensorFormats "
 for name in "${names[@]}"; do
   entry="$root/Tests/Fuzz/${name}Fuzz.swift"
   [ -f "$entry" ] || { echo "no $entry" >&2; exit 2; }
-  swiftc "${flags[@]}" -I "$work" -L "$work" -lTensorFormats "${objects[@]}" -lz "$entry" -o "$out/${name}Fuzz"
+  libs=()
+  for module in $(sed -n 's|^// fuzz-modules: *||p' "$entry"); do
+    if [[ "$built_modules" != *" $module "* ]]; then
+      mapfile -t module_sources < <(find "$root/Sources/$module" -name '*.swift' | sort)
+      swiftc "${flags[@]}" -I "$work" -module-name "$module" -emit-module -emit-module-path "$work/$module.swiftmodule" \
+        -emit-library -static -o "$work/lib$module.a" "${module_sources[@]}"
+      built_modules+="$module "
+    fi
+    libs+=("-l$module")
+  done
+  swiftc "${flags[@]}" -I "$work" -L "$work" "${libs[@]}" -lTensorFormats "${objects[@]}" -lz "$entry" -o "$out/${name}Fuzz"
   echo "built $out/${name}Fuzz"
 done

@@ -56,6 +56,7 @@ enum GGUFTestSupport {
         case .compression: "compression"
         case .inconsistent: "inconsistent"
         case .refused: "refused"
+        case .disallowedGlobal: "disallowedGlobal"
         case .unconvertible: "unconvertible"
         }
     }

@@ -54,6 +54,7 @@ struct SafetensorsReadTests {
         }
     }
 
+    /// The writer sorts as the reference does, so even a shuffled input gives the reference's bytes.
     @Test func ourWriterReproducesReferenceFilesByteForByte() throws {
         let directory = try TemporaryDirectory()
         for name in ["dtypes", "numpy_writer", "special", "f6"] {
@@ -61,7 +62,7 @@ struct SafetensorsReadTests {
             let checkpoint = try CheckpointReader.open(source)
             let target = directory.file("\(name).safetensors")
             let output = try OutputFile(path: target, overwrite: false)
-            try SafetensorsWriter.write(tensors: checkpoint.tensors.map { OutputTensor(copying: $0) },
+            try SafetensorsWriter.write(tensors: checkpoint.tensors.reversed().map { OutputTensor(copying: $0) },
                                         metadata: checkpoint.metadata, to: output)
             try output.commit()
             let original = try Data(contentsOf: URL(fileURLWithPath: source))
@@ -82,6 +83,8 @@ struct ShardedTests {
         #expect(checkpoint.tensors.map(\.file) == ["model-00001-of-00002.safetensors", "model-00001-of-00002.safetensors",
                                                    "model-00002-of-00002.safetensors"])
         #expect(checkpoint.metadata["total_size"] == .int64(112))
+        // The shards' own metadata follows the index's, once per distinct key and value.
+        #expect(checkpoint.metadata.map(\.key) == ["total_size", "format"])
         let bias = try #require(checkpoint.tensor(named: "a.bias"))
         #expect(try bias.withBytes { Array($0.bindMemory(to: Float.self)) } == [0, 1, 2, 3])
     }

@@ -151,13 +151,9 @@ public enum Converter {
             }
         }
         guard format.holds(dtype) else {
-            let hint: String
-            switch dtype.kind {
-            case .float, .blockQuantized, .microFloat where Cast.decodesToFloat32(dtype):
-                hint = "use --dtype f32, f16 or bf16 to cast it"
-            default:
-                hint = "--dtype does not cast \(dtype.rawValue) tensors; leave it out with --exclude"
-            }
+            let castable = dtype.kind == .float || dtype.kind == .blockQuantized || Cast.decodesToFloat32(dtype)
+            let hint = castable ? "use --dtype f32, f16 or bf16 to cast it"
+                : "--dtype does not cast \(dtype.rawValue) tensors; leave it out with --exclude"
             throw FormatError(.unconvertible("\(format.rawValue) cannot hold \(dtype.rawValue) (\(hint))"),
                               at: .tensor(tensor.name))
         }

@@ -231,3 +231,66 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
         self = match
     }
 }
+
+// MARK: PyTorch
+
+extension DType {
+    /// torch's dtype name without the `torch.` prefix (`float16`, `float8_e4m3fn`); nil where torch has no
+    /// such dtype (f6, ggml block types). `float4_e2m1fn_x2` packs two f4 values in one torch element.
+    public var torchName: String? {
+        switch self {
+        case .f64: "float64"
+        case .f32: "float32"
+        case .f16: "float16"
+        case .bf16: "bfloat16"
+        case .f8_e4m3: "float8_e4m3fn"
+        case .f8_e5m2: "float8_e5m2"
+        case .f8_e8m0: "float8_e8m0fnu"
+        case .f8_e4m3fnuz: "float8_e4m3fnuz"
+        case .f8_e5m2fnuz: "float8_e5m2fnuz"
+        case .f4: "float4_e2m1fn_x2"
+        case .c64: "complex64"
+        case .i64: "int64"
+        case .i32: "int32"
+        case .i16: "int16"
+        case .i8: "int8"
+        case .u64: "uint64"
+        case .u32: "uint32"
+        case .u16: "uint16"
+        case .u8: "uint8"
+        case .bool: "bool"
+        default: nil
+        }
+    }
+
+    public init?(torchName: String) {
+        guard let match = DType.allCases.first(where: { $0.torchName == torchName }) else { return nil }
+        self = match
+    }
+
+    /// The legacy typed-storage class that `torch.save` pickles for tensors of this dtype (`HalfStorage`);
+    /// nil for dtypes torch saves as an untyped storage plus an explicit dtype (uint16-64, float8, float4).
+    public var torchStorageClass: String? {
+        switch self {
+        case .f64: "DoubleStorage"
+        case .f32: "FloatStorage"
+        case .f16: "HalfStorage"
+        case .bf16: "BFloat16Storage"
+        case .c64: "ComplexFloatStorage"
+        case .i64: "LongStorage"
+        case .i32: "IntStorage"
+        case .i16: "ShortStorage"
+        case .i8: "CharStorage"
+        case .u8: "ByteStorage"
+        case .bool: "BoolStorage"
+        default: nil
+        }
+    }
+
+    public init?(torchStorageClass: String) {
+        guard let match = DType.allCases.first(where: { $0.torchStorageClass == torchStorageClass }) else {
+            return nil
+        }
+        self = match
+    }
+}

@@ -66,6 +66,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case inconsistent(String)
         /// Content refused on purpose (pickled objects, executable globals, ...).
         case refused(String)
+        /// A pickle names a global (`module.name`) outside the weights-only allow-list; nothing from the
+        /// file is imported or run.
+        case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
     }
@@ -100,6 +103,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .compression(let detail): "decompression failed: \(detail)"
         case .inconsistent(let detail): detail
         case .refused(let detail): detail
+        case .disallowedGlobal(let name):
+            "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
+            + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
         }
     }

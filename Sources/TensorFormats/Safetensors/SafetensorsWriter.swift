@@ -1,8 +1,25 @@
-/// Writes safetensors files: `__metadata__` first, then the tensors in the order given (their data in the
-/// same order), compact JSON with keys `dtype`, `shape`, `data_offsets`, the header padded with spaces to
-/// a multiple of 8 bytes as the reference writer does.
+/// Writes safetensors files exactly as the reference writer (`safetensors.serialize_file`, which
+/// `safetensors.torch.save_file` and `safetensors.numpy.save_file` use) lays them out: tensors sorted by
+/// dtype, descending in the reference `Dtype` enum order, then by name (bytewise); `__metadata__` first;
+/// compact JSON with keys `dtype`, `shape`, `data_offsets`; the header padded with spaces to a multiple
+/// of 8 bytes. The same tensors therefore give the same bytes as the reference, whatever the input order.
 public enum SafetensorsWriter {
-    public static func write(tensors: [OutputTensor], metadata: [MetadataEntry], to output: OutputFile) throws {
+    /// The reference `Dtype` enum's declaration order (its writer sorts by it, descending).
+    static let referenceDTypeOrder: [DType] = [.bool, .f4, .f6_e2m3, .f6_e3m2, .u8, .i8, .f8_e5m2, .f8_e4m3, .f8_e8m0,
+                                               .f8_e4m3fnuz, .f8_e5m2fnuz, .i16, .u16, .f16, .bf16, .i32, .u32, .f32,
+                                               .c64, .f64, .i64, .u64]
+
+    /// `tensors` in the order the reference writer stores them.
+    public static func referenceOrder(_ tensors: [OutputTensor]) -> [OutputTensor] {
+        func rank(_ dtype: DType) -> Int { referenceDTypeOrder.firstIndex(of: dtype) ?? -1 }
+        return tensors.sorted { a, b in
+            let (ra, rb) = (rank(a.info.dtype), rank(b.info.dtype))
+            return ra != rb ? ra > rb : a.info.name.utf8.lexicographicallyPrecedes(b.info.name.utf8)
+        }
+    }
+
+    public static func write(tensors unordered: [OutputTensor], metadata: [MetadataEntry], to output: OutputFile) throws {
+        let tensors = referenceOrder(unordered)
         let header = try headerBytes(tensors: tensors.map(\.info), metadata: metadata, path: output.path)
         try output.writeLE(UInt64(header.count))
         try output.write(header)

@@ -10,7 +10,8 @@ import Glibc
 /// Shard names must be relative paths inside the index's folder (no absolute paths, no `..`) with the
 /// expected extension. Every tensor the map lists must be in its shard, and every tensor of every shard
 /// must be listed for that shard: anything else is an `.inconsistent` error naming the tensor.
-/// The result lists tensors shard by shard (shards in file-name order), each with its shard in `file`.
+/// The result lists tensors shard by shard (shards in file-name order), each with its shard in `file`;
+/// its metadata is the index's `metadata` followed by the shards' own entries, its notes the shards' notes.
 public enum ShardedIndex {
     public static let maxIndexSize = 64 << 20
 
@@ -49,8 +50,20 @@ public enum ShardedIndex {
 
         var tensors: [Tensor] = []
         var found = Set<String>()
+        var metadata = (json["metadata"]?.objectMembers ?? []).map { MetadataEntry($0.key, metadataValue($0.value)) }
+        var notes: [String] = []
         for shard in shardNames {
             let checkpoint = try openShard(folder + shard)
+            // Shard-level metadata and notes are kept: a key the index (or an earlier shard) already has
+            // with the same value is not repeated; a different value is kept under "<shard>:<key>".
+            for entry in checkpoint.metadata {
+                switch metadata[entry.key] {
+                case nil: metadata.append(entry)
+                case entry.value?: break
+                default: metadata.append(MetadataEntry("\(shard):\(entry.key)", entry.value))
+                }
+            }
+            notes += checkpoint.notes.map { "\(shard): \($0)" }
             for tensor in checkpoint.tensors {
                 guard let listed = shardOf[tensor.name] else {
                     throw FormatError(.inconsistent("tensor is in shard \(shard) but missing from the index's weight_map"),
@@ -70,8 +83,8 @@ public enum ShardedIndex {
             throw FormatError(.inconsistent("listed in weight_map for \(shardOf[member.key] ?? "?") but not in that shard"),
                               file: indexPath, at: .tensor(member.key))
         }
-        let metadata = (json["metadata"]?.objectMembers ?? []).map { MetadataEntry($0.key, metadataValue($0.value)) }
-        return Checkpoint(path: indexPath, format: format, metadata: metadata, tensors: tensors, shards: shardNames)
+        return Checkpoint(path: indexPath, format: format, metadata: metadata, tensors: tensors, notes: notes,
+                          shards: shardNames)
     }
 
     private static func checkShardName(_ name: String, extension ext: String, indexPath: String, tensor: String) throws {

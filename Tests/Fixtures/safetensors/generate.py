@@ -48,6 +48,8 @@ def write_f6(path, entries, metadata):
     """The Python binding has no F6 dtype: write the header as the Rust writer does (compact JSON,
     metadata first, space padding to 8 bytes) and check the Rust reader accepts it."""
     header = {"__metadata__": metadata}
+    order = list(BITS)  # the reference Dtype enum order; its writer sorts descending, then by name
+    entries = sorted(entries, key=lambda e: (-order.index(e[1]), e[0].encode()))
     offset = 0
     body = b""
     for name, dtype, shape, data in entries:

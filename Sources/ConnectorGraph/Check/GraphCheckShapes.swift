@@ -1,0 +1,251 @@
+import TensorFormats
+
+extension GraphCheck {
+    // MARK: finding the tensors
+
+    /// Looks up every expected parameter; reports duplicates, missing tensors (an optional node may be
+    /// absent as a whole), zero-element placeholders and integer tensors standing for float weights.
+    mutating func resolve() {
+        for i in expected.indices {
+            var param = expected[i]
+            if param.isParts {
+                param.found = param.names.compactMap { index.tensors($0).first }
+                if param.found.count != param.names.count { param.found = [] }
+            } else {
+                let present = param.names.filter { index.contains($0) }
+                if present.count > 1 {
+                    diagnostics.append(Diagnostic(.duplicateTensor, tensor: present[1],
+                        "\(param.role) is stored twice, as \(present[0]) and as \(present[1])",
+                        hint: "keep one of them; loaders pick one silently"))
+                }
+                param.found = present.first.map { index.tensors($0) } ?? []
+            }
+            expected[i] = param
+        }
+        // A name occurring twice among pooled inputs.
+        var reported = Set<String>()
+        for param in expected {
+            for tensor in param.found where index.tensors(tensor.name).count > 1 && reported.insert(tensor.name).inserted {
+                let files = index.tensors(tensor.name).compactMap(\.file)
+                diagnostics.append(Diagnostic(.duplicateTensor, tensor: tensor.name,
+                    "\(tensor.name) occurs \(index.tensors(tensor.name).count) times among the inputs\(files.isEmpty ? "" : " (\(files.joined(separator: ", ")))")"))
+            }
+        }
+        // Missing: optional nodes only when partly present; conditioned layers missing as a whole are
+        // already reported as a layer-index problem.
+        var optionalPresence: [String: Bool] = [:]
+        for param in expected { if let node = param.optionalNode, !param.found.isEmpty { optionalPresence[node] = true } }
+        for i in expected.indices where expected[i].found.isEmpty {
+            let param = expected[i]
+            if let node = param.optionalNode, optionalPresence[node] != true { continue }
+            if let key = param.conditionKey, missingConditioned.contains(key) { continue }
+            let names = param.isParts ? param.names.filter { !index.contains($0) } : [param.names[0]]
+            let aliases = param.isParts ? "" : param.names.dropFirst().map { " or \($0)" }.joined()
+            diagnostics.append(Diagnostic(.missingTensor, tensor: names.first,
+                "\(param.role) (\(param.node)) is missing: expected \(names.joined(separator: ", "))\(aliases)",
+                expected: param.storedShape.map { $0.value(binder.lookup) }))
+        }
+        // Header checks of what was found.
+        for i in expected.indices where !expected[i].found.isEmpty {
+            for tensor in expected[i].found {
+                if tensor.shape.contains(0) {
+                    diagnostics.append(Diagnostic(.zeroElements, tensor: tensor.name,
+                        "\(tensor.name) has shape \(shapeText(tensor.shape)) with no elements",
+                        found: tensor.shape, hint: "a DeepSpeed ZeRO-3 partitioned placeholder; save with the full state dict gathered"))
+                    expected[i].skipShape = true
+                    continue
+                }
+                switch tensor.dtype.kind {
+                case .signedInteger, .unsignedInteger, .bool:
+                    let packed = tensor.shape.count == 2 && tensor.shape[1] == 1 && expected[i].shape.count >= 2
+                    if packed {
+                        diagnostics.append(Diagnostic(.packedQuantized, tensor: tensor.name,
+                            "\(tensor.name) is \(tensor.dtype.rawValue) \(shapeText(tensor.shape)): a bitsandbytes-packed weight, not the \(expected[i].shape.count)-D float parameter",
+                            expected: expected[i].storedShape.map { $0.value(binder.lookup) }, found: tensor.shape,
+                            hint: "save the connector unquantized (dequantize before saving)"))
+                    } else {
+                        diagnostics.append(Diagnostic(.unexpectedDType, tensor: tensor.name,
+                            "\(tensor.name) is \(tensor.dtype.rawValue); a float parameter belongs here", found: tensor.shape))
+                    }
+                    expected[i].skipShape = true
+                case .complex:
+                    diagnostics.append(Diagnostic(.unexpectedDType, tensor: tensor.name, "\(tensor.name) is complex; a real float parameter belongs here"))
+                    expected[i].skipShape = true
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    // MARK: shapes
+
+    /// Binds dimensions from the tensors (1-D parameters first, so a transposed matrix cannot bind its
+    /// axes the wrong way round), twice so that shapes with two unknowns can use symbols bound later.
+    mutating func bindFromTensors() {
+        let order = expected.indices.sorted { (expected[$0].rank, $0) < (expected[$1].rank, $1) }
+        for _ in 0 ..< 2 {
+            for i in order {
+                let param = expected[i]
+                guard !param.skipShape, let found = param.foundShape else { continue }
+                let exprs = param.storedShape
+                guard exprs.count == found.count else { continue }
+                let outcomes = binder.match(exprs, found, tensor: param.reportName, commit: true)
+                let mismatched = outcomes.contains { if case .mismatch = $0 { return true } else { return false } }
+                if mismatched, exprs.count == 2 {
+                    // A transposed matrix still tells the dimensions, read the other way round.
+                    _ = binder.match(exprs, found.reversed(), tensor: param.reportName, commit: true)
+                }
+            }
+        }
+    }
+
+    /// After binding: advisory values left unused fill what is still unknown; advisory values that
+    /// disagree with the tensors are reported.
+    mutating func settleAdvisory() {
+        for (symbol, claims) in binder.weak.sorted(by: { $0.key < $1.key }) {
+            for claim in claims {
+                guard case .ggufMetadata = claim.source else { continue }
+                if let value = binder.value(symbol), value != claim.value, let source = binder.source(symbol) {
+                    if case .ggufMetadata = source { continue }
+                    diagnostics.append(Diagnostic(.metadataMismatch,
+                        "\(claim.source) says \(key(of: symbol)) = \(claim.value), but \(source) gives \(value)",
+                        expected: [value], found: [claim.value], hint: "the tensor shapes win; fix the metadata if a runtime reads it"))
+                } else if binder.value(symbol) == nil {
+                    binder.bind(symbol, claim.value, claim.source)
+                }
+            }
+        }
+    }
+
+    /// Checks every found parameter against its symbolic shape with the final bindings.
+    mutating func checkShapes() {
+        for param in expected {
+            guard !param.skipShape, let found = param.foundShape else { continue }
+            var exprs = param.storedShape
+            var shape = found
+            if exprs.count != shape.count {
+                // The same data with its size-1 axes dropped (or added) is accepted.
+                let squeezedExprs = exprs.filter { !$0.isLiteralOne }
+                let squeezedShape = shape.filter { $0 != 1 }
+                if squeezedExprs.count == squeezedShape.count {
+                    exprs = squeezedExprs
+                    shape = squeezedShape
+                } else {
+                    diagnostics.append(Diagnostic(.wrongRank, tensor: param.reportName,
+                        "\(param.reportName) has \(found.count) dimensions \(shapeText(found)), expected \(exprs.count) \(describe(exprs))",
+                        expected: exprs.map { $0.value(binder.lookup) }, found: found))
+                    continue
+                }
+            }
+            var scratch = binder
+            let outcomes = scratch.match(exprs, shape, tensor: param.reportName, commit: false)
+            let mismatches = outcomes.compactMap { if case .mismatch(let m) = $0 { return m } else { return nil } }
+            let unresolved = outcomes.compactMap { if case .unresolved(let symbols) = $0 { return symbols } else { return nil } }
+            if mismatches.isEmpty {
+                if let symbols = unresolved.first {
+                    diagnostics.append(Diagnostic(.unresolvedDimension, tensor: param.reportName,
+                        "\(param.reportName): \(symbols.joined(separator: " and ")) cannot be told apart from \(shapeText(found))",
+                        hint: "pass them with --dim KEY=N or a config file"))
+                }
+                continue
+            }
+            let expectedValues = exprs.map { $0.value(binder.lookup) }
+            if shape.count == 2, expectedValues.allSatisfy({ $0 != nil }), Array(expectedValues.reversed()) == shape.map(Optional.some),
+               shape[0] != shape[1] {
+                diagnostics.append(Diagnostic(.transposedWeight, tensor: param.reportName,
+                    "\(param.reportName) is stored transposed: \(shapeText(found)), expected \(shapeText(expectedValues)) \(describe(exprs))",
+                    expected: expectedValues, found: found,
+                    hint: param.transposed ? "this scheme stores it as x @ P ([in, out])" : "PyTorch nn.Linear weights are [out, in]"))
+                continue
+            }
+            let reasons = mismatches.map { explain($0, found: shape) }
+            let isQueries = mismatches.contains { m in m.expr.symbols.contains { key(of: $0) == "queries" } }
+            diagnostics.append(Diagnostic(isQueries ? .queryCountMismatch : .shapeMismatch, tensor: param.reportName,
+                "\(param.reportName) has shape \(shapeText(found)), expected \(shapeText(expectedValues)): \(reasons.joined(separator: "; "))",
+                expected: expectedValues, found: found, hint: hint(for: mismatches, param: param)))
+        }
+    }
+
+    func describe(_ exprs: [DimExpr]) -> String { "[" + exprs.map(\.description).joined(separator: ", ") + "]" }
+
+    /// `axis 0 is D_llm (llm) = 5120 from --llm-dim, found 4096`.
+    func explain(_ mismatch: Binder.AxisMismatch, found: [Int]) -> String {
+        func origin(_ symbol: String) -> String? {
+            guard let value = binder.value(symbol), let source = binder.source(symbol) else { return nil }
+            let key = key(of: symbol)
+            return "\(symbol)\(key != symbol ? " (\(key))" : "") = \(value) from \(source)"
+        }
+        var text = "axis \(mismatch.axis) is "
+        if case .symbol(let symbol) = mismatch.expr, let described = origin(symbol) {
+            text += described
+        } else {
+            text += mismatch.expr.description
+            if let value = mismatch.expr.value(binder.lookup) { text += " = \(value)" }
+            let origins = mismatch.expr.symbols.compactMap(origin)
+            if !origins.isEmpty { text += " with " + origins.joined(separator: ", ") }
+        }
+        text += ", found \(found[mismatch.axis])"
+        if let reason = mismatch.reason { text += " (\(reason))" }
+        return text
+    }
+
+    func hint(for mismatches: [Binder.AxisMismatch], param: ExpectedParam) -> String? {
+        let keys = Set(mismatches.flatMap { $0.expr.symbols.map { key(of: $0) } })
+        if keys.contains("llm") { return "the connector does not produce the LLM's width: wrong LLM, or a projector trained for another one" }
+        if keys.contains("encoder") { return "the connector does not read the encoder's width: wrong vision tower, feature layers or merge factor" }
+        if keys.contains("queries") { return "the learned query count differs from the configuration" }
+        return nil
+    }
+
+    // MARK: constraints and leftovers
+
+    mutating func checkConstraints() {
+        for constraint in graph.constraints {
+            guard let value = constraint.value.value(binder.lookup), let by = constraint.by.value(binder.lookup) else { continue }
+            let holds = constraint.kind == .divisible ? (by != 0 && value % by == 0) : value == by
+            guard !holds, let code = DiagnosticCode(rawValue: constraint.code) else { continue }
+            let relation = constraint.kind == .divisible ? "a multiple of" : "equal to"
+            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint),
+                                          "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by): \(constraint.message)",
+                                          expected: constraint.kind == .equal ? [by] : nil, found: constraint.kind == .equal ? [value] : nil))
+        }
+    }
+
+    /// The tensor a failed constraint is about: the first found parameter whose shape uses one of its
+    /// symbols, preferring an attention projection (where heads matter).
+    func tensor(for constraint: Constraint) -> String? {
+        let symbols = Set(constraint.value.symbols + constraint.by.symbols)
+        let using = expected.filter { param in !param.found.isEmpty && param.shape.contains { !Set($0.symbols).isDisjoint(with: symbols) } }
+        let attention = using.first(where: \.isAttention)
+        return (attention ?? using.first)?.reportName
+    }
+
+    /// Connector-like tensors no parameter accounts for.
+    mutating func reportUnexpected() {
+        var consumed = Set<String>()
+        for param in expected { for tensor in param.found { consumed.insert(tensor.name) } }
+        var unexpected: [String] = []
+        for name in index.sorted where !consumed.contains(name) && !reportedNames.contains(name) && !compiled.isIgnored(name) {
+            if compiled.isConnectorLike(name) { unexpected.append(name) }
+        }
+        for name in unexpected {
+            let tensor = index.tensors(name)[0]
+            diagnostics.append(Diagnostic(.unexpectedTensor, tensor: name,
+                "\(name) \(shapeText(tensor.shape)) looks like part of the connector but matches none of its parameters",
+                found: tensor.shape, hint: "a leftover from another projector type, or a naming-scheme mismatch"))
+        }
+    }
+
+    /// Binds what is still unknown from the family defaults (reported as assumptions).
+    mutating func fillDefaults() -> [String] {
+        var assumed: [String] = []
+        for dim in graph.dimensions where binder.value(dim.symbol) == nil {
+            if let value = dim.defaultValue {
+                binder.bind(dim.symbol, value, .familyDefault)
+                assumed.append(dim.symbol)
+            }
+        }
+        return assumed
+    }
+}

@@ -1,0 +1,142 @@
+import TensorFormats
+
+/// The pooled tensors of a checkpoint, indexed by name: exact lookup, and the names under a prefix
+/// (binary search over names sorted by UTF-8 bytes), so matching templates against thousands of
+/// tensors costs O(templates · log n) plus the matches.
+struct NameIndex {
+    let sorted: [String]
+    let byName: [String: [Tensor]]
+    /// Names by skeleton (every run of digits replaced by `#`): a template with indices looks up its own
+    /// skeleton instead of scanning names.
+    let bySkeleton: [String: [String]]
+
+    init(_ tensors: [Tensor]) {
+        var byName: [String: [Tensor]] = [:]
+        for tensor in tensors { byName[tensor.name, default: []].append(tensor) }
+        self.byName = byName
+        sorted = byName.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var bySkeleton: [String: [String]] = [:]
+        for name in sorted { bySkeleton[NameIndex.skeleton(name), default: []].append(name) }
+        self.bySkeleton = bySkeleton
+    }
+
+    /// `qformer.encoder.layer.11.attention` → `qformer.encoder.layer.#.attention`.
+    static func skeleton(_ text: String) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(text.utf8.count)
+        var inDigits = false
+        for byte in text.utf8 {
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                if !inDigits { out.append(UInt8(ascii: "#")) }
+                inDigits = true
+            } else {
+                out.append(byte)
+                inDigits = false
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func tensors(_ name: String) -> [Tensor] { byName[name] ?? [] }
+    func contains(_ name: String) -> Bool { byName[name] != nil }
+
+    /// The names starting with `prefix`, in sorted order.
+    func names(withPrefix prefix: String) -> ArraySlice<String> {
+        if prefix.isEmpty { return sorted[...] }
+        var low = 0, high = sorted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sorted[mid].utf8.lexicographicallyPrecedes(prefix.utf8) { low = mid + 1 } else { high = mid }
+        }
+        var end = low
+        while end < sorted.count, sorted[end].utf8.starts(with: prefix.utf8) { end += 1 }
+        return sorted[low ..< end]
+    }
+
+    /// Every name matching `template`, with its index values.
+    func matches(_ template: NameTemplate) -> [(name: String, indices: [String: Int])] {
+        if !template.hasIndex { return contains(template.text) ? [(template.text, [:])] : [] }
+        if let skeleton = template.skeleton {
+            return (bySkeleton[skeleton] ?? []).compactMap { name in template.match(name).map { (name, $0) } }
+        }
+        return names(withPrefix: template.literalPrefix).compactMap { name in template.match(name).map { (name, $0) } }
+    }
+}
+
+/// A naming scheme with its templates parsed, ready to match.
+struct CompiledScheme {
+    struct Entry {
+        var role: String
+        var roleTemplate: NameTemplate
+        /// Primary name then aliases (or the parts, for split storage).
+        var names: [NameTemplate]
+        var isParts: Bool
+        var transposed: Bool
+        var squeezed: Bool
+    }
+    let scheme: NamingScheme
+    let entries: [Entry]
+    let entryByRole: [String: Entry]
+    /// Roles of optional nodes (a scheme may lack them).
+    let optionalRoles: Set<String>
+    let ignored: [Glob]
+    /// Prefixes (ending in ".") or exact names under which anything is part of the connector.
+    let roots: [String]
+
+    init(_ scheme: NamingScheme, graph: ConnectorGraph) throws {
+        self.scheme = scheme
+        var entries: [Entry] = []
+        for role in graph.roles where !scheme.absent.contains(role) {
+            let stored = scheme.storage(for: role)
+            entries.append(Entry(role: role, roleTemplate: try NameTemplate(role), names: try stored.allNames.map(NameTemplate.init),
+                                 isParts: !stored.parts.isEmpty, transposed: stored.transposed, squeezed: stored.squeezed))
+        }
+        self.entries = entries
+        var byRole: [String: Entry] = [:]
+        for entry in entries { byRole[entry.role] = entry }
+        entryByRole = byRole
+        var optional = Set<String>()
+        graph.forEachOperation { node, _ in
+            if node.optional { for param in node.params { optional.insert(param.role) } }
+        }
+        optionalRoles = optional
+        ignored = scheme.ignored.map(Glob.init)
+        var roots: [String] = []
+        for entry in entries {
+            for name in entry.names {
+                let root = CompiledScheme.root(of: name)
+                if !roots.contains(root) { roots.append(root) }
+            }
+        }
+        self.roots = roots
+    }
+
+    /// Module path components that say nothing about the connector by themselves.
+    static let genericComponents: Set<String> = ["model", "transformer", "lang_encoder", "language_model", "v", "visual",
+                                                 "vision_model", "vision_tower", "vpm", "llm", "module", "base_model"]
+
+    /// The part of a name template that identifies the connector: leading generic components plus the
+    /// first specific one (`model.mm_projector.`, `transformer.visual.attn_pool.`, `mm.`), or the whole
+    /// name when it ends before that (`model.image_newline`).
+    static func root(of template: NameTemplate) -> String {
+        let literal = template.literalPrefix
+        let components = literal.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        var root = ""
+        for (index, component) in components.enumerated() {
+            let isLast = index == components.count - 1
+            if isLast {
+                // The literal ends inside this component (before an index, or at the end of the name).
+                return template.hasIndex ? root + component : template.text
+            }
+            root += component + "."
+            if !genericComponents.contains(component) { return root }
+        }
+        return root
+    }
+
+    func isConnectorLike(_ name: String) -> Bool {
+        roots.contains { $0.hasSuffix(".") ? name.hasPrefix($0) : (name == $0 || name.hasPrefix($0)) }
+    }
+
+    func isIgnored(_ name: String) -> Bool { ignored.contains { $0.matches(name) } }
+}

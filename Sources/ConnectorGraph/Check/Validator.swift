@@ -1,0 +1,301 @@
+import TensorFormats
+
+/// Everything `validate` knows: the (pooled) checkpoint and the dimension sources.
+public struct ValidationRequest: Sendable {
+    public var checkpoint: Checkpoint
+    /// Restrict detection to one family (`--family`).
+    public var family: Family?
+    /// A user-written graph (`--graph`), instead of the built-in families.
+    public var graph: ConnectorGraph?
+    /// `--encoder-dim`, `--llm-dim`, `--dim KEY=N`.
+    public var flagClaims: [DimensionClaim]
+    public var encoderPreset: EncoderPreset?
+    public var llmPreset: LLMPreset?
+    public var config: ConfigFacts?
+    /// The LLM's width from `--llm-checkpoint`.
+    public var llmCheckpointClaim: DimensionClaim?
+    public var checkValues: Bool
+
+    public init(checkpoint: Checkpoint, family: Family? = nil, graph: ConnectorGraph? = nil, flagClaims: [DimensionClaim] = [],
+                encoderPreset: EncoderPreset? = nil, llmPreset: LLMPreset? = nil, config: ConfigFacts? = nil,
+                llmCheckpointClaim: DimensionClaim? = nil, checkValues: Bool = true) {
+        self.checkpoint = checkpoint
+        self.family = family
+        self.graph = graph
+        self.flagClaims = flagClaims
+        self.encoderPreset = encoderPreset
+        self.llmPreset = llmPreset
+        self.config = config
+        self.llmCheckpointClaim = llmCheckpointClaim
+        self.checkValues = checkValues
+    }
+}
+
+/// The result of `validate`: what was found, its dimensions with their sources, and every diagnostic.
+public struct ValidationReport: Sendable {
+    public var family: String?
+    public var variant: String?
+    public var scheme: String?
+    /// The graph checked (a built-in graph's name, or a custom graph's).
+    public var graphName: String?
+    public var isCustom = false
+    /// Dimension keys in report order (`encoder`, `llm`, then the family's others) with their values.
+    public var dims: [(key: String, value: Int?, source: DimensionSource?)] = []
+    /// The tensors (or config/metadata facts) that decided the detection.
+    public var detectedBy: [String] = []
+    public var diagnostics: [Diagnostic] = []
+    public var parameters: Int?
+    public var inputTokens: Int?
+    public var outputTokens: Int?
+    public var connectorTensors: [String] = []
+
+    public var valid: Bool { !diagnostics.contains { $0.severity == .error } }
+
+    public func dim(_ key: String) -> Int? { dims.first { $0.key == key }?.value ?? nil }
+}
+
+public enum Validator {
+    public static func validate(_ request: ValidationRequest) -> ValidationReport {
+        var report = ValidationReport()
+        let checkpoint = request.checkpoint
+        let index = NameIndex(checkpoint.tensors)
+        let mmproj = MmprojFacts(metadata: checkpoint.metadata, format: checkpoint.format)
+        report.diagnostics += request.config?.notes ?? []
+
+        // Detection.
+        let pool: [(FamilyVariant, CompiledScheme)]
+        if let graph = request.graph {
+            do { pool = try Detector.custom(graph) } catch {
+                report.diagnostics.append(Diagnostic(.noConnector, "the graph's naming scheme is invalid: \(error)"))
+                return report
+            }
+            report.isCustom = true
+        } else if let family = request.family {
+            pool = Detector.builtIn.filter { $0.0.family == family }
+        } else {
+            pool = Detector.builtIn
+        }
+        var hints: [KindHint] = []
+        if let hint = mmproj.hint { hints.append(hint) }
+        if let hint = request.config?.hint { hints.append(hint) }
+        let detection = Detector.detect(pool, index: index, hints: request.graph == nil ? hints : [])
+        report.diagnostics += detection.diagnostics
+        guard let chosen = detection.chosen else {
+            if !report.diagnostics.contains(where: { $0.code == .ambiguousFamily }) {
+                let scope = request.graph.map { "of the graph \($0.name)" } ?? request.family.map { "of the \($0.rawValue) family" } ?? "of any built-in family"
+                report.diagnostics.append(Diagnostic(.noConnector,
+                    "no connector tensors \(scope) among the \(checkpoint.tensors.count) tensors of \(checkpoint.path)",
+                    hint: request.graph == nil ? "pass --family or --graph for a custom connector; `connkit describe FAMILY` lists the expected names" : nil))
+            }
+            return report
+        }
+        report.detectedBy = detection.deciding
+        let variant = chosen.variant
+
+        // Dimension sources.
+        var check = GraphCheck(variant: variant, compiled: chosen.compiled, index: index)
+        var strong = request.flagClaims
+        if let preset = request.encoderPreset {
+            strong += Presets.claims(encoder: preset, keepsClassToken: variant.keepsClassToken, source: .preset(preset.name))
+        }
+        if let preset = request.llmPreset { strong += Presets.claims(llm: preset, source: .preset(preset.name)) }
+        if let config = request.config { strong += config.claims(for: variant) }
+        if let claim = request.llmCheckpointClaim { strong.append(claim) }
+        if let embedded = LLMWidth.find(in: checkpoint, excluding: chosen.matched) { strong.append(embedded) }
+        check.apply(strong: strong)
+        check.apply(weak: mmproj.claims)
+
+        // Structure and shapes.
+        check.expand()
+        check.resolve()
+        check.bindFromTensors()
+        check.settleAdvisory()
+        check.checkShapes()
+        check.checkConstraints()
+        check.reportUnexpected()
+        let weakUses = check.binder.weakUsesSnapshot
+        let assumed = check.fillDefaults()
+        let assumedAll = (weakUses.filter { check.binder.source($0) == .familyDefault } + assumed)
+        if !assumedAll.isEmpty {
+            let text = assumedAll.map { symbol in "\(check.key(of: symbol)) = \(check.binder.value(symbol) ?? 0)" }
+            check.diagnostics.append(Diagnostic(.assumedDefault,
+                "assumed the \(variant.family.rawValue) family's published value\(assumedAll.count > 1 ? "s" : "") for \(text.joined(separator: ", "))",
+                hint: "pass --dim KEY=N or a config.json to check them"))
+        }
+        report.diagnostics += check.diagnostics
+
+        // What the config and the mmproj metadata declare, against what was found.
+        let evidence = VariantEvidence(minicpmvVersion: request.config?.minicpmvVersion ?? mmproj.minicpmvVersion)
+        var bound: [String: Int] = [:]
+        for dim in variant.graph.dimensions {
+            if let key = dim.key, let value = check.binder.value(dim.symbol) { bound[key] = value }
+        }
+        let variantName = report.isCustom ? (variant.graph.variant ?? "custom") : variant.variantName(dims: bound, evidence: evidence)
+        if request.graph == nil {
+            report.diagnostics += declaredKindDiagnostics(request.config?.hint, chosen: variant, variantName: variantName)
+            report.diagnostics += mmprojDiagnostics(mmproj, chosen: variant, variantName: variantName)
+        }
+
+        // Values.
+        let tensors = check.expected.flatMap(\.found)
+        if request.checkValues {
+            report.diagnostics += valueDiagnostics(check.expected)
+        }
+
+        // A --graph description is reported as "custom" (its own names are in `graph`), so the closed
+        // vocabularies of family, variant and scheme stay closed.
+        report.family = report.isCustom ? "custom" : variant.family.rawValue
+        report.variant = report.isCustom ? "custom" : variantName
+        report.scheme = report.isCustom ? "custom" : chosen.scheme
+        report.graphName = variant.graph.name
+        var keys = ["encoder", "llm"]
+        for dim in variant.graph.dimensions { if let key = dim.key, !keys.contains(key) { keys.append(key) } }
+        report.dims = keys.map { key in
+            let symbol = variant.graph.dimension(key: key)?.symbol
+            return (key, symbol.flatMap { check.binder.value($0) }, symbol.flatMap { check.binder.source($0) })
+        }
+        var seen = Set<String>()
+        var parameters = 0
+        for tensor in tensors where seen.insert(tensor.name).inserted {
+            parameters = Checked.add(parameters, tensor.info.elementCount) ?? parameters
+            report.connectorTensors.append(tensor.name)
+        }
+        report.parameters = parameters
+        let tokenSymbol = variant.graph.dimension(key: "tokens")?.symbol
+        report.inputTokens = tokenSymbol.flatMap { check.binder.value($0) }
+        report.outputTokens = variant.graph.outputs.first?.shape.first?.value(check.binder.lookup)
+        report.diagnostics = ordered(report.diagnostics)
+        return report
+    }
+
+    /// Errors first, then warnings, then notes; within a severity the order they were found in.
+    static func ordered(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+        diagnostics.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+    }
+
+    /// A config that declares another connector kind than the tensors hold (LLaVA's
+    /// `mm_projector_type` says `linear` while the weights are an MLP, say).
+    static func declaredKindDiagnostics(_ hint: KindHint?, chosen: FamilyVariant, variantName: String) -> [Diagnostic] {
+        guard let hint, hint.family != nil || hint.variant != nil else {
+            if let hint { return [Diagnostic(.projectorTypeMismatch, "the config declares \(hint.evidence), which no built-in family builds, but the tensors are \(chosen.family.rawValue)/\(variantName)")] }
+            return []
+        }
+        if hint.accepts(chosen, refinedVariant: variantName) { return [] }
+        let declared = [hint.family?.rawValue, hint.variant].compactMap { $0 }.joined(separator: "/")
+        return [Diagnostic(.projectorTypeMismatch,
+            "the config declares \(hint.evidence) (\(declared)), but the tensors are \(chosen.family.rawValue)/\(variantName)",
+            hint: "a loader following the config builds a different module and leaves these weights unused")]
+    }
+
+    static func mmprojDiagnostics(_ mmproj: MmprojFacts, chosen: FamilyVariant, variantName: String) -> [Diagnostic] {
+        guard mmproj.isMmproj else { return [] }
+        let inferred = MmprojFacts.projectorType(for: chosen.family, variant: variantName)
+        guard let declared = mmproj.projectorType else {
+            return [Diagnostic(.projectorTypeMissing,
+                "clip.projector_type is missing; the tensors say \(inferred.map { "\"\($0)\"" } ?? "a connector llama.cpp has no type for")",
+                hint: inferred.map { "add clip.projector_type = \"\($0)\": current llama.cpp refuses files without it" })]
+        }
+        guard MmprojFacts.knownProjectorTypes.contains(declared) else {
+            return [Diagnostic(.projectorTypeUnknown, "clip.projector_type \"\(declared)\" is not a type llama.cpp knows",
+                               hint: inferred.map { "the tensors are a \"\($0)\" projector" })]
+        }
+        if let inferred, inferred != declared {
+            return [Diagnostic(.projectorTypeMismatch,
+                "clip.projector_type is \"\(declared)\", but the tensors are a \"\(inferred)\" projector (\(chosen.family.rawValue)/\(variantName))")]
+        }
+        return []
+    }
+
+    /// NaN/Inf, all-zero or constant weights, zero gates and f16 overflow risk, from one parallel read.
+    static func valueDiagnostics(_ expected: [ExpectedParam]) -> [Diagnostic] {
+        var seen = Set<String>()
+        var params: [(ExpectedParam, Tensor)] = []
+        for param in expected {
+            for tensor in param.found where seen.insert(tensor.name).inserted && !param.skipShape { params.append((param, tensor)) }
+        }
+        let tensors = params.map(\.1)
+        let stats: [ValueStats?]
+        do { stats = try ValueScanner.scan(tensors) } catch {
+            return [Diagnostic(.valuesSkipped, "values were not scanned: \(error)")]
+        }
+        var diagnostics: [Diagnostic] = []
+        var skipped: [String] = []
+        for ((param, tensor), stat) in zip(params, stats) {
+            guard let stat else {
+                skipped.append(tensor.name)
+                continue
+            }
+            guard stat.elements > 0 else { continue }
+            if stat.nan > 0 || stat.infinite > 0 {
+                let parts = [stat.nan > 0 ? "\(stat.nan) NaN" : nil, stat.infinite > 0 ? "\(stat.infinite) infinite" : nil].compactMap { $0 }
+                diagnostics.append(Diagnostic(.nonFinite, tensor: tensor.name,
+                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(stat.nan + stat.infinite == 1 ? "" : "s") (of \(stat.elements))",
+                    hint: "a diverged run, or an overflow in a cast to f16"))
+                continue
+            }
+            let isWeight = param.gate || tensor.shape.count >= 2 || param.slot == "queries" || param.slot == "table"
+            if param.gate {
+                if stat.zeros == stat.elements {
+                    diagnostics.append(Diagnostic(.zeroGate, tensor: tensor.name,
+                        "\(tensor.name) is exactly zero: tanh(0) = 0 switches its block off",
+                        hint: "gates are initialised to zero; a zero gate means the block was never trained"))
+                }
+            } else if isWeight {
+                if stat.zeros == stat.elements {
+                    diagnostics.append(Diagnostic(.allZero, tensor: tensor.name, "every element of \(tensor.name) is zero",
+                                                  hint: "a connector that was never trained, or weights that failed to load"))
+                } else if stat.constant && stat.elements > 1 {
+                    diagnostics.append(Diagnostic(.constant, tensor: tensor.name,
+                        "every element of \(tensor.name) equals \(stat.first ?? 0)", hint: "an initialisation value, never trained"))
+                }
+            }
+            if tensor.dtype == .bf16 || tensor.dtype == .f32 || tensor.dtype == .f64, stat.maxAbs > 65504 {
+                diagnostics.append(Diagnostic(.f16OverflowRisk, tensor: tensor.name,
+                    "\(tensor.name) (\(tensor.dtype.rawValue)) holds magnitudes up to \(stat.maxAbs), beyond f16's 65504",
+                    hint: "casting it to f16 turns them into infinities; keep bf16/f32 for this tensor"))
+            }
+        }
+        if !skipped.isEmpty {
+            diagnostics.append(Diagnostic(.valuesSkipped, tensor: skipped[0],
+                "values of \(skipped.count) tensor\(skipped.count == 1 ? "" : "s") were not scanned (block-quantized or non-float types): \(skipped.prefix(3).joined(separator: ", "))\(skipped.count > 3 ? ", …" : "")"))
+        }
+        return diagnostics
+    }
+}
+
+extension Binder {
+    var weakUsesSnapshot: [String] { weakUses }
+}
+
+/// The detected connector's tensor names, for `connkit convert --connector`: detection as in
+/// `validate` (no dimension sources), then the tensors its parameters resolve to, in checkpoint order.
+/// Throws when no connector, or more than one, is found.
+public func connectorTensorNames(in checkpoint: Checkpoint) throws -> [String] {
+    let index = NameIndex(checkpoint.tensors)
+    let mmproj = MmprojFacts(metadata: checkpoint.metadata, format: checkpoint.format)
+    let detection = Detector.detect(Detector.builtIn, index: index, hints: mmproj.hint.map { [$0] } ?? [])
+    guard let chosen = detection.chosen else {
+        if let ambiguous = detection.diagnostics.first(where: { $0.code == .ambiguousFamily }) {
+            throw ConnectorDetectionError.ambiguous(ambiguous.message)
+        }
+        throw ConnectorDetectionError.notFound(path: checkpoint.path, tensorCount: checkpoint.tensors.count)
+    }
+    var check = GraphCheck(variant: chosen.variant, compiled: chosen.compiled, index: index)
+    check.expand()
+    check.resolve()
+    let names = Set(check.expected.flatMap(\.found).map(\.name))
+    var seen = Set<String>()
+    return checkpoint.tensors.map(\.name).filter { names.contains($0) && seen.insert($0).inserted }
+}
+
+public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notFound(path: String, tensorCount: Int)
+    case ambiguous(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path, let count): "\(path): no connector of a built-in family among its \(count) tensors"
+        case .ambiguous(let detail): detail
+        }
+    }
+}

@@ -1,0 +1,133 @@
+/// `qformer`: BLIP-2 and InstructBLIP.
+///
+/// Structure and HF names: transformers `Blip2QFormerModel` / `InstructBlipQFormerModel` (checked by the
+/// meta-device dumps in Tests/Fixtures/graph). BERT post-norm layers: self-attention, a cross-attention
+/// to the image on layers where `i % cross_attention_frequency == 0`, and a query feed-forward
+/// (`intermediate_query`/`output_query`); InstructBLIP keeps the text path (word and position
+/// embeddings, `intermediate`/`output`), BLIP-2's LLM checkpoints drop it. LAVIS names are the HF
+/// converters' rename rules reversed (`convert_blip_2_original_to_pytorch.py`: `Qformer.bert` →
+/// `qformer`, `attention.self` → `attention.attention`, `opt_proj` → `language_projection`,
+/// `Qformer.bert.embeddings.LayerNorm` → `qformer.layernorm`); the projection is `opt_proj`,
+/// `t5_proj` or `llm_proj` depending on the LLM (LAVIS `blip2_opt.py`, `blip2_t5.py`,
+/// `blip2_vicuna_instruct.py`).
+enum QFormerFamily {
+    static let dims = [
+        dim("D_enc", "encoder", "vision encoder width (EVA-CLIP-g: 1408)"),
+        dim("D_llm", "llm", "LLM hidden size (d_model for T5)"),
+        dim("N", "tokens", "encoder tokens per image, class token included"),
+        dim("H", "hidden", "Q-Former width", 768),
+        dim("L", "layers", "Q-Former layers", 12),
+        dim("heads", "heads", "attention heads", 12),
+        dim("I", "ffn", "feed-forward width", 3072),
+        dim("Q", "queries", "learned query tokens", 32),
+        dim("X", "cross_every", "a cross-attention layer every X layers", 2),
+    ]
+    static let textDims = [
+        dim("V", "vocab", "Q-Former text vocabulary (BERT + [DEC])", 30523),
+        dim("P", "positions", "Q-Former text positions", 512),
+        dim("T", nil, "instruction tokens fed to the text path"),
+    ]
+
+    static func layerNodes(text: Bool) -> [GraphNode] {
+        let attention = Operation.attention(.init(kind: .self, dim: "H", heads: "heads", headDim: "H/heads", bias: true))
+        let cross = Operation.attention(.init(kind: .cross, dim: "H", contextDim: "D_enc", heads: "heads", headDim: "H/heads", bias: true))
+        let ffn = Operation.feedForward(.init(in: "H", hidden: "I", activation: .gelu, gated: false, bias: true))
+        let crossLayer = Condition(index: "i", every: "X", phase: 0)
+        var body: [GraphNode] = [
+            op("layers.{i}.attn", attention, ["q"], "a"),
+            op("layers.{i}.attn_res", .residual(gated: false), ["q", "a"], "q"),
+            op("layers.{i}.attn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("layers.{i}.xattn", cross, ["q", "image"], "a", when: crossLayer),
+            op("layers.{i}.xattn_res", .residual(gated: false), ["q", "a"], "q", when: crossLayer),
+            op("layers.{i}.xattn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", when: crossLayer),
+            op("layers.{i}.ffn", ffn, ["q"], "f"),
+            op("layers.{i}.ffn_res", .residual(gated: false), ["q", "f"], "q"),
+            op("layers.{i}.ffn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+        ]
+        if text {
+            body += [
+                op("layers.{i}.text_ffn", ffn, ["t"], "g", site: .text),
+                op("layers.{i}.text_ffn_res", .residual(gated: false), ["t", "g"], "t", site: .text),
+                op("layers.{i}.text_ffn_norm", .layerNorm(dim: "H", bias: true), ["t"], "t", site: .text),
+            ]
+        }
+        return body
+    }
+
+    static func graph(text: Bool) -> ConnectorGraph {
+        var nodes: [GraphNode] = [op("query_tokens", .learnedQueries(count: "Q", dim: "H", leadingUnit: true), [], "q")]
+        if text {
+            nodes += [
+                op("word_embeddings", .embedding(vocab: "V", dim: "H"), ["instruction"], "t", site: .text),
+                op("position_embeddings", .positionEmbedding(count: "P", dim: "H"), ["t"], "t", site: .text),
+            ]
+        }
+        nodes += [
+            op("embed_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            loop("layers", "i", "L", layerNodes(text: text)),
+            op("proj", .linear(in: "H", out: "D_llm", bias: true), ["q"], "out"),
+        ]
+        return ConnectorGraph(
+            name: text ? "instructblip-qformer" : "blip2-qformer", family: Family.qformer.rawValue,
+            variant: text ? "instructblip" : "blip2",
+            description: text
+                ? "InstructBLIP Q-Former: BLIP-2's Q-Former with its text path kept (the instruction is fed to it)."
+                : "BLIP-2 Q-Former: 32 learned queries, BERT-base layers, cross-attention to the image every other layer, projection to the LLM.",
+            dimensions: dims + (text ? textDims : []),
+            inputs: [ValueDecl("image", ["N", "D_enc"], "encoder features")] + (text ? [ValueDecl("instruction", ["T", 1], "instruction token ids")] : []),
+            nodes: nodes,
+            outputs: [ValueDecl("out", ["Q", "D_llm"], "soft prompt for the LLM")],
+            constraints: [Constraint(.divisible, "H", "heads", code: "heads-indivisible", message: "the Q-Former width must be a multiple of its heads")],
+            schemes: schemes(text: text))
+    }
+
+    static func layerEntries(_ prefix: String, selfName: String, text: Bool) -> [SchemeEntry] {
+        func attention(_ node: String, _ module: String) -> [SchemeEntry] {
+            entries(node, "\(prefix){i}.\(module).", [
+                ("q.weight", "\(selfName).query.weight"), ("q.bias", "\(selfName).query.bias"),
+                ("k.weight", "\(selfName).key.weight"), ("k.bias", "\(selfName).key.bias"),
+                ("v.weight", "\(selfName).value.weight"), ("v.bias", "\(selfName).value.bias"),
+                ("out.weight", "output.dense.weight"), ("out.bias", "output.dense.bias"),
+            ])
+        }
+        var result = attention("layers.{i}.attn", "attention") + linearEntries("layers.{i}.attn_norm", "\(prefix){i}.attention.output.LayerNorm")
+            + attention("layers.{i}.xattn", "crossattention") + linearEntries("layers.{i}.xattn_norm", "\(prefix){i}.crossattention.output.LayerNorm")
+            + entries("layers.{i}.ffn", "\(prefix){i}.", [
+                ("up.weight", "intermediate_query.dense.weight"), ("up.bias", "intermediate_query.dense.bias"),
+                ("down.weight", "output_query.dense.weight"), ("down.bias", "output_query.dense.bias"),
+            ])
+            + linearEntries("layers.{i}.ffn_norm", "\(prefix){i}.output_query.LayerNorm")
+        if text {
+            result += entries("layers.{i}.text_ffn", "\(prefix){i}.", [
+                ("up.weight", "intermediate.dense.weight"), ("up.bias", "intermediate.dense.bias"),
+                ("down.weight", "output.dense.weight"), ("down.bias", "output.dense.bias"),
+            ]) + linearEntries("layers.{i}.text_ffn_norm", "\(prefix){i}.output.LayerNorm")
+        }
+        return result
+    }
+
+    static func schemes(text: Bool) -> [NamingScheme] {
+        let hfEmbeddingNorm = text ? "qformer.embeddings.layernorm" : "qformer.layernorm"
+        var hf = [entry("query_tokens.queries", "query_tokens")] + linearEntries("embed_norm", hfEmbeddingNorm)
+            + layerEntries("qformer.encoder.layer.", selfName: "attention", text: text) + linearEntries("proj", "language_projection")
+        var lavis = [entry("query_tokens.queries", "query_tokens")] + linearEntries("embed_norm", "Qformer.bert.embeddings.LayerNorm")
+            + layerEntries("Qformer.bert.encoder.layer.", selfName: "self", text: text)
+            + [entry("proj.weight", "opt_proj.weight", aliases: ["t5_proj.weight", "llm_proj.weight"]),
+               entry("proj.bias", "opt_proj.bias", aliases: ["t5_proj.bias", "llm_proj.bias"])]
+        if text {
+            hf += [entry("word_embeddings.weight", "qformer.embeddings.word_embeddings.weight"),
+                   entry("position_embeddings.table", "qformer.embeddings.position_embeddings.weight")]
+            lavis += [entry("word_embeddings.weight", "Qformer.bert.embeddings.word_embeddings.weight"),
+                      entry("position_embeddings.table", "Qformer.bert.embeddings.position_embeddings.weight")]
+        }
+        return [
+            NamingScheme(.hf, hf, ignored: ["qformer.embeddings.position_ids"]),
+            NamingScheme(.lavis, lavis, ignored: ["Qformer.bert.embeddings.position_ids"]),
+        ]
+    }
+
+    static let variants: [FamilyVariant] = [
+        FamilyVariant(.qformer, "blip2", graph: graph(text: false), keepsClassToken: true, isDefault: true),
+        FamilyVariant(.qformer, "instructblip", graph: graph(text: true), keepsClassToken: true),
+    ]
+}

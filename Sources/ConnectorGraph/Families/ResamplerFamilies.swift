@@ -1,0 +1,153 @@
+/// `attention-resampler` (MiniCPM-V, Qwen-VL) and `patch-merger` (Qwen2-VL, Qwen2.5-VL).
+///
+/// Attention resampler: learned `query [Q, E]`, `kv_proj` (Linear without bias, from the encoder width
+/// to E), `ln_q`, `ln_kv`, one `nn.MultiheadAttention` (fused `in_proj_weight [3E, E]`, q/k/v order),
+/// `ln_post`, and `proj`, a raw `[E, E]` parameter applied as `x @ proj` (so stored as the transpose of
+/// an `nn.Linear` weight); MiniCPM-V 2.0 and Qwen-VL also carry a fixed 2-D sin-cos `pos_embed [Q, E]`.
+/// Heads are E/128. Names: MiniCPM-V model repositories (`resampler.*`; as read by vLLM's
+/// `minicpmv.py` and llama.cpp's `minicpmv-surgery.py`), Qwen-VL (`transformer.visual.attn_pool.*`,
+/// with `ln_post`/`proj` on `transformer.visual`), and llama.cpp's mmproj (`clip-impl.h`:
+/// `resampler.attn.{q,k,v,out}`, `resampler.kv.weight`, `resampler.proj.weight` transposed back to
+/// `[out, in]`, a synthesised `resampler.pos_embed_k`).
+///
+/// Patch merger: transformers `Qwen2VLPatchMerger` (`ln_q` LayerNorm, 2×2 merge, `mlp.0` Linear,
+/// GELU, `mlp.2` Linear; Qwen2.5-VL's `ln_q` is an RMSNorm), prefix `model.visual.merger` (`visual.merger`
+/// before transformers 4.52, per `conversion_mapping.py`); llama.cpp maps `merger.ln_q` → `v.post_ln`
+/// and `merger.mlp.N` → `mm.N` (`tensor_mapping.py`, `clip.cpp` `PROJECTOR_TYPE_QWEN2VL`).
+enum AttentionResamplerFamily {
+    static let graph = ConnectorGraph(
+        name: "attention-resampler", family: Family.attentionResampler.rawValue, variant: "minicpmv",
+        description: "One cross-attention layer from learned queries to the projected image features (MiniCPM-V Resampler, Qwen-VL attn_pool).",
+        dimensions: [
+            dim("D_enc", "encoder", "vision encoder width (kv_dim)"),
+            dim("E", "llm", "resampler width = LLM hidden size"),
+            dim("N", "tokens", "encoder patch tokens per image"),
+            dim("Q", "queries", "learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)", 64),
+            dim("Dh", "head_dim", "width of one head (heads = E/128)", 128),
+            dim("G", "grid_positions", "rows of llama.cpp's precomputed key position table (70x70)", 4900),
+        ],
+        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
+        nodes: [
+            op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
+            op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
+            op("pos_embed_k", .positionEmbedding(count: "G", dim: "E"), ["kv"], "kv", optional: true),
+            op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv"),
+            op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q"),
+            op("pos_embed", .positionEmbedding(count: "Q", dim: "E"), ["q"], "q", optional: true),
+            op("attn", .attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true)),
+               ["q", "kv"], "a"),
+            op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a"),
+            op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
+        ],
+        outputs: [ValueDecl("out", ["Q", "E"], "LLM input embeddings")],
+        constraints: [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")],
+        schemes: [
+            NamingScheme(.minicpmv, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv_proj.weight")]
+                + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
+                + [entry("pos_embed.table", "resampler.pos_embed"),
+                   entry("attn.qkv.weight", "resampler.attn.in_proj_weight"), entry("attn.qkv.bias", "resampler.attn.in_proj_bias"),
+                   entry("attn.out.weight", "resampler.attn.out_proj.weight"), entry("attn.out.bias", "resampler.attn.out_proj.bias")]
+                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj", transposed: true)],
+                absent: ["pos_embed_k.table"]),
+            NamingScheme(.qwenVL, [entry("query.queries", "transformer.visual.attn_pool.query"),
+                                   entry("kv_proj.weight", "transformer.visual.attn_pool.kv_proj.weight")]
+                + linearEntries("ln_kv", "transformer.visual.attn_pool.ln_kv") + linearEntries("ln_q", "transformer.visual.attn_pool.ln_q")
+                + [entry("pos_embed.table", "transformer.visual.attn_pool.pos_embed"),
+                   entry("attn.qkv.weight", "transformer.visual.attn_pool.attn.in_proj_weight"),
+                   entry("attn.qkv.bias", "transformer.visual.attn_pool.attn.in_proj_bias"),
+                   entry("attn.out.weight", "transformer.visual.attn_pool.attn.out_proj.weight"),
+                   entry("attn.out.bias", "transformer.visual.attn_pool.attn.out_proj.bias")]
+                + linearEntries("ln_post", "transformer.visual.ln_post") + [entry("proj.weight", "transformer.visual.proj", transposed: true)],
+                absent: ["pos_embed_k.table"]),
+            NamingScheme(.mmproj, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv.weight"),
+                                   entry("pos_embed_k.table", "resampler.pos_embed_k")]
+                + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
+                + [SchemeEntry(role: "attn.qkv.weight", name: "", parts: ["resampler.attn.q.weight", "resampler.attn.k.weight", "resampler.attn.v.weight"]),
+                   SchemeEntry(role: "attn.qkv.bias", name: "", parts: ["resampler.attn.q.bias", "resampler.attn.k.bias", "resampler.attn.v.bias"]),
+                   entry("attn.out.weight", "resampler.attn.out.weight"), entry("attn.out.bias", "resampler.attn.out.bias")]
+                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj.weight")],
+                absent: ["pos_embed.table"]),
+        ])
+
+    /// MiniCPM-V releases by (E, Q): 2.0 = MiniCPM-2.4B with 64 queries, 2.5 = Llama-3-8B with 96,
+    /// 2.6 = Qwen2-7B with 64 (vLLM's `minicpmv.py` tells 2.0 apart the same way). A version from the
+    /// config (`version`) or the mmproj (`clip.minicpmv_version`: 1, 2, 3) takes precedence.
+    static func release(_ dims: [String: Int], _ evidence: VariantEvidence) -> String {
+        switch evidence.minicpmvVersion {
+        case "1", "2.0": return "minicpmv-2.0"
+        case "2", "2.5": return "minicpmv-2.5"
+        case "3", "2.6": return "minicpmv-2.6"
+        default: break
+        }
+        switch (dims["llm"], dims["queries"]) {
+        case (2304, 64): return "minicpmv-2.0"
+        case (4096, 96): return "minicpmv-2.5"
+        case (3584, 64): return "minicpmv-2.6"
+        default: return "minicpmv"
+        }
+    }
+
+    static let variants: [FamilyVariant] = [
+        FamilyVariant(.attentionResampler, "minicpmv", graph: minicpmvGraph, isDefault: true) { dims, evidence in release(dims, evidence) },
+        FamilyVariant(.attentionResampler, "qwen-vl", graph: qwenVLGraph),
+    ]
+
+    /// Qwen-VL's attn_pool: the same graph, 256 queries, only the Qwen-VL naming scheme.
+    static var qwenVLGraph: ConnectorGraph {
+        var copy = graph
+        copy.name = "qwen-vl-attn-pool"
+        copy.variant = "qwen-vl"
+        copy.description = "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj."
+        copy.dimensions = copy.dimensions.map { $0.symbol == "Q" ? dim("Q", "queries", "learned queries (fixed in code)", 256) : $0 }
+        copy.schemes = copy.schemes.filter { $0.name == SchemeName.qwenVL.rawValue }
+        return copy
+    }
+}
+
+extension AttentionResamplerFamily {
+    /// MiniCPM-V's graph without the Qwen-VL scheme (the two variants must not both claim it).
+    static var minicpmvGraph: ConnectorGraph {
+        var copy = graph
+        copy.name = "minicpmv-resampler"
+        copy.schemes = copy.schemes.filter { $0.name != SchemeName.qwenVL.rawValue }
+        return copy
+    }
+}
+
+enum PatchMergerFamily {
+    static func graph(rms: Bool) -> ConnectorGraph {
+        let name = rms ? "qwen2.5-vl" : "qwen2-vl"
+        func lnEntries(_ prefix: String) -> [SchemeEntry] { linearEntries("ln_q", prefix, bias: !rms) }
+        return ConnectorGraph(
+            name: "\(name)-merger", family: Family.patchMerger.rawValue, variant: name,
+            description: rms ? "Qwen2.5-VL merger: RMSNorm, 2x2 spatial merge, Linear-GELU-Linear to the LLM width."
+                : "Qwen2-VL merger: LayerNorm, 2x2 spatial merge, Linear-GELU-Linear to the LLM width.",
+            dimensions: [
+                dim("D_enc", "encoder", "ViT width (vision_config.embed_dim for Qwen2-VL, vision_config.hidden_size for Qwen2.5-VL)"),
+                dim("D_llm", "llm", "LLM hidden size"),
+                dim("N", "tokens", "ViT patches per image"),
+                dim("m", "merge", "spatial_merge_size", 2),
+            ],
+            inputs: [ValueDecl("image", ["N", "D_enc"], "ViT patch features")],
+            nodes: [
+                op("ln_q", rms ? .rmsNorm(dim: "D_enc") : .layerNorm(dim: "D_enc", bias: true), ["image"], "x"),
+                op("merge", .spatialMerge(factor: "m"), ["x"], "x"),
+                op("mlp.0", .linear(in: "D_enc*m*m", out: "D_enc*m*m", bias: true), ["x"], "x"),
+                op("act", .activation(.gelu), ["x"], "x"),
+                op("mlp.2", .linear(in: "D_enc*m*m", out: "D_llm", bias: true), ["x"], "out"),
+            ],
+            outputs: [ValueDecl("out", ["N/(m*m)", "D_llm"], "LLM input embeddings")],
+            schemes: [
+                NamingScheme(.hf, lnEntries("model.visual.merger.ln_q") + linearEntries("mlp.0", "model.visual.merger.mlp.0")
+                    + linearEntries("mlp.2", "model.visual.merger.mlp.2")),
+                NamingScheme(.hfLegacy, lnEntries("visual.merger.ln_q") + linearEntries("mlp.0", "visual.merger.mlp.0")
+                    + linearEntries("mlp.2", "visual.merger.mlp.2")),
+                NamingScheme(.mmproj, lnEntries("v.post_ln") + linearEntries("mlp.0", "mm.0") + linearEntries("mlp.2", "mm.2")),
+            ])
+    }
+
+    static let variants: [FamilyVariant] = [
+        FamilyVariant(.patchMerger, "qwen2-vl", graph: graph(rms: false), isDefault: true),
+        FamilyVariant(.patchMerger, "qwen2.5-vl", graph: graph(rms: true)),
+    ]
+}

@@ -1,0 +1,224 @@
+import ArgumentParser
+import ConnectorGraph
+import TensorFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Family: ExpressibleByArgument {}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that a checkpoint's connector fits its vision encoder and LLM.",
+        discussion: """
+            PATH is any file connkit reads (or a sharded-checkpoint folder); several PATHs are parts of one \
+            checkpoint and their tensors are pooled. The connector is found among the tensors by its names \
+            (family, variant and naming scheme are detected unless --family or --graph says), and every \
+            tensor is checked against the family's symbolic shapes.
+
+            Dimensions come from, in order of precedence: --encoder-dim/--llm-dim/--dim; --encoder/--llm \
+            presets; a config.json (--config, or one in the PATH's folder); an mmproj's GGUF metadata \
+            (advisory: the shapes win); --llm-checkpoint (or an LLM in the same checkpoint); the tensors \
+            themselves; the family's published defaults. Two sources that disagree are an error.
+
+            Exit status: 0 valid (warnings allowed), 1 invalid, 2 unusable input or bad usage.
+            """)
+
+    @Argument(help: "The checkpoint file(s) or folder.")
+    var paths: [String] = []
+
+    @Option(help: "Check against this family instead of detecting it.")
+    var family: Family?
+
+    @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
+    var graph: String?
+
+    @Option(name: .customLong("encoder-dim"), help: "Vision encoder width (D_enc).")
+    var encoderDim: Int?
+
+    @Option(name: .customLong("llm-dim"), help: "LLM hidden size (D_llm).")
+    var llmDim: Int?
+
+    @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
+    var dims: [String] = []
+
+    @Option(help: "Vision encoder preset (see --list-presets).")
+    var encoder: String?
+
+    @Option(help: "LLM preset (see --list-presets).")
+    var llm: String?
+
+    @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
+    var config: String?
+
+    @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
+    var llmCheckpoint: String?
+
+    @Flag(name: .customLong("no-values"), help: "Check names and shapes only; do not read tensor values.")
+    var noValues = false
+
+    @Flag(help: "Print one JSON object (schema: schemas/validation-report.schema.json).")
+    var json = false
+
+    @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
+    var listPresets = false
+
+    func run() throws {
+        if listPresets {
+            json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
+            return
+        }
+        do {
+            // Checked here rather than in validate() so that --json still prints its one error object.
+            if family != nil && graph != nil { throw CommandFailure("--family and --graph exclude each other") }
+            if paths.isEmpty { throw CommandFailure("give at least one PATH (or --list-presets)") }
+            let request = try makeRequest()
+            let report = Validator.validate(request)
+            if json {
+                emitJSON(report.json(inputs: paths))
+            } else {
+                emit(report.text)
+            }
+            if !report.valid { throw CheckFailed() }
+        } catch let error as CheckFailed {
+            throw error
+        } catch {
+            if json { emitJSON(.object([JSONValue.Member("error", .string(errorText(error)))])) }
+            throw error
+        }
+    }
+
+    func makeRequest() throws -> ValidationRequest {
+        let checkpoint = try pooledCheckpoint(paths)
+        var claims: [DimensionClaim] = []
+        if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
+        if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
+        claims += try parseDimensionArguments(dims, flag: "--dim")
+        let encoderPreset = try encoder.map(findEncoderPreset)
+        let llmPreset = try llm.map(findLLMPreset)
+        let graphDescription = try graph.map { path in
+            do { return try ConnectorGraph.load(path: path) } catch let error as GraphDefinitionError {
+                throw CommandFailure(error.description)
+            }
+        }
+        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
+        var llmClaim: DimensionClaim?
+        if let llmCheckpoint {
+            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            guard let claim = LLMWidth.find(in: llmModel) else {
+                throw CommandFailure("\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
+            }
+            llmClaim = claim
+        }
+        return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
+                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
+                                 llmCheckpointClaim: llmClaim, checkValues: !noValues)
+    }
+}
+
+// MARK: - Shared by validate and describe
+
+func errorText(_ error: Error) -> String {
+    switch error {
+    case let error as FormatError: error.description
+    case let error as CommandFailure: error.message
+    case let error as GraphDefinitionError: error.description
+    default: "\(error)"
+    }
+}
+
+func positive(_ value: Int, _ flag: String) throws -> Int {
+    guard value > 0 else { throw CommandFailure("\(flag) must be a positive size, got \(value)") }
+    return value
+}
+
+/// `KEY=N` arguments (`queries=64`, `encoder=1024`).
+func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [DimensionClaim] {
+    try arguments.map { argument in
+        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let value = Int(parts[1]) else {
+            throw CommandFailure("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
+        }
+        guard DimensionKey.isKnown(parts[0]) else {
+            throw CommandFailure("\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        }
+        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+    }
+}
+
+func findEncoderPreset(_ name: String) throws -> EncoderPreset {
+    guard let preset = Presets.encoder(named: name) else {
+        throw CommandFailure("unknown encoder preset \(name) (connkit validate --list-presets lists them: \(Presets.encoders.map(\.name).joined(separator: ", ")))")
+    }
+    return preset
+}
+
+func findLLMPreset(_ name: String) throws -> LLMPreset {
+    guard let preset = Presets.llm(named: name) else {
+        throw CommandFailure("unknown LLM preset \(name) (connkit validate --list-presets lists them: \(Presets.llms.map(\.name).joined(separator: ", ")))")
+    }
+    return preset
+}
+
+/// Opens every path and pools their tensors into one checkpoint (parts of one model).
+func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
+    let parts = try paths.map(CheckpointReader.open)
+    guard parts.count > 1 else { return parts[0] }
+    var tensors: [Tensor] = []
+    for (path, part) in zip(paths, parts) {
+        for tensor in part.tensors { tensors.append(Tensor(info: tensor.info, data: tensor.data, file: tensor.file ?? path)) }
+    }
+    let formats = Set(parts.map(\.format))
+    return Checkpoint(path: paths.joined(separator: " + "), format: formats.count == 1 ? parts[0].format : parts[0].format,
+                      metadata: parts.flatMap(\.metadata), tensors: tensors, notes: parts.flatMap(\.notes),
+                      shards: parts.flatMap(\.shards))
+}
+
+/// A config.json in the folder given as PATH, or next to the file given as PATH.
+func configNextTo(_ paths: [String]) -> String? {
+    for path in paths {
+        var info = stat()
+        let isFolder = stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        let folder: String
+        if isFolder {
+            folder = path.hasSuffix("/") ? path : path + "/"
+        } else if let slash = path.lastIndex(of: "/") {
+            folder = String(path[...slash])
+        } else {
+            folder = "./"
+        }
+        let candidate = folder + "config.json"
+        if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return candidate == "./config.json" ? "config.json" : candidate }
+    }
+    return nil
+}
+
+enum PresetListing {
+    static var text: String {
+        var lines = ["encoder presets:"]
+        lines.append(renderTable(["NAME", "WIDTH", "IMAGE", "PATCH", "PATCHES", "CLS", "NOTE"], Presets.encoders.map {
+            [$0.name, String($0.width), String($0.imageSize), String($0.patchSize), String($0.patches), $0.classToken ? "yes" : "no", $0.note]
+        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        lines.append("llm presets:")
+        lines.append(renderTable(["NAME", "HIDDEN", "LAYERS", "FFN", "HF IDS"], Presets.llms.map {
+            [$0.name, String($0.hidden), String($0.layers), String($0.ffn), $0.hf.joined(separator: ", ")]
+        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        return lines.joined(separator: "\n")
+    }
+
+    static var json: JSONValue {
+        .object([
+            JSONValue.Member("encoders", .array(Presets.encoders.map { preset in
+                .object([JSONValue.Member("name", .string(preset.name)), JSONValue.Member("width", .int(preset.width)),
+                         JSONValue.Member("image_size", .int(preset.imageSize)), JSONValue.Member("patch_size", .int(preset.patchSize)),
+                         JSONValue.Member("patches", .int(preset.patches)), JSONValue.Member("class_token", .bool(preset.classToken)),
+                         JSONValue.Member("hf", .array(preset.hf.map { .string($0) }))])
+            })),
+            JSONValue.Member("llms", .array(Presets.llms.map { preset in
+                .object([JSONValue.Member("name", .string(preset.name)), JSONValue.Member("hidden", .int(preset.hidden)),
+                         JSONValue.Member("layers", .int(preset.layers)), JSONValue.Member("ffn", .int(preset.ffn)),
+                         JSONValue.Member("hf", .array(preset.hf.map { .string($0) }))])
+            })),
+        ])
+    }
+}

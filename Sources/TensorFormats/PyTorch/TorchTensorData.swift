@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The bytes of a PyTorch tensor: a strided view (sizes, strides, offset in elements) of a storage that
+/// lies verbatim in a mapped file.
+///
+/// A contiguous little-endian view is a plain range of the file (zero-copy, `fileRegion` set). Anything
+/// else — transposed or sliced views, views sharing a storage with other tensors, big-endian storages — is
+/// gathered into row-major little-endian order only inside `withBytes`, so listing never touches data.
+/// The view was validated against the storage when it was built (`TorchCalls`).
+struct TorchTensorData: TensorData {
+    let file: MappedFile
+    /// Absolute file offset and byte length of the storage.
+    let storageStart: Int
+    let storageBytes: Int
+    let dtype: DType
+    let elementSize: Int
+    let storageOffset: Int
+    let sizes: [Int]
+    let strides: [Int]
+    let byteCount: Int
+    /// The storage holds big-endian elements (`byteorder` = big).
+    let bigEndian: Bool
+
+    init(file: MappedFile, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
+         bigEndian: Bool) {
+        self.file = file
+        self.storageStart = storageStart
+        self.storageBytes = storageBytes
+        dtype = tensor.dtype
+        elementSize = tensor.elementSize
+        storageOffset = tensor.storageOffset
+        sizes = tensor.sizes
+        strides = tensor.strides
+        self.byteCount = byteCount
+        self.bigEndian = bigEndian
+    }
+
+    /// True when the elements lie in row-major order with no gaps (dimensions of size 1 have any stride).
+    var isContiguous: Bool {
+        var expected = 1
+        for (size, stride) in zip(sizes, strides).reversed() where size != 1 {
+            if size == 0 { return true }
+            guard stride == expected else { return false }
+            expected = expected &* size
+        }
+        return true
+    }
+
+    /// Byte range of the storage the view can touch (offset of its first element to past its last).
+    var touchedRange: (offset: Int, count: Int) {
+        guard byteCount > 0 else { return (storageStart, 0) }
+        var last = storageOffset
+        for (size, stride) in zip(sizes, strides) { last += (size - 1) * stride }
+        return (storageStart + storageOffset * elementSize, (last + 1 - storageOffset) * elementSize)
+    }
+
+    var fileRegion: FileRegion? {
+        guard !bigEndian || dtype.swapUnit == 1, isContiguous else { return nil }
+        return FileRegion(file: file, offset: storageStart + storageOffset * elementSize, count: byteCount)
+    }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if let region = fileRegion {
+            return try file.withBytes(offset: region.offset, count: region.count, body)
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 16)
+        defer { buffer.deallocate() }
+        let output = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< byteCount])
+        file.withBytes(offset: storageStart, count: storageBytes) { storage in
+            gather(from: storage, into: output)
+        }
+        if bigEndian { TorchTensorData.swapBytes(output, unit: dtype.swapUnit) }
+        return try body(UnsafeRawBufferPointer(output))
+    }
+
+    func release() {
+        let range = touchedRange
+        file.release(offset: range.offset, count: range.count)
+    }
+
+    /// Copies the view's elements in row-major order. Size-1 dimensions are dropped and dimensions that
+    /// are contiguous with the next one are merged, so a sliced view copies whole runs at a time; when the
+    /// innermost dimension is strided (a transpose), the two innermost dimensions are copied in square
+    /// tiles so reads and writes both stay within a few cache lines.
+    private func gather(from storage: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        guard byteCount > 0, let source = storage.baseAddress, let destination = output.baseAddress else { return }
+        var dims: [(size: Int, stride: Int)] = []
+        for (size, stride) in zip(sizes, strides) where size != 1 {
+            if let last = dims.last, last.stride == stride * size {
+                dims[dims.count - 1] = (last.size * size, stride)
+            } else {
+                dims.append((size, stride))
+            }
+        }
+        let base = source + storageOffset * elementSize
+        // The kernel for the innermost one or two dimensions, called once per index of the outer ones.
+        let inner: (_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) -> Void
+        let innerBytes: Int
+        if dims.isEmpty {
+            // One element (a 0-d tensor, or only size-1 dimensions).
+            let bytes = elementSize
+            innerBytes = bytes
+            inner = { from, to in memcpy(to, from, bytes) }
+        } else if let last = dims.last, last.stride == 1 {
+            // Contiguous rows: one memcpy each.
+            let runBytes = last.size * elementSize
+            dims.removeLast()
+            innerBytes = runBytes
+            inner = { from, to in memcpy(to, from, runBytes) }
+        } else if dims.count >= 2 {
+            let columns = dims.removeLast(), rows = dims.removeLast()
+            innerBytes = rows.size * columns.size * elementSize
+            let size = elementSize
+            inner = { from, to in
+                TorchTensorData.copyTiled(from: from, to: to, rows: rows, columns: columns, elementSize: size)
+            }
+        } else {
+            let column = dims.removeLast()
+            innerBytes = column.size * elementSize
+            let size = elementSize
+            inner = { from, to in
+                TorchTensorData.copyTiled(from: from, to: to, rows: (1, 0), columns: column, elementSize: size)
+            }
+        }
+        var index = [Int](repeating: 0, count: dims.count)
+        var sourceOffset = 0
+        var written = 0
+        while written < byteCount {
+            inner(base + sourceOffset * elementSize, destination + written)
+            written += innerBytes
+            // Advance the odometer over the outer dimensions.
+            var axis = dims.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                sourceOffset += dims[axis].stride
+                if index[axis] < dims[axis].size { break }
+                sourceOffset -= dims[axis].stride * dims[axis].size
+                index[axis] = 0
+                axis -= 1
+            }
+            if axis < 0 { break }
+        }
+    }
+
+    /// `to[r][c] = from[r × rows.stride + c × columns.stride]` (strides in elements), in 32 × 32 tiles.
+    static func copyTiled(from: UnsafeRawPointer, to: UnsafeMutableRawPointer, rows: (size: Int, stride: Int),
+                          columns: (size: Int, stride: Int), elementSize: Int) {
+        switch elementSize {
+        case 1: copyTiled(from, to, rows, columns, UInt8.self)
+        case 2: copyTiled(from, to, rows, columns, UInt16.self)
+        case 4: copyTiled(from, to, rows, columns, UInt32.self)
+        case 8: copyTiled(from, to, rows, columns, UInt64.self)
+        default:
+            for row in 0 ..< rows.size {
+                for column in 0 ..< columns.size {
+                    memcpy(to + (row * columns.size + column) * elementSize,
+                           from + (row * rows.stride + column * columns.stride) * elementSize, elementSize)
+                }
+            }
+        }
+    }
+
+    private static func copyTiled<Element>(_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer,
+                                           _ rows: (size: Int, stride: Int), _ columns: (size: Int, stride: Int),
+                                           _: Element.Type) {
+        // Column blocks outside: a block's source elements (for a transpose, `tile` source rows) are then
+        // consumed in order, which the hardware prefetcher follows.
+        let tile = 32
+        for columnStart in stride(from: 0, to: columns.size, by: tile) {
+            let columnEnd = min(columnStart + tile, columns.size)
+            for rowStart in stride(from: 0, to: rows.size, by: tile) {
+                let rowEnd = min(rowStart + tile, rows.size)
+                for row in rowStart ..< rowEnd {
+                    let target = to.advanced(by: row * columns.size * MemoryLayout<Element>.size)
+                    let origin = from.advanced(by: row * rows.stride * MemoryLayout<Element>.size)
+                    for column in columnStart ..< columnEnd {
+                        let value = origin.loadUnaligned(fromByteOffset: column * columns.stride * MemoryLayout<Element>.size,
+                                                         as: Element.self)
+                        target.storeBytes(of: value, toByteOffset: column * MemoryLayout<Element>.size, as: Element.self)
+                    }
+                }
+            }
+        }
+    }
+
+    static func swapBytes(_ buffer: UnsafeMutableRawBufferPointer, unit: Int) {
+        guard unit > 1, let base = buffer.baseAddress else { return }
+        let count = buffer.count / unit
+        switch unit {
+        case 2:
+            let words = base.assumingMemoryBound(to: UInt16.self)
+            for index in 0 ..< count { words[index] = words[index].byteSwapped }
+        case 4:
+            let words = base.assumingMemoryBound(to: UInt32.self)
+            for index in 0 ..< count { words[index] = words[index].byteSwapped }
+        case 8:
+            let words = base.assumingMemoryBound(to: UInt64.self)
+            for index in 0 ..< count { words[index] = words[index].byteSwapped }
+        default:
+            for index in 0 ..< count {
+                var low = index * unit, high = low + unit - 1
+                while low < high {
+                    buffer.swapAt(low, high)
+                    low += 1
+                    high -= 1
+                }
+            }
+        }
+    }
+}
