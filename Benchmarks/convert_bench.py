@@ -3,7 +3,9 @@
 to f32 safetensors by connkit (release build) and by the Python reference pipeline (safetensors +
 gguf-py + numpy), next to `cp` of the input (the floor for a lossless conversion) and `cp` of a file
 the size of the f32 output (the floor for a cast). Wall time and peak RSS of each process, measured in
-the same run, best of N runs; page cache warm for everyone (the input is read once before timing).
+the same run, best of N runs. Before every run the page cache is reset the same way for everyone: dirty
+pages synced, clean ones dropped when permitted (root), then the inputs read once, so each case starts
+with warm inputs and the same free memory (reclaiming a full page cache made write(2) times vary 5x).
 
     swift build -c release
     /path/to/venv/bin/python Benchmarks/convert_bench.py [--gib 1.0] [--tensors 200] [--runs 3]
@@ -54,10 +56,28 @@ def make_input(path, gib, count):
     save_file(tensors, path, metadata={"format": "pt"})
 
 
-def measure(argv, runs):
-    """Best wall time and the peak RSS of the child over `runs` runs."""
+def reset_page_cache(warm):
+    subprocess.run(["sync"])
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+    except OSError:
+        pass  # not root: rely on sync alone
+    for path in warm:
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
+def measure(argv, runs, warm=(), output=None):
+    """Best wall time and the peak RSS of the child over `runs` runs. Every run writes a new file, as `cp`
+    does: replacing an existing one (`--force`) makes ext4 start writeback of the new file at rename
+    (its auto_da_alloc safeguard), which would measure the disk rather than the conversion."""
     best_time, best_rss = float("inf"), 0
     for _ in range(runs):
+        if output and os.path.exists(output):
+            os.remove(output)
+        reset_page_cache(warm)
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -97,16 +117,8 @@ def main():
             chunk = os.urandom(1 << 20)
             for _ in range(f32_size >> 20):
                 f.write(chunk)
-    for path in (source, floor_f32):  # warm the page cache
-        with open(path, "rb") as f:
-            while f.read(1 << 24):
-                pass
 
     out = lambda name: os.path.join(WORK, name)
-    def fresh(*names):
-        for name in names:
-            if os.path.exists(out(name)):
-                os.remove(out(name))
 
     python = sys.executable
     cases = [
@@ -118,15 +130,23 @@ def main():
         ("safetensors + gguf-py -> gguf", [python, "-c", REFERENCE_GGUF, source, out("py.gguf")]),
         ("safetensors + numpy -> f32 safetensors", [python, "-c", REFERENCE_F32, source, out("py-f32.safetensors")]),
     ]
-    results = {}
-    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} runs, warm page cache")
+    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} rounds, "
+          "cases interleaved within each round")
+    outputs = {label: (argv[-1] if argv[0] in ("cp", sys.executable) else argv[3]) for label, argv in cases}
+    results = {label: float("inf") for label, _ in cases}
+    # Rounds outside, cases inside: this machine's disk slows down and speeds up over minutes, and
+    # interleaving exposes every case to the same conditions.
+    for _ in range(args.runs):
+        for label, argv in cases:
+            wall, _ = measure(argv, 1, warm=(source, floor_f32), output=outputs[label])
+            results[label] = min(results[label], wall)
+            os.remove(outputs[label])
     print(f"{'case':42s} {'wall s':>8s} {'peak RSS':>10s} {'RSS/input':>10s}")
     for label, argv in cases:
-        fresh("cp.safetensors", "cp-f32.bin")
-        wall, _ = measure(argv, args.runs)
+        reset_page_cache((source, floor_f32))
         rss = peak_rss(argv)
-        results[label] = wall
-        print(f"{label:42s} {wall:8.2f} {rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
+        os.remove(outputs[label])
+        print(f"{label:42s} {results[label]:8.2f} {rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
     print()
     print(f"connkit -> gguf / cp input:               {results['connkit -> gguf'] / results['cp input (lossless floor)']:.2f}x")
     print(f"connkit copy / cp input:                  {results['connkit -> safetensors (copy)'] / results['cp input (lossless floor)']:.2f}x")

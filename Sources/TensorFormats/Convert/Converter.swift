@@ -171,47 +171,51 @@ public enum Converter {
             try tensor.withBytes { bytes in
                 let count = tensor.info.elementCount
                 let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: chunkElements)
-                let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkElements * 4, alignment: 64)
-                defer {
-                    floats.deallocate()
-                    encoded.deallocate()
-                }
+                defer { floats.deallocate() }
+                let outSize = target.layout.blockBytes
                 var maxMagnitude: Float = 0
+                /// Encodes the first `n` values of `floats` into the output, in place in its buffer.
+                func emit(_ n: Int) throws {
+                    if target == .f16 { maxMagnitude = max(maxMagnitude, Cast.maxAbsFinite(floats.baseAddress!, count: n)) }
+                    try output.withUnsafeOutputBuffer(count: n * outSize) { out in
+                        Cast.fromFloat32(floats.baseAddress!, count: n, to: target, into: out.baseAddress!)
+                    }
+                }
                 if source.isBlockQuantized {
                     // Whole blocks per chunk.
                     let (blockElements, blockBytes) = source.layout
                     let blocksPerChunk = max(1, chunkElements / blockElements)
                     var block = 0
                     let totalBlocks = count / blockElements
-                    let wide = UnsafeMutableBufferPointer<Float>.allocate(capacity: blocksPerChunk * blockElements)
-                    defer { wide.deallocate() }
-                    let wideEncoded = UnsafeMutableRawBufferPointer.allocate(byteCount: blocksPerChunk * blockElements * 4,
-                                                                             alignment: 64)
-                    defer { wideEncoded.deallocate() }
                     while block < totalBlocks {
                         let blocks = min(blocksPerChunk, totalBlocks - block)
                         let n = blocks * blockElements
                         let raw = UnsafeRawBufferPointer(rebasing: bytes[block * blockBytes ..< (block + blocks) * blockBytes])
-                        try dequantize!(source, raw, UnsafeMutableBufferPointer(rebasing: wide[0 ..< n]))
-                        if target == .f16 { maxMagnitude = max(maxMagnitude, Cast.maxAbsFinite(wide.baseAddress!, count: n)) }
-                        Cast.fromFloat32(wide.baseAddress!, count: n, to: target, into: wideEncoded.baseAddress!)
-                        try output.write(UnsafeRawBufferPointer(rebasing: wideEncoded[0 ..< n * target.layout.blockBytes]))
+                        try dequantize!(source, raw, UnsafeMutableBufferPointer(rebasing: floats[0 ..< n]))
+                        try emit(n)
                         block += blocks
                     }
                 } else {
                     let inSize = source.layout.blockBytes
-                    let outSize = target.layout.blockBytes
                     let roundToOdd = source == .f64 && target == .f16  // see Cast: numpy rounds f64 -> f16 once
                     var start = 0
                     while start < count {
                         let n = min(chunkElements, count - start)
-                        Cast.toFloat32(bytes.baseAddress! + start * inSize, source, count: n, into: floats.baseAddress!,
-                                       roundToOdd: roundToOdd)
-                        if target == .f16, source != .f16 {
-                            maxMagnitude = max(maxMagnitude, Cast.maxAbsFinite(floats.baseAddress!, count: n))
+                        let input = bytes.baseAddress! + start * inSize
+                        if target == .f32 {
+                            // Decode straight into the output buffer (the C kernels store unaligned).
+                            try output.withUnsafeOutputBuffer(count: n * 4) { out in
+                                if Int(bitPattern: out.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+                                    Cast.toFloat32(input, source, count: n, into: out.baseAddress!.assumingMemoryBound(to: Float.self))
+                                } else {
+                                    Cast.toFloat32(input, source, count: n, into: floats.baseAddress!)
+                                    out.copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: floats[0 ..< n])))
+                                }
+                            }
+                        } else {
+                            Cast.toFloat32(input, source, count: n, into: floats.baseAddress!, roundToOdd: roundToOdd)
+                            try emit(n)
                         }
-                        Cast.fromFloat32(floats.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
-                        try output.write(UnsafeRawBufferPointer(rebasing: encoded[0 ..< n * outSize]))
                         start += n
                     }
                 }
