@@ -216,7 +216,8 @@ struct GraphCheck {
             let inferred = min(highest + 1, limit)
             let unknown = block.count.symbols.filter { binder.value($0) == nil }
             if unknown.count == 1, let solved = block.count.solve(for: unknown[0], equals: inferred, binder.lookup), solved >= 0 {
-                binder.bind(unknown[0], solved, .tensorNames("\(block.name) 0…\(inferred - 1) present in the tensor names"))
+                binder.bind(unknown[0], solved, .tensorNames(
+                    "counted in the tensor names: \(inferred) '\(block.name)' block\(inferred == 1 ? "" : "s")"))
             }
             return inferred
         }
