@@ -183,7 +183,13 @@ extension Q4_0 {
 
     @_transparent
     private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
-        y.storeLE(ggmlFP16(p.d), at: 0)
+        emit(x, y, p, half: ggmlFP16(p.d))
+    }
+
+    /// `emit` with the block's f16 scale already converted (four blocks convert theirs in one vector).
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float), half: UInt16) {
+        y.storeLE(half, at: 0)
         let v = loadBlock(x)
         // x * id + 8.5 lies in [0.5, 16.5]: truncation is floor; MIN(15, q) lowers 16 (y >= 16) by one.
         @_transparent func code(_ x: F4) -> I4 {
@@ -206,15 +212,24 @@ extension Q4_0 {
             let v2 = loadBlock(x0 + 64)
             let v3 = loadBlock(x0 + 96)
             probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
-                  let p3 = prepare(v3, x0 + 96) else {
+            // The four blocks' scalars side by side: IEEE division and ggml's f16 rounding lane by lane give
+            // the scalar results.
+            guard let m0 = signedMaximum(v0), let m1 = signedMaximum(v1), let m2 = signedMaximum(v2),
+                  let m3 = signedMaximum(v3) else {
                 for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 18 * b) }
                 continue
             }
-            emit(x0, y0, p0)
-            emit(x0 + 32, y0 + 18, p1)
-            emit(x0 + 64, y0 + 2 * 18, p2)
-            emit(x0 + 96, y0 + 3 * 18, p3)
+            let d = F4(m0, m1, m2, m3) / -8
+            let id = F4.select(d .!= 0, 1 / d, F4())
+            guard all(id.magnitude .< .infinity) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 18 * b) }
+                continue
+            }
+            let half = ggmlFP16(d)
+            emit(x0, y0, (d[0], id[0]), half: UInt16(truncatingIfNeeded: half[0]))
+            emit(x0 + 32, y0 + 18, (d[1], id[1]), half: UInt16(truncatingIfNeeded: half[1]))
+            emit(x0 + 64, y0 + 2 * 18, (d[2], id[2]), half: UInt16(truncatingIfNeeded: half[2]))
+            emit(x0 + 96, y0 + 3 * 18, (d[3], id[3]), half: UInt16(truncatingIfNeeded: half[3]))
         }
         while i < blocks {
             probe += nonFiniteProbe(loadBlock(x + 32 * i))
@@ -303,8 +318,15 @@ extension Q4_1 {
 
     @_transparent
     private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
-        y.storeLE(ggmlFP16(p.d), at: 0)
-        y.storeLE(ggmlFP16(p.min), at: 2)
+        emit(x, y, p, halves: (ggmlFP16(p.d), ggmlFP16(p.min)))
+    }
+
+    /// `emit` with the block's f16 fields already converted (four blocks convert theirs in vectors).
+    @_transparent
+    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float),
+                             halves: (d: UInt16, min: UInt16)) {
+        y.storeLE(halves.d, at: 0)
+        y.storeLE(halves.min, at: 2)
         let v = loadBlock(x)
         // (x - min) * id <= (max - min) * id = 15 × (1 ± a few ulp): the codes are at most 15, so C's
         // MIN(15, q) never acts.
@@ -325,15 +347,23 @@ extension Q4_1 {
             let v2 = loadBlock(x0 + 64)
             let v3 = loadBlock(x0 + 96)
             probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
-                  let p3 = prepare(v3, x0 + 96) else {
+            // The four blocks' scalars side by side (IEEE arithmetic and ggml's f16 rounding, lane by lane).
+            let (l0, h0) = minimumAndMaximum(v0, x0)
+            let (l1, h1) = minimumAndMaximum(v1, x0 + 32)
+            let (l2, h2) = minimumAndMaximum(v2, x0 + 64)
+            let (l3, h3) = minimumAndMaximum(v3, x0 + 96)
+            let low = F4(l0, l1, l2, l3)
+            let d = (F4(h0, h1, h2, h3) - low) / 15
+            let id = F4.select(d .!= 0, 1 / d, F4())
+            guard all(id.magnitude .< .infinity), all(d.magnitude .< .infinity) else {
                 for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 20 * b) }
                 continue
             }
-            emit(x0, y0, p0)
-            emit(x0 + 32, y0 + 20, p1)
-            emit(x0 + 64, y0 + 2 * 20, p2)
-            emit(x0 + 96, y0 + 3 * 20, p3)
+            let dHalf = ggmlFP16(d), minHalf = ggmlFP16(low)
+            for b in 0 ..< 4 {
+                emit(x0 + 32 * b, y0 + 20 * b, (low[b], d[b], id[b]),
+                     halves: (UInt16(truncatingIfNeeded: dHalf[b]), UInt16(truncatingIfNeeded: minHalf[b])))
+            }
         }
         while i < blocks {
             probe += nonFiniteProbe(loadBlock(x + 32 * i))
