@@ -3,7 +3,7 @@
 to f32 safetensors by connkit (release build) and by the Python reference pipeline (safetensors +
 gguf-py + numpy), next to `cp` of the input (the floor for a lossless conversion) and `cp` of a file
 the size of the f32 output (the floor for a cast). Wall time and peak RSS of each process, measured in
-the same run, best of N runs. Before every run the page cache is reset the same way for everyone: dirty
+the same run, in N rounds. Before every run the page cache is reset the same way for everyone: dirty
 pages synced, clean ones dropped when permitted (root), then the inputs read once, so each case starts
 with warm inputs and the same free memory (reclaiming a full page cache made write(2) times vary 5x).
 
@@ -13,6 +13,7 @@ with warm inputs and the same free memory (reclaiming a full page cache made wri
 import argparse
 import os
 import resource
+import statistics
 import shutil
 import subprocess
 import sys
@@ -130,33 +131,35 @@ def main():
         ("safetensors + gguf-py -> gguf", [python, "-c", REFERENCE_GGUF, source, out("py.gguf")]),
         ("safetensors + numpy -> f32 safetensors", [python, "-c", REFERENCE_F32, source, out("py-f32.safetensors")]),
     ]
-    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; best of {args.runs} rounds, "
+    print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; {args.runs} rounds, "
           "cases interleaved within each round")
     outputs = {label: (argv[-1] if argv[0] in ("cp", sys.executable) else argv[3]) for label, argv in cases}
-    results = {label: float("inf") for label, _ in cases}
-    # Rounds outside, cases inside: this machine's disk slows down and speeds up over minutes, and
-    # interleaving exposes every case to the same conditions.
+    times = {label: [] for label, _ in cases}
+    # Rounds outside, cases inside: this machine's disk and page-cache allocation speed drift by several
+    # times over minutes, so each ratio is taken within a round (against the floor measured minutes
+    # apart at most) and the median over rounds is reported, next to each case's best time.
     for _ in range(args.runs):
         for label, argv in cases:
             wall, _ = measure(argv, 1, warm=(source, floor_f32), output=outputs[label])
-            results[label] = min(results[label], wall)
+            times[label].append(wall)
             os.remove(outputs[label])
-    print(f"{'case':42s} {'wall s':>8s} {'peak RSS':>10s} {'RSS/input':>10s}")
+    print(f"{'case':42s} {'best s':>8s} {'median s':>9s} {'peak RSS':>10s} {'RSS/input':>10s}")
     for label, argv in cases:
         reset_page_cache((source, floor_f32))
         rss = peak_rss(argv)
         os.remove(outputs[label])
-        print(f"{label:42s} {results[label]:8.2f} {rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
-    print()
-    print(f"connkit -> gguf / cp input:               {results['connkit -> gguf'] / results['cp input (lossless floor)']:.2f}x")
-    print(f"connkit copy / cp input:                  {results['connkit -> safetensors (copy)'] / results['cp input (lossless floor)']:.2f}x")
-    print(f"connkit -> f32 / cp f32-sized file:       {results['connkit -> f32 safetensors'] / results['cp f32-sized file (cast floor)']:.2f}x")
-    print(f"gguf-py pipeline / connkit -> gguf:       {results['safetensors + gguf-py -> gguf'] / results['connkit -> gguf']:.2f}x")
-    print(f"numpy f32 pipeline / connkit -> f32:      {results['safetensors + numpy -> f32 safetensors'] / results['connkit -> f32 safetensors']:.2f}x")
-    for name in os.listdir(WORK):
-        if name not in ("input-f16.safetensors", "floor-f32.bin"):
-            os.remove(out(name))
+        print(f"{label:42s} {min(times[label]):8.2f} {statistics.median(times[label]):9.2f} "
+              f"{rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
 
+    def ratio(case, floor):
+        return statistics.median(a / b for a, b in zip(times[case], times[floor]))
+    print()
+    print("median over rounds of the ratio within a round:")
+    print(f"connkit -> gguf / cp input:               {ratio('connkit -> gguf', 'cp input (lossless floor)'):.2f}x")
+    print(f"connkit copy / cp input:                  {ratio('connkit -> safetensors (copy)', 'cp input (lossless floor)'):.2f}x")
+    print(f"connkit -> f32 / cp f32-sized file:       {ratio('connkit -> f32 safetensors', 'cp f32-sized file (cast floor)'):.2f}x")
+    print(f"gguf-py pipeline / connkit -> gguf:       {ratio('safetensors + gguf-py -> gguf', 'connkit -> gguf'):.2f}x")
+    print(f"numpy f32 pipeline / connkit -> f32:      {ratio('safetensors + numpy -> f32 safetensors', 'connkit -> f32 safetensors'):.2f}x")
 
 if __name__ == "__main__":
     main()
