@@ -38,7 +38,7 @@ let package = Package(
             path: "Sources/ConnkitCLI"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats"],
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit"],
                     path: "Tests/QuantizationTests"),
         .testTarget(
             name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],

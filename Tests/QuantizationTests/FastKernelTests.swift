@@ -1,3 +1,4 @@
+import CConnkit
 import Testing
 import TensorFormats
 @testable import Quantization
@@ -50,8 +51,8 @@ import TensorFormats
         return values
     }
 
-    @Test(arguments: GGMLBlocks.quantizable)
-    func fastKernelMatchesReference(type: DType) throws {
+    @Test(arguments: GGMLBlocks.quantizable, [QuantizationKernel.fast, .portable])
+    func fastKernelMatchesReference(type: DType, kernel: QuantizationKernel) throws {
         let rows = 96
         let input = Self.randomRows(rows: rows, seed: 0xC0FFEE &+ UInt64(type.ggmlType!))
         let bytes = rows * 512 / type.layout.blockElements * type.layout.blockBytes
@@ -59,7 +60,7 @@ import TensorFormats
         var reference = [UInt8](repeating: 1, count: bytes)
         try input.withUnsafeBufferPointer { values in
             try fast.withUnsafeMutableBytes {
-                try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 2, kernel: .fast)
+                try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 2, kernel: kernel)
             }
             try reference.withUnsafeMutableBytes {
                 try GGMLBlocks.quantize(values, rowLength: 512, as: type, into: $0, threads: 1, kernel: .reference)
@@ -69,7 +70,7 @@ import TensorFormats
         let differing = (0 ..< bytes / blockBytes).filter {
             fast[$0 * blockBytes ..< ($0 + 1) * blockBytes] != reference[$0 * blockBytes ..< ($0 + 1) * blockBytes]
         }
-        #expect(differing.count == 0, "\(type.rawValue): blocks \(differing.prefix(8)) differ")
+        #expect(differing.count == 0, "\(type.rawValue) \(kernel): blocks \(differing.prefix(8)) differ")
     }
 
     @Test(arguments: GGMLBlocks.quantizable, [Float.nan, .infinity, -.infinity])
@@ -78,7 +79,7 @@ import TensorFormats
         input[1234] = bad
         input[1500] = bad
         var output = [UInt8](repeating: 0, count: 4 * 512 / type.layout.blockElements * type.layout.blockBytes)
-        for kernel in [QuantizationKernel.fast, .reference] {
+        for kernel in QuantizationKernel.allCases {
             let error = #expect(throws: QuantizationError.self) {
                 try input.withUnsafeBufferPointer { values in
                     try output.withUnsafeMutableBytes {
@@ -92,6 +93,37 @@ import TensorFormats
             }
             #expect(index == 1234)
         }
+    }
+
+    /// The C kernels must really run where the CPU has AVX2 (otherwise the tests above compare the Swift
+    /// kernels twice), do whole groups of four blocks, and stop before a group they cannot do exactly.
+    @Test(arguments: [DType.q4_0, .q4_1])
+    func vectorKernelsRunWhereTheCPUHasThem(type: DType) throws {
+        let kernel = type == .q4_0 ? ck_quantize_q4_0 : ck_quantize_q4_1
+        var input = (0 ..< 32 * 11).map { Float(($0 * 37) % 101) - 50.25 }  // never ±0, never a tie
+        var output = [UInt8](repeating: 0, count: 11 * type.layout.blockBytes)
+        var finite: Int32 = 1
+        let done = kernel(input, &output, 11, &finite)
+        #expect(done == (ck_has_f16c() != 0 ? 8 : 0))
+        #expect(finite == 1)
+        guard ck_has_f16c() != 0 else { return }
+        // The sixth block: for q4_0, extremes ±1 equal in magnitude (it stops before the block's group);
+        // for q4_1, a maximum of -0 (the first zero's sign, which it finds itself, carrying on).
+        for j in 0 ..< 32 { input[5 * 32 + j] = type == .q4_0 ? (j == 3 ? 1 : (j == 7 ? -1 : 0.25)) : -Float(j) }
+        #expect(kernel(input, &output, 11, &finite) == (type == .q4_0 ? 4 : 8))
+        input[40] = .infinity
+        _ = kernel(input, &output, 4, &finite)
+        #expect(finite == 0)
+    }
+
+    /// F16C's conversion (the C kernels' f16 fields) against ggml's software conversion, on a sweep of
+    /// float32 bit patterns covering every exponent.
+    @Test func vectorF16ConversionMatchesGGML() {
+        let values = stride(from: UInt32(0), to: UInt32.max - 4093, by: 4093).map { Float(bitPattern: $0) }.filter(\.isFinite)
+        var halves = [UInt16](repeating: 0, count: values.count)
+        ck_f32_to_f16(values, &halves, values.count)
+        let differing = values.indices.filter { halves[$0] != ggmlFP16(values[$0]) }
+        #expect(differing.isEmpty, "first: \(differing.prefix(3).map { values[$0] })")
     }
 
     @Test func finiteValuesNearTheLimitAreNotRefused() throws {

@@ -9,7 +9,7 @@ import TensorFormats
         #expect(fnv64(QuantFixtures.inputs) == QuantFixtures.manifest["inputs"]!["fnv64"]!.stringValue!)
     }
 
-    @Test(arguments: GGMLBlocks.quantizable, [QuantizationKernel.reference, .fast])
+    @Test(arguments: GGMLBlocks.quantizable, QuantizationKernel.allCases)
     func quantizationIsBitExactWithGGML(type: DType, kernel: QuantizationKernel) throws {
         let entry = try #require(QuantFixtures.manifest["quantize"]?[type.rawValue])
         let expected = try QuantFixtures.bytes(entry["file"]!.stringValue!)
@@ -18,7 +18,7 @@ import TensorFormats
         try inputs.withUnsafeBufferPointer { values in
             try output.withUnsafeMutableBytes { out in
                 try GGMLBlocks.quantize(values, rowLength: QuantFixtures.rowLength, as: type, into: out,
-                                        threads: kernel == .fast ? 2 : 1, kernel: kernel)
+                                        threads: kernel == .reference ? 1 : 2, kernel: kernel)
             }
         }
         let blockBytes = type.layout.blockBytes

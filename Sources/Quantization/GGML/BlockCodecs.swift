@@ -43,11 +43,14 @@ public enum GGMLBlocks {
     /// The production kernel: vectorised where it pays, always byte-identical to `referenceKernel`.
     /// The legacy types check finiteness on the values they load (a separate pass would read the
     /// input twice); the others are preceded by `firstNonFinite`.
-    static func fastKernel(_ type: DType) -> (kernel: QuantizeKernel, checking: CheckingQuantizeKernel?)? {
+    /// `vectorExtensions`: use the C target's AVX2 kernels where the CPU has them.
+    static func fastKernel(_ type: DType, vectorExtensions: Bool) -> (kernel: QuantizeKernel, checking: CheckingQuantizeKernel?)? {
         switch type {
         case .q8_0: ({ _ = Q8_0.quantize($0, $1, blocks: $2) }, Q8_0.quantize)
-        case .q4_0: ({ _ = Q4_0.quantize($0, $1, blocks: $2) }, Q4_0.quantize)
-        case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2) }, Q4_1.quantize)
+        case .q4_0: ({ _ = Q4_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
+                     { Q4_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
+        case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
+                     { Q4_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
         case .q5_0: ({ _ = Q5_0.quantize($0, $1, blocks: $2) }, Q5_0.quantize)
         case .q5_1: ({ _ = Q5_1.quantize($0, $1, blocks: $2) }, Q5_1.quantize)
         case .q2_k: (Q2_K.quantize, nil)

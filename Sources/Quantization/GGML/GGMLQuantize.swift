@@ -1,9 +1,10 @@
 import TensorFormats
 
-/// Which implementation runs: `fast` (the production path) or `reference` (the scalar transcription of
-/// ggml, kept to prove the fast path byte-identical and to read next to ggml's C).
-public enum QuantizationKernel: Sendable {
-    case fast, reference
+/// Which implementation runs: `fast` (the production path), `portable` (the fast path without the C
+/// target's AVX2 kernels: what a CPU without AVX2 runs) or `reference` (the scalar transcription of ggml,
+/// kept to prove the fast paths byte-identical and to read next to ggml's C).
+public enum QuantizationKernel: Sendable, CaseIterable {
+    case fast, portable, reference
 }
 
 extension GGMLBlocks {
@@ -16,7 +17,12 @@ extension GGMLBlocks {
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, as type: DType,
                                 into output: UnsafeMutableRawBufferPointer, threads: Int = 1,
                                 kernel: QuantizationKernel = .fast) throws {
-        guard let kernels = kernel == .fast ? fastKernel(type) : referenceKernel(type).map({ ($0, nil) }) else {
+        let kernels = switch kernel {
+        case .fast: fastKernel(type, vectorExtensions: true)
+        case .portable: fastKernel(type, vectorExtensions: false)
+        case .reference: referenceKernel(type).map { (kernel: $0, checking: nil as CheckingQuantizeKernel?) }
+        }
+        guard let kernels else {
             throw QuantizationError(.unsupportedType(type, operation: "quantize to"))
         }
         let (quantizeBlocks, checkingKernel) = kernels

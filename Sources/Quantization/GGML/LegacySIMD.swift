@@ -1,3 +1,5 @@
+import CConnkit
+
 /// Fast kernels for the 32-element legacy types: a block is eight 4-lane vectors; vector k holds
 /// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each type splits its
 /// `quantizeReference` into `prepare` (the block's scalars: extremes, scale, inverse) and `emit` (f16
@@ -5,8 +7,9 @@
 /// one block (divisions, f16 conversions) overlap the vector work of the others. Where a block needs
 /// C's exact scalar behaviour (a largest magnitude reached with both signs, a zero minimum whose sign C
 /// picks by scan order, a scale or inverse that overflows) `prepare` returns nil and the block goes
-/// through the reference. Tests compare both kernels with ggml on the fixtures and with each other on
-/// large random inputs.
+/// through the reference. On a CPU with AVX2, q4_0 and q4_1 run the C target's kernels (eight lanes, a
+/// block in four vectors), which leave such groups to these. Tests compare every kernel with ggml on the
+/// fixtures and with each other on large random inputs.
 
 /// A block as eight 4-lane vectors (vector k = elements 4k..<4k+4).
 private typealias Vectors = (F4, F4, F4, F4, F4, F4, F4, F4)
@@ -107,6 +110,27 @@ private func minimumAndMaximum(_ v: Vectors, _ x: UnsafePointer<Float>) -> (Floa
     return (low, high)
 }
 
+/// Runs a C vector kernel, which stops before a group of blocks it cannot do exactly (and before a tail
+/// of fewer than four blocks), and finishes each such group with the Swift kernel `finishing`.
+@inline(__always)
+private func runVectorKernel(
+    _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<UInt8>, Int, UnsafeMutablePointer<Int32>) -> Int,
+    _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, blockBytes: Int,
+    finishing: (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Bool
+) -> Bool {
+    var finite: Int32 = 1
+    var clean = true
+    var i = 0
+    while i < blocks {
+        i += kernel(x + 32 * i, (y + blockBytes * i).assumingMemoryBound(to: UInt8.self), blocks - i, &finite)
+        guard i < blocks else { break }
+        let count = min(4, blocks - i)
+        clean = finishing(x + 32 * i, y + blockBytes * i, count) && clean
+        i += count
+    }
+    return clean && finite != 0
+}
+
 extension Q8_0 {
     /// roundf(v) for |v| < 2^22: round the magnitude to nearest even, then move the ties that went down
     /// (magnitude - rounded == 0.5, exact) up; restore the sign.
@@ -199,8 +223,16 @@ extension Q4_0 {
         storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 2)
     }
 
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
+    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
+                         vectorExtensions: Bool = true) -> Bool {
+        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
+        return runVectorKernel(ck_quantize_q4_0, x, y, blocks: blocks, blockBytes: 18, finishing: quantizePortable)
+    }
+
+    /// The Swift kernel (what runs without AVX2).
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
         var i = 0
         while i + 4 <= blocks {
@@ -334,8 +366,16 @@ extension Q4_1 {
         storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 4)
     }
 
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
+    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
+                         vectorExtensions: Bool = true) -> Bool {
+        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
+        return runVectorKernel(ck_quantize_q4_1, x, y, blocks: blocks, blockBytes: 20, finishing: quantizePortable)
+    }
+
+    /// The Swift kernel (what runs without AVX2).
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
         var i = 0
         while i + 4 <= blocks {

@@ -71,7 +71,7 @@ while let argument = arguments.next() {
             return (parts[0], parts[1])
         }
     case "--threads": threadCounts = arguments.next()!.split(separator: ",").map { Int($0)! }
-    case "--kernels": kernels = arguments.next()!.split(separator: ",").map { $0 == "reference" ? .reference : .fast }
+    case "--kernels": kernels = arguments.next()!.split(separator: ",").map { name in QuantizationKernel.allCases.first { "\($0)" == name }! }
     case "--min-seconds": minSeconds = Double(arguments.next()!)!
     case "--casts": casts = true
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID
@@ -123,7 +123,7 @@ for (rows, columns) in shapes {
                     }
                 }
                 record("quantize-" + type.rawValue, rows, columns, threads: threads,
-                       kernel: kernel == .fast ? "fast" : "reference", seconds: seconds)
+                       kernel: "\(kernel)", seconds: seconds)
             }
         }
         if let ggmlQuantizeChunk, let id = type.ggmlType {
