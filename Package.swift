@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "connkit",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),

@@ -4,9 +4,10 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+import Synchronization
 
-/// Splits row ranges across threads. Rows are independent in every quantizer, so each thread takes a
-/// contiguous range and the output does not depend on the thread count.
+/// Splits row ranges across threads. Rows are independent in every quantizer, so the output does not
+/// depend on the thread count.
 public enum Parallel {
     /// Online processors, at least 1.
     public static var processorCount: Int {
@@ -18,27 +19,41 @@ public enum Parallel {
     /// the results in range order.
     static func map<R>(count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> R) -> [R] {
         guard count > 0 else { return [] }
-        let parts = max(1, min(threads, (count + minimumChunk - 1) / max(1, minimumChunk)))
-        if parts == 1 { return [body(0 ..< count)] }
-        let base = count / parts
-        let extra = count % parts
-        let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: parts)
+        let maximumChunks = (count + max(1, minimumChunk) - 1) / max(1, minimumChunk)
+        let workers = max(1, min(threads, maximumChunks))
+        if workers == 1 { return [body(0 ..< count)] }
+        // More chunks than workers, taken in order by whichever worker is free: a worker that loses its
+        // core for a while (a shared machine) does fewer chunks instead of holding up the others.
+        let chunks = min(maximumChunks, workers * 8)
+        let base = count / chunks
+        let extra = count % chunks
+        let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: chunks)
         results.initialize(repeating: nil)
         defer {
             results.deinitialize()
             results.deallocate()
         }
+        let next = ChunkCounter()
         withoutActuallyEscaping(body) { body in
-            // Each part writes only its own slot, and `concurrentPerform` returns after all parts finished.
+            // Each chunk is taken once and writes only its own slot; `concurrentPerform` returns after all
+            // workers finished.
             let shared = UncheckedSendable((body, results))
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in
                 let (body, results) = shared.value
-                let start = part * base + min(part, extra)
-                results[part] = body(start ..< start + base + (part < extra ? 1 : 0))
+                while case let chunk = next.take(), chunk < chunks {
+                    let start = chunk * base + min(chunk, extra)
+                    results[chunk] = body(start ..< start + base + (chunk < extra ? 1 : 0))
+                }
             }
         }
         return results.map { $0! }
     }
+}
+
+/// Hands out chunk indices 0, 1, 2, … to the workers.
+private final class ChunkCounter: Sendable {
+    private let counter = Atomic<Int>(0)
+    func take() -> Int { counter.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
 /// Hands non-Sendable values (raw pointers, a non-escaping body) to `concurrentPerform`, whose parts
