@@ -1,3 +1,4 @@
+import Synchronization
 import TensorFormats
 
 /// What `connkit quantize` was asked to do.
@@ -11,6 +12,9 @@ public struct QuantizeRequest: Sendable {
     public var groupSize = 64
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
+    /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
+    /// (beyond it they are computed again; tests lower it).
+    var mlxParameterCacheBytes = 64 << 20
 
     public init(type: QuantizationType) {
         self.type = type
@@ -210,14 +214,16 @@ public enum QuantizePipeline {
                 builder.setMetrics(metrics, entry: entry)
             }]
         case .mlx(let bits, let groupSize):
-            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, threads: request.threads, builder: builder,
+            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, threads: request.threads,
+                                  parameterCacheBytes: request.mlxParameterCacheBytes, builder: builder,
                                   entry: entry, names: &names)
         }
     }
 
     /// A packed `name` (uint32), `base.scales` and `base.biases` where `base` is the name without
     /// `.weight` (mlx-lm's layout).
-    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, threads: Int, builder: ReportBuilder, entry: Int,
+    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, threads: Int, parameterCacheBytes: Int,
+                           builder: ReportBuilder, entry: Int,
                            names: inout Set<String>) throws -> [OutputTensor] {
         let info = tensor.info
         let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
@@ -232,10 +238,23 @@ public enum QuantizePipeline {
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
-        // name), so each one quantizes the tensor again, slice by slice, and writes its own part: nothing
-        // waits in memory between them. The weight's producer also computes the report's figures.
+        // name). The first to run quantizes the tensor slice by slice, writes its part and keeps the
+        // scales and biases (1/16 of an f32 tensor's size or less) when they fit in
+        // `parameterCacheBytes`; the others write those, or quantize again. The weight's producer
+        // computes the codes and the report's figures; the others need only the scales and biases.
         enum Part { case words, scales, biases }
+        let parameterBytes = info.elementCount / groupSize * parameterType.layout.blockBytes
+        let cache = MLXParameterCache(keeping: 2 * parameterBytes <= parameterCacheBytes)
         @Sendable func produce(_ part: Part, _ output: OutputFile) throws {
+            if part != .words, let kept = cache.kept {
+                try (part == .scales ? kept.scales : kept.biases).withUnsafeBytes { try output.write($0) }
+                return
+            }
+            var keptScales: [UInt8] = [], keptBiases: [UInt8] = []
+            if cache.keeping {
+                keptScales.reserveCapacity(parameterBytes)
+                keptBiases.reserveCapacity(parameterBytes)
+            }
             var metrics = ErrorMetrics()
             let maxRows = max(1, sliceElements / rowLength)
             let parameterSize = parameterType.layout.blockBytes
@@ -255,8 +274,8 @@ public enum QuantizePipeline {
                 let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[0 ..< values.count / groupSize * parameterSize])
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
-                                           parameterType: parameterType, words: packed, scales: scaleSlice, biases: biasSlice,
-                                           threads: threads)
+                                           parameterType: parameterType, words: part == .words ? packed : nil,
+                                           scales: scaleSlice, biases: biasSlice, threads: threads)
                 } catch var error as QuantizationError {
                     if case .nonFinite(let index, let value) = error.kind {
                         error.kind = .nonFinite(index: firstElement + index, value: value)
@@ -277,7 +296,12 @@ public enum QuantizePipeline {
                 case .biases:
                     try output.write(UnsafeRawBufferPointer(biasSlice))
                 }
+                if cache.keeping {
+                    keptScales.append(contentsOf: UnsafeRawBufferPointer(scaleSlice))
+                    keptBiases.append(contentsOf: UnsafeRawBufferPointer(biasSlice))
+                }
             }
+            if cache.keeping { cache.keep(scales: keptScales, biases: keptBiases) }
             if part == .words { builder.setMetrics(metrics, entry: entry) }
         }
         let weight = OutputTensor(info: weightInfo) { try produce(.words, $0) }
@@ -369,4 +393,17 @@ final class ReportBuilder: @unchecked Sendable {
     func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
         report.entries[entry].metrics = metrics
     }
+}
+
+/// One MLX tensor's stored scales and biases, kept by the first of its producers to run.
+final class MLXParameterCache: Sendable {
+    /// Whether the parameters are small enough to keep.
+    let keeping: Bool
+    private let stored = Mutex<(scales: [UInt8], biases: [UInt8])?>(nil)
+
+    init(keeping: Bool) { self.keeping = keeping }
+
+    var kept: (scales: [UInt8], biases: [UInt8])? { stored.withLock { $0 } }
+
+    func keep(scales: [UInt8], biases: [UInt8]) { stored.withLock { $0 = (scales, biases) } }
 }

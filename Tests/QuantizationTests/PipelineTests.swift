@@ -235,32 +235,39 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         #expect(try CheckpointReader.open(folder.file("out.gguf")).tensors[0].withBytes { Array($0) } == expected)
     }
 
-    @Test func mlxOutputIsWhatMlxLoads() throws {
+    /// A bf16 source puts the packed weight first in the file, an f32 one its biases and scales (the
+    /// safetensors order): both orders, with the scales and biases kept between the three tensors and
+    /// computed again.
+    @Test(arguments: [DType.bf16, .f32], [64 << 20, 0])
+    func mlxOutputIsWhatMlxLoads(dtype: DType, parameterCacheBytes: Int) throws {
         let folder = try TemporaryFolder()
         let weight = sampleValues(8 * 256, seed: 12)
         try writeCheckpoint(folder.file("in.safetensors"), [
-            TestTensor("proj.weight", .bf16, [8, 256], values: weight),
-            TestTensor("proj.bias", .bf16, [8], values: sampleValues(8, seed: 13)),
+            TestTensor("proj.weight", dtype, [8, 256], values: weight),
+            TestTensor("proj.bias", dtype, [8], values: sampleValues(8, seed: 13)),
         ])
         var request = QuantizeRequest(type: .mlx(bits: 4))
         request.groupSize = 32
+        request.mlxParameterCacheBytes = parameterCacheBytes
         let input = try CheckpointReader.open(folder.file("in.safetensors"))
         _ = try QuantizePipeline.run(input, to: folder.file("out.safetensors"), request: request, overwrite: false)
         let output = try CheckpointReader.open(folder.file("out.safetensors"))
         let layout = Dictionary(uniqueKeysWithValues: output.tensors.map { ($0.name, "\($0.dtype.rawValue) \($0.shape)") })
-        #expect(layout == ["proj.weight": "u32 [8, 32]", "proj.scales": "bf16 [8, 8]", "proj.biases": "bf16 [8, 8]", "proj.bias": "bf16 [8]"])
+        let name = dtype.rawValue
+        #expect(layout == ["proj.weight": "u32 [8, 32]", "proj.scales": "\(name) [8, 8]", "proj.biases": "\(name) [8, 8]",
+                           "proj.bias": "\(name) [8]"])
         #expect(output.metadata["format"] == .string("mlx"))
         #expect(output.metadata["quantization"] == .string(#"{"group_size": 32, "bits": 4, "mode": "affine"}"#))
 
         let source = try floats(input.tensor(named: "proj.weight")!)
         var words = [UInt8](repeating: 0, count: 8 * 256 / 2)
-        var scales = [UInt8](repeating: 0, count: 8 * 8 * 2)
+        var scales = [UInt8](repeating: 0, count: 8 * 8 * dtype.layout.blockBytes)
         var biases = scales
         try source.withUnsafeBufferPointer { v in
             try words.withUnsafeMutableBytes { w in
                 try scales.withUnsafeMutableBytes { s in
                     try biases.withUnsafeMutableBytes { b in
-                        try MLXAffine.quantize(v, rowLength: 256, groupSize: 32, bits: 4, parameterType: .bf16, words: w, scales: s, biases: b)
+                        try MLXAffine.quantize(v, rowLength: 256, groupSize: 32, bits: 4, parameterType: dtype, words: w, scales: s, biases: b)
                     }
                 }
             }

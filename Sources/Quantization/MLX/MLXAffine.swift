@@ -34,10 +34,11 @@ public enum MLXAffine {
     }
 
     /// Quantizes rows of `rowLength` float32 values (already widened from the source dtype).
-    /// `words` receives `rows × rowLength × bits / 32` little-endian uint32 words; `scales` and
-    /// `biases` receive `rows × rowLength / groupSize` values of `parameterType` each.
+    /// `words` receives `rows × rowLength × bits / 32` little-endian uint32 words (nil: only the scales
+    /// and biases are wanted, and no codes are computed); `scales` and `biases` receive
+    /// `rows × rowLength / groupSize` values of `parameterType` each.
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, groupSize: Int, bits: Int,
-                                parameterType: DType, words: UnsafeMutableRawBufferPointer,
+                                parameterType: DType, words: UnsafeMutableRawBufferPointer?,
                                 scales: UnsafeMutableRawBufferPointer, biases: UnsafeMutableRawBufferPointer,
                                 threads: Int = 1) throws {
         guard groupSizes.contains(groupSize) else { throw QuantizationError(.groupSize(groupSize)) }
@@ -47,9 +48,11 @@ public enum MLXAffine {
         }
         let groups = values.count / groupSize
         let parameterSize = parameterType.elementSize ?? 4
-        guard words.count == values.count * bits / 8, scales.count == groups * parameterSize,
-              biases.count == groups * parameterSize else {
-            throw QuantizationError(.sizeMismatch(expected: values.count * bits / 8, found: words.count))
+        guard words == nil || words?.count == values.count * bits / 8 else {
+            throw QuantizationError(.sizeMismatch(expected: values.count * bits / 8, found: words?.count ?? 0))
+        }
+        guard scales.count == groups * parameterSize, biases.count == groups * parameterSize else {
+            throw QuantizationError(.sizeMismatch(expected: groups * parameterSize, found: scales.count))
         }
         guard let source = values.baseAddress else { return }
         if let bad = firstNonFinite(source, values.count) {
@@ -58,7 +61,7 @@ public enum MLXAffine {
         let levels = Float((1 << bits) - 1)
         var scaleValues = [Float](repeating: 0, count: groups)
         var biasValues = [Float](repeating: 0, count: groups)
-        let wordBase = words.baseAddress!
+        let wordBase = words?.baseAddress
         let rows = values.count / rowLength
         scaleValues.withUnsafeMutableBufferPointer { scaleOut in
             biasValues.withUnsafeMutableBufferPointer { biasOut in
@@ -67,6 +70,12 @@ public enum MLXAffine {
                 _ = Parallel.map(count: rows, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { range in
                     let (scaleOut, biasOut) = shared.value
                     var codes = [UInt32](repeating: 0, count: groupSize)
+                    guard let wordBase else {
+                        for group in range.lowerBound * rowLength / groupSize ..< range.upperBound * rowLength / groupSize {
+                            (scaleOut[group], biasOut[group]) = parameters(source + group * groupSize, groupSize, levels: levels)
+                        }
+                        return
+                    }
                     for row in range {
                         // Codes accumulate in a 64-bit window and leave it a word at a time.
                         var window: UInt64 = 0
@@ -100,6 +109,17 @@ public enum MLXAffine {
     /// One group: its codes and the float32 (scale, bias) before the cast to the storage dtype.
     @inline(__always)
     static func quantizeGroup(_ x: UnsafePointer<Float>, _ n: Int, levels: Float, into codes: inout [UInt32]) -> (Float, Float) {
+        let (scale, bias) = parameters(x, n, levels: levels)
+        for i in 0 ..< n {
+            let q = ((x[i] - bias) / scale).rounded(.toNearestOrEven)
+            codes[i] = q > 0 ? UInt32(Swift.min(q, levels)) : 0
+        }
+        return (scale, bias)
+    }
+
+    /// One group's float32 (scale, bias).
+    @inline(__always)
+    static func parameters(_ x: UnsafePointer<Float>, _ n: Int, levels: Float) -> (scale: Float, bias: Float) {
         var max = x[0]
         var min = x[0]
         for i in 1 ..< n {
@@ -119,10 +139,6 @@ public enum MLXAffine {
         if q0 != 0 {
             scale = edge / q0
             bias = edge
-        }
-        for i in 0 ..< n {
-            let q = ((x[i] - bias) / scale).rounded(.toNearestOrEven)
-            codes[i] = q > 0 ? UInt32(Swift.min(q, levels)) : 0
         }
         return (scale, bias)
     }
