@@ -1,10 +1,13 @@
+import CConnkit
 import TensorFormats
 
 /// Error figures between original values `a` and the values read back from the output `b`,
-/// accumulated in double precision, in element order.
+/// accumulated in double precision (`ck_error_sums`: eight partial sums in element order, combined in a
+/// fixed order, the same bits on every CPU).
 public struct ErrorMetrics: Sendable, Equatable {
     public private(set) var count = 0
     public private(set) var sumSquaredError: Double = 0
+    /// NaN once any error was NaN (inf - inf).
     public private(set) var maxAbsError: Double = 0
     public private(set) var sumSquaredOriginal: Double = 0
     public private(set) var sumSquaredResult: Double = 0
@@ -12,55 +15,32 @@ public struct ErrorMetrics: Sendable, Equatable {
 
     public init() {}
 
-    /// Adds `n` pairs. Four interleaved partial sums (for speed), combined in a fixed order, so the
-    /// figures depend only on the values, never on threads or timing.
+    /// Adds `n` pairs.
     public mutating func add(original a: UnsafePointer<Float>, result b: UnsafePointer<Float>, count n: Int) {
-        var sse = (0.0, 0.0, 0.0, 0.0), ssa = (0.0, 0.0, 0.0, 0.0), ssb = (0.0, 0.0, 0.0, 0.0), dot = (0.0, 0.0, 0.0, 0.0)
-        var maxError = maxAbsError
-        var i = 0
-        @inline(__always) func term(_ k: Int) -> (Double, Double, Double, Double, Double) {
-            let x = Double(a[k]), y = Double(b[k])
-            let e = x - y
-            return (e * e, abs(e), x * x, y * y, x * y)
-        }
-        while i + 4 <= n {
-            let t0 = term(i), t1 = term(i + 1), t2 = term(i + 2), t3 = term(i + 3)
-            sse.0 += t0.0; sse.1 += t1.0; sse.2 += t2.0; sse.3 += t3.0
-            ssa.0 += t0.2; ssa.1 += t1.2; ssa.2 += t2.2; ssa.3 += t3.2
-            ssb.0 += t0.3; ssb.1 += t1.3; ssb.2 += t2.3; ssb.3 += t3.3
-            dot.0 += t0.4; dot.1 += t1.4; dot.2 += t2.4; dot.3 += t3.4
-            // A NaN error (inf - inf) must stay visible: `!(e <= max)` takes it.
-            if !(t0.1 <= maxError) { maxError = t0.1 }
-            if !(t1.1 <= maxError) { maxError = t1.1 }
-            if !(t2.1 <= maxError) { maxError = t2.1 }
-            if !(t3.1 <= maxError) { maxError = t3.1 }
-            i += 4
-        }
-        while i < n {
-            let t = term(i)
-            sse.0 += t.0
-            ssa.0 += t.2
-            ssb.0 += t.3
-            dot.0 += t.4
-            if !(t.1 <= maxError) { maxError = t.1 }
-            i += 1
-        }
-        sumSquaredError += (sse.0 + sse.1) + (sse.2 + sse.3)
-        sumSquaredOriginal += (ssa.0 + ssa.1) + (ssa.2 + ssa.3)
-        sumSquaredResult += (ssb.0 + ssb.1) + (ssb.2 + ssb.3)
-        sumProduct += (dot.0 + dot.1) + (dot.2 + dot.3)
-        maxAbsError = maxError
-        count += n
+        var sums = (0.0, 0.0, 0.0, 0.0, 0.0)
+        withUnsafeMutableBytes(of: &sums) { ck_error_sums(a, b, n, $0.baseAddress!.assumingMemoryBound(to: Double.self)) }
+        merge(count: n, sumSquaredError: sums.0, sumSquaredOriginal: sums.1, sumSquaredResult: sums.2, sumProduct: sums.3,
+              maxAbsError: sums.4)
     }
 
     /// Adds `other` (figures of the elements that follow).
     public mutating func merge(_ other: ErrorMetrics) {
-        count += other.count
-        sumSquaredError += other.sumSquaredError
-        sumSquaredOriginal += other.sumSquaredOriginal
-        sumSquaredResult += other.sumSquaredResult
-        sumProduct += other.sumProduct
-        if !(other.maxAbsError <= maxAbsError) { maxAbsError = other.maxAbsError }
+        merge(count: other.count, sumSquaredError: other.sumSquaredError, sumSquaredOriginal: other.sumSquaredOriginal,
+              sumSquaredResult: other.sumSquaredResult, sumProduct: other.sumProduct, maxAbsError: other.maxAbsError)
+    }
+
+    private mutating func merge(count: Int, sumSquaredError: Double, sumSquaredOriginal: Double, sumSquaredResult: Double,
+                                sumProduct: Double, maxAbsError: Double) {
+        self.count += count
+        self.sumSquaredError += sumSquaredError
+        self.sumSquaredOriginal += sumSquaredOriginal
+        self.sumSquaredResult += sumSquaredResult
+        self.sumProduct += sumProduct
+        if self.maxAbsError.isNaN || maxAbsError.isNaN {
+            self.maxAbsError = .nan
+        } else if maxAbsError > self.maxAbsError {
+            self.maxAbsError = maxAbsError
+        }
     }
 
     /// Figures of `n` pairs, computed on up to `threads` threads over fixed pieces of 64K pairs that are

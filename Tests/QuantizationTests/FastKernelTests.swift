@@ -126,6 +126,32 @@ import TensorFormats
         #expect(differing.isEmpty, "first: \(differing.prefix(3).map { values[$0] })")
     }
 
+    /// The report's sums: the vector path and the portable one give the same bits, for lengths with and
+    /// without a tail, and agree with a plain double-precision loop; a NaN error makes the maximum NaN.
+    @Test func errorSumsAreTheSameOnEveryPath() {
+        let a = Self.randomRows(rows: 2, seed: 99).map { $0.isFinite ? $0 : 1 }
+        let b = a.enumerated().map { $0.element + Float($0.offset % 7) * 0.001 }
+        for n in [0, 1, 7, 8, 9, 63, 1000, a.count] {
+            var vector = [Double](repeating: 0, count: 5), portable = vector
+            ck_error_sums(a, b, n, &vector)
+            ck_error_sums_portable(a, b, n, &portable)
+            #expect(vector.map(\.bitPattern) == portable.map(\.bitPattern), "n = \(n)")
+            var sse = 0.0, largest = 0.0
+            for i in 0 ..< n {
+                let e = Double(a[i]) - Double(b[i])
+                sse += e * e
+                largest = max(largest, abs(e))
+            }
+            #expect(abs(vector[0] - sse) <= 1e-9 * sse)
+            #expect(vector[4] == largest)
+        }
+        var withNaN = b
+        withNaN[3] = .nan
+        var sums = [Double](repeating: 0, count: 5)
+        ck_error_sums(a, withNaN, 100, &sums)
+        #expect(sums[4].isNaN)
+    }
+
     @Test func finiteValuesNearTheLimitAreNotRefused() throws {
         // The legacy kernels' probe sums values; a sum that overflows must not be reported as non-finite.
         let input = [Float](repeating: 3e38, count: 512)

@@ -33,6 +33,12 @@ int ck_has_f16c(void);
 size_t ck_quantize_q4_0(const float *x, uint8_t *y, size_t blocks, int *finite);
 size_t ck_quantize_q4_1(const float *x, uint8_t *y, size_t blocks, int *finite);
 
+// The quantization report's sums over n pairs (a: original, b: read back), in double precision:
+// out = {sum (a-b)^2, sum a^2, sum b^2, sum a*b, max |a-b| (NaN if any |a-b| is NaN)}. Element i goes to
+// partial sum i % 8, combined in a fixed order: the vector and portable paths give the same bits.
+void ck_error_sums(const float *a, const float *b, size_t n, double out[5]);
+void ck_error_sums_portable(const float *a, const float *b, size_t n, double out[5]);
+
 // copy_file_range(2), which Glibc declares only under _GNU_SOURCE. Returns bytes copied or -1 (errno).
 ssize_t ck_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, size_t len);
 
