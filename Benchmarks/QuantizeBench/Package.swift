@@ -7,10 +7,13 @@ let package = Package(
     name: "QuantizeBench",
     dependencies: [.package(name: "connkit", path: "../..")],
     targets: [
+        // The machine's own multi-core ceiling (a register-only vector loop, memory reads), measured in
+        // the same run as the kernels.
+        .target(name: "MachineProbe", path: "Sources/MachineProbe"),
         .executableTarget(
             name: "QuantizeBench",
             dependencies: [.product(name: "Quantization", package: "connkit"),
-                           .product(name: "TensorFormats", package: "connkit")],
+                           .product(name: "TensorFormats", package: "connkit"), "MachineProbe"],
             path: "Sources/QuantizeBench"),
     ]
 )

@@ -1,4 +1,5 @@
 import CConnkit
+import MachineProbe
 import Quantization
 import TensorFormats
 #if canImport(Glibc)
@@ -9,10 +10,11 @@ import Glibc
 /// `{"results": [{"op", "shape", "threads", "kernel", "melem_per_s"}…]}`.
 ///
 /// Usage: QuantizeBench [--types q8_0,q4_0,…] [--shapes 4096x4096,4096x1024] [--threads 1,2]
-///                      [--kernels fast,reference] [--min-seconds 1.0] [--casts] [--cpu-time]
+///                      [--kernels fast,portable,reference] [--min-seconds 1.0] [--casts] [--machine] [--cpu-time]
 ///                      [--ggml path/to/libggml-base.so]
 /// With --ggml, ggml's `ggml_quantize_chunk` (one call over the whole matrix, single-threaded) is timed
-/// in the same process, alternating with connkit, and reported as kernel "ggml".
+/// in the same process and reported as kernel "ggml". All the timings of one type and shape alternate run
+/// by run, each keeping its best.
 /// Inputs are bell-shaped values (sum of four uniforms) with a 0.02 scale, like trained weights.
 
 /// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
@@ -59,6 +61,7 @@ var threadCounts = [1, Parallel.processorCount]
 var kernels: [QuantizationKernel] = [.fast]
 var minSeconds = 1.0
 var casts = false
+var machine = false
 var ggmlPath: String?
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
@@ -74,6 +77,7 @@ while let argument = arguments.next() {
     case "--kernels": kernels = arguments.next()!.split(separator: ",").map { name in QuantizationKernel.allCases.first { "\($0)" == name }! }
     case "--min-seconds": minSeconds = Double(arguments.next()!)!
     case "--casts": casts = true
+    case "--machine": machine = true
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID
     case "--ggml": ggmlPath = arguments.next()!
     default:
@@ -108,33 +112,54 @@ func writeError(_ text: String) {
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
+/// Runs every body once per round, rounds repeated until each body has had `minSeconds` (at least three
+/// rounds), and returns each body's best time: the bodies share the machine's moments, good and bad.
+func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) throws -> [Double] {
+    var best = [Double](repeating: .infinity, count: bodies.count)
+    var spent = [Double](repeating: 0, count: bodies.count)
+    var rounds = 0
+    while rounds < 3 || spent.contains(where: { $0 < minSeconds }) {
+        for (index, body) in bodies.enumerated() {
+            let t0 = monotonicSeconds()
+            try body()
+            let elapsed = monotonicSeconds() - t0
+            best[index] = min(best[index], elapsed)
+            spent[index] += elapsed
+        }
+        rounds += 1
+    }
+    return best
+}
+
 for (rows, columns) in shapes {
     let input = weights(rows: rows, columns: columns)
     for type in types {
         let (blockElements, blockBytes) = type.layout
         var output = [UInt8](repeating: 0, count: rows * columns / blockElements * blockBytes)
-        for kernel in kernels {
-            for threads in threadCounts {
-                let seconds = try input.withUnsafeBufferPointer { values in
-                    try output.withUnsafeMutableBytes { out in
-                        try bestTime(minSeconds: minSeconds) {
+        try input.withUnsafeBufferPointer { values in
+            try output.withUnsafeMutableBytes { out in
+                // connkit's kernels at each thread count and ggml's, alternating.
+                var labels: [(threads: Int, kernel: String)] = []
+                var bodies: [() throws -> Void] = []
+                for kernel in kernels {
+                    for threads in threadCounts {
+                        labels.append((threads, "\(kernel)"))
+                        bodies.append {
                             try GGMLBlocks.quantize(values, rowLength: columns, as: type, into: out, threads: threads, kernel: kernel)
                         }
                     }
                 }
-                record("quantize-" + type.rawValue, rows, columns, threads: threads,
-                       kernel: "\(kernel)", seconds: seconds)
-            }
-        }
-        if let ggmlQuantizeChunk, let id = type.ggmlType {
-            let seconds = input.withUnsafeBufferPointer { values in
-                output.withUnsafeMutableBytes { out in
-                    bestTime(minSeconds: minSeconds) {
+                if let ggmlQuantizeChunk, let id = type.ggmlType {
+                    labels.append((1, "ggml"))
+                    bodies.append {
                         _ = ggmlQuantizeChunk(Int32(id), values.baseAddress!, out.baseAddress!, 0, Int64(rows), Int64(columns), nil)
                     }
                 }
+                let seconds = try bestTimesInterleaved(minSeconds: minSeconds, bodies)
+                for (label, time) in zip(labels, seconds) {
+                    record("quantize-" + type.rawValue, rows, columns, threads: label.threads, kernel: label.kernel, seconds: time)
+                }
             }
-            record("quantize-" + type.rawValue, rows, columns, threads: 1, kernel: "ggml", seconds: seconds)
         }
     }
     if casts {
@@ -147,6 +172,23 @@ for (rows, columns) in shapes {
                 }
             }
             record(name, rows, columns, threads: 1, kernel: "fast", seconds: seconds)
+        }
+    }
+}
+if machine {
+    // Speed-up of the same fixed work per thread, 1 thread against each count (best of three, alternating).
+    for (name, probe) in [("machine-vector", probe_vector_seconds), ("machine-read", probe_read_seconds)]
+        as [(String, (Int32) -> Double)] {
+        var best = [Int: Double]()
+        for _ in 0 ..< 3 {
+            for threads in threadCounts { best[threads] = min(best[threads] ?? .infinity, probe(Int32(threads))) }
+        }
+        guard let one = best[1], one > 0 else { continue }
+        for threads in threadCounts {
+            let speedUp = Double(threads) * one / best[threads]!
+            results.append(.object([.init("op", .string(name)), .init("threads", .int(threads)),
+                                    .init("speed_up", .double((speedUp * 100).rounded() / 100))]))
+            writeError("\(name) threads=\(threads): speed-up \(speedUp)\n")
         }
     }
 }
