@@ -15,7 +15,9 @@
 All sides quantize the same float32 matrices (sum of four uniforms minus 2, times 0.02, from a
 counter-based splitmix64 that QuantizeBench reproduces), shapes 4096x4096 and the LLaVA-1.5-7B
 projector (fc1 4096x1024, fc2 4096x4096). Each figure is the best of repeated runs (million elements
-per second). Prints a Markdown table.
+per second); connkit's timings and ggml's alternate in bursts inside QuantizeBench. Prints a Markdown
+table and the machine's own multi-core ceiling measured in the same run (memory read bandwidth on 1 and
+all cores, speed-up of a register-only vector loop).
 
 With --end-to-end it also times whole files (release `connkit` from the repository root): a 4096x4096
 f32 safetensors file and a LLaVA-1.5-7B-shaped f16 projector (mm_projector.0/2 weights and biases),
@@ -97,11 +99,15 @@ def main():
     ggml_path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
     bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
     out = subprocess.run([bench, "--types", ",".join(types), "--shapes", args.shapes, "--min-seconds",
-                          str(args.min_seconds), "--casts", "--ggml", ggml_path], check=True, capture_output=True, text=True)
+                          str(args.min_seconds), "--casts", "--machine", "--ggml", ggml_path], check=True,
+                         capture_output=True, text=True)
     connkit = {}
     in_process_ggml = {}
+    machine = {}
     for r in json.loads(out.stdout)["results"]:
-        if r["kernel"] == "ggml":
+        if r["op"].startswith("machine-"):
+            machine[(r["op"], r["threads"])] = r
+        elif r["kernel"] == "ggml":
             in_process_ggml[(r["op"], tuple(r["shape"]))] = r["melem_per_s"]
         else:
             connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
@@ -155,9 +161,15 @@ def main():
         speedup = f"{many / one:.2f}×" if many else "-"
         print(f"| {shape} | {name} | {fmt(one)} | {fmt(many)} | {speedup} | {fmt(same_process)} | {ratio_ggml} | "
               f"{fmt(ctypes_rate)} | {fmt(py)} | {ratio_py} |")
+    read_1, read_n = machine.get(("machine-read", 1)), machine.get(("machine-read", cores))
+    vector_n = machine.get(("machine-vector", cores))
+    if read_1 and read_n and vector_n:
+        print(f"\nThe machine in the same run (`QuantizeBench --machine`): memory reads {read_1['gb_per_s']:.1f} GB/s on "
+              f"1 core and {read_n['gb_per_s']:.1f} GB/s on {cores} ({read_n['speed_up']:.2f}×); a register-only "
+              f"AVX2 loop runs {vector_n['speed_up']:.2f}× faster on {cores} cores than on one.")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(raw, fh, indent=1)
+            json.dump({"kernels": raw, "machine": list(machine.values())}, fh, indent=1)
     if args.end_to_end:
         end_to_end(types, args, lib)
 

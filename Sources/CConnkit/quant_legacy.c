@@ -1,5 +1,5 @@
-// AVX2 kernels for ggml's q4_0 and q4_1 blocks (32 floats -> 18 / 20 bytes), byte-identical to ggml's
-// quantize_row_q4_0_ref / quantize_row_q4_1_ref. The reference algorithms live in Swift
+// AVX2 kernels for ggml's q4_0, q4_1, q5_0 and q5_1 blocks (32 floats -> 18 / 20 / 22 / 24 bytes),
+// byte-identical to ggml's quantize_row_q*_ref. The reference algorithms live in Swift
 // (Sources/Quantization/GGML/Legacy.swift); these run the same float32 operations in the same order, a
 // block per four 8-lane vectors and four blocks' scalars side by side. A group of four blocks that needs
 // C's exact scalar behaviour (both signs reach the largest magnitude, a scale or inverse that overflows)
@@ -37,14 +37,23 @@ static inline CK_AVX2 __m256 probe_block(__m256 probe, const __m256 v[4]) {
     return _mm256_or_ps(probe, _mm256_sub_ps(s, s));
 }
 
-// 32 codes (0..16, four vectors of eight in element order) -> 16 bytes: byte j = min(15, c[j]) |
-// min(15, c[j + 16]) << 4.
-static inline CK_AVX2 void store_nibbles(uint8_t *y, __m256i c0, __m256i c1, __m256i c2, __m256i c3) {
+// 32 codes (four vectors of eight int32 in element order, each 0..255) -> 32 bytes in element order.
+static inline CK_AVX2 __m256i pack_codes(__m256i c0, __m256i c1, __m256i c2, __m256i c3) {
     __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(c0, c1), _mm256_packs_epi32(c2, c3));
     // The packs work within 128-bit lanes: dwords hold elements [0-3 8-11 16-19 24-27 | 4-7 12-15 20-23 28-31].
-    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    p = _mm256_min_epu8(p, _mm256_set1_epi8(15));
-    __m128i low = _mm256_castsi256_si128(p), high = _mm256_extracti128_si256(p, 1);
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+// Codes as bytes -> `qh` (bit j = bit 4 of code j; 5-bit types) and the 16 nibble bytes (byte j = low
+// nibble of code j | low nibble of code j + 16 << 4).
+static inline CK_AVX2 uint32_t fifth_bits(__m256i codes) {
+    // Bit 4 of each byte to bit 7 (codes are below 32, so nothing crosses into the next byte's bit 7).
+    return (uint32_t)_mm256_movemask_epi8(_mm256_slli_epi16(codes, 3));
+}
+
+static inline CK_AVX2 void store_nibbles(uint8_t *y, __m256i codes) {
+    codes = _mm256_and_si256(codes, _mm256_set1_epi8(15));
+    __m128i low = _mm256_castsi256_si128(codes), high = _mm256_extracti128_si256(codes, 1);
     _mm_storeu_si128((__m128i *)y, _mm_or_si128(low, _mm_slli_epi16(high, 4)));
 }
 
@@ -57,7 +66,12 @@ static inline CK_AVX2 int all_finite(__m128 v) {
     return _mm_movemask_ps(_mm_cmp_ps(magnitude, _mm_set1_ps(__builtin_inff()), _CMP_LT_OQ)) == 0xF;
 }
 
-CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t blocks, int *finite) {
+// q4_0 (bits 4) and q5_0 (bits 5): d = max / -2^(bits-1) where max is the value of largest magnitude,
+// code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)). Block: f16 d, [u32 qh,] 16 nibble bytes.
+static inline __attribute__((always_inline)) CK_AVX2 size_t symmetric_blocks(const float *x, uint8_t *y, size_t blocks,
+                                                                         int *finite, int bits) {
+    const size_t blockBytes = bits == 4 ? 18 : 22;
+    const float half = (float)(1 << (bits - 1));
     __m256 probe = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
@@ -78,7 +92,7 @@ CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t blocks, int *
         __m128 nonzero = _mm_cmp_ps(amax, _mm_setzero_ps(), _CMP_NEQ_OQ);
         if (_mm_movemask_ps(_mm_and_ps(_mm_cmp_ps(hi, negLo, _CMP_EQ_OQ), nonzero))) break;
         __m128 max = _mm_and_ps(_mm_blendv_ps(lo, hi, _mm_cmp_ps(hi, amax, _CMP_EQ_OQ)), nonzero);
-        __m128 d = _mm_div_ps(max, _mm_set1_ps(-8.0f));
+        __m128 d = _mm_div_ps(max, _mm_set1_ps(-half));
         __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, _mm_setzero_ps(), _CMP_NEQ_OQ));
         if (!all_finite(id)) break;
         uint16_t halves[8];
@@ -86,20 +100,29 @@ CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t blocks, int *
         float ids[4];
         _mm_storeu_ps(ids, id);
         for (int b = 0; b < 4; b++) {
-            uint8_t *yb = y + 18 * (i + b);
+            uint8_t *yb = y + blockBytes * (i + b);
             memcpy(yb, &halves[b], 2);
-            __m256 scale = _mm256_set1_ps(ids[b]), offset = _mm256_set1_ps(8.5f);
+            __m256 scale = _mm256_set1_ps(ids[b]), offset = _mm256_set1_ps(half + 0.5f);
             __m256i c[4];
-            // (int8_t)(x * id + 8.5f): truncation; the value lies in [0.5, 16.5].
+            // (int8_t)(x * id + offset): truncation; the value lies in [0.5, 2^bits + 0.5].
             for (int k = 0; k < 4; k++) c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[b][k], scale), offset));
-            store_nibbles(yb + 2, c[0], c[1], c[2], c[3]);
+            __m256i codes = _mm256_min_epu8(pack_codes(c[0], c[1], c[2], c[3]), _mm256_set1_epi8((char)((1 << bits) - 1)));
+            if (bits == 5) {
+                uint32_t qh = fifth_bits(codes);
+                memcpy(yb + 2, &qh, 4);
+            }
+            store_nibbles(yb + blockBytes - 16, codes);
         }
     }
     if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
     return i;
 }
 
-CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t blocks, int *finite) {
+// q4_1 (bits 4) and q5_1 (bits 5): d = (max - min) / (2^bits - 1), code = (int8_t)((x - min) * id + 0.5)
+// (q4_1 also takes MIN(15, ·); q5_1 has no clamp). Block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
+static inline __attribute__((always_inline)) CK_AVX2 size_t affine_blocks(const float *x, uint8_t *y, size_t blocks,
+                                                                      int *finite, int bits) {
+    const size_t blockBytes = bits == 4 ? 20 : 24;
     __m256 probe = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
@@ -130,7 +153,7 @@ CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t blocks, int *
             hi = _mm_loadu_ps(h);
             lo = _mm_loadu_ps(l);
         }
-        __m128 d = _mm_div_ps(_mm_sub_ps(hi, lo), _mm_set1_ps(15.0f));
+        __m128 d = _mm_div_ps(_mm_sub_ps(hi, lo), _mm_set1_ps((float)((1 << bits) - 1)));
         __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, zero, _CMP_NEQ_OQ));
         if (!all_finite(d) || !all_finite(id)) break;
         uint16_t dHalves[8], minHalves[8];
@@ -140,36 +163,49 @@ CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t blocks, int *
         _mm_storeu_ps(ids, id);
         _mm_storeu_ps(mins, lo);
         for (int b = 0; b < 4; b++) {
-            uint8_t *yb = y + 20 * (i + b);
+            uint8_t *yb = y + blockBytes * (i + b);
             memcpy(yb, &dHalves[b], 2);
             memcpy(yb + 2, &minHalves[b], 2);
-            __m256 scale = _mm256_set1_ps(ids[b]), min = _mm256_set1_ps(mins[b]), half = _mm256_set1_ps(0.5f);
+            __m256 scale = _mm256_set1_ps(ids[b]), min = _mm256_set1_ps(mins[b]), rounding = _mm256_set1_ps(0.5f);
             __m256i c[4];
-            // (int8_t)((x - min) * id + 0.5f): truncation of a value in [0.5, 15.5 + a few ulp].
+            // Truncation of a value in [0.5, 2^bits - 0.5 + a few ulp].
             for (int k = 0; k < 4; k++) {
                 __m256 q = _mm256_mul_ps(_mm256_sub_ps(v[b][k], min), scale);
-                c[k] = _mm256_cvttps_epi32(_mm256_add_ps(q, half));
+                c[k] = _mm256_cvttps_epi32(_mm256_add_ps(q, rounding));
             }
-            store_nibbles(yb + 4, c[0], c[1], c[2], c[3]);
+            __m256i codes = pack_codes(c[0], c[1], c[2], c[3]);
+            if (bits == 4) {
+                codes = _mm256_min_epu8(codes, _mm256_set1_epi8(15));
+            } else {
+                uint32_t qh = fifth_bits(codes);
+                memcpy(yb + 4, &qh, 4);
+            }
+            store_nibbles(yb + blockBytes - 16, codes);
         }
     }
     if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
     return i;
 }
+
+CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 4); }
+CK_AVX2 static size_t q5_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 5); }
+CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return affine_blocks(x, y, n, finite, 4); }
+CK_AVX2 static size_t q5_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return affine_blocks(x, y, n, finite, 5); }
 #endif
 
-size_t ck_quantize_q4_0(const float *x, uint8_t *y, size_t blocks, int *finite) {
 #ifdef CK_X86
-    if (ck_has_f16c()) return q4_0_avx2(x, y, blocks, finite);
+#define CK_EXPORT(type)                                                                  \
+    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
+        return ck_has_f16c() ? type##_avx2(x, y, blocks, finite) : 0;                    \
+    }
+#else
+#define CK_EXPORT(type)                                                                  \
+    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
+        (void)x; (void)y; (void)blocks; (void)finite;                                    \
+        return 0;                                                                        \
+    }
 #endif
-    (void)x; (void)y; (void)blocks; (void)finite;
-    return 0;
-}
-
-size_t ck_quantize_q4_1(const float *x, uint8_t *y, size_t blocks, int *finite) {
-#ifdef CK_X86
-    if (ck_has_f16c()) return q4_1_avx2(x, y, blocks, finite);
-#endif
-    (void)x; (void)y; (void)blocks; (void)finite;
-    return 0;
-}
+CK_EXPORT(q4_0)
+CK_EXPORT(q4_1)
+CK_EXPORT(q5_0)
+CK_EXPORT(q5_1)

@@ -51,8 +51,10 @@ public enum GGMLBlocks {
                      { Q4_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
         case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
                      { Q4_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
-        case .q5_0: ({ _ = Q5_0.quantize($0, $1, blocks: $2) }, Q5_0.quantize)
-        case .q5_1: ({ _ = Q5_1.quantize($0, $1, blocks: $2) }, Q5_1.quantize)
+        case .q5_0: ({ _ = Q5_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
+                     { Q5_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
+        case .q5_1: ({ _ = Q5_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
+                     { Q5_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
         case .q2_k: (Q2_K.quantize, nil)
         case .q3_k: (Q3_K.quantize, nil)
         case .q4_k: (Q4_K.quantize, nil)

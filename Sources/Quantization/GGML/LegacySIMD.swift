@@ -7,8 +7,8 @@ import CConnkit
 /// one block (divisions, f16 conversions) overlap the vector work of the others. Where a block needs
 /// C's exact scalar behaviour (a largest magnitude reached with both signs, a zero minimum whose sign C
 /// picks by scan order, a scale or inverse that overflows) `prepare` returns nil and the block goes
-/// through the reference. On a CPU with AVX2, q4_0 and q4_1 run the C target's kernels (eight lanes, a
-/// block in four vectors), which leave such groups to these. Tests compare every kernel with ggml on the
+/// through the reference. On a CPU with AVX2, q4_0, q4_1, q5_0 and q5_1 run the C target's kernels
+/// (eight lanes, a block in four vectors), which leave such groups to these. Tests compare every kernel with ggml on the
 /// fixtures and with each other on large random inputs.
 
 /// A block as eight 4-lane vectors (vector k = elements 4k..<4k+4).
@@ -301,8 +301,16 @@ extension Q5_0 {
         storeLowNibbles(codes, y, at: 6)
     }
 
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
+    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
+                         vectorExtensions: Bool = true) -> Bool {
+        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
+        return runVectorKernel(ck_quantize_q5_0, x, y, blocks: blocks, blockBytes: 22, finishing: quantizePortable)
+    }
+
+    /// The Swift kernel (what runs without AVX2).
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
         var i = 0
         while i + 4 <= blocks {
@@ -441,8 +449,16 @@ extension Q5_1 {
         storeLowNibbles(codes, y, at: 8)
     }
 
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
+    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
+                         vectorExtensions: Bool = true) -> Bool {
+        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
+        return runVectorKernel(ck_quantize_q5_1, x, y, blocks: blocks, blockBytes: 24, finishing: quantizePortable)
+    }
+
+    /// The Swift kernel (what runs without AVX2).
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
         var i = 0
         while i + 4 <= blocks {

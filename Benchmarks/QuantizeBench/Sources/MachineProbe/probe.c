@@ -78,3 +78,5 @@ double probe_read_seconds(int threads) {
     for (int t = 0; t < threads; t++) free(buffers[t]);
     return seconds;
 }
+
+long probe_read_bytes_per_thread(void) { return 2L * READ_FLOATS * (long)sizeof(float); }

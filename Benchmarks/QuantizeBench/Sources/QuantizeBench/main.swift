@@ -13,8 +13,8 @@ import Glibc
 ///                      [--kernels fast,portable,reference] [--min-seconds 1.0] [--casts] [--machine] [--cpu-time]
 ///                      [--ggml path/to/libggml-base.so]
 /// With --ggml, ggml's `ggml_quantize_chunk` (one call over the whole matrix, single-threaded) is timed
-/// in the same process and reported as kernel "ggml". All the timings of one type and shape alternate run
-/// by run, each keeping its best.
+/// in the same process and reported as kernel "ggml". All the timings of one type and shape alternate in
+/// bursts, each keeping its best run.
 /// Inputs are bell-shaped values (sum of four uniforms) with a 0.02 scale, like trained weights.
 
 /// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
@@ -112,19 +112,25 @@ func writeError(_ text: String) {
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Runs every body once per round, rounds repeated until each body has had `minSeconds` (at least three
-/// rounds), and returns each body's best time: the bodies share the machine's moments, good and bad.
+/// Runs every body in turn, in bursts of back-to-back runs (at least 50 ms and three runs; the first run
+/// of a burst, which wakes the threads up, is not counted), until each body has had `minSeconds` and at
+/// least three bursts; returns each body's best time. Alternating bursts gives every body a share of the
+/// machine's good and bad moments.
 func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) throws -> [Double] {
     var best = [Double](repeating: .infinity, count: bodies.count)
     var spent = [Double](repeating: 0, count: bodies.count)
     var rounds = 0
     while rounds < 3 || spent.contains(where: { $0 < minSeconds }) {
         for (index, body) in bodies.enumerated() {
-            let t0 = monotonicSeconds()
-            try body()
-            let elapsed = monotonicSeconds() - t0
-            best[index] = min(best[index], elapsed)
-            spent[index] += elapsed
+            let burstStart = monotonicSeconds()
+            var runs = 0
+            while runs < 3 || monotonicSeconds() - burstStart < 0.05 {
+                let t0 = monotonicSeconds()
+                try body()
+                if runs > 0 { best[index] = min(best[index], monotonicSeconds() - t0) }
+                runs += 1
+            }
+            spent[index] += monotonicSeconds() - burstStart
         }
         rounds += 1
     }
@@ -176,7 +182,8 @@ for (rows, columns) in shapes {
     }
 }
 if machine {
-    // Speed-up of the same fixed work per thread, 1 thread against each count (best of three, alternating).
+    // The same fixed work on every thread: speed-up against one thread (best of three, alternating), and
+    // for the read probe the bytes read per second by all threads together.
     for (name, probe) in [("machine-vector", probe_vector_seconds), ("machine-read", probe_read_seconds)]
         as [(String, (Int32) -> Double)] {
         var best = [Int: Double]()
@@ -186,8 +193,13 @@ if machine {
         guard let one = best[1], one > 0 else { continue }
         for threads in threadCounts {
             let speedUp = Double(threads) * one / best[threads]!
-            results.append(.object([.init("op", .string(name)), .init("threads", .int(threads)),
-                                    .init("speed_up", .double((speedUp * 100).rounded() / 100))]))
+            var fields: [JSONValue.Member] = [.init("op", .string(name)), .init("threads", .int(threads)),
+                                              .init("speed_up", .double((speedUp * 100).rounded() / 100))]
+            if name == "machine-read" {
+                let gigabytes = Double(threads) * Double(probe_read_bytes_per_thread()) / best[threads]! / 1e9
+                fields.append(.init("gb_per_s", .double((gigabytes * 10).rounded() / 10)))
+            }
+            results.append(.object(fields))
             writeError("\(name) threads=\(threads): speed-up \(speedUp)\n")
         }
     }

@@ -6,4 +6,6 @@
 double probe_vector_seconds(int threads);
 // Each thread reading its own 256 MiB buffer (summing it with AVX2 loads) twice.
 double probe_read_seconds(int threads);
+// Bytes one thread reads in probe_read_seconds.
+long probe_read_bytes_per_thread(void);
 #endif
