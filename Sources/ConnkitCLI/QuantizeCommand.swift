@@ -38,6 +38,9 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("only"), help: "Quantize only tensors matching this glob; repeatable.")
     var only: [String] = []
 
+    @Option(name: .customLong("exclude"), help: "Leave tensors matching this glob out of the output; repeatable.")
+    var exclude: [String] = []
+
     @Option(name: .customLong("group-size"), help: "MLX group size: 32, 64 or 128 (default 64).")
     var groupSize: Int?
 
@@ -69,6 +72,7 @@ struct Quantize: ParsableCommand {
         var request = QuantizeRequest(type: try QuantizationType(parsing: type))
         request.keep = keep
         request.only = only
+        request.exclude = exclude
         if let groupSize { request.groupSize = groupSize }
         let checkpoint = try CheckpointReader.open(input)
         let bar = ProgressBar(label: "quantizing", quiet: quiet || json)

@@ -8,6 +8,8 @@ public struct QuantizeRequest: Sendable {
     public var keep: [String] = []
     /// `--only` globs.
     public var only: [String] = []
+    /// `--exclude` globs: tensors left out of the output (and of the report).
+    public var exclude: [String] = []
     /// MLX group size (32, 64 or 128).
     public var groupSize = 64
     /// Threads for the row-parallel kernels.
@@ -64,13 +66,18 @@ public enum QuantizePipeline {
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
                                         groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
-        for pattern in policy.only where !checkpoint.tensors.contains(where: { pattern.matches($0.name) }) {
-            throw QuantizationError(.invalidRequest("--only \(pattern.pattern) matches no tensor"))
+        let exclude = request.exclude.map(Glob.init)
+        for (option, patterns) in [("--only", policy.only), ("--exclude", exclude)] {
+            for pattern in patterns where !checkpoint.tensors.contains(where: { pattern.matches($0.name) }) {
+                throw QuantizationError(.invalidRequest("\(option) \(pattern.pattern) matches no tensor"))
+            }
         }
+        let kept = checkpoint.tensors.filter { tensor in !exclude.contains { $0.matches(tensor.name) } }
+        guard !kept.isEmpty else { throw QuantizationError(.invalidRequest("--exclude leaves no tensor to write")) }
         var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
                                         groupSize: request.type.isMLX ? request.groupSize : nil)
         var plans: [(Tensor, QuantizationPolicy.Decision)] = []
-        for tensor in checkpoint.tensors {
+        for tensor in kept {
             plans.append((tensor, try policy.decide(tensor.info)))
         }
         let builder = ReportBuilder()
@@ -142,7 +149,7 @@ public enum QuantizePipeline {
         switch decision.action {
         case .copy:
             guard format.holds(info.dtype) else {
-                let hint = info.dtype.isBlockQuantized ? "select it with --only to re-quantize it" : "leave it out of the input"
+                let hint = info.dtype.isBlockQuantized ? "select it with --only to re-quantize it" : "leave it out with --exclude"
                 throw QuantizationError(.invalidRequest("\(format.rawValue) cannot hold \(info.dtype.rawValue) (\(hint))"),
                                         tensor: info.name)
             }

@@ -344,4 +344,29 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         #expect(kind(.ggml(.q4_0), "out.gguf", only: ["nothing*"]) == .invalidRequest("--only nothing* matches no tensor"))
         #expect(folder.contents == ["in.safetensors"])
     }
+
+    /// GGUF has no u8 or bool type: such a tensor is refused with a hint, and `--exclude` leaves it out.
+    @Test func excludeLeavesTensorsOut() throws {
+        let folder = try TemporaryFolder()
+        try writeCheckpoint(folder.file("in.safetensors"), [
+            TestTensor("w", .f32, [4, 64], values: sampleValues(256, seed: 19)),
+            TestTensor("mask", .u8, [4, 4], bytes: [UInt8](repeating: 1, count: 16)),
+        ])
+        let input = try CheckpointReader.open(folder.file("in.safetensors"))
+        func run(exclude: [String]) throws -> QuantizationReport {
+            var request = QuantizeRequest(type: .ggml(.q4_0))
+            request.exclude = exclude
+            return try QuantizePipeline.run(input, to: folder.file("out.gguf"), request: request, overwrite: true)
+        }
+        let refused = #expect(throws: QuantizationError.self) { try run(exclude: []) }
+        #expect(refused?.kind == .invalidRequest("gguf cannot hold u8 (leave it out with --exclude)"))
+        #expect((#expect(throws: QuantizationError.self) { try run(exclude: ["nothing*"]) })?.kind
+            == .invalidRequest("--exclude nothing* matches no tensor"))
+        #expect((#expect(throws: QuantizationError.self) { try run(exclude: ["*"]) })?.kind
+            == .invalidRequest("--exclude leaves no tensor to write"))
+        #expect(folder.contents == ["in.safetensors"])
+        let report = try run(exclude: ["mask"])
+        #expect(report.entries.map(\.name) == ["w"])
+        #expect(try CheckpointReader.open(folder.file("out.gguf")).tensors.map(\.name) == ["w"])
+    }
 }

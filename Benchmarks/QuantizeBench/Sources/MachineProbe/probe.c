@@ -1,7 +1,6 @@
 #include "MachineProbe.h"
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <immintrin.h>
 #include <cpuid.h>
@@ -71,8 +70,11 @@ double probe_read_seconds(int threads) {
     if (!has_avx2() || threads > 64) return 0;
     void *buffers[64];
     for (int t = 0; t < threads; t++) {
-        buffers[t] = malloc((size_t)READ_FLOATS * sizeof(float));
-        memset(buffers[t], 0, (size_t)READ_FLOATS * sizeof(float));
+        // Written with non-zero values: zero-filling could become calloc, whose untouched pages all map the
+        // kernel's zero page and fault during the timing.
+        float *buffer = malloc((size_t)READ_FLOATS * sizeof(float));
+        for (size_t i = 0; i < READ_FLOATS; i++) buffer[i] = 1.0f;
+        buffers[t] = buffer;
     }
     double seconds = run(read_work, buffers, threads);
     for (int t = 0; t < threads; t++) free(buffers[t]);

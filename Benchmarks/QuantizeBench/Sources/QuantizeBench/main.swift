@@ -112,7 +112,7 @@ func writeError(_ text: String) {
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Runs every body in turn, in bursts of back-to-back runs (at least 50 ms and three runs; the first run
+/// Runs every body in turn, in bursts of back-to-back runs (at least 50 ms and two runs; the first run
 /// of a burst, which wakes the threads up, is not counted), until each body has had `minSeconds` and at
 /// least three bursts; returns each body's best time. Alternating bursts gives every body a share of the
 /// machine's good and bad moments.
@@ -124,7 +124,7 @@ func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) thr
         for (index, body) in bodies.enumerated() {
             let burstStart = monotonicSeconds()
             var runs = 0
-            while runs < 3 || monotonicSeconds() - burstStart < 0.05 {
+            while runs < 2 || monotonicSeconds() - burstStart < 0.05 {
                 let t0 = monotonicSeconds()
                 try body()
                 if runs > 0 { best[index] = min(best[index], monotonicSeconds() - t0) }
