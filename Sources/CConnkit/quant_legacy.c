@@ -61,6 +61,20 @@ static inline CK_AVX2 void load_block(const float *x, __m256 v[4]) {
     for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
 }
 
+// Loads four consecutive blocks, adds them to the probe, and gives each block's maximum and minimum
+// (lane b for block b).
+static inline CK_AVX2 void load_group(const float *x, __m256 v[4][4], __m256 *probe, __m128 *hi, __m128 *lo) {
+    __m256 high[4], low[4];
+    for (int b = 0; b < 4; b++) {
+        load_block(x + 32 * b, v[b]);
+        *probe = probe_block(*probe, v[b]);
+        high[b] = _mm256_max_ps(_mm256_max_ps(v[b][0], v[b][1]), _mm256_max_ps(v[b][2], v[b][3]));
+        low[b] = _mm256_min_ps(_mm256_min_ps(v[b][0], v[b][1]), _mm256_min_ps(v[b][2], v[b][3]));
+    }
+    *hi = reduce4_max(high[0], high[1], high[2], high[3]);
+    *lo = reduce4_min(low[0], low[1], low[2], low[3]);
+}
+
 static inline CK_AVX2 int all_finite(__m128 v) {
     __m128 magnitude = _mm_andnot_ps(_mm_set1_ps(-0.0f), v);
     return _mm_movemask_ps(_mm_cmp_ps(magnitude, _mm_set1_ps(__builtin_inff()), _CMP_LT_OQ)) == 0xF;
@@ -76,17 +90,11 @@ static inline __attribute__((always_inline)) CK_AVX2 size_t symmetric_blocks(con
     size_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
         const float *xg = x + 32 * i;
-        __m256 v[4][4], high[4], low[4];
-        for (int b = 0; b < 4; b++) {
-            load_block(xg + 32 * b, v[b]);
-            probe = probe_block(probe, v[b]);
-            high[b] = _mm256_max_ps(_mm256_max_ps(v[b][0], v[b][1]), _mm256_max_ps(v[b][2], v[b][3]));
-            low[b] = _mm256_min_ps(_mm256_min_ps(v[b][0], v[b][1]), _mm256_min_ps(v[b][2], v[b][3]));
-        }
+        __m256 v[4][4];
+        __m128 hi, lo;
+        load_group(xg, v, &probe, &hi, &lo);
         // ggml keeps the first value whose magnitude beats the running one (+0 if none): the block's
         // maximum or minimum, whichever is larger in magnitude; when both are, only a scan can tell.
-        __m128 hi = reduce4_max(high[0], high[1], high[2], high[3]);
-        __m128 lo = reduce4_min(low[0], low[1], low[2], low[3]);
         __m128 negLo = _mm_xor_ps(lo, _mm_set1_ps(-0.0f));
         __m128 amax = _mm_max_ps(hi, negLo);
         __m128 nonzero = _mm_cmp_ps(amax, _mm_setzero_ps(), _CMP_NEQ_OQ);
@@ -127,15 +135,9 @@ static inline __attribute__((always_inline)) CK_AVX2 size_t affine_blocks(const 
     size_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
         const float *xg = x + 32 * i;
-        __m256 v[4][4], high[4], low[4];
-        for (int b = 0; b < 4; b++) {
-            load_block(xg + 32 * b, v[b]);
-            probe = probe_block(probe, v[b]);
-            high[b] = _mm256_max_ps(_mm256_max_ps(v[b][0], v[b][1]), _mm256_max_ps(v[b][2], v[b][3]));
-            low[b] = _mm256_min_ps(_mm256_min_ps(v[b][0], v[b][1]), _mm256_min_ps(v[b][2], v[b][3]));
-        }
-        __m128 hi = reduce4_max(high[0], high[1], high[2], high[3]);
-        __m128 lo = reduce4_min(low[0], low[1], low[2], low[3]);
+        __m256 v[4][4];
+        __m128 hi, lo;
+        load_group(xg, v, &probe, &hi, &lo);
         __m128 zero = _mm_setzero_ps();
         if (_mm_movemask_ps(_mm_or_ps(_mm_cmp_ps(hi, zero, _CMP_EQ_OQ), _mm_cmp_ps(lo, zero, _CMP_EQ_OQ)))) {
             // A zero extreme: C's `v < min` / `v > max` scan keeps the block's first zero, with its sign.

@@ -24,7 +24,7 @@ public enum Parallel {
         if workers == 1 { return [body(0 ..< count)] }
         // More chunks than workers, taken in order by whichever worker is free: a worker that loses its
         // core for a while (a shared machine) does fewer chunks instead of holding up the others.
-        let chunks = min(maximumChunks, workers * 8)
+        let chunks = min(maximumChunks, workers * 32)
         let base = count / chunks
         let extra = count % chunks
         let results = UnsafeMutableBufferPointer<R?>.allocate(capacity: chunks)

@@ -112,8 +112,8 @@ func writeError(_ text: String) {
     _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Runs every body in turn, in bursts of back-to-back runs (at least 50 ms and two runs; the first run
-/// of a burst, which wakes the threads up, is not counted), until each body has had `minSeconds` and at
+/// Runs every body in turn, in bursts of back-to-back runs (at least 50 ms and two runs; a short first
+/// run of a burst, which mostly measures waking the threads up, is not counted), until each body has had `minSeconds` and at
 /// least three bursts; returns each body's best time. Alternating bursts gives every body a share of the
 /// machine's good and bad moments.
 func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) throws -> [Double] {
@@ -127,7 +127,8 @@ func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) thr
             while runs < 2 || monotonicSeconds() - burstStart < 0.05 {
                 let t0 = monotonicSeconds()
                 try body()
-                if runs > 0 { best[index] = min(best[index], monotonicSeconds() - t0) }
+                let elapsed = monotonicSeconds() - t0
+                if runs > 0 || elapsed > 0.02 { best[index] = min(best[index], elapsed) }
                 runs += 1
             }
             spent[index] += monotonicSeconds() - burstStart
