@@ -95,6 +95,11 @@ import TensorFormats
         #expect(graphKeys == DimensionKey.all.map(\.key))
         let ops = graph["$defs"]?["node"]?["oneOf"]?.arrayValue?.compactMap { $0["properties"]?["op"]?["const"]?.stringValue }
         #expect(ops == ["repeat"] + Operation.opNames)
+        let describe = try loadSchema("describe.schema.json").root
+        let sites = describe["$defs"]?["site"]?["enum"]?.arrayValue?.compactMap(\.stringValue)
+        #expect(sites == Site.allCases.map(\.rawValue))
+        let siteTotals = describe["$defs"]?["description"]?["properties"]?["parameters"]?["properties"]?.objectMembers?.map(\.key)
+        #expect(siteTotals == Site.allCases.map(\.rawValue))
     }
 }
 

@@ -157,6 +157,27 @@ import TensorFormats
         #expect(unknown.status == 2)
     }
 
+    /// Every shape of `describe --json` output (a family, a graph file, a checkpoint, `--compare`, an
+    /// error) against schemas/describe.schema.json.
+    @Test func describeJSONFollowsTheSchema() throws {
+        let schema = try loadSchema("describe.schema.json")
+        let cases: [(arguments: [String], status: Int32)] = [
+            (["describe", "mlp", "encoder=1024"], 0),
+            (["describe", "perceiver-resampler", "--variant", "idefics", "--encoder", "clip-vit-l-14", "--llm", "vicuna-7b"], 0),
+            (["describe", "examples/graphs/qformer.blip2.json"], 0),
+            (["describe", "examples/minicpmv-tiny-mmproj.gguf"], 0),
+            (["describe", "--compare", "--encoder", "clip-vit-l-14-336", "--llm", "vicuna-7b"], 0),
+            (["describe", "--compare"], 2),
+            (["describe", "mlp", "--variant", "mlp9"], 2),
+        ]
+        for (arguments, status) in cases {
+            let result = try run(arguments + ["--json"])
+            #expect(result.status == status, "\(arguments): \(result.stderr)")
+            let violations = schema.validate(try JSONValue.parse(result.stdout))
+            #expect(violations.isEmpty, "\(arguments): \(violations)")
+        }
+    }
+
     /// A 7B LLaVA-NeXT layout at real dimensions in two safetensors shards with an index: the headers
     /// are real, the data regions are holes. `--no-values` reads the headers only.
     @Test func shardedRealDimensionCheckpoint() throws {
