@@ -119,6 +119,22 @@ struct GGUFHostileTests {
         #expect(GGUFTestSupport.kindName(error.kind) == "limitExceeded", "\(error)")
     }
 
+    /// A tensor name with a NUL byte is refused: ggml would read "w\0x" as tensor "w".
+    @Test func tensorNameWithNULIsRefused() throws {
+        let directory = try GGUFTestSupport.TemporaryDirectory()
+        var bytes: [UInt8] = Array("GGUF".utf8)
+        func append<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        append(UInt32(3)); append(UInt64(1)); append(UInt64(0))
+        append(UInt64(3)); bytes += [0x77, 0x00, 0x78]  // "w\0x"
+        append(UInt32(1)); append(UInt64(1)); append(UInt32(0)); append(UInt64(0))
+        bytes += [UInt8](repeating: 0, count: (32 - bytes.count % 32) % 32 + 32)
+        let path = directory.path("nul.gguf")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let error = try #require(GGUFTestSupport.formatError { _ = try GGUFReader.read(MappedFile(path: path)) })
+        #expect(GGUFTestSupport.kindName(error.kind) == "invalidHeader", "\(error)")
+        #expect(error.description.contains("NUL"))
+    }
+
     /// The limits are exact: a 63-byte name and arrays nested to the maximum depth are accepted.
     @Test func limitsAreInclusive() throws {
         let directory = try GGUFTestSupport.TemporaryDirectory()

@@ -28,7 +28,8 @@
 ///   as true). Arrays may nest (*connkit*: ggml refuses nesting, gguf-py reads it) up to
 ///   `GGUFLayout.maxArrayNesting` levels, with at most `GGUFLayout.maxMetadataValues` values in all.
 /// - `general.alignment`, if present, is a u32 non-zero power of two; otherwise 32.
-/// - Tensor names: at most 63 bytes (ggml's `GGML_MAX_NAME` with its NUL), unique.
+/// - Tensor names: at most 63 bytes (ggml's `GGML_MAX_NAME` with its NUL), unique, without a NUL byte
+///   (*connkit*: ggml would cut the name there, gguf-py keeps it).
 /// - `n_dims ≤ 4`; each dim is a non-negative int64; the element count does not overflow; the
 ///   `ggml_type` is one of the current enum (removed ids 4, 5, 31–33, 36–38 and ids ≥ 43 are unknown);
 ///   `ne[0]` is a multiple of the type's block size; the byte size does not overflow.
@@ -292,6 +293,11 @@ private struct HeaderParser {
             guard name.utf8.count <= GGUFLayout.maxTensorNameBytes else {
                 throw FormatError(.limitExceeded(what: "tensor name length", value: "\(name.utf8.count) bytes",
                                                  limit: "\(GGUFLayout.maxTensorNameBytes) bytes (ggml's GGML_MAX_NAME)"),
+                                  at: location)
+            }
+            // ggml copies names as C strings: "a\0x" and "a\0y" would both become tensor "a".
+            guard !name.utf8.contains(0) else {
+                throw FormatError(.invalidHeader("tensor name contains a NUL byte (ggml would cut the name there)"),
                                   at: location)
             }
             guard names.insert(name).inserted else {
