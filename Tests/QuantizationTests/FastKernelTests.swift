@@ -122,6 +122,17 @@ import TensorFormats
         #expect(finite == 0)
     }
 
+    /// iq4_nl's C kernel does groups of eight blocks and leaves a group whose sums overflow (values
+    /// whose squares are infinite) to the reference.
+    @Test func iq4VectorKernelRunsWhereTheCPUHasIt() throws {
+        var input = (0 ..< 32 * 19).map { Float(($0 * 37) % 101) - 50.25 }
+        var output = [UInt8](repeating: 0, count: 19 * 18)
+        let vector = ck_has_f16c() != 0
+        #expect(ck_quantize_iq4_nl(input, &output, 19) == (vector ? 16 : 0))
+        input[8 * 32 + 5] = 3e38
+        #expect(ck_quantize_iq4_nl(input, &output, 19) == (vector ? 8 : 0))
+    }
+
     /// F16C's conversion (the C kernels' f16 fields) against ggml's software conversion, on a sweep of
     /// float32 bit patterns covering every exponent.
     @Test func vectorF16ConversionMatchesGGML() {

@@ -35,6 +35,12 @@ size_t ck_quantize_q4_1(const float *x, uint8_t *y, size_t blocks, int *finite);
 size_t ck_quantize_q5_0(const float *x, uint8_t *y, size_t blocks, int *finite);
 size_t ck_quantize_q5_1(const float *x, uint8_t *y, size_t blocks, int *finite);
 
+// ggml iq4_nl blocks (AVX2 + F16C; see quant_iq4.c), byte-identical to ggml's quantize_iq4_nl without
+// an importance matrix, for finite input (the caller checks). Quantizes whole groups of eight blocks from
+// the start and returns how many blocks it wrote: it stops before a group whose scale is not finite,
+// when fewer than eight blocks remain, and at once (returning 0) on a CPU without the vector path.
+size_t ck_quantize_iq4_nl(const float *x, uint8_t *y, size_t blocks);
+
 // The quantization report's sums over n pairs (a: original, b: read back), in double precision:
 // out = {sum (a-b)^2, sum a^2, sum b^2, sum a*b, max |a-b| (NaN if any |a-b| is NaN)}. Element i goes to
 // partial sum i % 8, combined in a fixed order: the vector and portable paths give the same bits.

@@ -60,6 +60,7 @@ public enum GGMLBlocks {
         case .q4_k: (Q4_K.quantize, nil)
         case .q5_k: (Q5_K.quantize, nil)
         case .q6_k: (Q6_K.quantize, nil)
+        case .iq4_nl: vectorExtensions ? (IQ4_NL.quantize, nil) : (IQ4_NL.quantizeReference, nil)
         default: referenceKernel(type).map { ($0, nil) }
         }
     }

@@ -1,3 +1,5 @@
+import CConnkit
+
 /// The non-linear 4-bit types. Layouts (f16 `d`, little-endian):
 ///
 ///     iq4_nl   18 bytes (32 elements):  d | qs: u8[16]                          y = d * kvalues[nibble]
@@ -83,6 +85,20 @@ enum IQ4_NL {
                     yb.storeBytes(of: codes[j] | (codes[16 + j] << 4), toByteOffset: 2 + j, as: UInt8.self)
                 }
             }
+        }
+    }
+
+    /// The production kernel: the C target's AVX2 kernel (eight blocks side by side) where the CPU has
+    /// it, and `quantizeReference` for the groups it leaves (a non-finite scale) and the tail. Finite
+    /// input only (the caller scans first).
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
+        var i = 0
+        while i < blocks {
+            i += ck_quantize_iq4_nl(x + 32 * i, (y + 18 * i).assumingMemoryBound(to: UInt8.self), blocks - i)
+            guard i < blocks else { break }
+            let count = min(8, blocks - i)
+            quantizeReference(x + 32 * i, y + 18 * i, blocks: count)
+            i += count
         }
     }
 
