@@ -1,4 +1,4 @@
-// AVX2 kernels for ggml's q4_0, q4_1, q5_0 and q5_1 blocks (32 floats -> 18 / 20 / 22 / 24 bytes),
+// AVX2 kernels for ggml's q8_0, q4_0, q4_1, q5_0 and q5_1 blocks (32 floats -> 34 / 18 / 20 / 22 / 24 bytes),
 // byte-identical to ggml's quantize_row_q*_ref. The reference algorithms live in Swift
 // (Sources/Quantization/GGML/Legacy.swift); these run the same float32 operations in the same order, a
 // block per four 8-lane vectors and four blocks' scalars side by side. A group of four blocks that needs
@@ -189,6 +189,49 @@ static inline __attribute__((always_inline)) CK_AVX2 size_t affine_blocks(const 
     return i;
 }
 
+// q8_0: d = max|x| / 127, code = roundf(x * id) (half away from zero). Block: f16 d, 32 int8 codes.
+CK_AVX2 static size_t q8_0_avx2(const float *x, uint8_t *y, size_t blocks, int *finite) {
+    const __m256 signBit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 probe = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 <= blocks; i += 4) {
+        const float *xg = x + 32 * i;
+        __m256 v[4][4];
+        __m128 hi, lo;
+        load_group(xg, v, &probe, &hi, &lo);
+        // max |x|, +0 for an all-zero block (maxps of +0 and -0 may give -0, and d = -0 changes the f16).
+        __m128 amax = _mm_andnot_ps(_mm_set1_ps(-0.0f), _mm_max_ps(hi, _mm_xor_ps(lo, _mm_set1_ps(-0.0f))));
+        __m128 d = _mm_div_ps(amax, _mm_set1_ps(127.0f));
+        __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, _mm_setzero_ps(), _CMP_NEQ_OQ));
+        if (!all_finite(id)) break;
+        uint16_t halves[8];
+        _mm_storeu_si128((__m128i *)halves, _mm_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
+        float ids[4];
+        _mm_storeu_ps(ids, id);
+        for (int b = 0; b < 4; b++) {
+            uint8_t *yb = y + 34 * (i + b);
+            memcpy(yb, &halves[b], 2);
+            __m256 scale = _mm256_set1_ps(ids[b]);
+            __m256i c[4];
+            for (int k = 0; k < 4; k++) {
+                // roundf: round the magnitude to nearest even, move ties that went down (exactly 0.5
+                // below) up, restore the sign. |x * id| <= 127 (plus rounding), so the steps are exact.
+                __m256 q = _mm256_mul_ps(v[b][k], scale);
+                __m256 magnitude = _mm256_andnot_ps(signBit, q);
+                __m256 even = _mm256_round_ps(magnitude, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(magnitude, even), half, _CMP_EQ_OQ);
+                __m256 rounded = _mm256_add_ps(even, _mm256_and_ps(tie, one));
+                c[k] = _mm256_cvtps_epi32(_mm256_or_ps(rounded, _mm256_and_ps(q, signBit)));
+            }
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(yb + 2), p);
+        }
+    }
+    if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
+    return i;
+}
+
 CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 4); }
 CK_AVX2 static size_t q5_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 5); }
 CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return affine_blocks(x, y, n, finite, 4); }
@@ -207,6 +250,7 @@ CK_AVX2 static size_t q5_1_avx2(const float *x, uint8_t *y, size_t n, int *finit
         return 0;                                                                        \
     }
 #endif
+CK_EXPORT(q8_0)
 CK_EXPORT(q4_0)
 CK_EXPORT(q4_1)
 CK_EXPORT(q5_0)

@@ -97,10 +97,11 @@ import TensorFormats
 
     /// The C kernels must really run where the CPU has AVX2 (otherwise the tests above compare the Swift
     /// kernels twice), do whole groups of four blocks, and stop before a group they cannot do exactly.
-    @Test(arguments: [DType.q4_0, .q4_1, .q5_0, .q5_1])
+    @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
     func vectorKernelsRunWhereTheCPUHasThem(type: DType) throws {
         let symmetric = type == .q4_0 || type == .q5_0
         let kernel = switch type {
+        case .q8_0: ck_quantize_q8_0
         case .q4_0: ck_quantize_q4_0
         case .q4_1: ck_quantize_q4_1
         case .q5_0: ck_quantize_q5_0
@@ -114,9 +115,12 @@ import TensorFormats
         #expect(finite == 1)
         guard ck_has_f16c() != 0 else { return }
         // The sixth block: for q4_0/q5_0, extremes ±1 equal in magnitude (the kernel stops before the
-        // block's group); for q4_1/q5_1, a maximum of -0 (the first zero's sign, which it finds itself).
-        for j in 0 ..< 32 { input[5 * 32 + j] = symmetric ? (j == 3 ? 1 : (j == 7 ? -1 : 0.25)) : -Float(j) }
-        #expect(kernel(input, &output, 11, &finite) == (symmetric ? 4 : 8))
+        // block's group); for q8_0, subnormal values whose scale has no finite inverse (it stops too); for
+        // q4_1/q5_1, a maximum of -0 (the first zero's sign, which it finds itself, carrying on).
+        for j in 0 ..< 32 {
+            input[5 * 32 + j] = symmetric ? (j == 3 ? 1 : (j == 7 ? -1 : 0.25)) : (type == .q8_0 ? 1e-40 : -Float(j))
+        }
+        #expect(kernel(input, &output, 11, &finite) == (symmetric || type == .q8_0 ? 4 : 8))
         input[40] = .infinity
         _ = kernel(input, &output, 4, &finite)
         #expect(finite == 0)

@@ -46,7 +46,8 @@ public enum GGMLBlocks {
     /// `vectorExtensions`: use the C target's AVX2 kernels where the CPU has them.
     static func fastKernel(_ type: DType, vectorExtensions: Bool) -> (kernel: QuantizeKernel, checking: CheckingQuantizeKernel?)? {
         switch type {
-        case .q8_0: ({ _ = Q8_0.quantize($0, $1, blocks: $2) }, Q8_0.quantize)
+        case .q8_0: ({ _ = Q8_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
+                     { Q8_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
         case .q4_0: ({ _ = Q4_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },
                      { Q4_0.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) })
         case .q4_1: ({ _ = Q4_1.quantize($0, $1, blocks: $2, vectorExtensions: vectorExtensions) },

@@ -7,7 +7,7 @@ import CConnkit
 /// one block (divisions, f16 conversions) overlap the vector work of the others. Where a block needs
 /// C's exact scalar behaviour (a largest magnitude reached with both signs, a zero minimum whose sign C
 /// picks by scan order, a scale or inverse that overflows) `prepare` returns nil and the block goes
-/// through the reference. On a CPU with AVX2, q4_0, q4_1, q5_0 and q5_1 run the C target's kernels
+/// through the reference. On a CPU with AVX2, every type here runs the C target's kernels
 /// (eight lanes, a block in four vectors), which leave such groups to these. Tests compare every kernel with ggml on the
 /// fixtures and with each other on large random inputs.
 
@@ -158,8 +158,16 @@ extension Q8_0 {
         y.store16(roundHalfAway(v.4 * p.id), roundHalfAway(v.5 * p.id), roundHalfAway(v.6 * p.id), roundHalfAway(v.7 * p.id), at: 18)
     }
 
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
+    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
+    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
+                         vectorExtensions: Bool = true) -> Bool {
+        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
+        return runVectorKernel(ck_quantize_q8_0, x, y, blocks: blocks, blockBytes: 34, finishing: quantizePortable)
+    }
+
+    /// The Swift kernel (what runs without AVX2).
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
         var probe = F4()
         var i = 0
         while i + 4 <= blocks {
