@@ -295,7 +295,8 @@ public enum QuantizePipeline {
                     let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
-                                             rowLength: rowLength, groupSize: groupSize, bits: bits, into: back)
+                                             rowLength: rowLength, groupSize: groupSize, bits: bits, into: back,
+                                             threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
                 case .scales:

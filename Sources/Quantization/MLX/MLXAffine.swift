@@ -170,38 +170,46 @@ public enum MLXAffine {
         return values
     }
 
-    /// `w = scale * q + bias` in float32 from packed words and stored scales and biases.
+    /// `w = scale * q + bias` in float32 from packed words and stored scales and biases; rows split
+    /// across up to `threads` threads.
     public static func dequantize(words: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, biases: UnsafeRawBufferPointer,
                                   parameterType: DType, rowLength: Int, groupSize: Int, bits: Int,
-                                  into values: UnsafeMutableBufferPointer<Float>) throws {
+                                  into values: UnsafeMutableBufferPointer<Float>, threads: Int = 1) throws {
         let groups = values.count / groupSize
         let parameterSize = parameterType.elementSize ?? 4
         guard values.count % rowLength == 0, rowLength % groupSize == 0, words.count == values.count * bits / 8,
               scales.count == groups * parameterSize, biases.count == groups * parameterSize else {
             throw QuantizationError(.sizeMismatch(expected: values.count * bits / 8, found: words.count))
         }
-        guard groups > 0 else { return }
+        guard groups > 0, let output = values.baseAddress else { return }
         let scale = load(scales.baseAddress!, count: groups, as: parameterType)
         let bias = load(biases.baseAddress!, count: groups, as: parameterType)
         let mask = UInt64((1 << bits) - 1)
         let wordsPerRow = wordsPerRow(rowLength, bits: bits)
-        for row in 0 ..< values.count / rowLength {
-            var window: UInt64 = 0
-            var windowBits = 0
-            var wordIndex = row * wordsPerRow
-            for i in 0 ..< rowLength {
-                if windowBits < bits {
-                    let word = UInt32(littleEndian: words.loadUnaligned(fromByteOffset: 4 * wordIndex, as: UInt32.self))
-                    window |= UInt64(word) << windowBits
-                    windowBits += 32
-                    wordIndex += 1
+        let groupsPerRow = rowLength / groupSize
+        let shared = UncheckedSendable(output)
+        _ = Parallel.map(count: values.count / rowLength, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { rows in
+            let output = shared.value
+            for row in rows {
+                var window: UInt64 = 0
+                var windowBits = 0
+                var wordIndex = row * wordsPerRow
+                var element = row * rowLength
+                for group in row * groupsPerRow ..< (row + 1) * groupsPerRow {
+                    let (s, b) = (scale[group], bias[group])
+                    for _ in 0 ..< groupSize {
+                        if windowBits < bits {
+                            let word = UInt32(littleEndian: words.loadUnaligned(fromByteOffset: 4 * wordIndex, as: UInt32.self))
+                            window |= UInt64(word) << windowBits
+                            windowBits += 32
+                            wordIndex += 1
+                        }
+                        output[element] = s * Float(window & mask) + b
+                        window >>= UInt64(bits)
+                        windowBits -= bits
+                        element += 1
+                    }
                 }
-                let q = Float(window & mask)
-                window >>= UInt64(bits)
-                windowBits -= bits
-                let element = row * rowLength + i
-                let group = element / groupSize
-                values[element] = scale[group] * q + bias[group]
             }
         }
     }
