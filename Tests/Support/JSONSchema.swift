@@ -1,5 +1,7 @@
+import TensorFormats
+
 /// A validator for the JSON Schema subset connkit's own schemas use (`schemas/*.schema.json`), so outputs
-/// and user-written graph descriptions can be checked without a dependency.
+/// and graph descriptions are checked in tests without a dependency (test support only; nothing ships it).
 ///
 /// Keywords: `type` (a name or a list), `properties`, `required`, `additionalProperties` (bool or schema),
 /// `patternProperties`, `items`, `minItems`, `maxItems`, `enum`, `const`, `minimum`, `maximum`,

@@ -1,27 +1,28 @@
 import Foundation
-import Testing
 import TensorFormats
 
-/// Runs the built `connkit` executable, as a user would.
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+/// What one run of the `connkit` executable printed and returned.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
-enum CLI {
-    static let repositoryRoot: String = {
+/// Runs the built `connkit` executable as a user would, from the repository root; every CLI test goes
+/// through here.
+public enum CLI {
+    /// The package folder, located from this file (Tests/Support/CLIHarness.swift).
+    public static let repositoryRoot: String = {
         var url = URL(fileURLWithPath: #filePath)
-        url.deleteLastPathComponent()  // CLITests
-        url.deleteLastPathComponent()  // Tests
-        url.deleteLastPathComponent()
+        for _ in 0 ..< 3 { url.deleteLastPathComponent() }
         return url.path
     }()
 
-    static func fixture(_ relative: String) -> String { repositoryRoot + "/Tests/Fixtures/" + relative }
+    /// A file under Tests/Fixtures.
+    public static func fixture(_ relative: String) -> String { repositoryRoot + "/Tests/Fixtures/" + relative }
 
     /// The `connkit` binary next to the test bundle (SwiftPM builds every product before testing).
-    static let executable: String = {
+    public static let executable: String = {
         var url = Bundle.main.bundleURL
         for _ in 0 ..< 4 {
             let candidate = url.appendingPathComponent("connkit").path
@@ -31,10 +32,12 @@ enum CLI {
         return repositoryRoot + "/.build/debug/connkit"
     }()
 
-    static func run(_ arguments: [String]) throws -> CommandResult {
+    /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
+    public static func run(_ arguments: [String], in directory: String = repositoryRoot) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -46,23 +49,28 @@ enum CLI {
                              stderr: String(decoding: stderrData, as: UTF8.self))
     }
 
-    static func schema(_ name: String) throws -> JSONSchema {
-        let data = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/schemas/" + name))
-        return JSONSchema(try data.withUnsafeBytes { try JSONValue.parse($0) })
+    /// A schema under schemas/.
+    public static func schema(_ name: String) throws -> JSONSchema {
+        let file = try MappedFile(path: repositoryRoot + "/schemas/" + name)
+        return JSONSchema(try file.withBytes { try JSONValue.parse($0) })
     }
 
     /// Parses stdout as exactly one JSON value.
-    static func json(_ result: CommandResult) throws -> JSONValue {
+    public static func json(_ result: CommandResult) throws -> JSONValue {
         try JSONValue.parse(result.stdout)
     }
 }
 
-final class Scratch {
-    let path: String
-    init() throws {
+/// A per-test temporary folder, removed when the test lets go of it.
+public final class Scratch {
+    public let path: String
+
+    public init() throws {
         path = NSTemporaryDirectory() + "connkit-cli-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
+
     deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
+
+    public func file(_ name: String) -> String { path + "/" + name }
 }
