@@ -1,5 +1,6 @@
 import CConnkit
 import ConnkitTestSupport
+import ConnkitCLI
 import Foundation
 import Testing
 import TensorFormats

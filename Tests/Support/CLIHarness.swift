@@ -49,10 +49,14 @@ public enum CLI {
                              stderr: String(decoding: stderrData, as: UTF8.self))
     }
 
-    /// A schema under schemas/.
+    /// A schema under schemas/; its references to the other schema files there are followed.
     public static func schema(_ name: String) throws -> JSONSchema {
+        JSONSchema(try schemaDocument(name)) { try? schemaDocument($0) }
+    }
+
+    private static func schemaDocument(_ name: String) throws -> JSONValue {
         let file = try MappedFile(path: repositoryRoot + "/schemas/" + name)
-        return JSONSchema(try file.withBytes { try JSONValue.parse($0) })
+        return try file.withBytes { try JSONValue.parse($0) }
     }
 
     /// Parses stdout as exactly one JSON value.
