@@ -103,7 +103,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "tensor data ends at byte \(expectedEnd) but the file has \(fileSize) bytes"
         case .misaligned(let offset, let alignment): "offset \(offset) is not a multiple of the alignment \(alignment)"
         case .crcMismatch(let expected, let found):
-            "CRC-32 mismatch: expected \(hex32(expected)), computed \(hex32(found))"
+            "CRC-32 mismatch: expected \(hexLiteral(expected)), computed \(hexLiteral(found))"
         case .compression(let detail): "decompression failed: \(detail)"
         case .inconsistent(let detail): detail
         case .refused(let detail): detail
@@ -136,11 +136,6 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         if copy.location == nil { copy.location = location }
         return copy
     }
-}
-
-private func hex32(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
 }
 
 /// Runs `body`, attributing any `FormatError` it throws to `file`.

@@ -401,6 +401,6 @@ private struct JSONParser {
     }
 
     func printable(_ byte: UInt8) -> String {
-        (0x20 ..< 0x7F).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+        byteText(byte)
     }
 }
