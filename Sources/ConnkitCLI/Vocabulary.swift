@@ -37,6 +37,8 @@ struct Choice<V: Vocabulary>: ExpressibleByArgument, Sendable {
 
     static var allValueStrings: [String] { V.names }
 
+    static var defaultCompletionKind: CompletionKind { .list(V.names) }
+
     var defaultValueDescription: String { text }
 
     var value: V {

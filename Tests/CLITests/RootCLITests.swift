@@ -3,10 +3,11 @@ import Foundation
 import Testing
 import TensorFormats
 
-/// Every failure goes through the one mapping at the root: its exit status, one line on stderr, and for a
-/// command run with `--json` one `{"error", "code"}` object on stdout that follows schemas/error.schema.json
-/// and the command's own schema.
-@Suite struct ErrorCLITests {
+/// What the root command does for every subcommand. Every failure goes through the one mapping there: its
+/// exit status, one line on stderr, and for a command run with `--json` one `{"error", "code"}` object on
+/// stdout that follows schemas/error.schema.json and the command's own schema. Closed sets are listed by
+/// `--help` and offered by shell completion.
+@Suite struct RootCLITests {
     static let hostile = "Tests/Fixtures/hostile/safetensors/"
 
     /// (command line with --json, the command's schema, exit status, code)
@@ -117,5 +118,14 @@ import TensorFormats
         #expect(try help("convert").contains("values: keep, f32, f16, bf16; default: keep"))
         #expect(try help("validate").contains("values: linear, mlp, qformer, perceiver-resampler"))
         #expect(try help("describe").contains("values: vicuna-7b, vicuna-13b"))
+    }
+
+    @Test(arguments: ["bash", "zsh", "fish"])
+    func completionOffersTheClosedSets(_ shell: String) throws {
+        let script = try CLI.run(["--generate-completion-script", shell])
+        #expect(script.status == 0)
+        for value in ["bf16", "q4_k", "mlx-q4", "patch-merger", "clip-vit-l-14-336", "vicuna-7b"] {
+            #expect(script.stdout.contains(value), "\(shell): \(value)")
+        }
     }
 }
