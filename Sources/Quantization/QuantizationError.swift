@@ -58,11 +58,7 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
 
     /// One line: `file: tensor 'name': message`.
     public var description: String {
-        var parts: [String] = []
-        if let file { parts.append(file) }
-        if let tensor { parts.append("tensor '\(tensor)'") }
-        parts.append(message)
-        return parts.joined(separator: ": ")
+        ([file, tensor.map { "tensor '\($0)'" }].compactMap { $0 } + [message]).joined(separator: ": ")
     }
 
     /// The same error, attributed to `tensor` unless it already names one.
