@@ -23,7 +23,6 @@ struct ExpectedParam {
     var found: [Tensor] = []
     var skipShape = false
 
-    var primaryName: String { isParts ? names.joined(separator: "+") : names[0] }
     var reportName: String { found.first?.name ?? names[0] }
     var rank: Int { shape.count }
 
