@@ -69,16 +69,24 @@ enum PerceiverFamily {
         op("gated.{j}.ffn_gate", .residual(gated: true), ["text", "f"], "text", when: crossLayerOfFlamingo, site: .llm),
     ]
 
+    /// The entries of `visionWidthResampler(block)`: a layer's modules under `layer`, named as given.
+    static func visionWidthResamplerEntries(_ block: String, latents: String, layer: String, norms: (media: String, latents: String),
+                                            attention: [(String, String)], ffnNorm: String, ffn: [(String, String)],
+                                            norm: String) -> [SchemeEntry] {
+        let role = "\(block).{i}."
+        return [entry("latents.queries", latents)]
+            + linearEntries(role + "norm_media", layer + norms.media) + linearEntries(role + "norm_latents", layer + norms.latents)
+            + entries(role + "attn", layer, attention)
+            + linearEntries(role + "ffn_norm", layer + ffnNorm) + entries(role + "ffn", layer, ffn)
+            + linearEntries("norm", norm)
+    }
+
     static var flamingoEntries: [SchemeEntry] {
-        let layer = "perceiver.layers.{i}."
         let gated = "lang_encoder.gated_cross_attn_layers.{j}."
-        return [entry("latents.queries", "perceiver.latents")]
-            + linearEntries("layers.{i}.norm_media", layer + "0.norm_media")
-            + linearEntries("layers.{i}.norm_latents", layer + "0.norm_latents")
-            + entries("layers.{i}.attn", layer + "0.", [("q.weight", "to_q.weight"), ("kv.weight", "to_kv.weight"), ("out.weight", "to_out.weight")])
-            + linearEntries("layers.{i}.ffn_norm", layer + "1.0")
-            + entries("layers.{i}.ffn", layer + "1.", [("up.weight", "1.weight"), ("down.weight", "3.weight")])
-            + linearEntries("norm", "perceiver.norm")
+        return visionWidthResamplerEntries("layers", latents: "perceiver.latents", layer: "perceiver.layers.{i}.",
+                                           norms: ("0.norm_media", "0.norm_latents"),
+                                           attention: [("q.weight", "0.to_q.weight"), ("kv.weight", "0.to_kv.weight"), ("out.weight", "0.to_out.weight")],
+                                           ffnNorm: "1.0", ffn: [("up.weight", "1.1.weight"), ("down.weight", "1.3.weight")], norm: "perceiver.norm")
             + linearEntries("gated.{j}.norm", gated + "attn.norm")
             + entries("gated.{j}.attn", gated + "attn.", [("q.weight", "to_q.weight"), ("kv.weight", "to_kv.weight"), ("out.weight", "to_out.weight")])
             + [entry("gated.{j}.attn_gate.gate", gated + "attn_gate")]
@@ -122,23 +130,19 @@ enum PerceiverFamily {
                        message: "IDEFICS inserts one gated cross-attention layer every cross_layer_interval LLM layers"),
             Constraint(.divisible, "D_llm", "A", code: "heads-indivisible", message: "the LLM width must be a multiple of its attention heads"),
         ],
-        schemes: [NamingScheme(.hf, idefisEntries)])
+        schemes: [NamingScheme(.hf, ideficsEntries)])
 
-    static var idefisEntries: [SchemeEntry] {
-        let block = "model.perceiver_resampler.blocks.{i}."
+    static var ideficsEntries: [SchemeEntry] {
         let gated = "model.gated_cross_attn_layers.{j}."
-        return [entry("latents.queries", "model.perceiver_resampler.latents")]
-            + linearEntries("blocks.{i}.norm_media", block + "0.context_layer_norm")
-            + linearEntries("blocks.{i}.norm_latents", block + "0.latents_layer_norm")
-            + entries("blocks.{i}.attn", block + "0.", [
-                ("q.weight", "q_proj.weight"), ("k.weight", "k_proj.weight"), ("v.weight", "v_proj.weight"),
-                ("q_norm.weight", "q_layer_norm.weight"), ("q_norm.bias", "q_layer_norm.bias"),
-                ("k_norm.weight", "k_layer_norm.weight"), ("k_norm.bias", "k_layer_norm.bias"),
-                ("out.weight", "output_proj.weight"),
-            ])
-            + linearEntries("blocks.{i}.ffn_norm", block + "1.ln")
-            + entries("blocks.{i}.ffn", block + "1.", [("up.weight", "fc.weight"), ("down.weight", "c_proj.weight")])
-            + linearEntries("norm", "model.perceiver_resampler.layer_norm")
+        return visionWidthResamplerEntries("blocks", latents: "model.perceiver_resampler.latents", layer: "model.perceiver_resampler.blocks.{i}.",
+                                           norms: ("0.context_layer_norm", "0.latents_layer_norm"), attention: [
+                                               ("q.weight", "0.q_proj.weight"), ("k.weight", "0.k_proj.weight"), ("v.weight", "0.v_proj.weight"),
+                                               ("q_norm.weight", "0.q_layer_norm.weight"), ("q_norm.bias", "0.q_layer_norm.bias"),
+                                               ("k_norm.weight", "0.k_layer_norm.weight"), ("k_norm.bias", "0.k_layer_norm.bias"),
+                                               ("out.weight", "0.output_proj.weight"),
+                                           ],
+                                           ffnNorm: "1.ln", ffn: [("up.weight", "1.fc.weight"), ("down.weight", "1.c_proj.weight")],
+                                           norm: "model.perceiver_resampler.layer_norm")
             + [entry("gated.{j}.input_norm.weight", gated + "input_layernorm.weight")]
             + entries("gated.{j}.attn", gated + "cross_attn.", [
                 ("q.weight", "q_proj.weight"), ("k.weight", "k_proj.weight"), ("v.weight", "v_proj.weight"),
