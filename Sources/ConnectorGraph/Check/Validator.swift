@@ -270,6 +270,17 @@ public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringCon
     }
 }
 
+extension ConnectorDetectionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: .emptySelection
+        case .ambiguous: .notConvertible
+        }
+    }
+}
+
 extension ValidationReport {
     /// The summary fields, from the bound connector.
     mutating func describe(_ connector: BoundConnector) {
