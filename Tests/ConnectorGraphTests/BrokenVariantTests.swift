@@ -32,7 +32,7 @@ import TensorFormats
     }
 
     func expect(_ report: ValidationReport, _ code: DiagnosticCode, tensor: String?, sourceLocation: SourceLocation = #_sourceLocation) {
-        let hit = report.diagnostics.contains { $0.code == code && (tensor == nil || $0.tensor == tensor) }
+        let hit = report.diagnostics.contains { $0.code == code && (tensor == nil || $0.tensors.contains(tensor!)) }
         #expect(hit, "expected \(code.rawValue) on \(tensor ?? "-")\n\(report.text)", sourceLocation: sourceLocation)
         if code.severity == .error { #expect(!report.valid, sourceLocation: sourceLocation) }
     }
@@ -52,13 +52,31 @@ import TensorFormats
     static let llm13b = DimensionClaim(key: "llm", value: 5120, source: .preset("vicuna-13b"))
 
     @Test func shapeMismatchAgainstThePresetLLM() throws {
-        // The issue's example: a 7B projector (4096) checked against a 13B LLM (5120).
+        // The issue's example: a 7B projector (4096) checked against a 13B LLM (5120). The LLM stored in the
+        // checkpoint says 4096 too: one wrong dimension, one diagnostic naming both sources and every
+        // projector tensor it affects (issue 10, item 14: this was a conflict plus four shape mismatches).
         let report = try run(Case(fixture: "llava-1.5-7b__llava", claims: [Self.llm13b]))
-        expect(report, .shapeMismatch, tensor: "model.mm_projector.2.weight")
-        let diagnostic = try #require(report.diagnostics.first { $0.tensor == "model.mm_projector.2.weight" })
-        #expect(diagnostic.expected == [5120, 5120])
-        #expect(diagnostic.found == [4096, 4096])
-        #expect(diagnostic.message.contains("preset vicuna-13b"))
+        expect(report, .dimensionConflict, tensor: "model.mm_projector.2.weight")
+        let diagnostic = try #require(report.diagnostics.first { $0.tensors.contains("model.mm_projector.2.weight") })
+        #expect(diagnostic.tensors == ["model.mm_projector.0.weight", "model.mm_projector.0.bias", "model.mm_projector.2.weight",
+                                       "model.mm_projector.2.bias"])
+        #expect(diagnostic.expected == [5120] && diagnostic.found == [4096])
+        #expect(diagnostic.message.contains("preset vicuna-13b") && diagnostic.message.contains("model.embed_tokens.weight"))
+        #expect(report.diagnostics.filter { $0.severity == .error }.count == 1, "\(report.text)")
+    }
+
+    @Test func shapeMismatchAgainstAFlagAlone() throws {
+        // Only the tensors disagree with the flag: one shape-mismatch listing the four tensors, the first
+        // tensor's shapes as expected/found.
+        let projector = { (layout: [(String, [Int])]) in layout.filter { $0.0.hasPrefix("model.mm_projector.") } }
+        let report = try run(Case(fixture: "llava-1.5-7b__llava", mutate: projector, claims: [Self.llm13b]))
+        let errors = report.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 1, "\(report.text)")
+        let diagnostic = try #require(errors.first)
+        #expect(diagnostic.code == .shapeMismatch)
+        #expect(diagnostic.tensors.count == 4 && diagnostic.tensor == "model.mm_projector.0.weight")
+        #expect(diagnostic.expected == [5120, nil] && diagnostic.found == [4096, 1024])
+        #expect(diagnostic.message.contains("4 tensors say llm = 4096"))
     }
 
     @Test func shapeMismatchAgainstTheLLMInTheCheckpoint() throws {

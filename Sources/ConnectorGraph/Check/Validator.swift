@@ -203,9 +203,13 @@ public enum Validator {
             guard stat.elements > 0 else { continue }
             if stat.nan > 0 || stat.infinite > 0 {
                 let parts = [stat.nan > 0 ? "\(stat.nan) NaN" : nil, stat.infinite > 0 ? "\(stat.infinite) infinite" : nil].compactMap { $0 }
+                let count = stat.nan + stat.infinite
+                let positions = stat.nonFinitePositions.map { ElementPosition(flat: $0, shape: tensor.shape) }
+                let places = positions.prefix(3).map { "\($0.text) (flat \($0.flat))" }.joined(separator: ", ")
+                let at = count <= 3 ? "at \(places)" : "first at \(places), …"
                 diagnostics.append(Diagnostic(.nonFinite, tensor: tensor.name,
-                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(stat.nan + stat.infinite == 1 ? "" : "s") (of \(stat.elements))",
-                    hint: "a diverged run, or an overflow in a cast to f16"))
+                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(count == 1 ? "" : "s") (of \(stat.elements)) \(at)",
+                    hint: "a diverged run, or an overflow in a cast to f16", positions: positions))
                 continue
             }
             let isWeight = param.gate || tensor.shape.count >= 2 || param.slot == "queries" || param.slot == "table"
