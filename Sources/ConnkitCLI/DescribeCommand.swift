@@ -91,7 +91,7 @@ struct Describe: ParsableCommand {
             // A checkpoint: detect and bind as validate does, then describe with the bound dimensions.
             let checkpoint = try pooledCheckpoint([target])
             let request = ValidationRequest(checkpoint: checkpoint, flagClaims: claims, encoderPreset: encoderPreset,
-                                            config: try configNextTo([target]).map { try ConfigReader.read(path: $0) }, checkValues: false)
+                                            configs: try configsNextTo([target]).map { try ConfigReader.read(path: $0) }, checkValues: false)
             let report = Validator.validate(request)
             guard let familyName = report.family, let family = Family(rawValue: familyName), let variantName = report.variant,
                   let chosen = Catalog.variant(family, variantName) else {

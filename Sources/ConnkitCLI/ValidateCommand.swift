@@ -79,7 +79,7 @@ struct Validate: ParsableCommand {
         let llmPreset = try presets.llmPreset
         let checkpoint = try pooledCheckpoint(paths)
         let graphDescription = try graph.map(ConnectorGraph.load)
-        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
+        let configFacts = try (config.map { [$0] } ?? configsNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
             let llmModel = try CheckpointReader.open(llmCheckpoint)
@@ -90,7 +90,7 @@ struct Validate: ParsableCommand {
             llmClaim = claim
         }
         return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
+                                 encoderPreset: encoderPreset, llmPreset: llmPreset, configs: configFacts,
                                  llmCheckpointClaim: llmClaim, checkValues: !noValues)
     }
 }
@@ -132,8 +132,11 @@ func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
                       shards: parts.flatMap(\.shards))
 }
 
-/// A config.json in the folder given as PATH, or next to the file given as PATH.
-func configNextTo(_ paths: [String]) -> String? {
+/// The config.json of every folder among the PATHs (a folder given as PATH, or the folder of a file), once
+/// per folder, in the order of the PATHs: several PATHs are one checkpoint, and each folder's config speaks
+/// for it.
+func configsNextTo(_ paths: [String]) -> [String] {
+    var found: [String] = []
     for path in paths {
         var info = stat()
         let isFolder = stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
@@ -145,10 +148,19 @@ func configNextTo(_ paths: [String]) -> String? {
         } else {
             folder = "./"
         }
-        let candidate = folder + "config.json"
-        if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return candidate == "./config.json" ? "config.json" : candidate }
+        var candidate = folder + "config.json"
+        if candidate == "./config.json" { candidate = "config.json" }
+        guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+        // The same folder spelled twice (`a/` and `a/model.safetensors`) is one config.
+        if !found.contains(where: { sameFile($0, candidate) }) { found.append(candidate) }
     }
-    return nil
+    return found
+}
+
+/// Whether two paths name the same file (device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
 }
 
 enum PresetListing {

@@ -27,7 +27,7 @@ import TensorFormats
         let tensors = zip(base.tensors, infos).map { tensor, info in Tensor(info: info, data: tensor.data) }
         let checkpoint = Checkpoint(path: base.path, format: base.format, metadata: metadata, tensors: tensors)
         let config = c.config.map { ConfigReader.interpret(try! JSONValue.parse($0), file: "config.json") }
-        return Validator.validate(ValidationRequest(checkpoint: checkpoint, family: c.family, flagClaims: c.claims, config: config,
+        return Validator.validate(ValidationRequest(checkpoint: checkpoint, family: c.family, flagClaims: c.claims, configs: config.map { [$0] } ?? [],
                                                     checkValues: false))
     }
 
@@ -240,10 +240,19 @@ import TensorFormats
         #expect(report.family == nil)
     }
 
-    @Test func twoConnectorsAreAmbiguous() throws {
+    @Test func twoConnectorsAreSeveralConnectors() throws {
+        // Two complete connectors of different families over disjoint tensors: `multiple-connectors` naming both
+        // (issue 10, item 4; `ambiguous-family` before).
         let merger = try MetaFixture("qwen2-vl-7b__hf.json").tensors.filter { $0.0.contains("merger") }
         let report = try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }))
-        expect(report, .ambiguousFamily, tensor: nil)
+        expect(report, .multipleConnectors, tensor: "model.multi_modal_projector.linear_1.bias")
+        let several = try #require(report.diagnostics.first { $0.code == .multipleConnectors })
+        #expect(several.message.contains("mlp/mlpNx_gelu") && several.message.contains("patch-merger/qwen2-vl"))
+        #expect(several.tensors == ["model.multi_modal_projector.linear_1.bias", "model.visual.merger.ln_q.bias"])
+        #expect(report.family == nil)
+        // A config naming one of them does not hide the other.
+        let config = #"{"model_type": "llava", "vision_config": {"hidden_size": 1024}, "text_config": {"hidden_size": 4096}}"#
+        expect(try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }, config: config)), .multipleConnectors, tensor: nil)
         // --family settles it.
         let chosen = try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }, family: .patchMerger))
         #expect(chosen.family == "patch-merger")
