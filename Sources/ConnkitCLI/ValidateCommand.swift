@@ -59,6 +59,14 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         if listPresets {
+            // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
+            let ignored = [paths.isEmpty ? nil : "PATH", family == nil ? nil : "--family", graph == nil ? nil : "--graph",
+                           encoderDim == nil ? nil : "--encoder-dim", llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim",
+                           presets.encoder == nil ? nil : "--encoder", presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config",
+                           llmCheckpoint == nil ? nil : "--llm-checkpoint", noValues ? "--no-values" : nil].compactMap { $0 }
+            if let first = ignored.first {
+                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignored.count > 1 ? " (and \(ignored.dropFirst().joined(separator: ", ")))" : "")")
+            }
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
