@@ -79,6 +79,19 @@ import TensorFormats
         #expect(diagnostic.message.contains("4 tensors say llm = 4096"))
     }
 
+    @Test func aWrongDimensionsConsequencesJoinIt() throws {
+        // hidden=770 disagrees with every Q-Former tensor, and with 12 heads it is not divisible either: one
+        // diagnostic says both, not a shape error per tensor plus heads-indivisible.
+        let report = try run(Case(fixture: "blip2-opt-2.7b__hf", claims: [DimensionClaim(key: "hidden", value: 770, source: .flag("--dim hidden=770")),
+                                                                           DimensionClaim(key: "heads", value: 12, source: .flag("--dim heads=12"))]))
+        let errors = report.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 1, "\(report.text)")
+        #expect(errors.first?.code == .shapeMismatch)
+        #expect(errors.first?.message.hasSuffix("; with that value H = 770 is not a multiple of heads = 12 either") == true,
+                "\(errors.first?.message ?? "")")
+        #expect((errors.first?.tensors.count ?? 0) > 100)
+    }
+
     @Test func shapeMismatchAgainstTheLLMInTheCheckpoint() throws {
         // The LLM stored alongside is 4096 wide; the second projector layer is 5120.
         let report = try run(Case(fixture: "llava-1.5-7b__hf", mutate: Self.replace("model.multi_modal_projector.linear_2.weight", [5120, 4096])))

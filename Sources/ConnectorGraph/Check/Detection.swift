@@ -25,8 +25,8 @@ struct Detection {
     var deciding: [String]
     var diagnostics: [Diagnostic]
     var considered: [Candidate]
-    /// When nothing was found: candidates under another prefix that match one role only (a bare
-    /// `weight`), which `--family` would accept.
+    /// When nothing was found: candidates under another prefix that match one role only and hold every
+    /// tensor of the checkpoint (a bare `weight`), which `--family` would accept.
     var singleRole: [Candidate] = []
 }
 
@@ -93,22 +93,45 @@ enum Detector {
             let weak = detect(other, index: index, hints: hints, path: path, minimumRoles: 1).considered
             let complete = weak.filter(\.isComplete)
             var seen = Set<String>()
-            found.singleRole = (complete.isEmpty ? weak : complete).filter { seen.insert($0.variantKey).inserted }
+            // Only for a file that holds nothing else (a bare `weight`), not for any Linear of a whole model.
+            found.singleRole = (complete.isEmpty ? weak : complete).filter { $0.matched.count == index.sorted.count && seen.insert($0.variantKey).inserted }
         }
         return found
     }
 
     /// The pool's schemes moved to every other prefix under which a tensor carries a scheme's anchor name.
+    /// Each name is split once at its dots, and its tails are looked up among the anchors, so the search
+    /// costs O(names · components) whatever the size of the pool.
     static func rerooted(_ pool: [(FamilyVariant, CompiledScheme)], index: NameIndex) -> [(FamilyVariant, CompiledScheme)] {
+        var byAnchor: [String: [Int]] = [:]
+        for (position, entry) in pool.enumerated() {
+            if let anchor = entry.1.anchor, !anchor.isEmpty { byAnchor[anchor, default: []].append(position) }
+        }
+        let longest = byAnchor.keys.map { $0.utf8.count { $0 == UInt8(ascii: ".") } + 1 }.max() ?? 0
+        var prefixes: [[String]] = Array(repeating: [], count: pool.count)
+        var seen: [Set<String>] = Array(repeating: [], count: pool.count)
+        for name in index.sorted {
+            let utf8 = Array(name.utf8)
+            var tails = 0
+            var cut = utf8.count
+            // Tails at component boundaries, shortest first: `weight`, `0.weight`, `projector.0.weight`…
+            while tails < longest, cut > 0 {
+                cut -= 1
+                while cut > 0, utf8[cut - 1] != UInt8(ascii: ".") { cut -= 1 }
+                tails += 1
+                let tail = String(decoding: utf8[cut...], as: UTF8.self)
+                guard let positions = byAnchor[tail] else { continue }
+                let prefix = String(decoding: utf8[..<cut], as: UTF8.self)
+                guard !prefix.split(separator: ".").contains(where: { $0.allSatisfy(\.isNumber) }) else { continue }
+                for position in positions where prefix != pool[position].1.prefix && seen[position].insert(prefix).inserted {
+                    prefixes[position].append(prefix)
+                }
+            }
+        }
         var result: [(FamilyVariant, CompiledScheme)] = []
-        for (variant, compiled) in pool {
-            guard let anchor = compiled.anchor, !anchor.isEmpty else { continue }
-            var seen = Set<String>()
-            for name in index.sorted where name == anchor || name.hasSuffix("." + anchor) {
-                let prefix = String(name.dropLast(anchor.count))
-                guard prefix != compiled.prefix, !prefix.split(separator: ".").contains(where: { $0.allSatisfy(\.isNumber) }),
-                      seen.insert(prefix).inserted, let moved = try? compiled.rerooted(to: prefix, graph: variant.graph) else { continue }
-                result.append((variant, moved))
+        for (position, (variant, compiled)) in pool.enumerated() {
+            for prefix in prefixes[position] {
+                if let moved = try? compiled.rerooted(to: prefix, graph: variant.graph) { result.append((variant, moved)) }
             }
         }
         return result

@@ -54,6 +54,7 @@ extension GraphCheck.State {
         for found in cause { if let found, !symbols.contains(found.symbol) { symbols.append(found.symbol) } }
         for symbol in symbols {
             let group = findings.indices.compactMap { index in cause[index].flatMap { $0.symbol == symbol ? (findings[index], $0.value) : nil } }
+            wrongDimensions[symbol] = diagnostics.count
             diagnostics.append(dimensionDiagnostic(symbol, conflicts: conflicts.filter { $0.symbol == symbol }, findings: group))
         }
         for (index, finding) in findings.enumerated() where cause[index] == nil { diagnostics.append(shapeDiagnostic(finding)) }

@@ -39,6 +39,8 @@ enum GraphCheck {
         /// Strong claims that disagreed with a value already bound; reported with the tensors the same
         /// dimension affects, once shapes are checked (`reportDimensions`).
         var conflicts: [DimensionConflict] = []
+        /// Dimensions reported as wrong, with their diagnostic's index (their consequences join it).
+        var wrongDimensions: [String: Int] = [:]
     }
 
     /// Phase 1: the sources bound. Without sources (`nil`: listing a connector's tensors) not even the

@@ -242,8 +242,14 @@ extension GraphCheck.State {
             let holds = constraint.kind == .divisible ? (by != 0 && value % by == 0) : value == by
             guard !holds, let code = DiagnosticCode(rawValue: constraint.code) else { continue }
             let relation = constraint.kind == .divisible ? "a multiple of" : "equal to"
-            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint, in: expected),
-                                          "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by): \(constraint.message)",
+            let broken = "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by)"
+            // A consequence of a dimension already reported as wrong joins that diagnostic.
+            let wrong = wrongDimensions
+            if let index = (constraint.value.symbols + constraint.by.symbols).compactMap({ wrong[$0] }).first {
+                diagnostics[index].message += "; with that value \(broken) either"
+                continue
+            }
+            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint, in: expected), "\(broken): \(constraint.message)",
                                           expected: constraint.kind == .equal ? [by] : nil, found: constraint.kind == .equal ? [value] : nil))
         }
     }
