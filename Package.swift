@@ -42,7 +42,7 @@ let package = Package(
             ],
             path: "Sources/ConnkitCLI"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
-        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "CONNXProto"], path: "Tests/TensorFormatsTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit"],
                     path: "Tests/QuantizationTests"),
         .testTarget(
