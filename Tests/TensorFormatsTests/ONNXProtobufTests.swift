@@ -86,4 +86,70 @@ struct ONNXProtobufTests {
         }
         #expect(calls == 1)
     }
+
+    /// A model built in Swift and written with protobuf-c's streaming pack (as `export` will), large enough
+    /// (120 MiB of embedded weights) that the reader lets the file's pages go while protobuf-c copies them:
+    /// every byte reads back.
+    @Test func largeEmbeddedModelReadsBack() throws {
+        let shape: [Int64] = [2560, 4096]
+        let count = 2560 * 4096 * 4
+        let names = ["a.weight", "b.weight", "c.weight"]
+        let buffers = names.indices.map { index in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+            for block in stride(from: 0, to: count, by: 4096) {  // each 4 KiB block says which it is
+                buffer.storeBytes(of: UInt64(index << 40 | block), toByteOffset: block, as: UInt64.self)
+                buffer.storeBytes(of: UInt64(block) &* 0x9E37_79B9_7F4A_7C15, toByteOffset: block + 8, as: UInt64.self)
+            }
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        let dims = UnsafeMutablePointer<Int64>.allocate(capacity: 2)
+        dims.initialize(from: shape, count: 2)
+        let cNames = names.map { strdup($0)! }
+        let tensors = UnsafeMutablePointer<Onnx__TensorProto>.allocate(capacity: names.count)
+        let list = UnsafeMutablePointer<UnsafeMutablePointer<Onnx__TensorProto>?>.allocate(capacity: names.count)
+        defer {
+            dims.deallocate()
+            cNames.forEach { free($0) }
+            tensors.deallocate()
+            list.deallocate()
+        }
+        for index in names.indices {
+            onnx__tensor_proto__init(tensors + index)
+            tensors[index].data_type = 1
+            tensors[index].n_dims = 2
+            tensors[index].dims = dims
+            tensors[index].name = cNames[index]
+            tensors[index].raw_data = ProtobufCBinaryData(len: count, data: buffers[index].baseAddress!.assumingMemoryBound(to: UInt8.self))
+            list[index] = tensors + index
+        }
+        var graph = Onnx__GraphProto()
+        onnx__graph_proto__init(&graph)
+        graph.n_initializer = names.count
+        graph.initializer = list
+        var model = Onnx__ModelProto()
+        onnx__model_proto__init(&model)
+        model.ir_version = 9
+        let scratch = try TemporaryDirectory()
+        let path = scratch.file("large.onnx")
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let written = try withUnsafeMutablePointer(to: &graph) { graphPointer in
+            model.graph = graphPointer
+            return try withUnsafePointer(to: &model) { modelPointer in
+                try ONNXPacking.pack(UnsafeRawPointer(modelPointer).assumingMemoryBound(to: ProtobufCMessage.self)) { chunk in
+                    try handle.write(contentsOf: chunk)
+                }
+            }
+        }
+        try handle.close()
+        #expect(written > 3 * count)
+        let checkpoint = try CheckpointReader.open(path)
+        #expect(checkpoint.tensors.map(\.name) == names)
+        for (tensor, buffer) in zip(checkpoint.tensors, buffers) {
+            #expect(tensor.shape == [2560, 4096])
+            let same = try tensor.withBytes { $0.count == count && memcmp($0.baseAddress!, buffer.baseAddress!, count) == 0 }
+            #expect(same, "\(tensor.name)")
+        }
+    }
 }

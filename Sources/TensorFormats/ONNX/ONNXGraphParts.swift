@@ -76,8 +76,8 @@ enum ONNXMetadata {
             let key = try ONNXFields.text(property.pointee.key, field: "metadata_props.key")
             entries.append(MetadataEntry(key, .string(try ONNXFields.text(property.pointee.value, field: "metadata_props.value"))))
         }
-        var keys = Set<String>()
-        for entry in entries where !keys.insert(entry.key).inserted {
+        var keys = Set<[UInt8]>()
+        for entry in entries where !keys.insert(Array(entry.key.utf8)).inserted {
             throw FormatError(.duplicateName(entry.key), at: .key(entry.key))
         }
         return entries

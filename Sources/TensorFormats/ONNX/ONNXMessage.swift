@@ -10,23 +10,62 @@ import Glibc
 final class ONNXModelMessage: @unchecked Sendable {
     let model: UnsafeMutablePointer<Onnx__ModelProto>
 
-    /// Scans `bytes` (ONNXWireScan) and unpacks them.
+    /// Scans the model's bytes (ONNXWireScan) and unpacks them. While protobuf-c copies the embedded weights
+    /// out of a file mapping, the pages it has read are let go every 64 MiB it allocates, so the peak is the
+    /// copy plus 64 MiB of the file rather than both whole (re-reading a dropped page costs a page-cache hit).
+    init(unpacking file: MappedFile) throws {
+        model = try file.withBytes { bytes in
+            try Self.unpack(bytes, releasing: file.descriptor >= 0 ? file : nil)
+        }
+    }
+
+    /// Scans and unpacks bytes in memory (tests, packing round trips).
     init(unpacking bytes: UnsafeRawBufferPointer) throws {
-        _ = try ONNXWireScan.scanModel(bytes)
-        // An empty file is an empty message; protobuf-c wants a pointer all the same.
-        var empty: UInt8 = 0
-        let unpacked = withUnsafePointer(to: &empty) { fallback in
-            onnx__model_proto__unpack(nil, bytes.count,
-                                      bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback)
-        }
-        guard let unpacked else {
-            throw FormatError(.invalidHeader("protobuf-c could not unpack the ModelProto (out of memory?)"), at: .byte(0))
-        }
-        model = unpacked
+        model = try Self.unpack(bytes, releasing: nil)
     }
 
     deinit {
         onnx__model_proto__free_unpacked(model, nil)
+    }
+
+    /// Every allocation protobuf-c makes while unpacking goes through here (then `malloc`, as its default
+    /// allocator, so `free_unpacked` with the default frees them).
+    private final class Releaser {
+        static let interval = 64 << 20
+        let file: MappedFile
+        var allocated = 0
+        init(_ file: MappedFile) { self.file = file }
+    }
+
+    private static func unpack(_ bytes: UnsafeRawBufferPointer, releasing file: MappedFile?)
+        throws -> UnsafeMutablePointer<Onnx__ModelProto> {
+        _ = try ONNXWireScan.scanModel(bytes)
+        // An empty file is an empty message; protobuf-c wants a pointer all the same.
+        var empty: UInt8 = 0
+        let data = withUnsafePointer(to: &empty) { fallback in
+            bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? fallback
+        }
+        let unpacked: UnsafeMutablePointer<Onnx__ModelProto>?
+        if let file {
+            let releaser = Releaser(file)
+            var allocator = ProtobufCAllocator(alloc: { context, size in
+                let releaser = Unmanaged<Releaser>.fromOpaque(context!).takeUnretainedValue()
+                releaser.allocated += size
+                if releaser.allocated >= Releaser.interval {
+                    releaser.allocated = 0
+                    // Only a file's pages: they come back from the file if protobuf-c reads them again.
+                    releaser.file.release(offset: 0, count: releaser.file.size)
+                }
+                return malloc(size)
+            }, free: { _, pointer in free(pointer) }, allocator_data: Unmanaged.passUnretained(releaser).toOpaque())
+            unpacked = withExtendedLifetime(releaser) { onnx__model_proto__unpack(&allocator, bytes.count, data) }
+        } else {
+            unpacked = onnx__model_proto__unpack(nil, bytes.count, data)
+        }
+        guard let unpacked else {
+            throw FormatError(.invalidHeader("protobuf-c could not unpack the ModelProto (out of memory?)"), at: .byte(0))
+        }
+        return unpacked
     }
 }
 

@@ -35,13 +35,13 @@ import CProtobufC
 /// not UTF-8.
 ///
 /// Memory: protobuf-c copies `raw_data` out of the file, so embedded weights are held once in memory
-/// (read zero-copy from there) and the model file's mapping is let go after unpacking; the peak while
-/// unpacking is about twice the file. External data files are mapped and read zero-copy.
+/// (read zero-copy from there); the model file's pages are let go as protobuf-c copies them (every 64 MiB)
+/// and after unpacking. External data files are mapped and read zero-copy.
 public enum ONNXReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
         try attributing(to: file.path) {
-            let message = try file.withBytes { try ONNXModelMessage(unpacking: $0) }
-            file.release(offset: 0, count: file.size)
+            let message = try ONNXModelMessage(unpacking: file)
+            if file.descriptor >= 0 { file.release(offset: 0, count: file.size) }
             return try checkpoint(message, path: file.path)
         }
     }
@@ -53,9 +53,9 @@ public enum ONNXReader {
         }
         let builder = ONNXTensorBuilder(message: message, external: ONNXExternalData(modelPath: path))
         var tensors: [Tensor] = []
-        var names = Set<String>()
+        var names = Set<[UInt8]>()  // compared as bytes: ONNX names are byte strings
         func add(_ tensor: Tensor) throws {
-            guard names.insert(tensor.name).inserted else {
+            guard names.insert(Array(tensor.name.utf8)).inserted else {
                 throw FormatError(.duplicateName(tensor.name), at: .tensor(tensor.name))
             }
             tensors.append(tensor)

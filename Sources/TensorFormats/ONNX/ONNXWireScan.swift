@@ -73,7 +73,7 @@ struct ONNXWireScan {
         var position = start
         while position < end {
             let tagAt = position
-            let key = try varint(&position, end: end, tagAt: tagAt, field: nil)
+            let key = try varint(&position, end: end, field: nil)
             let number = key >> 3
             let wireType = Int(key & 7)
             guard number >= 1, number <= 0x1FFF_FFFF else {
@@ -84,8 +84,8 @@ struct ONNXWireScan {
             let valueStart: Int
             switch wireType {
             case 0:
-                _ = try varint(&position, end: end, tagAt: tagAt, field: fieldName ?? nil, number: number)
-                valueStart = tagAt
+                valueStart = position
+                _ = try varint(&position, end: end, field: fieldName, number: number)
             case 1, 5:
                 let width = wireType == 1 ? 8 : 4
                 guard end - position >= width else {
@@ -95,7 +95,7 @@ struct ONNXWireScan {
                 valueStart = position
                 position += width
             case 2:
-                let length = try varint(&position, end: end, tagAt: tagAt, field: fieldName, number: number)
+                let length = try varint(&position, end: end, field: fieldName, number: number)
                 guard length <= UInt64(end - position) else {
                     throw FormatError(.truncated(what: "length-delimited value", needed: Int(clamping: length),
                                                  available: end - position),
@@ -161,7 +161,7 @@ struct ONNXWireScan {
             var position = start
             var count = 0
             while position < end {
-                _ = try varint(&position, end: end, tagAt: position, field: field)
+                _ = try varint(&position, end: end, field: field)
                 count += 1
             }
             return count
@@ -176,7 +176,7 @@ struct ONNXWireScan {
     }
 
     /// Reads one varint ending before `end`.
-    private func varint(_ position: inout Int, end: Int, tagAt: Int, field: UnsafePointer<CChar>?,
+    private func varint(_ position: inout Int, end: Int, field: UnsafePointer<CChar>?,
                         number: UInt64? = nil) throws -> UInt64 {
         let start = position
         var value: UInt64 = 0
