@@ -65,10 +65,10 @@ def measure(command, runs):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--gib", type=float, default=1.0)
-    parser.add_argument("--tensors", type=int, default=200)
-    parser.add_argument("--runs", type=int, default=3)
+    parser = argparse.ArgumentParser(description="ONNX reading: embedded and external weights vs safetensors")
+    parser.add_argument("--gib", type=float, default=1.0, help="size of the weights")
+    parser.add_argument("--tensors", type=int, default=200, help="how many f16 tensors")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (best wall time)")
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
     paths = make_inputs(args.gib, args.tensors)

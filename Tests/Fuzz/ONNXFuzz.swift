@@ -18,39 +18,26 @@ private let inputPath = folder + "/model.onnx"
 nonisolated(unsafe) private var sink: UInt8 = 0
 nonisolated(unsafe) private var prepared = false
 
+/// Writes `size` bytes to `path` with stdio (the reader takes a file in a folder, for its external data).
 private func writeFile(_ path: String, _ data: UnsafeRawPointer, _ size: Int) -> Bool {
-    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard descriptor >= 0 else { return false }
-    var written = 0
-    while written < size {
-        let count = write(descriptor, data + written, size - written)
-        if count <= 0 { break }
-        written += count
-    }
-    close(descriptor)
-    return written == size
+    guard let stream = fopen(path, "wb") else { return false }
+    let complete = size == 0 || fwrite(data, 1, size, stream) == size
+    return fclose(stream) == 0 && complete
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if !prepared {
         mkdir(folder, 0o700)
-        let block = [UInt8](unsafeUninitializedCapacity: 4096) { buffer, count in
-            for index in 0..<4096 { buffer[index] = UInt8(truncatingIfNeeded: index &* 31) }
-            count = 4096
-        }
+        let block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         prepared = block.withUnsafeBytes { writeFile(folder + "/w.bin", $0.baseAddress!, 4096) }
     }
-    guard writeFile(inputPath, data, size), let file = try? MappedFile(path: inputPath) else { return 0 }
-    guard let checkpoint = try? ONNXReader.read(file) else { return 0 }
-    for tensor in checkpoint.tensors {
-        _ = try? tensor.withBytes { bytes in
-            for byte in bytes { sink &+= byte }
-        }
-    }
-    for entry in checkpoint.metadata {
-        sink &+= UInt8(truncatingIfNeeded: entry.value.json.serialized().utf8.count)
-    }
-    for note in checkpoint.notes { sink &+= UInt8(truncatingIfNeeded: note.utf8.count) }
+    guard writeFile(inputPath, data, size), let file = try? MappedFile(path: inputPath),
+          let checkpoint = try? ONNXReader.read(file) else { return 0 }
+    // Every byte of every tensor, and every metadata value and note.
+    let sums = checkpoint.tensors.map { tensor in (try? tensor.withBytes { $0.reduce(0, &+) }) ?? 0 }
+    sink &+= sums.reduce(0, &+)
+    sink &+= UInt8(truncatingIfNeeded: checkpoint.metadata.map { $0.value.json.serialized().utf8.count }.reduce(0, +))
+    sink &+= UInt8(truncatingIfNeeded: checkpoint.notes.map(\.utf8.count).reduce(0, +))
     return 0
 }
