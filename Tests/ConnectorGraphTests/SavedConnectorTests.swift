@@ -76,6 +76,16 @@ import TensorFormats
         }
     }
 
+    /// The same rule for another format: a module exported on its own by `torch.onnx.export`
+    /// (Tests/Fixtures/onnx/torch_exports.py) keeps its bare parameter names as initializers.
+    @Test(arguments: [("llava_projector_bare.onnx", "mlp", "mlp2x_gelu", "hf", [String]()),
+                      ("idefics2_connector_bare.onnx", "perceiver-resampler", "idefics2", "hf", ["--dim", "heads=2"])])
+    func aBareONNXExportIsFound(_ file: String, _ family: String, _ variant: String, _ scheme: String, _ extra: [String]) throws {
+        let json = try validate([repositoryRoot + "/Tests/Fixtures/onnx/torch/" + file] + extra, status: 0)
+        #expect(json["family"]?.stringValue == family && json["variant"]?.stringValue == variant)
+        #expect(json["scheme"]?.stringValue == scheme && json["prefix"]?.stringValue == "")
+    }
+
     /// The non-finite positions numpy finds, as flat and multi-index, in the JSON report and the text.
     @Test func nonFinitePositionsAreNumpys() throws {
         let fixture = try #require(Self.expected.first { $0.expect["nonfinite"] != nil })
