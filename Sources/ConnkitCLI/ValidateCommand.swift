@@ -10,12 +10,13 @@ struct Validate: ParsableCommand {
         abstract: "Check that a checkpoint's connector fits its vision encoder and LLM.",
         discussion: """
             PATH is any file connkit reads (or a sharded-checkpoint folder); several PATHs are parts of one \
-            checkpoint and their tensors are pooled. The connector is found among the tensors by its names \
-            (family, variant and naming scheme are detected unless --family or --graph says), and every \
-            tensor is checked against the family's symbolic shapes.
+            checkpoint and their tensors are pooled (two connectors among them are an error). The connector \
+            is found among the tensors by its names (family, variant and naming scheme are detected unless \
+            --family or --graph says), under the scheme's own prefix or, failing that, any other (a connector \
+            saved on its own), and every tensor is checked against the family's symbolic shapes.
 
             Dimensions come from, in order of precedence: --encoder-dim/--llm-dim/--dim; --encoder/--llm \
-            presets; a config.json (--config, or one in the PATH's folder); an mmproj's GGUF metadata \
+            presets; a config.json (--config, or the one in each PATH's folder); an mmproj's GGUF metadata \
             (advisory: the shapes win); --llm-checkpoint (or an LLM in the same checkpoint); the tensors \
             themselves; the family's published defaults. Two sources that disagree are an error.
 
