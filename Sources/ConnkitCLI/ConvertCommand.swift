@@ -39,6 +39,8 @@ struct Convert: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         guard OutputFormat(path: output) != nil else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(output)")
@@ -46,7 +48,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        let checkpoint = try CheckpointReader.open(input)
+        let checkpoint = try reading.open(input)
         var options = ConversionOptions()
         options.dtype = dtype
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: exclude.map(Glob.init))

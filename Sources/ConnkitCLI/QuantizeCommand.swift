@@ -53,6 +53,8 @@ struct Quantize: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         let parsed: QuantizationType
         do {
@@ -74,7 +76,7 @@ struct Quantize: ParsableCommand {
         request.only = only
         request.exclude = exclude
         if let groupSize { request.groupSize = groupSize }
-        let checkpoint = try CheckpointReader.open(input)
+        let checkpoint = try reading.open(input)
         let bar = ProgressBar(label: "quantizing", quiet: quiet || json)
         let report: QuantizationReport
         do {

@@ -63,6 +63,8 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
         if listPresets {
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
@@ -89,7 +91,7 @@ struct Validate: ParsableCommand {
     }
 
     func makeRequest() throws -> ValidationRequest {
-        let checkpoint = try pooledCheckpoint(paths)
+        let checkpoint = try pooledCheckpoint(paths, reading: reading)
         var claims: [DimensionClaim] = []
         if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
         if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
@@ -104,7 +106,7 @@ struct Validate: ParsableCommand {
         let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            let llmModel = try reading.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
                 throw CommandFailure("\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
             }
@@ -161,8 +163,8 @@ func findLLMPreset(_ name: String) throws -> LLMPreset {
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
-func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
-    let parts = try paths.map(CheckpointReader.open)
+func pooledCheckpoint(_ paths: [String], reading: ReadingOptions) throws -> Checkpoint {
+    let parts = try paths.map(reading.open)
     guard parts.count > 1 else { return parts[0] }
     var tensors: [Tensor] = []
     for (path, part) in zip(paths, parts) {
