@@ -54,7 +54,7 @@ struct PyTorchViewTests {
         let file = try storage.withUnsafeBytes { try MappedFile(copying: $0, path: "view.bin") }
         let arena = PickleArena()
         defer { arena.tearDown() }
-        let ref = TorchTensorRef(
+        let ref = try TorchTensorRef(
             storage: try TorchStorageRef(persistentID: arena.tuple([
                 .string("storage"), .global(.typedStorage(dtype.torchStorageClass!)), .string("0"), .string("cpu"),
                 .int(Int64(extent + 1)),
