@@ -42,39 +42,30 @@ struct NonRegularFileTests {
         }
     }
 
-    @Test func fifoIsRefusedWithoutBlocking() throws {
+    /// Where a FIFO can be met: as the path given, as an index, as the model file of a folder, as a shard.
+    enum FIFOPlace: String, CaseIterable, Sendable {
+        case path, index, folderModel, shard
+    }
+
+    @Test(arguments: FIFOPlace.allCases)
+    func fifoIsRefusedWithoutBlocking(_ place: FIFOPlace) throws {
         let directory = try TemporaryDirectory()
-        let fifo = directory.file("p.safetensors")
+        let name = switch place {
+        case .path: "p.safetensors"
+        case .index: "model.safetensors.index.json"
+        case .folderModel: "model.safetensors"
+        case .shard: "model-00001-of-00001.safetensors"
+        }
+        let fifo = directory.file(name)
         #expect(mkfifo(fifo, 0o600) == 0)
-        let error = try #require(refusal(fifo, fifo: fifo))
+        if place == .shard {
+            let index = "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\"}}"
+            try writeFile(directory.file("model.safetensors.index.json"), Array(index.utf8))
+        }
+        let error = try #require(refusal(place == .path || place == .index ? fifo : directory.path, fifo: fifo))
         #expect(error.file == fifo)
         #expect(error.description.contains("FIFO"), "\(error)")
         #expect(!error.description.contains("\n"))
-    }
-
-    @Test func fifoShardAndFifoInAFolderAreRefused() throws {
-        let directory = try TemporaryDirectory()
-        let shard = directory.file("model-00001-of-00001.safetensors")
-        #expect(mkfifo(shard, 0o600) == 0)
-        let index = "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\"}}"
-        try writeFile(directory.file("model.safetensors.index.json"), Array(index.utf8))
-        let error = try #require(refusal(directory.path, fifo: shard))
-        #expect(error.file == shard)
-        #expect(error.description.contains("FIFO"), "\(error)")
-
-        let folder = try TemporaryDirectory()
-        let model = folder.file("model.safetensors")
-        #expect(mkfifo(model, 0o600) == 0)
-        let inFolder = try #require(refusal(folder.path, fifo: model))
-        #expect(inFolder.file == model)
-    }
-
-    @Test func fifoIndexIsRefused() throws {
-        let directory = try TemporaryDirectory()
-        let index = directory.file("model.safetensors.index.json")
-        #expect(mkfifo(index, 0o600) == 0)
-        let error = try #require(refusal(index, fifo: index))
-        #expect(error.file == index)
     }
 
     @Test func devicesAreRefused() throws {
