@@ -72,14 +72,13 @@ struct TorchTensorData: TensorData {
         }
         // Non-contiguous views materialise `byteCount` bytes: the checkpoint's materialisation cap
         // (`TorchMaterialization`) bounds what they add beyond the storage bytes in the file.
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 16)
-        defer { buffer.deallocate() }
-        let output = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< byteCount])
-        try file.withBytes(offset: storageStart, count: storageBytes) { storage in
-            gather(from: storage, into: output)
+        return try withScratchBuffer(count: byteCount, for: "a strided view (sizes \(sizes), strides \(strides))") { output in
+            try file.withBytes(offset: storageStart, count: storageBytes) { storage in
+                gather(from: storage, into: output)
+            }
+            if bigEndian { TorchTensorData.swapBytes(output, unit: dtype.swapUnit) }
+            return try body(UnsafeRawBufferPointer(output))
         }
-        if bigEndian { TorchTensorData.swapBytes(output, unit: dtype.swapUnit) }
-        return try body(UnsafeRawBufferPointer(output))
     }
 
     func release() {
