@@ -62,7 +62,7 @@ struct PyTorchViewTests {
             dtype: dtype, elementSize: elementSize, storageOffset: view.offset, sizes: view.sizes, strides: view.strides)
         let count = view.sizes.reduce(1, *) * elementSize
         for bigEndian in [false, true] {
-            let data = TorchTensorData(file: file, storageStart: 0, storageBytes: storage.count, tensor: ref,
+            let data = TorchTensorData(file: file, name: "view", storageStart: 0, storageBytes: storage.count, tensor: ref,
                                        byteCount: count, bigEndian: bigEndian)
             let gathered = try data.withBytes { Array($0) }
             #expect(gathered == reference(storage, view, elementSize: elementSize, swap: bigEndian))

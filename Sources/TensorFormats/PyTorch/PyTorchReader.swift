@@ -71,7 +71,7 @@ public enum PyTorchReader {
                                   at: .tensor(named.name))
             }
             let info = try TensorInfo(name: named.name, dtype: ref.dtype, shape: ref.logicalShape)
-            let data = TorchTensorData(file: file, storageStart: location.start, storageBytes: location.byteCount,
+            let data = TorchTensorData(file: file, name: named.name, storageStart: location.start, storageBytes: location.byteCount,
                                        tensor: ref, byteCount: info.byteCount, bigEndian: location.bigEndian)
             if !data.isContiguous { strided += 1 }
             storageUsers[ExactName(ref.storage.key), default: 0] += 1

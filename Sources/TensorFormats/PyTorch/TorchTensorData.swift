@@ -15,6 +15,8 @@ import Darwin
 /// reader), so the ranges below need no arithmetic that could overflow.
 struct TorchTensorData: TensorData {
     let file: MappedFile
+    /// The tensor's name, for errors raised while its bytes are gathered.
+    let name: String
     /// Absolute file offset and byte length of the storage.
     let storageStart: Int
     let storageBytes: Int
@@ -29,9 +31,10 @@ struct TorchTensorData: TensorData {
     /// The storage holds big-endian elements (`byteorder` = big).
     let bigEndian: Bool
 
-    init(file: MappedFile, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
+    init(file: MappedFile, name: String, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
          bigEndian: Bool) {
         self.file = file
+        self.name = name
         self.storageStart = storageStart
         self.storageBytes = storageBytes
         dtype = tensor.dtype
@@ -72,13 +75,19 @@ struct TorchTensorData: TensorData {
         }
         // Non-contiguous views materialise `byteCount` bytes: the checkpoint's materialisation cap
         // (`TorchMaterialization`) bounds what they add beyond the storage bytes in the file.
-        return try withScratchBuffer(count: byteCount, for: "a strided view (sizes \(sizes), strides \(strides))") { output in
-            try file.withBytes(offset: storageStart, count: storageBytes) { storage in
-                gather(from: storage, into: output)
-            }
-            if bigEndian { TorchTensorData.swapBytes(output, unit: dtype.swapUnit) }
-            return try body(UnsafeRawBufferPointer(output))
+        // malloc, not Swift's allocator (which aborts): a failure is an error naming the file and tensor.
+        guard let raw = malloc(max(byteCount, 1)) else {
+            throw FormatError(.limitExceeded(what: "memory for a strided view (sizes \(sizes), strides \(strides))",
+                                             value: "\(byteCount) bytes", limit: "what the system could allocate"),
+                              file: file.path, at: .tensor(name))
         }
+        defer { free(raw) }
+        let buffer = UnsafeMutableRawBufferPointer(start: raw, count: byteCount)
+        try file.withBytes(offset: storageStart, count: storageBytes) { storage in
+            gather(from: storage, into: buffer)
+        }
+        if bigEndian { TorchTensorData.swapBytes(buffer, unit: dtype.swapUnit) }
+        return try body(UnsafeRawBufferPointer(buffer))
     }
 
     func release() {
