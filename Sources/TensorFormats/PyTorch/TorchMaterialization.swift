@@ -9,10 +9,12 @@
 ///     covered = min(|∪ byte ranges the views span|, Σ min(bytes of a view, bytes it spans)),
 ///
 /// i.e. what the views yield beyond the distinct storage bytes they can cover (a strided view spans more
-/// bytes than it reads, so `covered` is an upper bound and `excess` never exceeds the true repetition by more
-/// than the file's own storage bytes). The excess of every file of a checkpoint (shards included) is summed
-/// and refused above `ReadOptions.maxMaterializedBytes` (default 4 GiB, `--max-materialize`), naming the
-/// largest view that repeats bytes. Ordinary checkpoints have no excess; tied embeddings add one copy.
+/// bytes than it reads, so `covered` is an upper bound on those and `excess` a lower bound on the true
+/// repetition). Since `Σ bytes = excess + covered` and `covered` is at most the file's storage bytes, all
+/// tensors of a checkpoint together yield at most the limit plus the storage bytes in its files, whatever
+/// their strides. The excess of every file of a checkpoint (shards included) is summed and refused above
+/// `ReadOptions.maxMaterializedBytes` (default 4 GiB, `--max-materialize`), naming the largest view that
+/// repeats bytes. Ordinary checkpoints have no excess; tied embeddings add one copy.
 final class TorchMaterialization {
     let limit: Int
     /// Excess charged so far by the files read with this budget.

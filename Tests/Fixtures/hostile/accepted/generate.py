@@ -99,7 +99,9 @@ def write_safetensors(expected):
 
 def gguf_file(name, tensors, kvs):
     """Packs a GGUF v3 file by hand (gguf-py's writer takes numpy arrays, which cannot have these shapes),
-    then reads it with gguf-py's GGUFReader."""
+    then reads it with gguf-py's GGUFReader. ggml's gguf_init_from_file is not a reference here: its element
+    count check computes INT64_MAX / ne[1], / ne[2] and / ne[3], a division by zero for an empty tensor whose
+    zero is not ne[0] (gguf.cpp, current master)."""
     def gstr(text):
         data = text.encode()
         return struct.pack("<Q", len(data)) + data
