@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A tensor name or metadata key whose identity is its UTF-8 bytes.
 ///
 /// Swift's `String` compares and hashes by Unicode canonical equivalence: "café" (NFC, `63 61 66 c3 a9`)
@@ -17,8 +23,11 @@ public struct ExactName: Hashable, Sendable, CustomStringConvertible {
     }
 
     public func hash(into hasher: inout Hasher) {
-        var copy = string
-        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        // Native strings lend their UTF-8 in place; others (bridged) are copied first. Same bytes, same hash.
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            Array(string.utf8).withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
     }
 
     public var description: String { string }
@@ -27,8 +36,14 @@ public struct ExactName: Hashable, Sendable, CustomStringConvertible {
 extension String {
     /// Whether two names are the same bytes (not merely canonically equivalent, as `==` checks).
     public func isSameName(as other: String) -> Bool {
-        var lhs = self, rhs = other
-        return lhs.withUTF8 { left in rhs.withUTF8 { right in left.elementsEqual(right) } }
+        let lhs = utf8, rhs = other.utf8
+        guard lhs.count == rhs.count else { return false }
+        let equal = lhs.withContiguousStorageIfAvailable { left in
+            rhs.withContiguousStorageIfAvailable { right in
+                left.count == 0 || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0
+            }
+        }
+        return (equal ?? nil) ?? lhs.elementsEqual(rhs)
     }
 
     /// Whether the name's bytes start with `prefix`'s bytes (`hasPrefix` compares characters canonically).

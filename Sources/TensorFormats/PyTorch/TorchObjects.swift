@@ -130,7 +130,8 @@ struct TorchTensorRef {
         guard let offsetBytes = Checked.multiply(offset, elementSize) else {
             throw FormatError(.overflow(what: "the byte offset of storage offset \(offset) (\(elementSize)-byte elements)"))
         }
-        let view = "a view with sizes \(sizes), strides \(strides) and offset \(offset)"
+        // Only for messages: built when an error is thrown, not for every tensor.
+        var view: String { "a view with sizes \(sizes), strides \(strides) and offset \(offset)" }
         var extentBytes = 0
         if elements > 0 {
             // The storage must hold the last element the view can reach.
