@@ -1,3 +1,4 @@
+import ConnkitTestSupport
 import Foundation
 import Testing
 @testable import ConnkitCLI
@@ -10,27 +11,11 @@ import Glibc
 struct HardeningCLITests {
     static let hostile = CLI.fixture("hostile/")
 
-    /// `CLI.run`, failing after 30 s instead of hanging (a FIFO opened for reading blocks until a writer
-    /// comes); the process is then killed.
+    /// A FIFO opened for reading blocks until a writer comes: these runs are killed after 30 s.
     static func runWithTimeout(_ arguments: [String]) throws -> CommandResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.executable)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let deadline = Date().addingTimeInterval(30)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            Issue.record("connkit \(arguments.joined(separator: " ")) blocked for 30 s")
-            process.terminate()
-        }
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                             stderr: String(decoding: stderrData, as: UTF8.self))
+        let result = try CLI.run(arguments, timeout: 30)
+        #expect(!result.timedOut, "connkit \(arguments.joined(separator: " ")) blocked for 30 s")
+        return result
     }
 
     @Test(arguments: [["inspect"], ["inspect", "--json"], ["convert", "OUT"], ["quantize", "OUT", "--type", "q8_0"],

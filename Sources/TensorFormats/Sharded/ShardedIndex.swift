@@ -36,26 +36,20 @@ public enum ShardedIndex {
         }
         let folder = indexPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(indexPath.utf8[...$0])! } ?? ""
 
-        var shardOf: [String: String] = [:]
-        var shardNames: [String] = []
+        // Tensor names and shard file names are separate name spaces: a tensor may be called like a file.
+        // Names are bytes (the JSON parser already refused byte-identical duplicates): the tensor -> shard
+        // map and the shard set are keyed by exact UTF-8 bytes, the shards read in byte order.
+        var shardOfTensor: [ExactName: String] = [:]
+        var shardSet = Set<ExactName>()
         for member in weightMap {
             guard let shard = member.value.stringValue else {
                 throw FormatError(.invalidHeader("weight_map value is not a file name"), file: indexPath, at: .tensor(member.key))
             }
             try checkShardName(shard, extension: shardExtension, indexPath: indexPath, tensor: member.key)
-            if shardOf[shard] == nil, !shardNames.contains(shard) { shardNames.append(shard) }
-            shardOf[member.key] = shard
-        }
-        // Names are bytes (the JSON parser already refused byte-identical duplicates): the tensor -> shard
-        // map and the shard list are keyed by exact UTF-8 bytes, the shards read in byte order.
-        var shardOfTensor: [ExactName: String] = [:]
-        var distinctShards = Set<ExactName>()
-        for member in weightMap {
-            let shard = member.value.stringValue!  // checked in the loop above
+            shardSet.insert(ExactName(shard))
             shardOfTensor[ExactName(member.key)] = shard
-            distinctShards.insert(ExactName(shard))
         }
-        shardNames = distinctShards.map(\.string).sorted { $0.precedesName($1) }
+        let shardNames = shardSet.map(\.string).sorted { $0.precedesName($1) }
 
         var tensors: [Tensor] = []
         var found = Set<ExactName>()
