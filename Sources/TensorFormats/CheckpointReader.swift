@@ -38,6 +38,7 @@ public enum CheckpointReader {
         case "npy": return try NpyReader.read(file)
         case "npz": return try NpzReader.read(file)
         case "bin", "pt", "pth": return try PyTorchReader.read(file, options: options)
+        case "onnx": return try ONNXReader.read(file)
         default: break
         }
         return try sniff(file, options: options)
@@ -45,7 +46,8 @@ public enum CheckpointReader {
 
     private static func openFolder(_ path: String, options: ReadOptions) throws -> Checkpoint {
         let folder = path.hasSuffix("/") ? path : path + "/"
-        for name in [safetensorsIndexName, "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin"]
+        for name in [safetensorsIndexName, "model.safetensors", "pytorch_model.bin.index.json", "pytorch_model.bin",
+                     "model.onnx"]
         where exists(folder + name) {
             return try open(folder + name, options: options)
         }
@@ -66,7 +68,7 @@ public enum CheckpointReader {
         }
         if file.withBytes({ PyTorchReader.hasLegacyMagic($0) }) { return try PyTorchReader.read(file, options: options) }
         throw FormatError(.unsupportedFormat(
-            "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth or a sharded-checkpoint folder)"),
+            "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth, .onnx or a sharded-checkpoint folder)"),
             file: file.path)
     }
 

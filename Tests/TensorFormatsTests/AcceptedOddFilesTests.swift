@@ -132,6 +132,21 @@ struct AcceptedOddFilesTests {
         #expect(error?.kind.caseName == "refused", "\(String(describing: error))")
     }
 
+    /// ONNX external data must resolve inside the model's folder, compared by bytes: a link from ".../café/"
+    /// (NFC) into its sibling ".../cafe\u{301}/" (NFD) leaves the folder, though `hasPrefix` calls them equal.
+    @Test func onnxExternalDataFolderIsComparedByBytes() throws {
+        let directory = try TemporaryDirectory()
+        let hostile = Fixtures.path("hostile/onnx/")
+        let inside = directory.file("caf\u{e9}"), sibling = directory.file("cafe\u{301}")
+        for folder in [inside, sibling] { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false) }
+        try FileManager.default.copyItem(atPath: hostile + "external_symlink/model.onnx", toPath: inside + "/model.onnx")
+        try FileManager.default.copyItem(atPath: hostile + "outside.bin", toPath: sibling + "/outside.bin")
+        try FileManager.default.createSymbolicLink(atPath: inside + "/link.bin", withDestinationPath: "../cafe\u{301}/outside.bin")
+        let error = try #require(formatError { _ = try CheckpointReader.open(inside + "/model.onnx") })
+        #expect(error.kind.caseName == "refused", "\(error)")
+        #expect(error.location == .tensor("w"))
+    }
+
     private func writeSafetensors(_ path: String, name: String) throws {
         var header = Array("{\"\(name)\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}".utf8)
         while header.count % 8 != 0 { header.append(0x20) }

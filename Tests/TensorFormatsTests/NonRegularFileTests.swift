@@ -42,9 +42,10 @@ struct NonRegularFileTests {
         }
     }
 
-    /// Where a FIFO can be met: as the path given, as an index, as the model file of a folder, as a shard.
+    /// Where a FIFO can be met: as the path given, as an index, as the model file of a folder, as a shard,
+    /// as an ONNX model's external data file.
     enum FIFOPlace: String, CaseIterable, Sendable {
-        case path, index, folderModel, shard
+        case path, index, folderModel, shard, onnxExternalData
     }
 
     @Test(arguments: FIFOPlace.allCases)
@@ -55,12 +56,17 @@ struct NonRegularFileTests {
         case .index: "model.safetensors.index.json"
         case .folderModel: "model.safetensors"
         case .shard: "model-00001-of-00001.safetensors"
+        case .onnxExternalData: "link.bin"
         }
         let fifo = directory.file(name)
         #expect(mkfifo(fifo, 0o600) == 0)
         if place == .shard {
             let index = "{\"weight_map\": {\"w\": \"model-00001-of-00001.safetensors\"}}"
             try writeFile(directory.file("model.safetensors.index.json"), Array(index.utf8))
+        }
+        if place == .onnxExternalData {
+            try FileManager.default.copyItem(atPath: Fixtures.path("hostile/onnx/external_symlink/model.onnx"),
+                                             toPath: directory.file("model.onnx"))
         }
         let error = try #require(refusal(place == .path || place == .index ? fifo : directory.path, fifo: fifo))
         #expect(error.file == fifo)
