@@ -28,6 +28,8 @@ import safetensors.numpy
 import torch
 
 import gguf
+import onnx
+from onnx import helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NFC, NFD = "caf\u00e9", "cafe\u0301"
@@ -190,6 +192,23 @@ def write_numpy(expected):
                                          "metadata": []}
 
 
+# --- ONNX ------------------------------------------------------------------------------------------------
+
+def write_onnx(expected):
+    empty = onnx.TensorProto(name="a", data_type=onnx.TensorProto.FLOAT, dims=[0, 2, 1 << 40], raw_data=b"")
+    tensors = [empty] + [helper.make_tensor(name, onnx.TensorProto.FLOAT, [1], [value])
+                         for name, value in ((NFC, 1.0), (NFD, 2.0), ("K", 1.0), (KELVIN, 2.0))]
+    model = helper.make_model(helper.make_graph([], "g", [], [], initializer=tensors))
+    onnx.save(model, out("empty_dims_names.onnx"))
+    loaded = onnx.load(out("empty_dims_names.onnx"))
+    onnx.checker.check_model(loaded)
+    result = []
+    for tensor in loaded.graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        result.append(entry(tensor.name, "f32", list(tensor.dims), array.tobytes()))
+    expected["empty_dims_names.onnx"] = {"format": "onnx", "tensors": result, "metadata": []}
+
+
 # --- PyTorch ---------------------------------------------------------------------------------------------
 
 def torch_entry(name, tensor):
@@ -247,6 +266,7 @@ def main():
     write_safetensors(expected)
     write_gguf(expected)
     write_numpy(expected)
+    write_onnx(expected)
     write_torch(expected)
     with open(out("expected.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
