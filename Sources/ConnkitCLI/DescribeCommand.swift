@@ -35,6 +35,8 @@ struct Describe: ParsableCommand {
           help: "Print the family's graph description (schemas/connector-graph.schema.json), a starting point for a custom connector.")
     var graphJSON = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         if !compare && arguments.isEmpty { throw ValidationError("give a FAMILY, GRAPH.json or PATH (or --compare)") }
     }
@@ -89,7 +91,7 @@ struct Describe: ParsableCommand {
             description = Describer.describe(custom, claims: claims, scheme: graph.schemes.first?.name)
         } else {
             // A checkpoint: detect and bind as validate does, then describe with the bound dimensions.
-            let checkpoint = try pooledCheckpoint([target])
+            let checkpoint = try pooledCheckpoint([target], reading: reading)
             let request = ValidationRequest(checkpoint: checkpoint, flagClaims: claims, encoderPreset: encoderPreset,
                                             config: try configNextTo([target]).map { try ConfigReader.read(path: $0) }, checkValues: false)
             let report = Validator.validate(request)
