@@ -35,6 +35,8 @@ struct Describe: ParsableCommand {
           help: "Print the family's graph description (schemas/connector-graph.schema.json), a starting point for a custom connector.")
     var graphJSON = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         if !compare && arguments.isEmpty { throw ValidationError("give a FAMILY, GRAPH.json or PATH (or --compare)") }
     }
@@ -95,7 +97,7 @@ struct Describe: ParsableCommand {
             if let variant {
                 throw CommandFailure.usage("--variant \(variant) names a variant of a FAMILY; a checkpoint's variant is detected from its tensors")
             }
-            let checkpoint = try pooledCheckpoint([target])
+            let checkpoint = try pooledCheckpoint([target], reading: reading)
             let request = ValidationRequest(checkpoint: checkpoint, flagClaims: claims, encoderPreset: encoderPreset,
                                             configs: try configsNextTo([target]).map { try ConfigReader.read(path: $0) }, checkValues: false)
             let report = Validator.validate(request)
@@ -121,6 +123,9 @@ struct Describe: ParsableCommand {
             throw CommandFailure.usage("--variant \(variant) picks one variant of a FAMILY; --compare shows every variant")
         }
         if compare && graphJSON { throw CommandFailure.usage("--graph-json prints one graph description; it does not combine with --compare") }
+        if reading.isSet && (compare || Family.named(arguments.first ?? "") != nil || arguments.first?.hasSuffix(".json") == true) {
+            throw CommandFailure.usage("--max-materialize applies to reading a checkpoint; a FAMILY, a GRAPH.json or --compare reads none")
+        }
         if graphJSON && (dimensions || presetGiven) {
             throw CommandFailure.usage("--graph-json prints the graph description with symbolic dimensions; KEY=N and --encoder/--llm do not change it")
         }

@@ -58,13 +58,16 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
         if listPresets {
             // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
             let ignored = [paths.isEmpty ? nil : "PATH", family == nil ? nil : "--family", graph == nil ? nil : "--graph",
                            encoderDim == nil ? nil : "--encoder-dim", llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim",
                            presets.encoder == nil ? nil : "--encoder", presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config",
-                           llmCheckpoint == nil ? nil : "--llm-checkpoint", noValues ? "--no-values" : nil].compactMap { $0 }
+                           llmCheckpoint == nil ? nil : "--llm-checkpoint", noValues ? "--no-values" : nil,
+                           reading.isSet ? "--max-materialize" : nil].compactMap { $0 }
             if let first = ignored.first {
                 throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignored.count > 1 ? " (and \(ignored.dropFirst().joined(separator: ", ")))" : "")")
             }
@@ -86,12 +89,12 @@ struct Validate: ParsableCommand {
         claims += try parseDimensionArguments(dims, flag: "--dim")
         let encoderPreset = try presets.encoderPreset
         let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths)
+        let checkpoint = try pooledCheckpoint(paths, reading: reading)
         let graphDescription = try graph.map(ConnectorGraph.load)
         let configFacts = try (config.map { [$0] } ?? configsNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            let llmModel = try reading.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
                 throw CommandFailure(.unusableInput, .unreadableInput,
                                      "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
@@ -129,8 +132,8 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
-func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
-    let parts = try paths.map(CheckpointReader.open)
+func pooledCheckpoint(_ paths: [String], reading: ReadingOptions) throws -> Checkpoint {
+    let parts = try paths.map(reading.open)
     guard parts.count > 1 else { return parts[0] }
     var tensors: [Tensor] = []
     for (path, part) in zip(paths, parts) {

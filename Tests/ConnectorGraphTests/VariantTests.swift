@@ -91,6 +91,8 @@ import TensorFormats
         ["validate", "--list-presets", "examples/llava-1.5-tiny"],
         ["validate", "--list-presets", "--family", "mlp"],
         ["validate", "--list-presets", "--llm-dim", "4096", "--no-values"],
+        ["validate", "--list-presets", "--max-materialize", "1G"],
+        ["describe", "mlp", "--max-materialize", "1G"],
         ["describe", "--compare", "--encoder", "clip-vit-l-14-336", "--llm", "vicuna-7b", "--variant", "blip2"],
         ["describe", "--compare", "--encoder", "clip-vit-l-14-336", "--llm", "vicuna-7b", "--graph-json"],
         ["describe", "mlp", "--graph-json", "depth=3"],
