@@ -99,34 +99,15 @@ public enum QuantizePipeline {
 
     /// Quantizes `checkpoint` into `path` (atomically: nothing appears at `path` unless everything
     /// succeeded) and returns the report. `progress` gets (tensors written, total, bytes written, total
-    /// bytes) after each output tensor.
+    /// bytes) after each output tensor and about every MiB within one.
     public static func run(_ checkpoint: Checkpoint, to path: String, request: QuantizeRequest, overwrite: Bool,
                            progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> QuantizationReport {
         let prepared = try prepare(checkpoint, outputPath: path, request: request)
-        let inputs = [checkpoint.path] + checkpoint.shards.map { shard in
-            (checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? "") + shard
+        var writer = try CheckpointWriter(path: path, from: checkpoint, overwrite: overwrite)
+        if let progress {
+            writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) }
         }
-        let output = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
-        do {
-            let total = prepared.tensors.count
-            let totalBytes = prepared.tensors.reduce(0) { $0 + $1.info.byteCount }
-            var doneBytes = 0
-            let tensors = prepared.tensors.enumerated().map { index, tensor in
-                OutputTensor(info: tensor.info) { file in
-                    try tensor.produce(file)
-                    doneBytes += tensor.info.byteCount
-                    progress?(index + 1, total, doneBytes, totalBytes)
-                }
-            }
-            switch prepared.format {
-            case .gguf: try GGUFWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
-            default: try SafetensorsWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
-            }
-            try output.commit()
-        } catch {
-            output.abandon()
-            throw error
-        }
+        try writer.write(prepared.tensors, metadata: prepared.metadata)
         return prepared.report
     }
 
@@ -310,9 +291,10 @@ public enum QuantizePipeline {
 
     // MARK: metadata
 
-    /// GGUF: every key of the input (typed), `general.architecture` first, `general.quantization_version`
-    /// = 2 and `general.file_type` (llama.cpp's numbering) set. safetensors: the input's metadata as
-    /// strings, plus `format` = `mlx` and `quantization` for MLX types.
+    /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
+    /// and `general.file_type` (llama.cpp's numbering); for MLX types in safetensors `format` = `mlx` and
+    /// `quantization`. (What each format carries, and GGUF's `general.architecture`, is
+    /// `CheckpointWriter`'s.)
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
                                groupSize: Int) throws -> [MetadataEntry] {
         func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
@@ -325,14 +307,11 @@ public enum QuantizePipeline {
         switch format {
         case .gguf:
             var entries = checkpoint.metadata
-            if entries["general.architecture"] == nil {
-                entries.insert(MetadataEntry("general.architecture", .string(Converter.defaultArchitecture)), at: 0)
-            }
             setting(&entries, "general.quantization_version", .uint32(2))
             if let fileType = QuantizationPolicy.fileType(type) { setting(&entries, "general.file_type", .uint32(fileType)) }
             return entries
         default:
-            var entries = checkpoint.metadata.map { MetadataEntry($0.key, .string($0.value.text)) }
+            var entries = checkpoint.metadata
             if case .mlx(let bits) = type {
                 setting(&entries, "format", .string("mlx"))
                 setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))

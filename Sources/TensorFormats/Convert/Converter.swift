@@ -1,27 +1,3 @@
-/// The container a path names, by extension.
-public enum OutputFormat: String, Sendable, CaseIterable {
-    case safetensors, gguf, npz, npy
-
-    public init?(path: String) {
-        switch CheckpointReader.fileExtension(path) {
-        case "safetensors": self = .safetensors
-        case "gguf": self = .gguf
-        case "npz": self = .npz
-        case "npy": self = .npy
-        default: return nil
-        }
-    }
-
-    /// Whether the format stores `dtype` as it is.
-    public func holds(_ dtype: DType) -> Bool {
-        switch self {
-        case .safetensors: dtype.safetensorsName != nil
-        case .gguf: dtype.ggmlType != nil
-        case .npz, .npy: dtype.numpyCode != nil
-        }
-    }
-}
-
 /// `--dtype`: keep every tensor as it is, or cast every floating tensor to one type.
 public enum DTypeChoice: String, Sendable, CaseIterable {
     case keep, f32, f16, bf16
@@ -42,7 +18,8 @@ public struct ConversionOptions {
     /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`.
     public var names: Set<String>?
     public var overwrite = false
-    /// Called after each tensor with (tensors done, total tensors, bytes done, total bytes).
+    /// Called after each tensor and about every MiB within one with (tensors done, total tensors, bytes
+    /// done, total bytes): `CheckpointWriter`'s progress.
     public var progress: ((Int, Int, Int, Int) -> Void)?
 
     public init() {}
@@ -69,22 +46,17 @@ public struct ConversionSummary: Sendable {
 /// error that names it.
 public enum Converter {
     public static func convert(_ checkpoint: Checkpoint, to path: String, options: ConversionOptions) throws -> ConversionSummary {
-        guard let format = OutputFormat(path: path) else {
-            throw FormatError(.unsupportedFormat("unknown output extension (use .safetensors, .gguf, .npz or .npy)"), file: path)
-        }
-        var summary = ConversionSummary(output: path, format: format)
+        var writer = try CheckpointWriter(path: path, from: checkpoint, overwrite: options.overwrite)
+        var summary = ConversionSummary(output: path, format: writer.format)
         let selected = checkpoint.tensors.filter { tensor in
             options.selection.includes(tensor.name) && (options.names?.contains(tensor.name) ?? true)
         }
-        if format == .npy, selected.count != 1 {
-            throw FormatError(.unconvertible(
-                ".npy holds exactly one tensor but \(selected.count) are selected (use --only NAME, or write .npz)"), file: path)
-        }
+        try writer.check(tensorCount: selected.count)
 
         let overflow = OverflowLog()
         var outputs: [OutputTensor] = []
         for tensor in selected {
-            let target = try targetDType(for: tensor, format: format, options: options)
+            let target = try targetDType(for: tensor, format: writer.format, options: options)
             summary.tensors.append(.init(name: tensor.name, from: tensor.dtype, to: target))
             if target == tensor.dtype {
                 outputs.append(OutputTensor(copying: tensor))
@@ -92,34 +64,12 @@ public enum Converter {
                 outputs.append(try castTensor(tensor, to: target, overflow: overflow))
             }
         }
-        let metadata = try outputMetadata(checkpoint, format: format, summary: &summary)
-
-        let inputs = checkpoint.shards.isEmpty ? [checkpoint.path] : [checkpoint.path] + checkpoint.shards.map {
-            (checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? "") + $0
+        if let progress = options.progress {
+            writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) }
         }
-        let output = try OutputFile(path: path, overwrite: options.overwrite, inputs: inputs)
-        do {
-            let totalBytes = outputs.reduce(0) { $0 + $1.info.byteCount }
-            var doneBytes = 0
-            let progressing = outputs.enumerated().map { index, tensor in
-                OutputTensor(info: tensor.info) { file in
-                    try tensor.produce(file)
-                    doneBytes += tensor.info.byteCount
-                    options.progress?(index + 1, outputs.count, doneBytes, totalBytes)
-                }
-            }
-            switch format {
-            case .safetensors: try SafetensorsWriter.write(tensors: progressing, metadata: metadata, to: output)
-            case .gguf: try GGUFWriter.write(tensors: progressing, metadata: metadata, to: output)
-            case .npz: try NpzWriter.write(tensors: progressing, to: output)
-            case .npy: try NpyWriter.write(tensor: progressing[0], to: output)
-            }
-            try output.commit()
-            summary.bytesWritten = output.position
-        } catch {
-            output.abandon()
-            throw error
-        }
+        let result = try writer.write(outputs, metadata: checkpoint.metadata)
+        summary.bytesWritten = result.bytesWritten
+        summary.warnings += result.warnings
         for (name, magnitude) in overflow.entries {
             summary.warnings.append("tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf")
         }
@@ -167,32 +117,6 @@ public enum Converter {
             if target == .f16, maxMagnitude >= 65520 { overflow.record(tensor.name, maxMagnitude) }
         }
     }
-
-    /// Metadata the target can hold: safetensors keeps strings (other values as JSON text), GGUF keeps
-    /// typed keys and gets a `general.architecture`, numpy files hold none.
-    static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat,
-                               summary: inout ConversionSummary) throws -> [MetadataEntry] {
-        switch format {
-        case .safetensors:
-            return checkpoint.metadata.map { MetadataEntry($0.key, .string($0.value.text)) }
-        case .gguf:
-            var entries = checkpoint.metadata
-            if entries["general.architecture"] == nil {
-                entries.insert(MetadataEntry("general.architecture", .string(defaultArchitecture)), at: 0)
-            } else if let index = entries.firstIndex(where: { $0.key == "general.architecture" }), index != 0 {
-                entries.insert(entries.remove(at: index), at: 0)
-            }
-            return entries
-        case .npz, .npy:
-            if !checkpoint.metadata.isEmpty {
-                summary.warnings.append("\(checkpoint.metadata.count) metadata entries not carried: numpy files hold no metadata")
-            }
-            return []
-        }
-    }
-
-    /// `general.architecture` of a GGUF written from a file that names none: it holds plain tensors.
-    public static let defaultArchitecture = "tensors"
 }
 
 /// Tensors whose f16 cast overflowed, in the order found.

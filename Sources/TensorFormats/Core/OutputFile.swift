@@ -20,6 +20,9 @@ public final class OutputFile {
     public let path: String
     public let temporaryPath: String
     public private(set) var position = 0
+    /// Called with `position` each time a full buffer is handed to the writer (about every MiB) and after
+    /// a kernel copy: progress within a tensor.
+    public var progress: ((Int) -> Void)?
     private var descriptor: Int32
     private let overwrite: Bool
     /// Two buffers: the producer fills `buffers[current]` while the other may be in flight.
@@ -153,6 +156,7 @@ public final class OutputFile {
         if usedKernelCopy {
             position += region.count
             _ = lseek(descriptor, off_t(position), SEEK_SET)
+            progress?(position)
             return
         }
         // Fallback (different file systems, old kernels): write the rest from the mapping.
@@ -191,6 +195,7 @@ public final class OutputFile {
         }
         current ^= 1
         buffered = 0
+        progress?(position)
     }
 
     /// Writes everything buffered so far to the file and waits for it.
