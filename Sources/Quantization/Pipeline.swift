@@ -322,11 +322,16 @@ public enum QuantizePipeline {
 }
 
 /// The report under construction: producers add each tensor's figures when they have written it.
-final class ReportBuilder: @unchecked Sendable {
-    var report = QuantizationReport(input: "", output: "", format: .gguf, type: .cast(.f32))
+final class ReportBuilder: Sendable {
+    private let state = Mutex(QuantizationReport(input: "", output: "", format: .gguf, type: .cast(.f32)))
+
+    var report: QuantizationReport {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
 
     func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
-        report.entries[entry].metrics = metrics
+        state.withLock { $0.entries[entry].metrics = metrics }
     }
 }
 

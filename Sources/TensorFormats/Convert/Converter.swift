@@ -1,3 +1,5 @@
+import Synchronization
+
 /// `--dtype`: keep every tensor as it is, or cast every floating tensor to one type.
 public enum DTypeChoice: String, Sendable, CaseIterable {
     case keep, f32, f16, bf16
@@ -120,7 +122,8 @@ public enum Converter {
 }
 
 /// Tensors whose f16 cast overflowed, in the order found.
-final class OverflowLog: @unchecked Sendable {
-    private(set) var entries: [(String, Float)] = []
-    func record(_ name: String, _ magnitude: Float) { entries.append((name, magnitude)) }
+final class OverflowLog: Sendable {
+    private let log = Mutex<[(String, Float)]>([])
+    var entries: [(String, Float)] { log.withLock { $0 } }
+    func record(_ name: String, _ magnitude: Float) { log.withLock { $0.append((name, magnitude)) } }
 }
