@@ -155,8 +155,10 @@ def main():
     # Rounds outside, cases inside: this machine's disk and page-cache allocation speed drift by several
     # times over minutes, so each ratio is taken within a round (against the floor measured minutes
     # apart at most) and the median over rounds is reported, next to each case's best time.
-    for _ in range(args.runs):
-        for label, argv in cases:
+    # Every other round runs the cases in reverse order: a run is slowed by the page cache its predecessor
+    # left behind (seen as a steady 10% in favour of whichever binary ran second in an A/B).
+    for round in range(args.runs):
+        for label, argv in (cases if round % 2 == 0 else cases[::-1]):
             wall, _ = measure(argv, 1, warm=(source, floor_f32), output=outputs[label])
             times[label].append(wall)
             os.remove(outputs[label])
