@@ -34,7 +34,7 @@ extension DType {
                              f64: Float64Rounding = .toNearestEven, threads: Int = 1) throws {
         let decoder = try FloatDecoder(self, f64: f64)
         guard let expected = byteCount(elements: values.count), bytes.count == expected else {
-            throw FormatError(.sizeMismatch(expected: byteCount(elements: values.count) ?? -1, found: bytes.count))
+            throw FormatError(.sizeMismatch(expected: values.count / layout.blockElements * layout.blockBytes, found: bytes.count))
         }
         guard let source = bytes.baseAddress, let destination = values.baseAddress else { return }
         decoder.decode(source, first: 0, count: values.count, into: destination, threads: threads)
