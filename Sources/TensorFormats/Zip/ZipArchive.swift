@@ -165,8 +165,8 @@ public struct ZipArchive: Sendable {
             let dataOffset = cursor.fileOffset
 
             try checkFlags(flags, at: start + 6, member: name)
-            guard method == central.methodCode else {
-                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.methodCode)"),
+            guard method == central.method.rawValue else {
+                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.method.rawValue)"),
                            at: start + 8)
             }
             guard (flags & 0x8) == (central.flags & 0x8) else {
@@ -331,7 +331,6 @@ struct CentralHeader {
     let name: String
     let rawName: [UInt8]
     let flags: UInt16
-    let methodCode: UInt16
     let method: ZipEntry.Method
     let crc32: UInt32
     let compressedSize: Int
@@ -348,7 +347,7 @@ struct CentralHeader {
         }
         try cursor.skip(4) // made by, needed
         flags = try cursor.readU16("central directory header")
-        methodCode = try cursor.readU16("central directory header")
+        let methodCode = try cursor.readU16("central directory header")
         try cursor.skip(4) // time, date
         crc32 = try cursor.readU32("central directory header")
         let compressed32 = try cursor.readU32("central directory header")
