@@ -41,7 +41,6 @@ struct Convert: ParsableCommand {
         options.overwrite = write.force
         let checkpoint = try reading.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
-        options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
         options.progress = bar.update
@@ -52,9 +51,4 @@ struct Convert: ParsableCommand {
         emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
             + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
     }
-}
-
-/// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
-enum CLIHooks {
-    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
 }
