@@ -100,6 +100,11 @@ public struct CommandFailure: ConnkitError {
     public var description: String { message }
 }
 
+/// One warning line on stderr, its control characters escaped.
+func warn(_ text: String) {
+    writeStandardError("connkit: warning: " + printable(text) + "\n")
+}
+
 func printError(_ text: String) {
     var line = text.hasPrefix("connkit:") || text.hasPrefix("Error:") || text.hasPrefix("Usage:") ? text : "connkit: " + text
     if !line.hasSuffix("\n") { line += "\n" }

@@ -40,13 +40,13 @@ struct Convert: ParsableCommand {
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.overwrite = write.force
         let checkpoint = try reading.open(io.input)
-        if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
+        if connector { options.names = Set(try connectorTensorNames(in: checkpoint).map(ExactName.init)) }
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
         options.progress = bar.update
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
+        for warning in summary.warnings { warn(warning) }
         let cast = summary.tensors.filter { $0.from != $0.to }.count
         emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
             + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")

@@ -66,6 +66,7 @@ struct Quantize: ParsableCommand {
             throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
         }
         bar.finish()
+        for warning in report.warnings { warn(warning) }
         if json {
             emitJSON(report.json)
         } else {

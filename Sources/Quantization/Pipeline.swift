@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import TensorFormats
 
@@ -81,7 +86,7 @@ public enum QuantizePipeline {
         }
         let builder = ReportBuilder()
         var outputs: [OutputTensor] = []
-        var names = Set(checkpoint.tensors.map(\.name))
+        var names = Set(checkpoint.tensors.map { ExactName($0.name) })
         for (tensor, decision) in plans {
             let index = report.entries.count
             let entryTensors = try outputTensors(for: tensor, decision: decision, format: format, request: request,
@@ -107,8 +112,10 @@ public enum QuantizePipeline {
         if let progress {
             writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) }
         }
-        try writer.write(prepared.tensors, metadata: prepared.metadata)
-        return prepared.report
+        let result = try writer.write(prepared.tensors, metadata: prepared.metadata)
+        var report = prepared.report
+        report.warnings = result.warnings
+        return report
     }
 
     static func typeName(_ action: QuantizationPolicy.Action, _ source: DType) -> String {
@@ -123,7 +130,7 @@ public enum QuantizePipeline {
 
     static func outputTensors(for tensor: Tensor, decision: QuantizationPolicy.Decision, format: OutputFormat,
                               request: QuantizeRequest, builder: ReportBuilder, entry: Int,
-                              names: inout Set<String>) throws -> [OutputTensor] {
+                              names: inout Set<ExactName>) throws -> [OutputTensor] {
         let info = tensor.info
         let isFloat = info.dtype.kind == .float
         switch decision.action {
@@ -152,10 +159,10 @@ public enum QuantizePipeline {
                 let scratch = SliceScratch()
                 try forEachSlice(of: tensor, rows: rowLength(info), request) { values, _ in
                     let n = values.count
-                    let encoded = scratch.bytes(0, n * target.layout.blockBytes)
+                    let encoded = try scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
                     try output.write(UnsafeRawBufferPointer(encoded))
-                    let decoded = scratch.floats(1, n)
+                    let decoded = try scratch.floats(1, n)
                     Cast.toFloat32(encoded.baseAddress!, target, count: n, into: decoded)
                     metrics.merge(.measure(original: values.baseAddress!, result: decoded, count: n, threads: request.threads))
                 }
@@ -170,7 +177,7 @@ public enum QuantizePipeline {
                 let scratch = SliceScratch()
                 try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
                     // Whole rows of whole blocks: the quantizer checks the row length first.
-                    let bytes = scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
+                    let bytes = try scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
                         try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
                                                 threads: threads)
@@ -181,7 +188,7 @@ public enum QuantizePipeline {
                         throw error.on(tensor: info.name)
                     }
                     try output.write(UnsafeRawBufferPointer(bytes))
-                    let back = UnsafeMutableBufferPointer(start: scratch.floats(1, values.count), count: values.count)
+                    let back = UnsafeMutableBufferPointer(start: try scratch.floats(1, values.count), count: values.count)
                     try GGMLBlocks.dequantize(target, UnsafeRawBufferPointer(bytes), into: back, threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
@@ -198,18 +205,24 @@ public enum QuantizePipeline {
     /// `.weight` (mlx-lm's layout).
     static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, request: QuantizeRequest,
                            builder: ReportBuilder, entry: Int,
-                           names: inout Set<String>) throws -> [OutputTensor] {
+                           names: inout Set<ExactName>) throws -> [OutputTensor] {
         let threads = request.threads
         let info = tensor.info
-        let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
-        for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
+        let base = info.name.hasNameSuffix(".weight") ? String(decoding: info.name.utf8.dropLast(".weight".utf8.count), as: UTF8.self)
+            : info.name
+        for suffix in [".scales", ".biases"] where !names.insert(ExactName(base + suffix)).inserted {
             throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
                 + "which the checkpoint already uses"), tensor: info.name)
         }
         let rowLength = rowLength(info)
         let parameterType = MLXAffine.parameterDType(for: info.dtype)
         let prefix = Array(info.shape.dropLast())
-        let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [rowLength * bits / 32])
+        // The policy sends only non-empty tensors here, whose row length is at most the element count the
+        // file backs; the arithmetic is checked all the same.
+        guard info.elementCount > 0, let wordsPerRow = MLXAffine.wordsPerRow(rowLength, bits: bits) else {
+            throw QuantizationError(.sizeMismatch(expected: 1, found: info.elementCount), tensor: info.name)
+        }
+        let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [wordsPerRow])
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
@@ -234,9 +247,9 @@ public enum QuantizePipeline {
             let parameterSize = parameterType.layout.blockBytes
             let scratch = SliceScratch()
             try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
-                let packed = scratch.bytes(0, values.count * bits / 8)
-                let scaleSlice = scratch.bytes(1, values.count / groupSize * parameterSize)
-                let biasSlice = scratch.bytes(2, values.count / groupSize * parameterSize)
+                let packed = try scratch.bytes(0, values.count * bits / 8)
+                let scaleSlice = try scratch.bytes(1, values.count / groupSize * parameterSize)
+                let biasSlice = try scratch.bytes(2, values.count / groupSize * parameterSize)
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
                                            parameterType: parameterType, words: part == .words ? packed : nil,
@@ -250,7 +263,7 @@ public enum QuantizePipeline {
                 switch part {
                 case .words:
                     try output.write(UnsafeRawBufferPointer(packed))
-                    let back = UnsafeMutableBufferPointer(start: scratch.floats(3, values.count), count: values.count)
+                    let back = UnsafeMutableBufferPointer(start: try scratch.floats(3, values.count), count: values.count)
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
                                              rowLength: rowLength, groupSize: groupSize, bits: bits, into: back,
@@ -298,7 +311,7 @@ public enum QuantizePipeline {
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
                                groupSize: Int) throws -> [MetadataEntry] {
         func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
+            if let index = entries.firstIndex(where: { $0.key.isSameName(as: key) }) {
                 entries[index].value = value
             } else {
                 entries.append(MetadataEntry(key, value))
@@ -336,23 +349,34 @@ final class ReportBuilder: Sendable {
 }
 
 /// Scratch memory a producer reuses from slice to slice: each slot is allocated at the size of its first
-/// request (a producer's first slice is its largest), so no buffer is sized from the tensor's shape.
+/// request (a producer's first slice is its largest), so no buffer is sized from the tensor's shape. A
+/// failed allocation is a thrown error, not the abort of Swift's allocators.
 final class SliceScratch {
     private var slots: [Int: UnsafeMutableRawBufferPointer] = [:]
 
-    deinit { for buffer in slots.values { buffer.deallocate() } }
+    deinit { for buffer in slots.values { free(buffer.baseAddress) } }
 
     /// `count` bytes of slot `slot`, 64-byte aligned.
-    func bytes(_ slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
-        let buffer = slots[slot] ?? .allocate(byteCount: max(count, 1), alignment: 64)
-        slots[slot] = buffer
+    func bytes(_ slot: Int, _ count: Int) throws -> UnsafeMutableRawBufferPointer {
+        let buffer: UnsafeMutableRawBufferPointer
+        if let kept = slots[slot] {
+            buffer = kept
+        } else {
+            var raw: UnsafeMutableRawPointer?
+            guard count >= 0, posix_memalign(&raw, 64, max(count, 1)) == 0, let raw else {
+                throw QuantizationError(.outOfMemory(bytes: count))
+            }
+            buffer = UnsafeMutableRawBufferPointer(start: raw, count: max(count, 1))
+            slots[slot] = buffer
+        }
         precondition(count <= buffer.count, "a slice larger than the first one")
         return UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< count])
     }
 
     /// `count` floats of slot `slot`.
-    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
-        bytes(slot, count * MemoryLayout<Float>.stride).baseAddress!.bindMemory(to: Float.self, capacity: count)
+    func floats(_ slot: Int, _ count: Int) throws -> UnsafeMutablePointer<Float> {
+        guard let size = Checked.multiply(count, MemoryLayout<Float>.stride) else { throw QuantizationError(.outOfMemory(bytes: Int.max)) }
+        return try bytes(slot, size).baseAddress!.bindMemory(to: Float.self, capacity: count)
     }
 }
 

@@ -33,6 +33,8 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
         case groupSize(Int)
         /// A command-line option or pattern that selects nothing or contradicts another.
         case invalidRequest(String)
+        /// A working buffer could not be allocated.
+        case outOfMemory(bytes: Int)
     }
 
     public var message: String {
@@ -53,6 +55,8 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
             "group size \(size) is not one of 32, 64, 128"
         case .invalidRequest(let detail):
             detail
+        case .outOfMemory(let bytes):
+            "could not allocate a working buffer of \(bytes == Int.max ? "2^63 or more" : String(bytes)) bytes"
         }
     }
 
@@ -75,7 +79,7 @@ extension QuantizationError: ConnkitError {
     public var failure: FailureClass {
         switch kind {
         case .unknownType, .groupSize, .invalidRequest: .usage
-        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch: .unusableInput
+        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch, .outOfMemory: .unusableInput
         }
     }
 
@@ -85,6 +89,7 @@ extension QuantizationError: ConnkitError {
         case .invalidRequest: .usage
         case .nonFinite, .unsupportedType, .rowLength, .notFloat: .notConvertible
         case .sizeMismatch: .malformedInput
+        case .outOfMemory: .io
         }
     }
 

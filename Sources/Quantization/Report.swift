@@ -105,6 +105,8 @@ public struct QuantizationReport: Sendable {
     public var type: QuantizationType
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the writer warned about (a GGUF ggml cannot load, say); printed on stderr, not in the JSON.
+    public var warnings: [String] = []
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
     public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }

@@ -281,9 +281,9 @@ public func connectorTensorNames(in checkpoint: Checkpoint) throws -> [String] {
     }
     let scope = GraphCheck.Scope(variant: chosen.variant, compiled: chosen.compiled, index: index)
     let resolved = GraphCheck.Seeded(scope, sources: nil).expand().resolve()
-    let names = Set(resolved.params.flatMap(\.found).map(\.name))
-    var seen = Set<String>()
-    return checkpoint.tensors.map(\.name).filter { names.contains($0) && seen.insert($0).inserted }
+    let names = Set(resolved.params.flatMap(\.found).map { ExactName($0.name) })
+    var seen = Set<ExactName>()
+    return checkpoint.tensors.map(\.name).filter { names.contains(ExactName($0)) && seen.insert(ExactName($0)).inserted }
 }
 
 public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringConvertible {

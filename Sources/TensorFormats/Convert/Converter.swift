@@ -17,8 +17,9 @@ public enum DTypeChoice: String, Sendable, CaseIterable {
 public struct ConversionOptions {
     public var dtype: DTypeChoice = .keep
     public var selection = TensorSelection()
-    /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`.
-    public var names: Set<String>?
+    /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`; names
+    /// compared as bytes.
+    public var names: Set<ExactName>?
     public var overwrite = false
     /// Called after each tensor and about every MiB within one with (tensors done, total tensors, bytes
     /// done, total bytes): `CheckpointWriter`'s progress.
@@ -51,14 +52,16 @@ public enum Converter {
         var writer = try CheckpointWriter(path: path, from: checkpoint, overwrite: options.overwrite)
         var summary = ConversionSummary(output: path, format: writer.format)
         let selected = checkpoint.tensors.filter { tensor in
-            options.selection.includes(tensor.name) && (options.names?.contains(tensor.name) ?? true)
+            options.selection.includes(tensor.name) && (options.names?.contains(ExactName(tensor.name)) ?? true)
         }
         try writer.check(tensorCount: selected.count)
 
         let overflow = OverflowLog()
         var outputs: [OutputTensor] = []
         for tensor in selected {
-            let target = try targetDType(for: tensor, format: writer.format, options: options)
+            let target = try attributing(to: tensor.file ?? checkpoint.path) {
+                try targetDType(for: tensor, format: writer.format, options: options)
+            }
             summary.tensors.append(.init(name: tensor.name, from: tensor.dtype, to: target))
             if target == tensor.dtype {
                 outputs.append(OutputTensor(copying: tensor))
@@ -73,7 +76,7 @@ public enum Converter {
         summary.bytesWritten = result.bytesWritten
         summary.warnings += result.warnings
         for (name, magnitude) in overflow.entries {
-            summary.warnings.append("tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf")
+            summary.warnings.append("\(checkpoint.path): tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf")
         }
         return summary
     }
