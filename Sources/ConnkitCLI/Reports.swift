@@ -32,7 +32,8 @@ extension ValidationReport {
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.filter { $0.severity == .warning }.count
         lines.append((valid ? "valid" : "INVALID") + " (\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s"))")
-        return lines.joined(separator: "\n")
+        // Each entry is one line, whatever names, prefixes and paths from the files it holds.
+        return lines.map(printable).joined(separator: "\n")
     }
 }
 
@@ -56,7 +57,8 @@ extension GraphDescription {
         lines.append("multiply-accumulates per image: \(formatCount(macsPerImage))")
         lines.append("tokens per image: \(formatCount(inputTokens)) in, \(formatCount(outputTokens)) out")
         if !unknown.isEmpty { lines.append("unknown: " + unknown.joined(separator: ", ") + " (pass KEY=N)") }
-        return lines.joined(separator: "\n")
+        // Each entry is one line, whatever stored names from a checkpoint it holds.
+        return lines.map(printable).joined(separator: "\n")
     }
 }
 

@@ -206,10 +206,10 @@ public enum Validator {
 
     /// NaN/Inf, all-zero or constant weights, zero gates and f16 overflow risk, from one parallel read.
     static func valueDiagnostics(_ expected: [FoundParam]) -> [Diagnostic] {
-        var seen = Set<String>()
+        var seen = Set<ExactName>()
         var params: [(FoundParam, Tensor)] = []
         for param in expected {
-            for tensor in param.found where seen.insert(tensor.name).inserted && !param.skipShape { params.append((param, tensor)) }
+            for tensor in param.found where seen.insert(ExactName(tensor.name)).inserted && !param.skipShape { params.append((param, tensor)) }
         }
         let tensors = params.map(\.1)
         let stats: [ValueStats?]

@@ -142,6 +142,7 @@ public struct CheckpointWriter {
         // The content is checked before the output exists; what it refuses is the input's.
         let plan = try attributing(to: source ?? path) { try self.plan(tensors.map(\.info), entries) }
         let output = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
+        TestHold.point()
         do {
             let tracked = tracking(tensors, output: output)
             switch plan {

@@ -82,6 +82,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
+        /// The input changed (shrank) while connkit was reading it; the text says how.
+        case inputChanged(String)
     }
 
     public var message: String {
@@ -118,6 +120,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
+        case .inputChanged(let detail): "changed while being read (\(detail))"
         }
     }
 
@@ -170,6 +173,7 @@ extension FormatError.Kind {
              .compression, .inconsistent:
             .malformedInput
         case .unconvertible: .notConvertible
+        case .inputChanged: .io
         }
     }
 
