@@ -45,6 +45,12 @@ let package = Package(
         // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
         // that runs the built `connkit` binary.
         .target(name: "ConnkitTestSupport", dependencies: ["TensorFormats"], path: "Tests/Support"),
+        // The bodies of the libFuzzer entries (Tests/Fuzz/<Name>Fuzz.swift call them; Tests/Fuzz/build.sh builds
+        // them with sanitizers), here so that `swift test` replays every corpus file through them.
+        .target(name: "FuzzEntries", dependencies: ["TensorFormats", "Quantization", "ConnectorGraph"],
+                path: "Tests/Fuzz/Entries"),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzEntries", "TensorFormats", "ConnkitTestSupport"],
+                    path: "Tests/FuzzReplayTests"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "CONNXProto", "ConnkitTestSupport"],
                     path: "Tests/TensorFormatsTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
@@ -53,6 +59,7 @@ let package = Package(
             name: "ConnectorGraphTests",
             dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
-        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "Quantization", "ConnkitTestSupport"],
+                    path: "Tests/CLITests"),
     ]
 )
