@@ -62,7 +62,7 @@ struct Quantize: ParsableCommand {
         let report: QuantizationReport
         do {
             report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError {
+        } catch let error as QuantizationError where error.failure != .usage {
             throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
         }
         bar.finish()

@@ -136,7 +136,8 @@ public enum QuantizePipeline {
         switch decision.action {
         case .copy:
             guard format.holds(info.dtype) else {
-                let hint = info.dtype.isBlockQuantized ? "select it with --only to re-quantize it" : "leave it out with --exclude"
+                let hint = info.dtype.isBlockQuantized && info.elementCount > 0 ? "select it with --only to re-quantize it"
+                    : "leave it out with --exclude"
                 throw QuantizationError(.invalidRequest("\(format.rawValue) cannot hold \(info.dtype.rawValue) (\(hint))"),
                                         tensor: info.name)
             }

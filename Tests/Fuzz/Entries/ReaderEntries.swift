@@ -1,4 +1,5 @@
 import ConnectorGraph
+import Quantization
 import TensorFormats
 
 /// The bodies of the libFuzzer entries (`Tests/Fuzz/<Name>Fuzz.swift` call them; `swift test` replays every
@@ -9,9 +10,17 @@ import TensorFormats
 public enum FuzzEntries {
     /// Every entry by name, as `build.sh` and the replay test list them.
     public static let all: [(name: String, run: @Sendable (UnsafeRawBufferPointer) -> [String])] = [
-        ("Safetensors", safetensors), ("GGUF", gguf), ("Npy", npy), ("Npz", npz), ("Unpickler", unpickler),
-        ("ONNX", onnx), ("Graph", graph), ("Writers", writers),
+        ("Safetensors", { safetensors($0) }), ("GGUF", { gguf($0) }), ("Npy", { npy($0) }), ("Npz", { npz($0) }),
+        ("Unpickler", { unpickler($0) }), ("ONNX", { onnx($0) }), ("Graph", { graph($0) }), ("Writers", { writers($0) }),
     ]
+
+    /// Builds the global tables the entries use (the built-in families' compiled schemes, kernels' tables)
+    /// before fuzzing starts (`LLVMFuzzerInitialize`).
+    public static func warmUp() {
+        let checkpoint = Checkpoint(path: "warm-up", format: .safetensors, metadata: [], tensors: [])
+        _ = Validator.validate(ValidationRequest(checkpoint: checkpoint, checkValues: true))
+        _ = QuantizationPolicy.rules
+    }
 
     /// The safetensors reader (and, through it, the strict JSON parser).
     public static func safetensors(_ input: UnsafeRawBufferPointer) -> [String] {
