@@ -4,6 +4,7 @@
 // sigaction, raise).
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -35,6 +36,9 @@ static struct ck_temp temps[CK_MAX_TEMPS];
 
 static atomic_int json_errors;
 static atomic_int installed;
+// Set by the first thread that reports a changed input: threads of a parallel read fault together, and
+// only one line (one JSON object) may be printed.
+static atomic_int reporting;
 
 // The actions in place before ours, to chain to for signals that are not ours to handle.
 static struct sigaction previous[65];
@@ -200,6 +204,9 @@ static void on_fault(int sig, siginfo_t *info, void *context) {
     if (sig == SIGBUS && info != NULL) {
         const char *path = mapping_at((uintptr_t)info->si_addr);
         if (path != NULL) {
+            if (atomic_exchange(&reporting, 1) != 0) {
+                for (;;) pause();  // another thread is reporting and ending the process
+            }
             ck_guard_remove_temps();
             report_changed_input(path);
             _exit(2);
@@ -232,10 +239,22 @@ static void install(int sig, void (*handler)(int, siginfo_t *, void *), int keep
 void ck_guard_install(void) {
     int expected = 0;
     if (!atomic_compare_exchange_strong(&installed, &expected, 1)) return;
+    // A mask inherited from the parent (a thread of a program that spawned connkit with most signals
+    // blocked, as Dispatch's worker threads have them) would keep these from ever arriving: unblocked here,
+    // on the main thread, before any other thread is started, so every thread inherits it.
+    sigset_t handled;
+    sigemptyset(&handled);
     int faults[] = {SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) install(faults[i], on_fault, 0);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        install(faults[i], on_fault, 0);
+        sigaddset(&handled, faults[i]);
+    }
     int terminations[] = {SIGINT, SIGTERM, SIGHUP};
-    for (size_t i = 0; i < sizeof terminations / sizeof terminations[0]; i++) install(terminations[i], on_termination, 1);
+    for (size_t i = 0; i < sizeof terminations / sizeof terminations[0]; i++) {
+        install(terminations[i], on_termination, 1);
+        sigaddset(&handled, terminations[i]);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
     // Beyond `ulimit -f` a write fails with EFBIG (reported, temporary file removed) instead of the
     // signal killing the process.
     signal(SIGXFSZ, SIG_IGN);

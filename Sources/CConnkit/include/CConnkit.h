@@ -69,7 +69,8 @@ int ck_has_pclmul(void);
 //   SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT or SIGTRAP removes the temporary outputs and goes on to
 //   the handler installed before (Swift's backtracer, AddressSanitizer, libFuzzer) or the default action.
 //   SIGINT, SIGTERM and SIGHUP (unless ignored) remove them and end the process as before. SIGXFSZ is
-//   ignored, so a write beyond `ulimit -f` fails with EFBIG instead of killing the process.
+//   ignored, so a write beyond `ulimit -f` fails with EFBIG instead of killing the process. The handled
+//   signals are unblocked in the calling thread (call it from the main thread, before starting others).
 int ck_guard_register_mapping(const void *start, size_t length, const char *path);
 void ck_guard_unregister_mapping(int slot);
 int ck_guard_register_temp(const char *path);

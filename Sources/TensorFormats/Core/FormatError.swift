@@ -30,14 +30,29 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         public var description: String {
             switch self {
             case .byte(let offset): "byte \(offset)"
-            case .tensor(let name): "tensor '\(name)'"
-            case .member(let name): "member '\(name)'"
-            case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
-            case .key(let key): "key '\(key)'"
+            case .tensor(let name): "tensor \(Self.quoted(name))"
+            case .member(let name): "member \(Self.quoted(name))"
+            case .memberByte(let name, let offset): "member \(Self.quoted(name)), byte \(offset)"
+            case .key(let key): "key \(Self.quoted(key))"
             case .field(let path): "field '\(path)'"
             case .fieldByte(let path, let offset): "field '\(path)', byte \(offset)"
             }
         }
+
+        /// `'name'`; a name beyond `maxShownBytes` is cut (at a character boundary) and marked with its
+        /// length, so a 70,000-byte name makes a readable line: `'nnnn…' (a 70000-byte name)`.
+        static func quoted(_ name: String) -> String {
+            let length = name.utf8.count
+            guard length > maxShownBytes else { return "'\(name)'" }
+            var cut = ""
+            for character in name {
+                guard cut.utf8.count + character.utf8.count <= maxShownBytes / 2 else { break }
+                cut.append(character)
+            }
+            return "'\(cut)…' (a \(length)-byte name)"
+        }
+
+        static let maxShownBytes = 512
     }
 
     public enum Kind: Sendable, Equatable {
