@@ -86,13 +86,19 @@ struct WriterSafetyCLITests {
         if json { #expect(try CLI.json(result)["code"] == .string("io")) }
     }
 
-    @Test func aKilledWritersTemporaryFileIsRemovedByTheNextWrite() throws {
+    /// `convert IN out.gguf` in a new folder, held once its temporary file exists.
+    static func heldConversion() throws -> (scratch: Scratch, input: String, output: String, run: HeldCommand) {
         let scratch = try Scratch()
         let input = scratch.file("in.safetensors")
-        try Self.writeInput(input)
+        try writeInput(input)
         let output = scratch.file("out.gguf")
         let run = try HeldCommand(["convert", input, output], holdFile: scratch.file("hold"))
         #expect(run.isHeld)
+        return (scratch, input, output, run)
+    }
+
+    @Test func aKilledWritersTemporaryFileIsRemovedByTheNextWrite() throws {
+        let (scratch, input, output, run) = try Self.heldConversion()
         kill(run.process.processIdentifier, SIGKILL)
         _ = run.wait()
         let stale = try Self.temporaries(scratch.path)
@@ -104,12 +110,7 @@ struct WriterSafetyCLITests {
     }
 
     @Test func aLiveWritersTemporaryFileIsLeftAlone() throws {
-        let scratch = try Scratch()
-        let input = scratch.file("in.safetensors")
-        try Self.writeInput(input)
-        let output = scratch.file("out.gguf")
-        let first = try HeldCommand(["convert", input, output], holdFile: scratch.file("hold"))
-        #expect(first.isHeld)
+        let (scratch, input, output, first) = try Self.heldConversion()
         let held = try Self.temporaries(scratch.path)
         let second = try CLI.run(["convert", input, output])
         #expect(second.status == 0, "\(second.stderr)")

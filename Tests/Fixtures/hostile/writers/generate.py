@@ -19,7 +19,7 @@ Run with the project venv:  /work/main/venv/bin/python Tests/Fixtures/hostile/wr
 Each must be refused by the writer with an error that names the input file, never the output.
 """
 
-import json
+import io
 import os
 import struct
 import zipfile
@@ -38,22 +38,10 @@ def out(name):
     return os.path.join(HERE, name)
 
 
-def safetensors_by_hand(name, tensors, metadata=None):
-    """The reference layout, by hand, so that any name can be used; checked with the safetensors crate."""
-    header, blobs, offset = {}, [], 0
-    if metadata:
-        header["__metadata__"] = metadata
-    for tensor_name, array in tensors:
-        data = array.tobytes()
-        header[tensor_name] = {"dtype": "F32", "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    text += b" " * (-len(text) % 8)
-    with open(out(name), "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-    loaded = safetensors.numpy.load_file(out(name))
-    assert set(loaded) == {n for n, _ in tensors}, sorted(loaded)
+def save_safetensors(name, tensors, metadata=None):
+    """Written by the reference writer (which takes any name), and read back by it."""
+    safetensors.numpy.save_file(tensors, out(name), metadata=metadata)
+    assert set(safetensors.numpy.load_file(out(name))) == set(tensors)
 
 
 def control_arrays():
@@ -65,8 +53,7 @@ def control_arrays():
 
 def write_control():
     hot, w = control_arrays()
-    safetensors_by_hand("control_name.safetensors", [(CONTROL, hot), ("w", w)],
-                        metadata={"k\x1b[31m": "v\r\nconnkit: all good\x07"})
+    save_safetensors("control_name.safetensors", {CONTROL: hot, "w": w}, metadata={"k\x1b[31m": "v\r\nconnkit: all good\x07"})
     torch.save({CONTROL: torch.from_numpy(hot), "w": torch.from_numpy(w)}, out("control_name.bin"))
     back = torch.load(out("control_name.bin"), weights_only=True)
     assert set(back) == {CONTROL, "w"}
@@ -75,7 +62,6 @@ def write_control():
 def write_nul_npz():
     path = out("nul_name.npz")
     array = np.arange(4, dtype="<f4")
-    import io
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, array)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
@@ -88,7 +74,7 @@ def write_nul_npz():
 
 
 def write_long_name():
-    safetensors_by_hand("long_name.safetensors", [("n" * 70000, np.ones((2,), dtype="<f4"))])
+    save_safetensors("long_name.safetensors", {"n" * 70000: np.ones((2,), dtype="<f4")})
 
 
 def gguf_by_hand(name, kvs):
