@@ -27,12 +27,14 @@ struct Convert: ParsableCommand {
     @OptionGroup var write: WriteOptions
 
     func validate() throws {
-        guard OutputFormat(path: io.output) != nil else {
+        // An existing folder is refused as such by run().
+        guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
         }
     }
 
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         var options = ConversionOptions()
         options.dtype = try dtype.value
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
@@ -45,7 +47,7 @@ struct Convert: ParsableCommand {
         options.progress = bar.update
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
+        summary.warnings.forEach(printWarning)
         let cast = summary.tensors.filter { $0.from != $0.to }.count
         emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
             + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")

@@ -20,7 +20,8 @@ struct Describe: ParsableCommand {
     @Argument(help: "A family, a graph .json or a checkpoint, then KEY=N dimensions.")
     var arguments: [String] = []
 
-    @Option(help: "The family variant (default: the family's first, e.g. mlp2x_gelu, blip2).")
+    @Option(help: "The family variant (default: the family's first, e.g. mlp2x_gelu, blip2).",
+            completion: .list(VariantName.names))
     var variant: String?
 
     @OptionGroup var presets: PresetOptions
@@ -58,18 +59,8 @@ struct Describe: ParsableCommand {
 
         let target = arguments[0]
         let description: GraphDescription
-        if let family = Family.named(target) {
-            let candidates = Catalog.variants(of: family)
-            let chosen: FamilyVariant
-            if let variant {
-                guard let match = Catalog.variant(family, variant) else {
-                    throw CommandFailure(.usage, .unknownValue,
-                                         "\(family.rawValue) has no variant \(variant) (variants: \(candidates.flatMap(\.variantNames).joined(separator: ", ")))")
-                }
-                chosen = match
-            } else {
-                chosen = Catalog.defaultVariant(of: family)
-            }
+        if let family = Family.lookup(target) {
+            let chosen = try variant.map { try VariantName.within(family, $0) } ?? Catalog.defaultVariant(of: family)
             if graphJSON {
                 emit(try chosen.graph.jsonText().trimmingTrailingNewline)
                 return
@@ -87,6 +78,10 @@ struct Describe: ParsableCommand {
             let custom = FamilyVariant.custom(graph)
             if let encoderPreset { claims += Presets.claims(encoder: encoderPreset, keepsClassToken: false, source: .preset(encoderPreset.name)) }
             description = Describer.describe(custom, claims: claims, scheme: graph.schemes.first?.name)
+        } else if !pathExists(target), !target.contains("/"), !target.contains(".") {
+            // A bare word (not a path that does not exist, which the reader reports as such).
+            throw CommandFailure(.usage, .unknownValue, "'\(printable(target))' is neither a family nor an existing file or folder"
+                + suggestions(for: target, among: Family.names, listedAs: "families"))
         } else {
             // A checkpoint: detect and bind as validate does, then describe with the bound dimensions.
             let checkpoint = try pooledCheckpoint([target])

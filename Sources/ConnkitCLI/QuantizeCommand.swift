@@ -43,6 +43,7 @@ struct Quantize: ParsableCommand {
     @OptionGroup var write: WriteOptions
 
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         var request = QuantizeRequest(type: try type.value)
         if let groupSize {
             guard request.type.isMLX else { throw CommandFailure.usage("--group-size applies to the mlx-q* types only") }
@@ -60,8 +61,8 @@ struct Quantize: ParsableCommand {
         let report: QuantizationReport
         do {
             report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError {
-            throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
+        } catch let error as QuantizationError where error.tensor != nil {
+            throw error.inFile(io.input)  // an error about a tensor: the file is the input
         }
         bar.finish()
         if json {

@@ -19,6 +19,11 @@ func formatCount(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// A count with its noun, singular or plural: `1 tensor`, `2 tensors`, `1 metadata entry`, `1,024 elements`.
+func counted(_ value: Int, _ singular: String, _ plural: String? = nil) -> String {
+    formatCount(value) + " " + (value == 1 ? singular : plural ?? singular + "s")
+}
+
 /// A count, or `?` while it is unknown.
 func formatCount(_ value: Int?) -> String {
     value.map { formatCount($0) } ?? "?"

@@ -7,8 +7,11 @@ import TensorFormats
 
 extension ValidationReport {
     /// `validate`: one line per diagnostic, then a summary.
-    public var text: String {
-        var lines = diagnostics.map(\.line)
+    public var text: String { text(style: .plain) }
+
+    /// `validate`'s text with the severities and the verdict in `style`'s colours.
+    func text(style: Style) -> String {
+        var lines = diagnostics.map { style.severity($0.severity) + $0.line.dropFirst($0.severity.rawValue.count) }
         if !lines.isEmpty { lines.append("") }
         if let family {
             var head = "connector: \(family)"
@@ -21,14 +24,14 @@ extension ValidationReport {
                 let source = dim.source.map { " (\($0))" } ?? ""
                 lines.append("  " + dim.key + String(repeating: " ", count: max(1, 16 - dim.key.count)) + value + source)
             }
-            if let parameters { lines.append("parameters: \(formatCount(parameters)) in \(connectorTensors.count) tensors") }
+            if let parameters { lines.append("parameters: \(formatCount(parameters)) in \(counted(connectorTensors.count, "tensor"))") }
             let input = inputTokens.map(String.init) ?? "?"
             let output = outputTokens.map(String.init) ?? "?"
             lines.append("tokens per image: \(input) in, \(output) to the LLM")
         }
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.filter { $0.severity == .warning }.count
-        lines.append((valid ? "valid" : "INVALID") + " (\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s"))")
+        lines.append(style.verdict(valid) + " (\(counted(errors, "error")), \(counted(warnings, "warning")))")
         return lines.joined(separator: "\n")
     }
 }
@@ -70,7 +73,7 @@ extension QuantizationReport {
             ]
         }
         return renderTable(header, rows, rightAligned: Set(2 ... 7)) + "\n\n"
-            + "\(entries.count) tensors, \(quantizedCount) quantized: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
+            + "\(counted(entries.count, "tensor")), \(quantizedCount) quantized: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
             + "(ratio \(formatNumber(compressionRatio, digits: 2)), \(formatNumber(bitsPerWeight, digits: 2)) bits per weight)"
     }
 }

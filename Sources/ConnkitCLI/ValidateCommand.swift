@@ -65,7 +65,7 @@ struct Validate: ParsableCommand {
         if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
         if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
         let report = Validator.validate(try makeRequest())
-        json ? emitJSON(report.json(inputs: paths)) : emit(report.text)
+        json ? emitJSON(report.json(inputs: paths)) : emit(report.text(style: .forStream(1)))
         if !report.valid { throw CheckFailed() }
     }
 
@@ -111,11 +111,13 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
         guard parts.count == 2, let value = Int(parts[1]) else {
             throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
-        guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure(.usage, .unknownValue,
-                                 "\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        let key: String
+        do throws(CommandFailure) {
+            key = try DimensionKeyName.parse(parts[0]).key
+        } catch {
+            throw CommandFailure(error.failure, error.code, "\(flag) \(argument): \(error.message)")
         }
-        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+        return DimensionClaim(key: key, value: try positive(value, "\(flag) \(key)"), source: .flag("\(flag) \(argument)"))
     }
 }
 
@@ -179,4 +181,10 @@ enum PresetListing {
             })),
         ])
     }
+}
+
+/// Whether anything (file, folder, link target) exists at `path`.
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0
 }

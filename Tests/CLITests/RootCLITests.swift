@@ -21,7 +21,7 @@ import TensorFormats
         (["quantize", "examples/llava-1.5-tiny", "OUT.gguf", "--type", "mlx-q4", "--group-size", "48"], "quantize-report", 2,
          "unknown-value"),
         (["quantize", "examples/llava-1.5-tiny", "--type", "q4_0"], "quantize-report", 2, "usage"),
-        (["validate", "examples/llava-1.5-tiny", "--family", "MLP"], "validation-report", 2, "unknown-value"),
+        (["validate", "examples/llava-1.5-tiny", "--family", "mpl"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--llm", "llama-9"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--dim", "qeuries=3"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--encoder-dim", "0"], "validation-report", 2, "usage"),
@@ -68,7 +68,7 @@ import TensorFormats
         let usage = try CLI.run(["validate", "examples/llava-1.5-tiny", "--frobnicate"])
         #expect(usage.stderr.contains("(see 'connkit validate --help')"), "\(usage.stderr)")
         for arguments in [["inspect", "examples/does-not-exist.safetensors"], ["inspect", Self.hostile + "offsets_hole.safetensors"],
-                          ["validate", "examples/llava-1.5-tiny", "--family", "MLP"]] {
+                          ["validate", "examples/llava-1.5-tiny", "--family", "mpl"]] {
             let result = try CLI.run(arguments)
             #expect(result.status == 2)
             #expect(!result.stderr.contains("--help"), "\(arguments): \(result.stderr)")

@@ -52,7 +52,7 @@ public enum GGUFReader {
         var cursor = ByteCursor(bytes)
         let magic = try cursor.readBytes(4, "magic")
         guard magic.elementsEqual(GGUFLayout.magic) else {
-            throw FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
+            throw FileSniffer.notFormat("GGUF", bytes) ?? FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
         }
         let rawVersion = try cursor.readU32("version")
         let bigEndian = rawVersion != 0 && rawVersion & 0xFFFF == 0
