@@ -26,6 +26,9 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @Flag(help: "Print what was written as one JSON object (schemas/convert.schema.json).")
+    var json = false
+
     func validate() throws {
         // An existing folder is refused as such by run().
         guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
@@ -42,17 +45,21 @@ struct Convert: ParsableCommand {
         let checkpoint = try CheckpointReader.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
         options.dequantize = CLIHooks.dequantize
-        let bar = ProgressBar(label: "converting", quiet: write.quiet)
+        let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }
         options.progress = bar.update
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
         summary.warnings.forEach(printWarning)
-        let cast = summary.tensors.filter { $0.from != $0.to }.count
-        emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
-            + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
+        if json {
+            emitJSON(summary.json(input: checkpoint.path))
+        } else if !write.quiet {
+            emit(summary.text)
+        }
     }
 }
+
+extension Convert: JSONCommand {}
 
 /// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
 enum CLIHooks {

@@ -77,3 +77,31 @@ extension QuantizationReport {
             + "(ratio \(formatNumber(compressionRatio, digits: 2)), \(formatNumber(bitsPerWeight, digits: 2)) bits per weight)"
     }
 }
+
+extension ConversionSummary {
+    /// Tensors whose dtype changed.
+    var castCount: Int { tensors.filter { $0.from != $0.to }.count }
+
+    /// `convert`: one line saying what was written.
+    var text: String {
+        "wrote \(printable(output)) (\(format.rawValue)): \(counted(tensors.count, "tensor"))"
+            + (castCount > 0 ? ", \(castCount) cast" : "") + ", \(formatBytes(bytesWritten))"
+    }
+
+    /// `convert --json` (schemas/convert.schema.json): every tensor written with its dtype before and after,
+    /// the totals and the warnings.
+    func json(input: String) -> JSONValue {
+        .object([
+            .init("input", .string(input)),
+            .init("output", .string(output)),
+            .init("format", .string(format.rawValue)),
+            .init("tensors", .array(tensors.map { entry in
+                .object([.init("name", .string(entry.name)), .init("from", .string(entry.from.rawValue)),
+                         .init("to", .string(entry.to.rawValue))])
+            })),
+            .init("totals", .object([.init("tensors", .int(tensors.count)), .init("cast", .int(castCount)),
+                                     .init("bytes", .int(bytesWritten))])),
+            .init("warnings", .array(warnings.map { .string($0) })),
+        ])
+    }
+}

@@ -1,5 +1,8 @@
 import Foundation
 import TensorFormats
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What one run of the `connkit` executable printed and returned.
 public struct CommandResult: Sendable {
@@ -33,14 +36,49 @@ public enum CLI {
     }()
 
     /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
-    public static func run(_ arguments: [String], in directory: String = repositoryRoot) throws -> CommandResult {
+    /// The environment is the test's, without the variables that change connkit's colours, plus
+    /// `environment`. With `terminal`, stdout is a pseudo-terminal (its `\r\n` line ends read back as `\n`).
+    public static func run(_ arguments: [String], in directory: String = repositoryRoot, environment: [String: String] = [:],
+                           terminal: Bool = false) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
+        var inherited = ProcessInfo.processInfo.environment
+        inherited["NO_COLOR"] = nil
+        inherited["CLICOLOR_FORCE"] = nil
+        process.environment = inherited.merging(environment) { $1 }
+        let err = Pipe()
         process.standardError = err
+        if terminal {
+            var primary: Int32 = -1, replica: Int32 = -1
+            guard openpty(&primary, &replica, nil, nil, nil) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            process.standardOutput = FileHandle(fileDescriptor: replica, closeOnDealloc: false)
+            try process.run()
+            close(replica)
+            let stderrBox = DataBox()
+            let done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                stderrBox.data = err.fileHandleForReading.readDataToEndOfFile()
+                done.signal()
+            }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {  // until the child's side closes (EIO on Linux)
+                let count = read(primary, &chunk, chunk.count)
+                if count <= 0 { break }
+                bytes += chunk[0 ..< count]
+            }
+            close(primary)
+            done.wait()
+            let stderrData = stderrBox.data
+            process.waitUntilExit()
+            return CommandResult(status: process.terminationStatus,
+                                 stdout: String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n"),
+                                 stderr: String(decoding: stderrData, as: UTF8.self))
+        }
+        let out = Pipe()
+        process.standardOutput = out
         try process.run()
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()
@@ -63,6 +101,10 @@ public enum CLI {
     public static func json(_ result: CommandResult) throws -> JSONValue {
         try JSONValue.parse(result.stdout)
     }
+}
+
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 /// A per-test temporary folder, removed when the test lets go of it.
