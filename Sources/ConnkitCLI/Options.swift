@@ -18,7 +18,7 @@ struct WriteOptions: ParsableArguments {
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "No progress bar and no informational lines ('wrote …'); warnings, errors and results are still printed.")
     var quiet = false
 }
 

@@ -69,7 +69,7 @@ struct Quantize: ParsableCommand {
             emitJSON(report.json)
         } else {
             emit(report.table)
-            emit("wrote \(printable(io.output)) (\(report.format.rawValue))")
+            if !write.quiet { emit("wrote \(printable(io.output)) (\(report.format.rawValue))") }
         }
     }
 }

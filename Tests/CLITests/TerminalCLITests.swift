@@ -9,12 +9,12 @@ struct TerminalCLITests {
     static let red = "\u{1B}[1;31m", yellow = "\u{1B}[1;33m", green = "\u{1B}[1;32m", escape = "\u{1B}["
 
     @Test func validateColoursSeveritiesAndVerdictOnATerminal() throws {
-        let broken = try CLI.run(["validate", "examples/broken-llava-tiny"], terminal: true)
+        let broken = try CLI.run(["validate", "examples/broken-llava-tiny"], terminal: .stdout)
         #expect(broken.status == 1)
         #expect(broken.stdout.contains(Self.red + "error\u{1B}[0m[shape-mismatch]"), "\(broken.stdout)")
         #expect(broken.stdout.contains(Self.yellow + "warning\u{1B}[0m[unexpected-tensor]"))
         #expect(broken.stdout.contains(Self.red + "INVALID\u{1B}[0m (2 errors, 1 warning)"))
-        let valid = try CLI.run(["validate", "examples/llava-1.5-tiny"], terminal: true)
+        let valid = try CLI.run(["validate", "examples/llava-1.5-tiny"], terminal: .stdout)
         #expect(valid.stdout.contains(Self.green + "valid\u{1B}[0m (0 errors, 0 warnings)"), "\(valid.stdout)")
     }
 
@@ -22,7 +22,7 @@ struct TerminalCLITests {
         let piped = try CLI.run(["validate", "examples/broken-llava-tiny"])
         #expect(piped.status == 1 && !piped.stdout.contains(Self.escape))
         #expect(piped.stdout.contains("\nINVALID (2 errors, 1 warning)"))
-        let noColor = try CLI.run(["validate", "examples/broken-llava-tiny"], environment: ["NO_COLOR": "1"], terminal: true)
+        let noColor = try CLI.run(["validate", "examples/broken-llava-tiny"], environment: ["NO_COLOR": "1"], terminal: .stdout)
         #expect(noColor.status == 1 && !noColor.stdout.contains(Self.escape), "\(noColor.stdout)")
         let both = try CLI.run(["validate", "examples/broken-llava-tiny"], environment: ["NO_COLOR": "1", "CLICOLOR_FORCE": "1"])
         #expect(!both.stdout.contains(Self.escape))

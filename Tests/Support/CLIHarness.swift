@@ -35,11 +35,16 @@ public enum CLI {
         return repositoryRoot + "/.build/debug/connkit"
     }()
 
+    /// Which output stream a run puts on a pseudo-terminal.
+    public enum Terminal: Sendable {
+        case stdout, stderr
+    }
+
     /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
     /// The environment is the test's, without the variables that change connkit's colours, plus
-    /// `environment`. With `terminal`, stdout is a pseudo-terminal (its `\r\n` line ends read back as `\n`).
+    /// `environment`. With `terminal`, that stream is a pseudo-terminal (its `\r\n` line ends read back as `\n`).
     public static func run(_ arguments: [String], in directory: String = repositoryRoot, environment: [String: String] = [:],
-                           terminal: Bool = false) throws -> CommandResult {
+                           terminal: Terminal? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -48,43 +53,42 @@ public enum CLI {
         inherited["NO_COLOR"] = nil
         inherited["CLICOLOR_FORCE"] = nil
         process.environment = inherited.merging(environment) { $1 }
-        let err = Pipe()
-        process.standardError = err
-        if terminal {
-            var primary: Int32 = -1, replica: Int32 = -1
-            guard openpty(&primary, &replica, nil, nil, nil) == 0 else { throw CocoaError(.fileWriteUnknown) }
-            process.standardOutput = FileHandle(fileDescriptor: replica, closeOnDealloc: false)
-            try process.run()
-            close(replica)
-            let stderrBox = DataBox()
-            let done = DispatchSemaphore(value: 0)
-            DispatchQueue.global().async {
-                stderrBox.data = err.fileHandleForReading.readDataToEndOfFile()
-                done.signal()
-            }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            while true {  // until the child's side closes (EIO on Linux)
-                let count = read(primary, &chunk, chunk.count)
-                if count <= 0 { break }
-                bytes += chunk[0 ..< count]
-            }
-            close(primary)
-            done.wait()
-            let stderrData = stderrBox.data
-            process.waitUntilExit()
-            return CommandResult(status: process.terminationStatus,
-                                 stdout: String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n"),
-                                 stderr: String(decoding: stderrData, as: UTF8.self))
-        }
-        let out = Pipe()
-        process.standardOutput = out
+        var primary: Int32 = -1, replica: Int32 = -1
+        if terminal != nil, openpty(&primary, &replica, nil, nil, nil) != 0 { throw CocoaError(.fileWriteUnknown) }
+        let out = Pipe(), err = Pipe()
+        let tty = FileHandle(fileDescriptor: replica, closeOnDealloc: false)
+        process.standardOutput = terminal == .stdout ? tty : out
+        process.standardError = terminal == .stderr ? tty : err
         try process.run()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        if terminal != nil { close(replica) }
+        // Both streams are drained at once, so a child filling one never waits on the other.
+        let stdoutBox = DataBox(), stderrBox = DataBox()
+        let group = DispatchGroup()
+        let terminalSide = primary
+        for (box, pipe, stream) in [(stdoutBox, out, Terminal.stdout), (stderrBox, err, Terminal.stderr)] {
+            DispatchQueue.global().async(group: group) {
+                box.data = terminal == stream ? readTerminal(terminalSide) : pipe.fileHandleForReading.readDataToEndOfFile()
+            }
+        }
+        group.wait()
+        if terminal != nil { close(primary) }
         process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                             stderr: String(decoding: stderrData, as: UTF8.self))
+        func text(_ box: DataBox, _ stream: Terminal) -> String {
+            let string = String(decoding: box.data, as: UTF8.self)
+            return terminal == stream ? string.replacingOccurrences(of: "\r\n", with: "\n") : string
+        }
+        return CommandResult(status: process.terminationStatus, stdout: text(stdoutBox, .stdout), stderr: text(stderrBox, .stderr))
+    }
+
+    /// Everything written to a pseudo-terminal until the child's side closes (EIO on Linux).
+    private static func readTerminal(_ primary: Int32) -> Data {
+        var bytes = Data()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(primary, &chunk, chunk.count)
+            if count <= 0 { return bytes }
+            bytes.append(contentsOf: chunk[0 ..< count])
+        }
     }
 
     /// A schema under schemas/; its references to the other schema files there are followed.
