@@ -15,7 +15,6 @@ struct RealProblemCLITests {
         ("zip", [0x50, 0x4B, 0x03, 0x04] + [UInt8](repeating: 0, count: 26), "a zip archive"),
         ("pickle", [0x80, 0x02, 0x8A, 0x0A] + [UInt8](repeating: 0x6C, count: 10), "a Python pickle (protocol 2"),
         ("gzip", [0x1F, 0x8B, 0x08, 0x00] + [UInt8](repeating: 0, count: 12), "gzip-compressed data"),
-        ("empty", [], "an empty file"),
     ]
 
     /// Each impostor under each reader's extension, through two commands: the format it is not, and what it is.

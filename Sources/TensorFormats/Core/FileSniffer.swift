@@ -5,7 +5,6 @@
 public enum FileSniffer {
     /// A kind of content recognised from the first bytes.
     public enum Kind: Sendable, Equatable {
-        case empty
         case safetensors
         case gguf
         case npy
@@ -21,7 +20,6 @@ public enum FileSniffer {
         /// How an error names it: "it looks like …".
         public var description: String {
             switch self {
-            case .empty: "an empty file"
             case .safetensors: "a safetensors file (name it .safetensors)"
             case .gguf: "a GGUF file (\"GGUF\" magic; name it .gguf)"
             case .npy: "a numpy .npy file (name it .npy)"
@@ -43,7 +41,7 @@ public enum FileSniffer {
     /// nothing recognisable (binary data of no known kind, or a broken file of the expected format).
     public static func kind(of bytes: UnsafeRawBufferPointer) -> Kind? {
         let head = Array(bytes.prefix(window))
-        if head.isEmpty { return .empty }
+        if head.isEmpty { return nil }  // each reader reports an empty file as truncated where it reads first
         func starts(_ magic: [UInt8]) -> Bool { head.starts(with: magic) }
         if starts(Array("GGUF".utf8)) { return .gguf }
         if starts([0x93] + Array("NUMPY".utf8)) { return .npy }
@@ -75,8 +73,20 @@ public enum FileSniffer {
     /// The error for a file that is not a `format` file, when its bytes say what it is instead; nil when
     /// they say nothing (then the reader's own error, about a broken file of its format, stands).
     public static func notFormat(_ format: String, _ bytes: UnsafeRawBufferPointer) -> FormatError? {
+        // A file cut inside its magic is a truncated file of the format.
+        if let magic = magic(format), bytes.count < magic.count, magic.starts(with: bytes) { return nil }
         guard let kind = kind(of: bytes), kind != expectedKind(format) else { return nil }
         return FormatError(.notFormat(expected: format, found: kind.description))
+    }
+
+    /// The first bytes every `format` file starts with.
+    static func magic(_ format: String) -> [UInt8]? {
+        switch format {
+        case "GGUF": Array("GGUF".utf8)
+        case "npy": [0x93] + Array("NUMPY".utf8)
+        case "npz": [0x50, 0x4B]
+        default: nil
+        }
     }
 
     /// The kind a file of `format` itself is sniffed as (never reported as "not a … file").
