@@ -73,7 +73,9 @@ extension QuantizationReport {
             ]
         }
         return renderTable(header, rows, rightAligned: Set(2 ... 7)) + "\n\n"
-            + "\(counted(entries.count, "tensor")), \(quantizedCount) quantized: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
+            + "\(counted(entries.count, "tensor")), \(quantizedCount) quantized"
+            + (fellBackCount > 0 ? ", \(fellBackCount) fell back to f16" : "")
+            + ": \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
             + "(ratio \(formatNumber(compressionRatio, digits: 2)), \(formatNumber(bitsPerWeight, digits: 2)) bits per weight)"
     }
 }
