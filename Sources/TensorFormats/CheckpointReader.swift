@@ -22,6 +22,7 @@ public enum CheckpointReader {
         case "npy": return try NpyReader.read(file)
         case "npz": return try NpzReader.read(file)
         case "bin", "pt", "pth": return try PyTorchReader.read(file)
+        case "onnx": return try ONNXReader.read(file)
         default: break
         }
         return try sniff(file)
@@ -33,6 +34,7 @@ public enum CheckpointReader {
         if exists(folder + "model.safetensors") { return try open(folder + "model.safetensors") }
         if exists(folder + "pytorch_model.bin.index.json") { return try open(folder + "pytorch_model.bin.index.json") }
         if exists(folder + "pytorch_model.bin") { return try open(folder + "pytorch_model.bin") }
+        if exists(folder + "model.onnx") { return try open(folder + "model.onnx") }
         throw FormatError(.notFound("\(safetensorsIndexName) (or model.safetensors) in this folder"), file: path)
     }
 
@@ -50,7 +52,7 @@ public enum CheckpointReader {
         }
         if file.withBytes({ PyTorchReader.hasLegacyMagic($0) }) { return try PyTorchReader.read(file) }
         throw FormatError(.unsupportedFormat(
-            "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth or a sharded-checkpoint folder)"),
+            "unrecognised file type (expected .safetensors, .npy, .npz, .gguf, .bin/.pt/.pth, .onnx or a sharded-checkpoint folder)"),
             file: file.path)
     }
 

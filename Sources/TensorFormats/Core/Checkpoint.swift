@@ -1,6 +1,6 @@
 /// The container formats connkit reads.
 public enum FileFormat: String, Sendable, CaseIterable {
-    case safetensors, npy, npz, gguf, pytorch
+    case safetensors, npy, npz, gguf, pytorch, onnx
 }
 
 /// A parsed, validated tensor file (or a set of shards): its metadata and its tensors, in the order

@@ -23,6 +23,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case member(String)
         case memberByte(String, Int)
         case key(String)
+        /// A protobuf field by its path from the root message (`graph.initializer.raw_data`).
+        case field(String)
+        case fieldByte(String, Int)
 
         public var description: String {
             switch self {
@@ -31,6 +34,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             case .member(let name): "member '\(name)'"
             case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
             case .key(let key): "key '\(key)'"
+            case .field(let path): "field '\(path)'"
+            case .fieldByte(let path, let offset): "field '\(path)', byte \(offset)"
             }
         }
     }
