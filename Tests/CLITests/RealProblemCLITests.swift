@@ -22,7 +22,8 @@ struct RealProblemCLITests {
     func aFileThatIsNotItsFormatSaysWhatItIs(_ index: Int) throws {
         let (name, bytes, looksLike) = Self.impostors[index]
         let scratch = try Scratch()
-        for (ext, format) in [("safetensors", "a safetensors"), ("gguf", "a GGUF"), ("npy", "an npy"), ("npz", "an npz"), ("pt", "a PyTorch")] {
+        for (ext, format) in [("safetensors", "a safetensors"), ("gguf", "a GGUF"), ("npy", "an npy"), ("npz", "an npz"), ("pt", "a PyTorch"),
+                               ("onnx", "an ONNX")] {
             if (name == "gguf" && ext == "gguf") || (name == "zip" && ["npz", "pt"].contains(ext)) || (name == "pickle" && ext == "pt") {
                 continue  // the file's own format: a broken file of it, reported by its reader
             }
