@@ -26,6 +26,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup var reading: ReadingOptions
+
     @Flag(help: "Print what was written as one JSON object (schemas/convert.schema.json).")
     var json = false
 
@@ -42,7 +44,7 @@ struct Convert: ParsableCommand {
         options.dtype = try dtype.value
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.overwrite = write.force
-        let checkpoint = try CheckpointReader.open(io.input)
+        let checkpoint = try reading.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
         options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet || json)

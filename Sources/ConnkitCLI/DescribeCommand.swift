@@ -36,6 +36,8 @@ struct Describe: ParsableCommand {
           help: "Print the family's graph description (schemas/connector-graph.schema.json), a starting point for a custom connector.")
     var graphJSON = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         if !compare && arguments.isEmpty { throw ValidationError("give a FAMILY, GRAPH.json or PATH (or --compare)") }
     }
@@ -84,7 +86,7 @@ struct Describe: ParsableCommand {
                 + suggestions(for: target, among: Family.names, listedAs: "families"))
         } else {
             // A checkpoint: detect and bind as validate does, then describe with the bound dimensions.
-            let checkpoint = try pooledCheckpoint([target])
+            let checkpoint = try pooledCheckpoint([target], reading: reading)
             let request = ValidationRequest(checkpoint: checkpoint, flagClaims: claims, encoderPreset: encoderPreset,
                                             config: try configNextTo([target]).map { try ConfigReader.read(path: $0) }, checkValues: false)
             let report = Validator.validate(request)

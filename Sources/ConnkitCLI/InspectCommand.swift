@@ -16,8 +16,10 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/inspect.schema.json).")
     var json = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let checkpoint = try CheckpointReader.open(path)
+        let checkpoint = try reading.open(path)
         if json {
             emitJSON(InspectReport.json(checkpoint))
         } else {

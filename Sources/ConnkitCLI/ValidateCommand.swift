@@ -57,6 +57,8 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
         if listPresets {
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
@@ -77,12 +79,12 @@ struct Validate: ParsableCommand {
         claims += try parseDimensionArguments(dims, flag: "--dim")
         let encoderPreset = try presets.encoderPreset
         let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths)
+        let checkpoint = try pooledCheckpoint(paths, reading: reading)
         let graphDescription = try graph.map(ConnectorGraph.load)
         let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            let llmModel = try reading.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
                 throw CommandFailure(.unusableInput, .unreadableInput,
                                      "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
@@ -122,8 +124,8 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
-func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
-    let parts = try paths.map(CheckpointReader.open)
+func pooledCheckpoint(_ paths: [String], reading: ReadingOptions) throws -> Checkpoint {
+    let parts = try paths.map(reading.open)
     guard parts.count > 1 else { return parts[0] }
     var tensors: [Tensor] = []
     for (path, part) in zip(paths, parts) {

@@ -66,6 +66,25 @@ struct RealProblemCLITests {
         #expect(missing["code"]?.stringValue == "unreadable-input")
     }
 
+    /// A folder without a checkpoint lists what it holds, tensor files first (inspect, validate, convert).
+    @Test func aFolderWithoutACheckpointListsWhatItHolds() throws {
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(atPath: scratch.file("sub"), withIntermediateDirectories: false)
+        for name in ["mmproj-f16.gguf", "notes.txt"] { try Data().write(to: URL(fileURLWithPath: scratch.file(name))) }
+        for arguments in [["inspect", scratch.path, "--json"], ["validate", scratch.path, "--json"],
+                          ["convert", scratch.path, scratch.file("out.safetensors"), "--json"]] {
+            let result = try CLI.run(arguments)
+            #expect(result.status == 2)
+            let json = try CLI.json(result)
+            #expect(json["code"]?.stringValue == "unreadable-input")
+            let error = try #require(json["error"]?.stringValue)
+            #expect(error.hasPrefix("\(scratch.path): no checkpoint in this folder"), "\(error)")
+            #expect(error.hasSuffix("it holds tensor file mmproj-f16.gguf (give one as the path); and notes.txt, sub/"), "\(error)")
+        }
+        let empty = try Scratch()
+        #expect(try CLI.run(["inspect", empty.path]).stderr.hasSuffix("; it is empty\n"))
+    }
+
     /// The missing folder is named (convert and quantize); nothing is created.
     @Test func writingIntoAMissingFolderNamesIt() throws {
         let scratch = try Scratch()

@@ -9,6 +9,8 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The run was killed after its timeout (the command blocked).
+    public var timedOut = false
 }
 
 /// Runs the built `connkit` executable as a user would, from the repository root; every CLI test goes
@@ -43,8 +45,10 @@ public enum CLI {
     /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
     /// The environment is the test's, without the variables that change connkit's colours, plus
     /// `environment`. With `terminal`, that stream is a pseudo-terminal (its `\r\n` line ends read back as `\n`).
+    /// With a `timeout` (seconds), a run that has not ended by then is killed and reported as `timedOut`,
+    /// so a test of something that must not block fails instead of hanging the suite.
     public static func run(_ arguments: [String], in directory: String = repositoryRoot, environment: [String: String] = [:],
-                           terminal: Terminal? = nil) throws -> CommandResult {
+                           terminal: Terminal? = nil, timeout: Double? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -61,6 +65,10 @@ public enum CLI {
         process.standardError = terminal == .stderr ? tty : err
         try process.run()
         if terminal != nil { close(replica) }
+        let watchdog = timeout.map { seconds in
+            DispatchWorkItem { if process.isRunning { process.terminate() } }
+        }
+        if let watchdog, let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
         // Both streams are drained at once, so a child filling one never waits on the other.
         let stdoutBox = DataBox(), stderrBox = DataBox()
         let group = DispatchGroup()
@@ -73,11 +81,14 @@ public enum CLI {
         group.wait()
         if terminal != nil { close(primary) }
         process.waitUntilExit()
+        watchdog?.cancel()
         func text(_ box: DataBox, _ stream: Terminal) -> String {
             let string = String(decoding: box.data, as: UTF8.self)
             return terminal == stream ? string.replacingOccurrences(of: "\r\n", with: "\n") : string
         }
-        return CommandResult(status: process.terminationStatus, stdout: text(stdoutBox, .stdout), stderr: text(stderrBox, .stderr))
+        return CommandResult(status: process.terminationStatus, stdout: text(stdoutBox, .stdout), stderr: text(stderrBox, .stderr),
+                             timedOut: watchdog != nil && process.terminationReason == .uncaughtSignal
+                                 && process.terminationStatus == SIGTERM)
     }
 
     /// Everything written to a pseudo-terminal until the child's side closes (EIO on Linux).
