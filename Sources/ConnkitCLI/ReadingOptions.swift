@@ -14,6 +14,9 @@ struct ReadingOptions: ParsableArguments {
 
     var options: ReadOptions { ReadOptions(maxMaterializedBytes: maxMaterialize.bytes) }
 
+    /// Whether the command line set any of these (a request that reads no checkpoint refuses them).
+    var isSet: Bool { maxMaterialize != ByteSize(ReadOptions.defaultMaxMaterializedBytes) }
+
     func open(_ path: String) throws -> Checkpoint {
         try CheckpointReader.open(path, options: options)
     }
