@@ -63,7 +63,8 @@ struct Describe: ParsableCommand {
         let target = arguments[0]
         let description: GraphDescription
         if let family = Family.lookup(target) {
-            let chosen = try variant.map { try VariantName.within(family, $0) } ?? Catalog.defaultVariant(of: family)
+            let named = try variant.map { try VariantName.within(family, $0) }
+            let chosen = named?.variant ?? Catalog.defaultVariant(of: family)
             if graphJSON {
                 emit(try chosen.graph.jsonText().trimmingTrailingNewline)
                 return
@@ -71,7 +72,7 @@ struct Describe: ParsableCommand {
             if let encoderPreset {
                 claims += Presets.claims(encoder: encoderPreset, keepsClassToken: chosen.keepsClassToken, source: .preset(encoderPreset.name))
             }
-            if let variant { claims = try withImplied(chosen, variant, claims) }
+            if let named { claims = try withImplied(chosen, named.name, claims) }
             description = Describer.describe(chosen, claims: claims, scheme: chosen.graph.schemes.first?.name)
         } else if target.hasSuffix(".json") {
             if let variant { throw CommandFailure.usage("--variant \(variant) names a variant of a built-in FAMILY; \(target) is a graph of its own") }

@@ -188,12 +188,12 @@ struct VariantName: Vocabulary {
     static var names: [String] { Catalog.allVariantNames }
     static func named(_ text: String) -> VariantName? { names.contains(text) ? VariantName(name: text) : nil }
 
-    /// The variant of `family` that `text` names, by the vocabulary rule; else an error listing the
-    /// family's variants.
-    static func within(_ family: Family, _ text: String) throws(CommandFailure) -> FamilyVariant {
+    /// The variant of `family` that `text` names, by the vocabulary rule, and its canonical name; else an
+    /// error listing the family's variants.
+    static func within(_ family: Family, _ text: String) throws(CommandFailure) -> (variant: FamilyVariant, name: String) {
         let names = Catalog.variants(of: family).flatMap(\.variantNames)
         if let name = names.first(where: { foldedName($0) == foldedName(text) }), let variant = Catalog.variant(family, name) {
-            return variant
+            return (variant, name)
         }
         throw CommandFailure(.usage, .unknownValue, unknownValueMessage("\(family.rawValue) variant", text, names))
     }
