@@ -34,11 +34,13 @@ struct JSONPromiseCLITests {
         (["validate", projector, "--encoder", "clip"], "validation-report", 2, "unknown-value"),
         (["validate", "--list-presets"], "presets", 0, nil),
         (["validate", "--list-presets", "--frob"], "presets", 2, "usage"),
+        (["validate", "--list-presets", projector], "presets", 2, "usage"),
         (["describe", "mlp", "encoder=1024", "llm=4096"], "describe", 0, nil),
         (["describe", "--compare", "--encoder", "clip-vit-l-14-336", "--llm", "vicuna-7b"], "describe", 0, nil),
         (["describe", projector], "describe", 0, nil),
         (["describe", "mlp", "depth=x"], "describe", 2, "usage"),
         (["describe", "nothing"], "describe", 2, "unknown-value"),
+        (["describe", "examples/graphs/mlp.mlpNx_gelu.json", "--variant", "mlp3x_gelu"], "describe", 2, "usage"),
     ]
 
     @Test(arguments: outcomes.indices)
