@@ -46,7 +46,6 @@ struct Convert: ParsableCommand {
         options.overwrite = write.force
         let checkpoint = try reading.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
-        options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }
         options.progress = bar.update
@@ -62,8 +61,3 @@ struct Convert: ParsableCommand {
 }
 
 extension Convert: JSONCommand {}
-
-/// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
-enum CLIHooks {
-    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
-}

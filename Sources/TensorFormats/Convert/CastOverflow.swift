@@ -1,8 +1,10 @@
+import Synchronization
+
 /// Finite values a cast to f16 or bf16 turns into ±inf, counted per tensor for every writer that casts
 /// (`convert --dtype`, `quantize`'s float types and f16 fallbacks): the one place that decides what
 /// overflows, words the warning, and — with `--strict` — turns it into an error before the file is
 /// committed, so nothing is written.
-public final class CastOverflow: @unchecked Sendable {
+public final class CastOverflow: Sendable {
     /// One tensor whose cast overflowed.
     public struct Entry: Sendable, Equatable {
         public var tensor: String
@@ -22,9 +24,8 @@ public final class CastOverflow: @unchecked Sendable {
 
     /// With `strict`, `finish(tensor:)` throws for a tensor that overflowed.
     public let strict: Bool
-    private let lock = Mutex()
-    private var entriesStore: [Entry] = []
-    private var open: [String: Entry] = [:]
+    /// Tensors finished, in order, and the counts of tensors still being cast.
+    private let state = Mutex<(finished: [Entry], open: [String: Entry])>(([], [:]))
 
     public init(strict: Bool = false) {
         self.strict = strict
@@ -50,24 +51,24 @@ public final class CastOverflow: @unchecked Sendable {
             count += 1
             largest = max(largest, abs(value))
         }
-        lock.locked {
-            var entry = open[tensor] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
+        state.withLock { state in
+            var entry = state.open[tensor] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
             entry.count += count
             entry.largest = max(entry.largest, largest)
-            open[tensor] = entry
+            state.open[tensor] = entry
         }
     }
 
     /// Closes `tensor`'s count (call once its values are all checked). With `strict`, a tensor that
     /// overflowed is an error (exit status 1), thrown before its writer commits the file.
     public func finish(tensor: String) throws(CastOverflowError) {
-        guard let entry = lock.locked({ open.removeValue(forKey: tensor) }) else { return }
+        guard let entry = state.withLock({ $0.open.removeValue(forKey: tensor) }) else { return }
         if strict { throw CastOverflowError(entry: entry) }
-        lock.locked { entriesStore.append(entry) }
+        state.withLock { $0.finished.append(entry) }
     }
 
     /// The tensors that overflowed, in the order they were finished.
-    public var entries: [Entry] { lock.locked { entriesStore } }
+    public var entries: [Entry] { state.withLock { $0.finished } }
 
     /// One warning per tensor that overflowed.
     public var warnings: [String] { entries.map { "tensor '\($0.tensor)': " + Self.describe($0, outcome: "became ±inf") } }
