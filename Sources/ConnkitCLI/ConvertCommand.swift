@@ -44,6 +44,7 @@ struct Convert: ParsableCommand {
         options.dtype = try dtype.value
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.overwrite = write.force
+        options.strict = write.strict
         let checkpoint = try reading.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
         let bar = ProgressBar(label: "converting", quiet: write.quiet || json)

@@ -57,16 +57,18 @@ struct Quantize: ParsableCommand {
         request.keep = keep
         request.only = only
         request.exclude = write.exclude
+        request.strict = write.strict
         let checkpoint = try reading.open(io.input)
         let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
         defer { bar.finish() }
         let report: QuantizationReport
         do {
             report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError where error.tensor != nil {
-            throw error.inFile(io.input)  // an error about a tensor: the file is the input
+        } catch let error as QuantizationError where error.tensor != nil || error.code == .nothingToQuantize {
+            throw error.inFile(io.input)  // an error about the input's tensors: the file is the input
         }
         bar.finish()
+        report.warnings.forEach(printWarning)
         if json {
             emitJSON(report.json)
         } else {

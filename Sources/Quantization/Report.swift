@@ -116,6 +116,8 @@ public struct QuantizationReport: Sendable {
     public var type: QuantizationType
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the output cannot be trusted for (values a cast turned into ±inf), also printed on stderr.
+    public var warnings: [String] = []
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
     public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }
@@ -165,6 +167,7 @@ public struct QuantizationReport: Sendable {
                 .init("compression_ratio", number(compressionRatio)),
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
+            .init("warnings", .array(warnings.map { .string($0) })),
         ])
     }
 }

@@ -80,7 +80,7 @@ import TensorFormats
         let scratch = try Scratch()
         let out = scratch.file("out.safetensors")
         #expect(try CLI.run(["convert", "examples/llava-1.5-tiny", out]).status == 0)
-        let again = try CLI.run(["quantize", "examples/llava-1.5-tiny", out, "--type", "f16", "--json"])
+        let again = try CLI.run(["quantize", "examples/llava-1.5-tiny", out, "--type", "bf16", "--json"])
         #expect(again.status == 2)
         #expect(try CLI.json(again)["code"]?.stringValue == "output-exists")
         let refused = try CLI.run(["convert", "examples/llava-1.5-tiny", scratch.file("x.safetensors"), "--dtype", "q4"])

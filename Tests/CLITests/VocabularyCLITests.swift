@@ -57,7 +57,10 @@ struct VocabularyCLITests {
         #expect(converted.status == 0, "\(converted.stderr)")
         let dtypes = Set(try CheckpointReader.open(scratch.file("c.safetensors")).tensors.map(\.dtype.rawValue))
         #expect(dtypes == [canonical])
-        let quantized = try CLI.run(["quantize", Self.projector, scratch.file("q.safetensors"), "--type", alias, "--json"])
+        // quantize re-encodes: an f32 input for f16/bf16, the f16 projector for f32.
+        try QuantizeCLITests.writeInput(scratch.file("f32.safetensors"))
+        let input = canonical == "f32" ? Self.projector : scratch.file("f32.safetensors")
+        let quantized = try CLI.run(["quantize", input, scratch.file("q.safetensors"), "--type", alias, "--json"])
         #expect(quantized.status == 0, "\(quantized.stderr)")
         #expect(try CLI.json(quantized)["type"]?.stringValue == canonical)
     }
