@@ -8,13 +8,15 @@ struct Quantize: ParsableCommand {
         discussion: """
             TYPE (case-insensitive): \(GGMLBlocks.quantizable.map(\.rawValue).joined(separator: " ")) \
             (ggml block types, bit-exact with ggml's reference quantizer, written to .gguf); f16 bf16 f32 \
-            (plain casts, .gguf or .safetensors); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
+            (plain casts, .gguf or .safetensors; fp16, half, bfloat16, fp32… name them too); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
             (MLX affine, written to .safetensors, --group-size 32|64|128, default 64).
 
             \(QuantizationPolicy.rules)
 
             GGUF output sets general.quantization_version = 2 and general.file_type (llama.cpp's \
-            numbering; the _S variant for q3_k, q4_k, q5_k).
+            numbering; the _S variant for q3_k, q4_k, q5_k) of the type holding the most bytes among the \
+            tensors re-encoded. A request under which no tensor would change type is refused \
+            (nothing-to-quantize), naming the --only that selects the block-quantized tensors.
 
             Prints a table of every tensor (type, reason, bytes before and after, RMSE, max |error|, SNR, \
             cosine against the original values, computed from the written bytes) and totals; --json prints \
