@@ -143,6 +143,24 @@ struct WriterPromiseCLITests {
         #expect(result.stderr.contains("tensor 'mm.0.weight': element [17, 42] (flat index 4394) is nan"), "\(result.stderr)")
     }
 
+    /// Counts in text agree with their nouns: "1 tensor", "1 metadata entry", "1 error" (convert, inspect,
+    /// quantize, validate).
+    @Test func singularAndPlural() throws {
+        let scratch = try Scratch()
+        let converted = try CLI.run(["convert", "examples/qwen2-vl-merger-tiny", scratch.file("one.npz"), "--dtype", "f16",
+                                     "--only", "model.visual.merger.ln_q.bias"])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        #expect(converted.stderr == "connkit: warning: 1 metadata entry not carried: numpy files hold no metadata\n")
+        #expect(converted.stdout.hasPrefix("wrote \(scratch.file("one.npz")) (npz): 1 tensor, 1 cast, "), "\(converted.stdout)")
+        let inspected = try CLI.run(["inspect", scratch.file("one.npz")])
+        #expect(inspected.stdout.contains("total: 1 tensor, 32 elements, 64 B (64 bytes)"), "\(inspected.stdout)")
+        try QuantizeCLITests.write(scratch.file("w.safetensors"), [("w", .f32, [2, 32], Self.floats(64, seed: 5))])
+        let quantized = try CLI.run(["quantize", scratch.file("w.safetensors"), scratch.file("w.gguf"), "--type", "q8_0"])
+        #expect(quantized.stdout.contains("\n1 tensor, 1 quantized: "), "\(quantized.stdout)")
+        let validated = try CLI.run(["validate", "examples/broken-llava-tiny", "--no-values"])
+        #expect(validated.stdout.contains("(1 error, 1 warning)"), "\(validated.stdout)")
+    }
+
     /// bf16 into a numpy file suggests only the casts numpy holds.
     @Test func castHintsNameOnlyTypesTheOutputHolds() throws {
         let scratch = try Scratch()

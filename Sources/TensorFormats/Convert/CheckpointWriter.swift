@@ -96,7 +96,7 @@ public struct CheckpointWriter {
         case .safetensors:
             return (metadata, [])
         case .npz, .npy:
-            let warnings = metadata.isEmpty ? [] : ["\(metadata.count) metadata entries not carried: numpy files hold no metadata"]
+            let warnings = metadata.isEmpty ? [] : ["\(metadata.count) metadata \(metadata.count == 1 ? "entry" : "entries") not carried: numpy files hold no metadata"]
             return ([], warnings)
         }
     }
