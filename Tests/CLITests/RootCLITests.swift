@@ -124,7 +124,7 @@ import TensorFormats
     func completionOffersTheClosedSets(_ shell: String) throws {
         let script = try CLI.run(["--generate-completion-script", shell])
         #expect(script.status == 0)
-        for value in ["bf16", "q4_k", "mlx-q4", "patch-merger", "clip-vit-l-14-336", "vicuna-7b"] {
+        for value in ["bf16", "q4_k", "mlx-q4", "patch-merger", "clip-vit-l-14-336", "vicuna-7b", "mlp2x_gelu", "minicpmv-2.6"] {
             #expect(script.stdout.contains(value), "\(shell): \(value)")
         }
     }
