@@ -58,6 +58,7 @@ public struct RunPlan: Sendable {
             }
             maxScratch = max(maxScratch, scratch)
             shapes.append(shape)
+            ids[step.output] = shapes.count - 1
             steps.append(Step(name: step.name, kernel: kernel, inputs: inputs, output: shapes.count - 1, scratch: scratch))
         }
         guard let output = ids[program.output] else { throw RuntimeError(.unsupported("the output \(program.output) is never computed")) }

@@ -1,5 +1,9 @@
 import CRuntimeKernels
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 import Testing
 @testable import ConnectorRuntime
 
