@@ -13,7 +13,7 @@ public enum Severity: String, Sendable, Equatable, Comparable, CaseIterable {
     public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 }
 
-/// The stable diagnostic codes, each with its severity and what triggers it (the README lists these).
+/// The stable diagnostic codes, each with its severity (the README's table says what triggers each).
 public enum DiagnosticCode: String, Sendable, CaseIterable {
     case noConnector = "no-connector"
     case ambiguousFamily = "ambiguous-family"
@@ -58,42 +58,6 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
             .warning
         case .assumedDefault, .valuesSkipped:
             .note
-        }
-    }
-
-    /// What triggers the code (README table and `--help`).
-    public var trigger: String {
-        switch self {
-        case .noConnector: "no tensor of any built-in family (or of --family/--graph) was found"
-        case .ambiguousFamily: "the tensors fit two families or naming schemes equally well; pass --family"
-        case .duplicateConnector: "the same connector is stored twice, under two prefixes (e.g. `multi_modal_projector.` and `model.multi_modal_projector.`)"
-        case .duplicateTensor: "one parameter is present under two of its names, or a tensor name occurs twice among the inputs"
-        case .missingTensor: "a required parameter of the family is absent"
-        case .unexpectedTensor: "a connector-like tensor (under the connector's prefixes) belongs to no parameter"
-        case .layerCountMismatch: "tensors exist for more layers than the configured count"
-        case .wrongRank: "a tensor has the wrong number of dimensions"
-        case .shapeMismatch: "an axis differs from the symbolic shape (the message names the dimension and where its value came from)"
-        case .transposedWeight: "a 2-D weight is stored as the transpose of its expected shape"
-        case .headsIndivisible: "a width is not a multiple of the attention heads (or heads of the key/value heads)"
-        case .queryCountMismatch: "the number of learned queries/latents differs from the configured count"
-        case .crossAttnLayers: "cross-attention layer indices disagree with the configured interval (cross_attn_every_n_layers, cross_attention_frequency)"
-        case .zeroElements: "a tensor has no elements (a DeepSpeed ZeRO-3 partitioned placeholder such as torch.Size([0]))"
-        case .packedQuantized: "an integer tensor with a bitsandbytes-packed shape ([n, 1]) stands where a float weight belongs"
-        case .unexpectedDType: "an integer or boolean tensor stands where a float parameter belongs"
-        case .dimensionConflict: "two sources (flags, presets, config, LLM checkpoint) give different values for one dimension"
-        case .unresolvedDimension: "a shape could not be checked because a dimension is not determined by anything"
-        case .nonFinite: "a parameter holds NaN or infinite values"
-        case .allZero: "a weight is entirely zero (a connector that was never trained or failed to load)"
-        case .constant: "every element of a weight has the same value"
-        case .zeroGate: "a tanh gate is exactly zero, so its block is switched off (gates are initialised to zero: never trained)"
-        case .f16OverflowRisk: "a bf16/f32 parameter holds magnitudes above 65504, which become infinite in f16"
-        case .projectorTypeMissing: "an mmproj GGUF lacks `clip.projector_type` (current llama.cpp refuses it); the type inferred from the tensors is given"
-        case .projectorTypeUnknown: "`clip.projector_type` is not a type llama.cpp knows"
-        case .projectorTypeMismatch: "the declared projector type (`clip.projector_type`, `mm_projector_type`, `model_type`) disagrees with the tensors"
-        case .metadataMismatch: "GGUF metadata disagrees with the tensor shapes (the shapes win)"
-        case .quantizedCheckpoint: "the config declares a quantization_config (bitsandbytes/GPTQ/AWQ): shapes may be packed"
-        case .assumedDefault: "a dimension was taken from the family's published default"
-        case .valuesSkipped: "a parameter's values were not scanned (a block-quantized or integer type)"
         }
     }
 }

@@ -36,17 +36,18 @@ public enum ShardedIndex {
         }
         let folder = indexPath.lastIndex(of: "/").map { String(indexPath[...$0]) } ?? ""
 
+        // Tensor names and shard file names are separate name spaces: a tensor may be called like a file.
         var shardOf: [String: String] = [:]
-        var shardNames: [String] = []
+        var shardSet = Set<String>()
         for member in weightMap {
             guard let shard = member.value.stringValue else {
                 throw FormatError(.invalidHeader("weight_map value is not a file name"), file: indexPath, at: .tensor(member.key))
             }
             try checkShardName(shard, extension: shardExtension, indexPath: indexPath, tensor: member.key)
-            if shardOf[shard] == nil, !shardNames.contains(shard) { shardNames.append(shard) }
+            shardSet.insert(shard)
             shardOf[member.key] = shard
         }
-        shardNames.sort()
+        let shardNames = shardSet.sorted()
 
         var tensors: [Tensor] = []
         var found = Set<String>()
