@@ -10,6 +10,8 @@ public final class Connector: Sendable {
     /// Every dimension by symbol (`D_enc`, `D_llm`, `Q`…).
     public let dims: [String: Int]
     public let weights: WeightStore
+    /// What the model's config sets over the graph's node attributes (norm epsilons, shuffle order).
+    public let configured: ConfiguredAttributes
     /// The width the features must have (`D_enc`, or `D_enc·F` for concatenated feature layers).
     public let inputWidth: Int
     /// How the input width was decided, for messages (`D_enc (encoder) = 1024 from config.json: …`).
@@ -17,11 +19,13 @@ public final class Connector: Sendable {
     let program: Program
 
     /// - Parameter dimensionNotes: where each dimension's value came from, by symbol (for messages).
-    public init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore, dimensionNotes: [String: String] = [:]) throws {
+    public init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore, configured: ConfiguredAttributes = ConfiguredAttributes(),
+                dimensionNotes: [String: String] = [:]) throws {
         self.graph = graph
         self.dims = dims
         self.weights = weights
-        program = try Program(graph: graph, dims: dims, weights: weights)
+        self.configured = configured
+        program = try Program(graph: graph, dims: dims, weights: weights, configured: configured)
         guard let input = graph.inputs.first, input.shape.count == 2, let width = input.shape[1].value(dims), width > 0 else {
             throw RuntimeError(.unsupported("the width of the graph's input is not known for these dimensions"))
         }
@@ -37,14 +41,16 @@ public final class Connector: Sendable {
 
     /// The same connector with one parameter's values replaced (same shape).
     public func replacing(_ role: String, with values: [Float]) throws -> Connector {
-        try Connector(graph: graph, dims: dims, weights: try weights.replacing(role, with: values), noteFor: inputWidthNote)
+        try Connector(graph: graph, dims: dims, weights: try weights.replacing(role, with: values), configured: configured,
+                      noteFor: inputWidthNote)
     }
 
-    private init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore, noteFor note: String) throws {
+    private init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore, configured: ConfiguredAttributes, noteFor note: String) throws {
         self.graph = graph
         self.dims = dims
         self.weights = weights
-        program = try Program(graph: graph, dims: dims, weights: weights)
+        self.configured = configured
+        program = try Program(graph: graph, dims: dims, weights: weights, configured: configured)
         inputWidth = graph.inputs[0].shape[1].value(dims)!
         inputWidthNote = note
     }
@@ -109,4 +115,30 @@ public struct RunOutput: Sendable {
     public var shape: [Int] { batchAxis ? [batch, tokens, width] : [tokens, width] }
     /// Output tokens over the whole batch.
     public var rows: Int { batch * tokens }
+}
+
+extension Connector {
+    /// The connector `validate` bound to a checkpoint, ready to run: its parameters read as float32 in
+    /// canonical layout (only those the connector's nodes use: LLM-side layers and text paths are not
+    /// read). The report must be valid (a connector with validation errors does not run).
+    public convenience init(bound: BoundConnector) throws {
+        var dims: [String: Int] = [:]
+        var notes: [String: String] = [:]
+        for dimension in bound.dimensions {
+            if let value = dimension.value { dims[dimension.symbol] = value }
+            if let source = dimension.source { notes[dimension.symbol] = "\(source)" }
+        }
+        var parameters: [StoredParameter] = []
+        var seen = Set<String>()
+        for role in try Program.roles(bound.graph, dims: dims) where seen.insert(role).inserted {
+            guard let parameter = bound.parameter(role: role), parameter.layout != .absent else { continue }
+            let shape = parameter.shape.compactMap { $0 }
+            guard shape.count == parameter.shape.count else {
+                throw RuntimeError(.weight("\(role): the shape of \(parameter.tensors.map(\.name).joined(separator: " + ")) is not fully known"))
+            }
+            parameters.append(StoredParameter(role: role, tensors: parameter.tensors, transposed: parameter.layout == .transposed, shape: shape))
+        }
+        try self.init(graph: bound.graph, dims: dims, weights: try WeightStore(parameters), configured: bound.attributes,
+                      dimensionNotes: notes)
+    }
 }

@@ -3,11 +3,8 @@ import ConnectorGraph
 /// One kernel per operation of the graph language: binds a node's parameter slots and attributes
 /// (evaluated for the connector's dimensions) to the kernel that executes it.
 enum KernelFactory {
-    /// PyTorch's defaults, for a description that gives no epsilon.
-    static let layerNormEps: Float = 1e-5
-    static let rmsNormEps: Float = 1e-6
-
-    static func make(_ node: OperationNode, name: String, slots: [String: Weight], lookup: (String) -> Int?) throws -> any Kernel {
+    static func make(_ node: OperationNode, name: String, slots: [String: Weight], lookup: (String) -> Int?,
+                     configured: ConfiguredAttributes) throws -> any Kernel {
         func value(_ expr: DimExpr) throws -> Int {
             guard let value = expr.value(lookup), value > 0 else {
                 throw RuntimeError(.unsupported("node \(name): \(expr) has no positive value for this connector"))
@@ -28,7 +25,8 @@ enum KernelFactory {
             guard let weight = weights[slot] else { throw RuntimeError(.weight("node \(name): parameter \(slot) is missing")) }
             return weight
         }
-        let eps = { (fallback: Float) -> Float in node.eps.map(Float.init) ?? fallback }
+        // PyTorch's modules hold eps as a Python float and add it in float32.
+        let eps = Float(node.normEps(configured) ?? 0)
 
         switch node.operation {
         case .linear(let inDim, let outDim, _), .pointwiseConv(let inDim, let outDim, _):
@@ -36,11 +34,11 @@ enum KernelFactory {
         case .activation(let activation):
             return ActivationKernel(activation: activation)
         case .layerNorm:
-            return NormKernel(name: name, weight: try required("weight"), bias: weights["bias"], rms: false, eps: eps(layerNormEps))
+            return NormKernel(name: name, weight: try required("weight"), bias: weights["bias"], rms: false, eps: eps)
         case .rmsNorm:
-            return NormKernel(name: name, weight: try required("weight"), bias: nil, rms: true, eps: eps(rmsNormEps))
+            return NormKernel(name: name, weight: try required("weight"), bias: nil, rms: true, eps: eps)
         case .attention(let a):
-            return try attention(a, node: node, name: name, weights: weights, value: value, required: required)
+            return try attention(a, name: name, weights: weights, eps: eps, value: value, required: required)
         case .feedForward(let f):
             return FeedForwardKernel(name: name, gate: f.gated ? try required("gate.weight") : nil, up: try required("up.weight"),
                                      upBias: weights["up.bias"], down: try required("down.weight"), downBias: weights["down.bias"],
@@ -51,7 +49,7 @@ enum KernelFactory {
         case .residual(let gated):
             return ResidualKernel(name: name, gate: gated ? try required("gate") : nil)
         case .pixelShuffle(let factor):
-            return PixelShuffleKernel(name: name, factor: try value(factor), transposed: node.shuffleOrder == .transposed)
+            return PixelShuffleKernel(name: name, factor: try value(factor), transposed: node.shuffleOrder(configured) == .columns)
         case .spatialMerge(let factor):
             return SpatialMergeKernel(name: name, factor: try value(factor))
         case .depthwiseConv(let channels, let kernel, let stride, _):
@@ -73,7 +71,7 @@ enum KernelFactory {
         }
     }
 
-    static func attention(_ a: Operation.Attention, node: OperationNode, name: String, weights: [String: Weight],
+    static func attention(_ a: Operation.Attention, name: String, weights: [String: Weight], eps: Float,
                           value: (DimExpr) throws -> Int, required: (String) throws -> Weight) throws -> any Kernel {
         let heads = try value(a.heads), kvHeads = try value(a.kvHeads), headDim = try value(a.headDim)
         guard heads % kvHeads == 0 else {
@@ -101,7 +99,6 @@ enum KernelFactory {
         var qNorm: HeadNorm?, kNorm: HeadNorm?
         if a.qkNorm != .none, let qw = weights["q_norm.weight"], let kw = weights["k_norm.weight"] {
             let rms = a.qkNorm == .rms_norm
-            let eps = node.eps.map(Float.init) ?? (rms ? rmsNormEps : layerNormEps)
             qNorm = HeadNorm(weight: qw, bias: weights["q_norm.bias"], rms: rms, eps: eps)
             kNorm = HeadNorm(weight: kw, bias: weights["k_norm.bias"], rms: rms, eps: eps)
         }

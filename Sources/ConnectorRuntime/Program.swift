@@ -19,7 +19,7 @@ struct Program: Sendable {
     let steps: [Step]
 
     /// Unrolls `graph` with `dims` (symbol → value), taking parameters from `weights`.
-    init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore) throws {
+    init(graph: ConnectorGraph, dims: [String: Int], weights: WeightStore, configured: ConfiguredAttributes) throws {
         guard let input = graph.inputs.first, let output = graph.outputs.first else {
             throw RuntimeError(.unsupported("the graph \(graph.name) declares no input or no output"))
         }
@@ -27,7 +27,41 @@ struct Program: Sendable {
         self.output = output.name
         var steps: [Step] = []
         var defined: Set<String> = [input.name]
+        try Program.walk(graph, dims: dims) { node, name, roles, lookup in
+            for value in node.inputs where !defined.contains(value) {
+                throw RuntimeError(.unsupported("node \(name) reads \(value), which the connector does not compute (the runtime feeds only the image features)"))
+            }
+            var slots: [String: Weight] = [:]
+            for (param, role) in zip(node.params, roles) {
+                if let weight = weights[role] { slots[param.slot] = weight }
+            }
+            if node.optional && slots.isEmpty && !node.params.isEmpty {
+                // An optional node the checkpoint does not hold: its output is its input.
+                guard node.inputs.count == 1 else { return }
+                steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output))
+            } else {
+                let kernel = try KernelFactory.make(node, name: name, slots: slots, lookup: lookup, configured: configured)
+                steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output))
+            }
+            defined.insert(node.output)
+        }
+        guard defined.contains(output.name) else {
+            throw RuntimeError(.unsupported("the graph's output \(output.name) is not computed by the connector's nodes"))
+        }
+        self.steps = steps
+    }
 
+    /// The concrete parameter roles the connector's nodes use, in execution order.
+    static func roles(_ graph: ConnectorGraph, dims: [String: Int]) throws -> [String] {
+        var roles: [String] = []
+        try walk(graph, dims: dims) { _, _, nodeRoles, _ in roles += nodeRoles }
+        return roles
+    }
+
+    /// Visits the connector-site nodes in execution order, repeats unrolled and `when` conditions applied,
+    /// with each node's instantiated name and parameter roles and a lookup of dimensions and indices.
+    static func walk(_ graph: ConnectorGraph, dims: [String: Int],
+                     _ visit: (OperationNode, String, [String], (String) -> Int?) throws -> Void) throws {
         func walk(_ items: [GraphNode], _ indices: [String: Int]) throws {
             let lookup: (String) -> Int? = { indices[$0] ?? dims[$0] }
             for item in items {
@@ -49,31 +83,12 @@ struct Program: Sendable {
                         }
                         if index % every != phase { continue }
                     }
-                    let name = try instantiate(node.name, indices)
-                    for value in node.inputs where !defined.contains(value) {
-                        throw RuntimeError(.unsupported("node \(name) reads \(value), which the connector does not compute (the runtime feeds only the image features)"))
-                    }
-                    var slots: [String: Weight] = [:]
-                    for param in node.params {
-                        let role = try instantiate(param.role, indices)
-                        if let weight = weights[role] { slots[param.slot] = weight }
-                    }
-                    if node.optional && slots.isEmpty && !node.params.isEmpty {
-                        guard node.inputs.count == 1 else { continue }
-                        steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output))
-                    } else {
-                        let kernel = try KernelFactory.make(node, name: name, slots: slots, lookup: lookup)
-                        steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output))
-                    }
-                    defined.insert(node.output)
+                    let roles = try node.params.map { try instantiate($0.role, indices) }
+                    try visit(node, try instantiate(node.name, indices), roles, lookup)
                 }
             }
         }
         try walk(graph.nodes, [:])
-        guard defined.contains(output.name) else {
-            throw RuntimeError(.unsupported("the graph's output \(output.name) is not computed by the connector's nodes"))
-        }
-        self.steps = steps
     }
 }
 

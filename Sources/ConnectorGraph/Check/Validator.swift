@@ -97,9 +97,10 @@ public enum Validator {
 
         // A --graph description is reported as "custom" (its own names are in `graph`), so the closed
         // vocabularies of family, variant and scheme stay closed.
-        let connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
+        var connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
                                        variant: report.isCustom ? "custom" : variantName,
                                        scheme: report.isCustom ? "custom" : chosen.scheme, check: check, graph: variant.graph)
+        connector.attributes = request.config?.attributes ?? ConfiguredAttributes()
         report.describe(connector)
         report.diagnostics = ordered(report.diagnostics)
         return report

@@ -60,10 +60,10 @@ enum LinearFamilies {
         inputs: [ValueDecl("image", ["N", "D_enc*F"], "encoder features")],
         nodes: [
             op("proj.0", .linear(in: "D_enc*F", out: "D_llm", bias: true), ["image"], "x"),
-            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x"),
+            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x", eps: 1e-5),
             op("act", .activation(.gelu), ["x"], "x"),
             op("proj.1", .linear(in: "D_llm", out: "D_llm", bias: true), ["x"], "x"),
-            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out"),
+            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out", eps: 1e-5),
         ],
         outputs: [ValueDecl("out", ["N", "D_llm"], "LLM input embeddings")],
         schemes: [

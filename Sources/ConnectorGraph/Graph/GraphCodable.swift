@@ -225,7 +225,7 @@ extension ParamSpec: Codable {
 
 extension GraphNode: Codable {
     enum Keys: String, CodingKey, CaseIterable {
-        case name, op, inputs, output, params, when, site, optional
+        case name, op, inputs, output, params, when, site, optional, eps, order
         // repeat
         case index, count, body
         // attributes
@@ -239,14 +239,16 @@ extension GraphNode: Codable {
         switch op {
         case "linear", "pointwise_conv": [.in, .out, .bias]
         case "activation": [.function]
-        case "layer_norm": [.dim, .bias]
-        case "rms_norm", "image_newline": [.dim]
+        case "layer_norm": [.dim, .bias, .eps]
+        case "rms_norm": [.dim, .eps]
+        case "image_newline": [.dim]
         case "attention": [.kind, .dim, .context_dim, .heads, .kv_heads, .head_dim, .out_dim, .projections, .bias,
-                           .out_bias, .qk_norm, .keys_include_queries]
+                           .out_bias, .qk_norm, .keys_include_queries, .eps]
         case "feed_forward": [.in, .hidden, .out, .activation, .gated, .bias]
         case "learned_queries": [.count, .dim, .leading_unit]
         case "residual": [.gated]
-        case "pixel_shuffle", "spatial_merge": [.factor]
+        case "pixel_shuffle": [.factor, .order]
+        case "spatial_merge": [.factor]
         case "depthwise_conv": [.channels, .kernel, .stride, .bias]
         case "squeeze_excite": [.channels, .hidden]
         case "pooling": [.kind, .stride, .grid]
@@ -348,12 +350,17 @@ extension GraphNode: Codable {
                 debugDescription: "\(op) node \"\(name)\" has no parameter slot \"\(given.slot)\" (its slots: \(operation.parameterSlots.map(\.slot).joined(separator: ", ")))"))
         }
 
+        let eps = try c.decodeIfPresent(Double.self, forKey: .eps)
+        if let eps, !(eps > 0 && eps < 1) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [Keys.eps], debugDescription: "expected an epsilon in (0, 1), got \(eps)"))
+        }
         self = .operation(OperationNode(
             name: name, operation: operation, inputs: try c.decodeIfPresent([String].self, forKey: .inputs) ?? [],
             output: try c.decode(String.self, forKey: .output), params: params,
             when: try c.decodeIfPresent(Condition.self, forKey: .when),
             site: try c.decodeIfPresent(Site.self, forKey: .site) ?? .connector,
-            optional: try flag(.optional, false)))
+            optional: try flag(.optional, false), eps: eps,
+            order: try c.decodeIfPresent(PixelShuffleOrder.self, forKey: .order)))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -429,6 +436,8 @@ extension GraphNode: Codable {
                 try c.encode(count, forKey: .count)
                 try c.encode(dim, forKey: .dim)
             }
+            try c.encodeIfPresent(node.eps, forKey: .eps)
+            try c.encodeIfPresent(node.order, forKey: .order)
             if !node.params.isEmpty { try c.encode(node.params, forKey: .params) }
             try c.encodeIfPresent(node.when, forKey: .when)
             if node.site != .connector { try c.encode(node.site, forKey: .site) }
