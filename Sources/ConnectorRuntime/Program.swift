@@ -67,6 +67,8 @@ struct Program: Sendable {
             for item in items {
                 switch item {
                 case .repeatBlock(let block):
+                    // LLM-side and text-path blocks are not part of the run (their counts may be unknown).
+                    guard runsInConnector(block.body) else { continue }
                     guard let count = block.count.value(lookup), count >= 0 else {
                         throw RuntimeError(.unsupported("the repeat count \(block.count) of \(block.name) is not known"))
                     }
@@ -89,6 +91,15 @@ struct Program: Sendable {
             }
         }
         try walk(graph.nodes, [:])
+    }
+
+    static func runsInConnector(_ items: [GraphNode]) -> Bool {
+        items.contains { item in
+            switch item {
+            case .operation(let node): node.site == .connector
+            case .repeatBlock(let block): runsInConnector(block.body)
+            }
+        }
     }
 }
 
