@@ -83,7 +83,7 @@ enum PerceiverFamily {
 
     static let idefics = ConnectorGraph(
         name: "idefics-perceiver", family: Family.perceiverResampler.rawValue, variant: "idefics",
-        description: "IDEFICS (v1) Perceiver Resampler in the vision width with q/k LayerNorms, and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
+        description: "IDEFICS (v1) Perceiver Resampler in the vision width (per-head q/k LayerNorms when qk_layer_norms_perceiver), and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
         dimensions: [
             dim("D_enc", "encoder", "vision embed_dim"),
             dim("D_llm", "llm", "LLM hidden size"),
@@ -106,7 +106,8 @@ enum PerceiverFamily {
                 op("blocks.{i}.norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media", eps: 1e-5),
                 op("blocks.{i}.norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n", eps: 1e-5),
                 op("blocks.{i}.attn", .attention(.init(kind: .cross, dim: "D_enc", heads: "heads", headDim: "Dh", projections: .separate,
-                                                      bias: false, qkNorm: .layer_norm, keysIncludeQueries: true)), ["lat_n", "media"], "a"),
+                                                      bias: false, qkNorm: .layer_norm, keysIncludeQueries: true, qkNormOptional: true)),
+                   ["lat_n", "media"], "a", eps: 1e-5),
                 op("blocks.{i}.attn_res", .residual(gated: false), ["lat", "a"], "lat"),
                 op("blocks.{i}.ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h", eps: 1e-5),
                 op("blocks.{i}.ffn", .feedForward(.init(in: "D_enc", hidden: "4*D_enc", activation: .relu, gated: false, bias: false)), ["h"], "f"),

@@ -203,6 +203,17 @@ public struct OperationNode: Sendable, Equatable {
         return (rms ? configured.rmsNormEps : configured.layerNormEps) ?? eps ?? (rms ? 1e-6 : 1e-5)
     }
 
+    /// The group a parameter slot is optional with (absent or present together), or nil when the slot is
+    /// required: the whole node for an optional node, the q/k norm pair of an attention whose norms are
+    /// optional (`node.qk_norm`).
+    public func optionalGroup(slot: String, instance: String) -> String? {
+        if optional { return instance }
+        if case .attention(let a) = operation, a.qkNormOptional, slot.hasPrefix("q_norm.") || slot.hasPrefix("k_norm.") {
+            return instance + ".qk_norm"
+        }
+        return nil
+    }
+
     /// The pixel shuffle's order, given what the model's config sets (InternVL's `ps_version`).
     public func shuffleOrder(_ configured: ConfiguredAttributes = ConfiguredAttributes()) -> PixelShuffleOrder {
         configured.pixelShuffleOrder ?? order ?? .rows

@@ -230,7 +230,7 @@ extension GraphNode: Codable {
         case index, count, body
         // attributes
         case `in`, out, bias, function, dim, kind, context_dim, heads, kv_heads, head_dim, out_dim, projections,
-             out_bias, qk_norm, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
+             out_bias, qk_norm, qk_norm_optional, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
              kernel, stride, grid, vocab
     }
 
@@ -243,7 +243,7 @@ extension GraphNode: Codable {
         case "rms_norm": [.dim, .eps]
         case "image_newline": [.dim]
         case "attention": [.kind, .dim, .context_dim, .heads, .kv_heads, .head_dim, .out_dim, .projections, .bias,
-                           .out_bias, .qk_norm, .keys_include_queries, .eps]
+                           .out_bias, .qk_norm, .qk_norm_optional, .keys_include_queries, .eps]
         case "feed_forward": [.in, .hidden, .out, .activation, .gated, .bias]
         case "learned_queries": [.count, .dim, .leading_unit]
         case "residual": [.gated]
@@ -301,7 +301,7 @@ extension GraphNode: Codable {
                 projections: try c.decodeIfPresent(Operation.Attention.Projections.self, forKey: .projections) ?? .separate,
                 bias: try flag(.bias, true), outBias: try c.decodeIfPresent(Bool.self, forKey: .out_bias),
                 qkNorm: try c.decodeIfPresent(Operation.Attention.QKNorm.self, forKey: .qk_norm) ?? .none,
-                keysIncludeQueries: try flag(.keys_include_queries, false)))
+                keysIncludeQueries: try flag(.keys_include_queries, false), qkNormOptional: try flag(.qk_norm_optional, false)))
         case "feed_forward":
             operation = .feedForward(Operation.FeedForward(
                 in: try dim(.in), hidden: try dim(.hidden), out: try c.decodeIfPresent(DimExpr.self, forKey: .out),
@@ -402,6 +402,7 @@ extension GraphNode: Codable {
                 try c.encode(a.outBias, forKey: .out_bias)
                 try c.encode(a.qkNorm, forKey: .qk_norm)
                 try c.encode(a.keysIncludeQueries, forKey: .keys_include_queries)
+                if a.qkNormOptional { try c.encode(true, forKey: .qk_norm_optional) }
             case .feedForward(let f):
                 try c.encode(f.inDim, forKey: .in)
                 try c.encode(f.hidden, forKey: .hidden)

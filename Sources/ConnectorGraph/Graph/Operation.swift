@@ -77,10 +77,13 @@ public enum Operation: Sendable, Equatable {
         public var qkNorm: QKNorm
         /// Keys and values are computed from the context *and* the queries (Perceiver resamplers).
         public var keysIncludeQueries: Bool
+        /// The q/k norms may be absent, as a pair (IDEFICS's `qk_layer_norms_perceiver`, false by default).
+        public var qkNormOptional: Bool
 
         public init(kind: Kind, dim: DimExpr, contextDim: DimExpr? = nil, heads: DimExpr, kvHeads: DimExpr? = nil,
                     headDim: DimExpr, outDim: DimExpr? = nil, projections: Projections = .separate,
-                    bias: Bool, outBias: Bool? = nil, qkNorm: QKNorm = .none, keysIncludeQueries: Bool = false) {
+                    bias: Bool, outBias: Bool? = nil, qkNorm: QKNorm = .none, keysIncludeQueries: Bool = false,
+                    qkNormOptional: Bool = false) {
             self.kind = kind
             self.dim = dim
             self.contextDim = contextDim ?? dim
@@ -93,6 +96,7 @@ public enum Operation: Sendable, Equatable {
             self.outBias = outBias ?? bias
             self.qkNorm = qkNorm
             self.keysIncludeQueries = keysIncludeQueries
+            self.qkNormOptional = qkNormOptional
         }
 
         var inner: DimExpr { simplifiedProduct(heads, headDim) }
