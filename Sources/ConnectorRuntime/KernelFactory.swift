@@ -61,9 +61,11 @@ enum KernelFactory {
                                        channels: try value(channels), hidden: try value(hidden))
         case .pooling(let kind, let stride, let grid):
             return PoolingKernel(name: name, kind: kind, stride: stride, cells: grid)
-        case .positionEmbedding(_, let dim):
-            let layout = node.positionLayout
-            return PositionKernel(name: name, table: layout == .sinCos2D ? nil : try required("table"), layout: layout, dim: try value(dim))
+        case .positionEmbedding(_, let dim, let layout):
+            return PositionKernel(name: name, table: layout == .sequence ? try required("table") : weights["table"], layout: layout,
+                                  dim: try value(dim))
+        case .resize:
+            return ResizeKernel(name: name)
         case .imageNewline:
             return ImageNewlineKernel(name: name, newline: try required("newline"))
         case .embedding:

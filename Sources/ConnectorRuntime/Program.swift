@@ -35,7 +35,7 @@ struct Program: Sendable {
             for (param, role) in zip(node.params, roles) {
                 if let weight = weights[role] { slots[param.slot] = weight }
             }
-            if node.optional && slots.isEmpty && !node.params.isEmpty {
+            if node.optional && slots.isEmpty && !node.params.isEmpty && !node.operation.runsWithoutParameters {
                 // An optional node the checkpoint does not hold: its output is its input.
                 guard node.inputs.count == 1 else { return }
                 steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output))

@@ -188,7 +188,7 @@ import Testing
     @Test func positionTables() throws {
         var g = SplitMix(seed: 8)
         let table = g.floats(5 * 4), x = g.floats(3 * 4)
-        let graph = S.graph([S.node("pos", .positionEmbedding(count: "P", dim: "D"), ["image"], "out")], dimensions: ["N", "D", "P"])
+        let graph = S.graph([S.node("pos", .positionEmbedding(count: "P", dim: "D", layout: .sequence), ["image"], "out")], dimensions: ["N", "D", "P"])
         let connector = try S.connector(graph, dims: ["D": 4, "P": 5], weights: ["pos.table": ([5, 4], table)])
         let output = try connector.run(S.features(x, tokens: 3, width: 4))
         #expect(output.values.array == zip(x, table.prefix(12)).map(+))

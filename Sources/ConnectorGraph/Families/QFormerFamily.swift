@@ -62,7 +62,7 @@ enum QFormerFamily {
         if text {
             nodes += [
                 op("word_embeddings", .embedding(vocab: "V", dim: "H"), ["instruction"], "t", site: .text),
-                op("position_embeddings", .positionEmbedding(count: "P", dim: "H"), ["t"], "t", site: .text),
+                op("position_embeddings", .positionEmbedding(count: "P", dim: "H", layout: .sequence), ["t"], "t", site: .text),
             ]
         }
         nodes += [

@@ -4,7 +4,8 @@
 /// to E), `ln_q`, `ln_kv`, one `nn.MultiheadAttention` (fused `in_proj_weight [3E, E]`, q/k/v order),
 /// `ln_post`, and `proj`, a raw `[E, E]` parameter applied as `x @ proj` (so stored as the transpose of
 /// an `nn.Linear` weight); MiniCPM-V 2.0 and Qwen-VL also carry a fixed 2-D sin-cos `pos_embed [Q, E]`.
-/// Heads are E/128. Names: MiniCPM-V model repositories (`resampler.*`; as read by vLLM's
+/// Keys (not values) carry positions: MiniCPM-V's 2-D sin-cos embedding of the patch grid (any H×W,
+/// `Resampler(adaptive=True)`), Qwen-VL's stored table resized to the grid. Heads are E/128. Names: MiniCPM-V model repositories (`resampler.*`; as read by vLLM's
 /// `minicpmv.py` and llama.cpp's `minicpmv-surgery.py`), Qwen-VL (`transformer.visual.attn_pool.*`,
 /// with `ln_post`/`proj` on `transformer.visual`), and llama.cpp's mmproj (`clip-impl.h`:
 /// `resampler.attn.{q,k,v,out}`, `resampler.kv.weight`, `resampler.proj.weight` transposed back to
@@ -15,32 +16,36 @@
 /// before transformers 4.52, per `conversion_mapping.py`); llama.cpp maps `merger.ln_q` → `v.post_ln`
 /// and `merger.mlp.N` → `mm.N` (`tensor_mapping.py`, `clip.cpp` `PROJECTOR_TYPE_QWEN2VL`).
 enum AttentionResamplerFamily {
+    static let dims = [
+        dim("D_enc", "encoder", "vision encoder width (kv_dim)"),
+        dim("E", "llm", "resampler width = LLM hidden size"),
+        dim("N", "tokens", "encoder patch tokens per image"),
+        dim("Q", "queries", "learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)", 64),
+        dim("Dh", "head_dim", "width of one head (heads = E/128)", 128),
+    ]
+    static let attention = Operation.attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true))
+    static let constraints = [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")]
+
+    /// MiniCPM-V's `Resampler`: keys get the 2-D sin-cos embedding of the input's grid (values do not);
+    /// 2.0 also adds its stored query positions `pos_embed` (a 2-D sin-cos table of the query grid).
     static let graph = ConnectorGraph(
-        name: "attention-resampler", family: Family.attentionResampler.rawValue, variant: "minicpmv",
-        description: "One cross-attention layer from learned queries to the projected image features (MiniCPM-V Resampler, Qwen-VL attn_pool).",
-        dimensions: [
-            dim("D_enc", "encoder", "vision encoder width (kv_dim)"),
-            dim("E", "llm", "resampler width = LLM hidden size"),
-            dim("N", "tokens", "encoder patch tokens per image"),
-            dim("Q", "queries", "learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)", 64),
-            dim("Dh", "head_dim", "width of one head (heads = E/128)", 128),
-            dim("G", "grid_positions", "rows of llama.cpp's precomputed key position table (70x70)", 4900),
-        ],
+        name: "minicpmv-resampler", family: Family.attentionResampler.rawValue, variant: "minicpmv",
+        description: "MiniCPM-V Resampler: one cross-attention from learned queries to the projected image features, keys with 2-D sin-cos positions of the patch grid.",
+        dimensions: dims + [dim("G", "grid_positions", "rows of llama.cpp's precomputed key position table (70x70)", 4900)],
         inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
         nodes: [
             op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
             op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
-            op("pos_embed_k", .positionEmbedding(count: "G", dim: "E"), ["kv"], "kv", optional: true),
             op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv", eps: 1e-6),
             op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q", eps: 1e-6),
-            op("pos_embed", .positionEmbedding(count: "Q", dim: "E"), ["q"], "q", optional: true),
-            op("attn", .attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true)),
-               ["q", "kv"], "a"),
+            op("pos_embed", .positionEmbedding(count: "Q", dim: "E", layout: .sequence), ["q"], "q", optional: true),
+            op("pos_embed_k", .positionEmbedding(count: "G", dim: "E", layout: .sincos_2d), ["kv"], "k", optional: true),
+            op("attn", attention, ["q", "kv", "k"], "a"),
             op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
             op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
         ],
         outputs: [ValueDecl("out", ["Q", "E"], "LLM input embeddings")],
-        constraints: [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")],
+        constraints: constraints,
         schemes: [
             NamingScheme(.minicpmv, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv_proj.weight")]
                 + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
@@ -49,24 +54,49 @@ enum AttentionResamplerFamily {
                    entry("attn.out.weight", "resampler.attn.out_proj.weight"), entry("attn.out.bias", "resampler.attn.out_proj.bias")]
                 + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj", transposed: true)],
                 absent: ["pos_embed_k.table"]),
-            NamingScheme(.qwenVL, [entry("query.queries", "transformer.visual.attn_pool.query"),
-                                   entry("kv_proj.weight", "transformer.visual.attn_pool.kv_proj.weight")]
-                + linearEntries("ln_kv", "transformer.visual.attn_pool.ln_kv") + linearEntries("ln_q", "transformer.visual.attn_pool.ln_q")
-                + [entry("pos_embed.table", "transformer.visual.attn_pool.pos_embed"),
-                   entry("attn.qkv.weight", "transformer.visual.attn_pool.attn.in_proj_weight"),
-                   entry("attn.qkv.bias", "transformer.visual.attn_pool.attn.in_proj_bias"),
-                   entry("attn.out.weight", "transformer.visual.attn_pool.attn.out_proj.weight"),
-                   entry("attn.out.bias", "transformer.visual.attn_pool.attn.out_proj.bias")]
-                + linearEntries("ln_post", "transformer.visual.ln_post") + [entry("proj.weight", "transformer.visual.proj", transposed: true)],
-                absent: ["pos_embed_k.table"]),
+            // minicpmv-convert-image-encoder-to-gguf.py keeps 2.0's `pos_embed` and adds the 70x70 key table.
             NamingScheme(.mmproj, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv.weight"),
-                                   entry("pos_embed_k.table", "resampler.pos_embed_k")]
+                                   entry("pos_embed.table", "resampler.pos_embed"), entry("pos_embed_k.table", "resampler.pos_embed_k")]
                 + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
                 + [SchemeEntry(role: "attn.qkv.weight", name: "", parts: ["resampler.attn.q.weight", "resampler.attn.k.weight", "resampler.attn.v.weight"]),
                    SchemeEntry(role: "attn.qkv.bias", name: "", parts: ["resampler.attn.q.bias", "resampler.attn.k.bias", "resampler.attn.v.bias"]),
                    entry("attn.out.weight", "resampler.attn.out.weight"), entry("attn.out.bias", "resampler.attn.out.bias")]
-                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj.weight")],
-                absent: ["pos_embed.table"]),
+                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj.weight")]),
+        ])
+
+    /// Qwen-VL's `attn_pool` (its `Resampler`, then the visual tower's `ln_post` and `x @ proj`): the stored
+    /// 16x16 sin-cos table `pos_embed` is added to the queries and, resized bicubically to the input's
+    /// grid (`get_abs_pos`), to the keys.
+    static let qwenVLGraph = ConnectorGraph(
+        name: "qwen-vl-attn-pool", family: Family.attentionResampler.rawValue, variant: "qwen-vl",
+        description: "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj; positions from the stored query table, resized to the patch grid for the keys.",
+        dimensions: dims.map { $0.symbol == "Q" ? dim("Q", "queries", "learned queries (fixed in code)", 256) : $0 },
+        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
+        nodes: [
+            op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
+            op("pos_embed", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "pos"),
+            op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
+            op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv", eps: 1e-6),
+            op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q", eps: 1e-6),
+            op("q_pos", .residual(gated: false), ["q", "pos"], "q"),
+            op("k_pos", .resize, ["pos", "kv"], "kp"),
+            op("k", .residual(gated: false), ["kv", "kp"], "k"),
+            op("attn", attention, ["q", "kv", "k"], "a"),
+            op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
+            op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
+        ],
+        outputs: [ValueDecl("out", ["Q", "E"], "LLM input embeddings")],
+        constraints: constraints,
+        schemes: [
+            NamingScheme(.qwenVL, [entry("query.queries", "transformer.visual.attn_pool.query"),
+                                   entry("pos_embed.queries", "transformer.visual.attn_pool.pos_embed"),
+                                   entry("kv_proj.weight", "transformer.visual.attn_pool.kv_proj.weight")]
+                + linearEntries("ln_kv", "transformer.visual.attn_pool.ln_kv") + linearEntries("ln_q", "transformer.visual.attn_pool.ln_q")
+                + [entry("attn.qkv.weight", "transformer.visual.attn_pool.attn.in_proj_weight"),
+                   entry("attn.qkv.bias", "transformer.visual.attn_pool.attn.in_proj_bias"),
+                   entry("attn.out.weight", "transformer.visual.attn_pool.attn.out_proj.weight"),
+                   entry("attn.out.bias", "transformer.visual.attn_pool.attn.out_proj.bias")]
+                + linearEntries("ln_post", "transformer.visual.ln_post") + [entry("proj.weight", "transformer.visual.proj", transposed: true)]),
         ])
 
     /// MiniCPM-V releases by (E, Q): 2.0 = MiniCPM-2.4B with 64 queries, 2.5 = Llama-3-8B with 96,
@@ -88,30 +118,9 @@ enum AttentionResamplerFamily {
     }
 
     static let variants: [FamilyVariant] = [
-        FamilyVariant(.attentionResampler, "minicpmv", graph: minicpmvGraph, isDefault: true) { dims, evidence in release(dims, evidence) },
+        FamilyVariant(.attentionResampler, "minicpmv", graph: graph, isDefault: true) { dims, evidence in release(dims, evidence) },
         FamilyVariant(.attentionResampler, "qwen-vl", graph: qwenVLGraph),
     ]
-
-    /// Qwen-VL's attn_pool: the same graph, 256 queries, only the Qwen-VL naming scheme.
-    static var qwenVLGraph: ConnectorGraph {
-        var copy = graph
-        copy.name = "qwen-vl-attn-pool"
-        copy.variant = "qwen-vl"
-        copy.description = "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj."
-        copy.dimensions = copy.dimensions.map { $0.symbol == "Q" ? dim("Q", "queries", "learned queries (fixed in code)", 256) : $0 }
-        copy.schemes = copy.schemes.filter { $0.name == SchemeName.qwenVL.rawValue }
-        return copy
-    }
-}
-
-extension AttentionResamplerFamily {
-    /// MiniCPM-V's graph without the Qwen-VL scheme (the two variants must not both claim it).
-    static var minicpmvGraph: ConnectorGraph {
-        var copy = graph
-        copy.name = "minicpmv-resampler"
-        copy.schemes = copy.schemes.filter { $0.name != SchemeName.qwenVL.rawValue }
-        return copy
-    }
 }
 
 enum PatchMergerFamily {

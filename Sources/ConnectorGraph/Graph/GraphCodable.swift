@@ -231,7 +231,7 @@ extension GraphNode: Codable {
         // attributes
         case `in`, out, bias, function, dim, kind, context_dim, heads, kv_heads, head_dim, out_dim, projections,
              out_bias, qk_norm, qk_norm_optional, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
-             kernel, stride, grid, vocab
+             kernel, stride, grid, vocab, layout
     }
 
     /// Attribute keys each operation accepts (besides the common ones).
@@ -253,7 +253,7 @@ extension GraphNode: Codable {
         case "squeeze_excite": [.channels, .hidden]
         case "pooling": [.kind, .stride, .grid]
         case "embedding": [.vocab, .dim]
-        case "position_embedding": [.count, .dim]
+        case "position_embedding": [.count, .dim, .layout]
         default: []
         }
     }
@@ -325,7 +325,10 @@ extension GraphNode: Codable {
             operation = .pooling(kind: try c.decodeIfPresent(Operation.PoolingKind.self, forKey: .kind) ?? .average,
                                  stride: try integer(.stride, 2), grid: grid)
         case "embedding": operation = .embedding(vocab: try dim(.vocab), dim: try dim(.dim))
-        case "position_embedding": operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim))
+        case "position_embedding":
+            operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim),
+                                           layout: try c.decodeIfPresent(Operation.PositionLayout.self, forKey: .layout) ?? .sequence)
+        case "resize": operation = .resize
         default: operation = .imageNewline(dim: try dim(.dim))
         }
 
@@ -433,9 +436,12 @@ extension GraphNode: Codable {
             case .embedding(let vocab, let dim):
                 try c.encode(vocab, forKey: .vocab)
                 try c.encode(dim, forKey: .dim)
-            case .positionEmbedding(let count, let dim):
+            case .positionEmbedding(let count, let dim, let layout):
                 try c.encode(count, forKey: .count)
                 try c.encode(dim, forKey: .dim)
+                if layout != .sequence { try c.encode(layout, forKey: .layout) }
+            case .resize:
+                break
             }
             try c.encodeIfPresent(node.eps, forKey: .eps)
             try c.encodeIfPresent(node.order, forKey: .order)

@@ -3,51 +3,40 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ConnectorGraph
 import TensorFormats
 
-/// How a position table meets the tokens it is added to.
-enum PositionLayout: Sendable, Equatable {
-    /// Row t of the table to token t (the first T rows; learned query positions).
-    case sequence
-    /// The table is an S×S grid (S² rows); token (y, x) of an H×W grid takes row y·S + x (llama.cpp's
-    /// precomputed 70×70 `resampler.pos_embed_k`).
-    case gridSlice
-    /// The table is an S×S grid, resized to the tokens' H×W grid by PyTorch's bicubic interpolation
-    /// (`F.interpolate(mode="bicubic", align_corners=False)`, Qwen-VL's `get_abs_pos`).
-    case interpolated
-    /// No table: the 2-D sin-cos embedding at the tokens' grid (MiniCPM-V's `get_2d_sincos_pos_embed`):
-    /// for width D, the first D/2 channels encode the column, the last D/2 the row, each as
-    /// `[sin(p·ω_i), cos(p·ω_i)]` with `ω_i = 1/10000^(i/(D/4))`, in float32 as numpy computes it.
-    case sinCos2D
-}
-
-/// `position_embedding`: adds positions to its input.
+/// `position_embedding`: adds positions to its input. `sequence`: row t of the table to token t.
+/// `sincos_2d`: the 2-D sin-cos embedding at the input's grid — computed, or, when the checkpoint stores
+/// it precomputed on an S×S grid (llama.cpp's 70×70 `resampler.pos_embed_k`), row `y·S + x` for grid
+/// position (y, x).
 struct PositionKernel: Kernel {
     let name: String
     let table: Weight?
-    let layout: PositionLayout
+    let layout: Operation.PositionLayout
     let dim: Int
+
+    var tableRows: Int { table.map { $0.count / dim } ?? 0 }
 
     func output(for inputs: [ValueShape]) throws -> ValueShape {
         try expectWidth(inputs[0], dim, node: name)
-        let rows = table.map { $0.count / dim } ?? 0
         switch layout {
         case .sequence:
-            guard inputs[0].tokens <= rows else {
-                throw RuntimeError(.tokens("the position table of node \(name) has \(rows) rows, fewer than the \(inputs[0].tokens) tokens"))
+            guard inputs[0].tokens <= tableRows else {
+                throw RuntimeError(.tokens("the position table of node \(name) has \(tableRows) rows, fewer than the \(inputs[0].tokens) tokens"))
             }
-        case .gridSlice, .interpolated:
-            let grid = try requireGrid(inputs[0], node: name, operation: "the 2-D position table", square: layout == .interpolated)
-            let side = Int(Double(rows).squareRoot())
-            guard side * side == rows else {
-                throw RuntimeError(.weight("the position table of node \(name) has \(rows) rows, not a square grid"))
-            }
-            if layout == .gridSlice, grid.height > side || grid.width > side {
-                throw RuntimeError(.tokens("the position table of node \(name) covers grids up to \(side)x\(side), got \(grid)"))
-            }
-        case .sinCos2D:
-            _ = try requireGrid(inputs[0], node: name, operation: "the 2-D sin-cos position embedding", square: false)
+        case .sincos_2d:
+            let grid = try requireGrid(inputs[0], node: name, operation: "the 2-D sin-cos position embedding", square: false)
             guard dim % 4 == 0 else { throw RuntimeError(.unsupported("node \(name): a 2-D sin-cos embedding needs a width divisible by 4, got \(dim)")) }
+            if table != nil {
+                let side = Int(Double(tableRows).squareRoot())
+                guard side * side == tableRows else {
+                    throw RuntimeError(.weight("the position table of node \(name) has \(tableRows) rows, not a square grid"))
+                }
+                guard grid.height <= side, grid.width <= side else {
+                    throw RuntimeError(.tokens("the position table of node \(name) covers grids up to \(side)x\(side), got \(grid)"))
+                }
+            }
         }
         return inputs[0]
     }
@@ -55,7 +44,7 @@ struct PositionKernel: Kernel {
     var memory: KernelMemory { .inPlace }
 
     func scratch(for inputs: [ValueShape]) -> Int? {
-        layout == .sequence ? 0 : inputs[0].count
+        layout == .sincos_2d && table == nil ? inputs[0].count : 0
     }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
@@ -64,21 +53,37 @@ struct PositionKernel: Kernel {
         switch layout {
         case .sequence:
             Elementwise.add(output.base, table!.pointer, count: x.count)
-        case .gridSlice:
-            let grid = x.shape.grid!, side = Int(Double(table!.count / dim).squareRoot())
-            for y in 0 ..< grid.height {
-                for xx in 0 ..< grid.width {
-                    Elementwise.add(output.base + (y * grid.width + xx) * dim, table!.pointer + (y * side + xx) * dim, count: dim)
+        case .sincos_2d:
+            let grid = x.shape.grid!
+            if let table {
+                let side = Int(Double(tableRows).squareRoot())
+                for y in 0 ..< grid.height {
+                    Elementwise.add(output.base + y * grid.width * dim, table.pointer + y * side * dim, count: grid.width * dim)
                 }
+            } else {
+                sinCos2D(grid: grid, dim: dim, into: scratch)
+                Elementwise.add(output.base, scratch, count: x.count)
             }
-        case .interpolated:
-            let grid = x.shape.grid!, side = Int(Double(table!.count / dim).squareRoot())
-            bicubicResize(table!.pointer, side: side, channels: dim, to: grid, into: scratch)
-            Elementwise.add(output.base, scratch, count: x.count)
-        case .sinCos2D:
-            sinCos2D(grid: x.shape.grid!, dim: dim, into: scratch)
-            Elementwise.add(output.base, scratch, count: x.count)
         }
+    }
+}
+
+/// `resize`: the first input's tokens, a square S×S grid, resized bicubically to the second input's grid.
+struct ResizeKernel: Kernel {
+    let name: String
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        let side = Int(Double(inputs[0].tokens).squareRoot())
+        guard side * side == inputs[0].tokens else {
+            throw RuntimeError(.unsupported("node \(name): \(inputs[0].tokens) rows do not form a square grid to resize"))
+        }
+        let grid = try requireGrid(inputs[1], node: name, operation: "the position resize")
+        return ValueShape(tokens: inputs[1].tokens, width: inputs[0].width, grid: grid)
+    }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        let side = Int(Double(inputs[0].tokens).squareRoot())
+        bicubicResize(inputs[0].base, side: side, channels: inputs[0].width, to: inputs[1].shape.grid!, into: output.base)
     }
 }
 
