@@ -122,6 +122,21 @@ extension FamilyVariant {
 
 // MARK: - Building blocks for the family definitions
 
+extension ConnectorGraph {
+    /// A built-in graph. Every connector reads `N` encoder tokens of width `D_enc` (the input `image`)
+    /// and feeds an LLM of width `D_llm`: `encoder`, `llm` and `tokens` say what these are in the
+    /// releases; `dims` declares the family's other dimensions (a `dims` table).
+    init(_ family: Family, _ variant: String, name: String, _ description: String,
+         encoder: String, llm: String = "LLM hidden size", llmSymbol: String = "D_llm", tokens: String, dims table: String = "",
+         image: String, imageWidth: DimExpr = "D_enc", inputs: [ValueDecl] = [],
+         nodes: [GraphNode], output: ValueDecl, constraints: [Constraint] = [], schemes: [NamingScheme]) {
+        self.init(name: name, family: family.rawValue, variant: variant, description: description,
+                  dimensions: [dim("D_enc", "encoder", encoder), dim(llmSymbol, "llm", llm), dim("N", "tokens", tokens)] + dims(table),
+                  inputs: [ValueDecl("image", ["N", imageWidth], image)] + inputs, nodes: nodes, outputs: [output],
+                  constraints: constraints, schemes: schemes)
+    }
+}
+
 func op(_ name: String, _ operation: Operation, _ inputs: [String], _ output: String, when: Condition? = nil,
         site: Site = .connector, optional: Bool = false, eps: Double? = nil) -> GraphNode {
     .operation(OperationNode(name: name, operation: operation, inputs: inputs, output: output, roles: [:], when: when,
@@ -134,6 +149,23 @@ func loop(_ name: String, _ index: String, _ count: DimExpr, _ body: [GraphNode]
 
 func dim(_ symbol: String, _ key: String?, _ description: String, _ defaultValue: Int? = nil) -> DimensionDecl {
     DimensionDecl(symbol, key: key, description, default: defaultValue)
+}
+
+/// Dimension declarations from a table, one a line: symbol, key, default (`-`: none), description.
+func dims(_ table: String) -> [DimensionDecl] {
+    table.split(separator: "\n").map { line in
+        var rest = Substring(line)
+        func column() -> String {
+            rest = rest.drop { $0 == " " }
+            let word = rest.prefix { $0 != " " }
+            rest = rest.dropFirst(word.count)
+            return String(word)
+        }
+        let symbol = column(), key = column(), defaultValue = column()
+        let description = String(rest.drop { $0 == " " })
+        precondition(!description.isEmpty && (defaultValue == "-" || Int(defaultValue) != nil), "malformed dimension row: \(line)")
+        return dim(symbol, key == "-" ? nil : key, description, Int(defaultValue))
+    }
 }
 
 /// A scheme entry: `role` stored as `name`.

@@ -14,22 +14,19 @@ enum QFormerFamily {
     /// BERT's LayerNorm epsilon (`Blip2QFormerConfig.layer_norm_eps`).
     static let qformerEps = 1e-12
 
-    static let dims = [
-        dim("D_enc", "encoder", "vision encoder width (EVA-CLIP-g: 1408)"),
-        dim("D_llm", "llm", "LLM hidden size (d_model for T5)"),
-        dim("N", "tokens", "encoder tokens per image, class token included"),
-        dim("H", "hidden", "Q-Former width", 768),
-        dim("L", "layers", "Q-Former layers", 12),
-        dim("heads", "heads", "attention heads", 12),
-        dim("I", "ffn", "feed-forward width", 3072),
-        dim("Q", "queries", "learned query tokens", 32),
-        dim("X", "cross_every", "a cross-attention layer every X layers", 2),
-    ]
-    static let textDims = [
-        dim("V", "vocab", "Q-Former text vocabulary (BERT + [DEC])", 30523),
-        dim("P", "positions", "Q-Former text positions", 512),
-        dim("T", nil, "instruction tokens fed to the text path"),
-    ]
+    static let qformerDims = """
+        H      hidden        768  Q-Former width
+        L      layers         12  Q-Former layers
+        heads  heads          12  attention heads
+        I      ffn          3072  feed-forward width
+        Q      queries        32  learned query tokens
+        X      cross_every     2  a cross-attention layer every X layers
+        """
+    static let textDims = """
+        V  vocab      30523  Q-Former text vocabulary (BERT + [DEC])
+        P  positions    512  Q-Former text positions
+        T  -              -  instruction tokens fed to the text path
+        """
 
     static func layerNodes(text: Bool) -> [GraphNode] {
         let attention = Operation.attention(.init(kind: .self, dim: "H", heads: "heads", headDim: "H/heads", bias: true))
@@ -71,15 +68,14 @@ enum QFormerFamily {
             op("proj", .linear(in: "H", out: "D_llm", bias: true), ["q"], "out"),
         ]
         return ConnectorGraph(
-            name: text ? "instructblip-qformer" : "blip2-qformer", family: Family.qformer.rawValue,
-            variant: text ? "instructblip" : "blip2",
-            description: text
-                ? "InstructBLIP Q-Former: BLIP-2's Q-Former with its text path kept (the instruction is fed to it)."
+            .qformer, text ? "instructblip" : "blip2", name: text ? "instructblip-qformer" : "blip2-qformer",
+            text ? "InstructBLIP Q-Former: BLIP-2's Q-Former with its text path kept (the instruction is fed to it)."
                 : "BLIP-2 Q-Former: 32 learned queries, BERT-base layers, cross-attention to the image every other layer, projection to the LLM.",
-            dimensions: dims + (text ? textDims : []),
-            inputs: [ValueDecl("image", ["N", "D_enc"], "encoder features")] + (text ? [ValueDecl("instruction", ["T", 1], "instruction token ids")] : []),
+            encoder: "vision encoder width (EVA-CLIP-g: 1408)", llm: "LLM hidden size (d_model for T5)",
+            tokens: "encoder tokens per image, class token included", dims: qformerDims + (text ? "\n" + textDims : ""),
+            image: "encoder features", inputs: text ? [ValueDecl("instruction", ["T", 1], "instruction token ids")] : [],
             nodes: nodes,
-            outputs: [ValueDecl("out", ["Q", "D_llm"], "soft prompt for the LLM")],
+            output: ValueDecl("out", ["Q", "D_llm"], "soft prompt for the LLM"),
             constraints: [Constraint(.divisible, "H", "heads", code: "heads-indivisible", message: "the Q-Former width must be a multiple of its heads")],
             schemes: schemes(text: text))
     }

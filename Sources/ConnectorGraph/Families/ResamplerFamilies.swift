@@ -16,23 +16,20 @@
 /// before transformers 4.52, per `conversion_mapping.py`); llama.cpp maps `merger.ln_q` → `v.post_ln`
 /// and `merger.mlp.N` → `mm.N` (`tensor_mapping.py`, `clip.cpp` `PROJECTOR_TYPE_QWEN2VL`).
 enum AttentionResamplerFamily {
-    static let dims = [
-        dim("D_enc", "encoder", "vision encoder width (kv_dim)"),
-        dim("E", "llm", "resampler width = LLM hidden size"),
-        dim("N", "tokens", "encoder patch tokens per image"),
-        dim("Q", "queries", "learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)", 64),
-        dim("Dh", "head_dim", "width of one head (heads = E/128)", 128),
-    ]
     static let attention = Operation.attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true))
     static let constraints = [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")]
 
     /// MiniCPM-V's `Resampler`: keys get the 2-D sin-cos embedding of the input's grid (values do not);
     /// 2.0 also adds its stored query positions `pos_embed` (a 2-D sin-cos table of the query grid).
-    static let graph = ConnectorGraph(
-        name: "minicpmv-resampler", family: Family.attentionResampler.rawValue, variant: "minicpmv",
-        description: "MiniCPM-V Resampler: one cross-attention from learned queries to the projected image features, keys with 2-D sin-cos positions of the patch grid.",
-        dimensions: dims + [dim("G", "grid_positions", "rows of llama.cpp's precomputed key position table (70x70)", 4900)],
-        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
+    static let graph = ConnectorGraph(.attentionResampler, "minicpmv", name: "minicpmv-resampler",
+        "MiniCPM-V Resampler: one cross-attention from learned queries to the projected image features, keys with 2-D sin-cos positions of the patch grid.",
+        encoder: "vision encoder width (kv_dim)", llm: "resampler width = LLM hidden size", llmSymbol: "E",
+        tokens: "encoder patch tokens per image", dims: """
+            Q      queries           64  learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)
+            Dh     head_dim         128  width of one head (heads = E/128)
+            G      grid_positions  4900  rows of llama.cpp's precomputed key position table (70x70)
+            """,
+        image: "encoder patch features",
         nodes: [
             op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
             op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
@@ -44,16 +41,11 @@ enum AttentionResamplerFamily {
             op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
             op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
         ],
-        outputs: [ValueDecl("out", ["Q", "E"], "LLM input embeddings")],
+        output: ValueDecl("out", ["Q", "E"], "LLM input embeddings"),
         constraints: constraints,
         schemes: [
-            NamingScheme(.minicpmv, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv_proj.weight")]
-                + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
-                + [entry("pos_embed.table", "resampler.pos_embed"),
-                   entry("attn.qkv.weight", "resampler.attn.in_proj_weight"), entry("attn.qkv.bias", "resampler.attn.in_proj_bias"),
-                   entry("attn.out.weight", "resampler.attn.out_proj.weight"), entry("attn.out.bias", "resampler.attn.out_proj.bias")]
-                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj", transposed: true)],
-                absent: ["pos_embed_k.table"]),
+            NamingScheme(.minicpmv, repositoryEntries(pool: "resampler.", tower: "resampler.", queryPositions: "pos_embed.table"),
+                         absent: ["pos_embed_k.table"]),
             // minicpmv-convert-image-encoder-to-gguf.py keeps 2.0's `pos_embed` and adds the 70x70 key table.
             NamingScheme(.mmproj, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv.weight"),
                                    entry("pos_embed.table", "resampler.pos_embed"), entry("pos_embed_k.table", "resampler.pos_embed_k")]
@@ -67,11 +59,14 @@ enum AttentionResamplerFamily {
     /// Qwen-VL's `attn_pool` (its `Resampler`, then the visual tower's `ln_post` and `x @ proj`): the stored
     /// 16x16 sin-cos table `pos_embed` is added to the queries and, resized bicubically to the input's
     /// grid (`get_abs_pos`), to the keys.
-    static let qwenVLGraph = ConnectorGraph(
-        name: "qwen-vl-attn-pool", family: Family.attentionResampler.rawValue, variant: "qwen-vl",
-        description: "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj; positions from the stored query table, resized to the patch grid for the keys.",
-        dimensions: dims.map { $0.symbol == "Q" ? dim("Q", "queries", "learned queries (fixed in code)", 256) : $0 },
-        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features")],
+    static let qwenVLGraph = ConnectorGraph(.attentionResampler, "qwen-vl", name: "qwen-vl-attn-pool",
+        "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj; positions from the stored query table, resized to the patch grid for the keys.",
+        encoder: "vision encoder width (kv_dim)", llm: "resampler width = LLM hidden size", llmSymbol: "E",
+        tokens: "encoder patch tokens per image", dims: """
+            Q      queries           256  learned queries (fixed in code)
+            Dh     head_dim          128  width of one head (heads = E/128)
+            """,
+        image: "encoder patch features",
         nodes: [
             op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
             op("pos_embed", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "pos"),
@@ -85,19 +80,21 @@ enum AttentionResamplerFamily {
             op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
             op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
         ],
-        outputs: [ValueDecl("out", ["Q", "E"], "LLM input embeddings")],
+        output: ValueDecl("out", ["Q", "E"], "LLM input embeddings"),
         constraints: constraints,
-        schemes: [
-            NamingScheme(.qwenVL, [entry("query.queries", "transformer.visual.attn_pool.query"),
-                                   entry("pos_embed.queries", "transformer.visual.attn_pool.pos_embed"),
-                                   entry("kv_proj.weight", "transformer.visual.attn_pool.kv_proj.weight")]
-                + linearEntries("ln_kv", "transformer.visual.attn_pool.ln_kv") + linearEntries("ln_q", "transformer.visual.attn_pool.ln_q")
-                + [entry("attn.qkv.weight", "transformer.visual.attn_pool.attn.in_proj_weight"),
-                   entry("attn.qkv.bias", "transformer.visual.attn_pool.attn.in_proj_bias"),
-                   entry("attn.out.weight", "transformer.visual.attn_pool.attn.out_proj.weight"),
-                   entry("attn.out.bias", "transformer.visual.attn_pool.attn.out_proj.bias")]
-                + linearEntries("ln_post", "transformer.visual.ln_post") + [entry("proj.weight", "transformer.visual.proj", transposed: true)]),
-        ])
+        schemes: [NamingScheme(.qwenVL, repositoryEntries(pool: "transformer.visual.attn_pool.", tower: "transformer.visual.",
+                                                          queryPositions: "pos_embed.queries"))])
+
+    /// The names of the model repositories: the pool's modules under `pool`, `ln_post` and the raw `proj`
+    /// parameter under `tower`; the stored query positions as the role `queryPositions`.
+    static func repositoryEntries(pool: String, tower: String, queryPositions: String) -> [SchemeEntry] {
+        [entry("query.queries", pool + "query"), entry("kv_proj.weight", pool + "kv_proj.weight")]
+            + linearEntries("ln_kv", pool + "ln_kv") + linearEntries("ln_q", pool + "ln_q")
+            + [entry(queryPositions, pool + "pos_embed")]
+            + entries("attn", pool + "attn.", [("qkv.weight", "in_proj_weight"), ("qkv.bias", "in_proj_bias"),
+                                               ("out.weight", "out_proj.weight"), ("out.bias", "out_proj.bias")])
+            + linearEntries("ln_post", tower + "ln_post") + [entry("proj.weight", tower + "proj", transposed: true)]
+    }
 
     /// MiniCPM-V releases by (E, Q): 2.0 = MiniCPM-2.4B with 64 queries, 2.5 = Llama-3-8B with 96,
     /// 2.6 = Qwen2-7B with 64 (vLLM's `minicpmv.py` tells 2.0 apart the same way). A version from the
@@ -126,18 +123,15 @@ enum AttentionResamplerFamily {
 enum PatchMergerFamily {
     static func graph(rms: Bool) -> ConnectorGraph {
         let name = rms ? "qwen2.5-vl" : "qwen2-vl"
-        func lnEntries(_ prefix: String) -> [SchemeEntry] { linearEntries("ln_q", prefix, bias: !rms) }
-        return ConnectorGraph(
-            name: "\(name)-merger", family: Family.patchMerger.rawValue, variant: name,
-            description: rms ? "Qwen2.5-VL merger: RMSNorm, 2x2 spatial merge, Linear-GELU-Linear to the LLM width."
+        func entries(norm: String, mlp: String) -> [SchemeEntry] {
+            linearEntries("ln_q", norm, bias: !rms) + linearEntries("mlp.0", mlp + "0") + linearEntries("mlp.2", mlp + "2")
+        }
+        return ConnectorGraph(.patchMerger, name, name: "\(name)-merger",
+            rms ? "Qwen2.5-VL merger: RMSNorm, 2x2 spatial merge, Linear-GELU-Linear to the LLM width."
                 : "Qwen2-VL merger: LayerNorm, 2x2 spatial merge, Linear-GELU-Linear to the LLM width.",
-            dimensions: [
-                dim("D_enc", "encoder", "ViT width (vision_config.embed_dim for Qwen2-VL, vision_config.hidden_size for Qwen2.5-VL)"),
-                dim("D_llm", "llm", "LLM hidden size"),
-                dim("N", "tokens", "ViT patches per image"),
-                dim("m", "merge", "spatial_merge_size", 2),
-            ],
-            inputs: [ValueDecl("image", ["N", "D_enc"], "ViT patch features")],
+            encoder: "ViT width (vision_config.embed_dim for Qwen2-VL, vision_config.hidden_size for Qwen2.5-VL)",
+            tokens: "ViT patches per image", dims: "m  merge  2  spatial_merge_size",
+            image: "ViT patch features",
             nodes: [
                 op("ln_q", rms ? .rmsNorm(dim: "D_enc") : .layerNorm(dim: "D_enc", bias: true), ["image"], "x", eps: 1e-6),
                 op("merge", .spatialMerge(factor: "m"), ["x"], "x"),
@@ -145,13 +139,11 @@ enum PatchMergerFamily {
                 op("act", .activation(.gelu), ["x"], "x"),
                 op("mlp.2", .linear(in: "D_enc*m*m", out: "D_llm", bias: true), ["x"], "out"),
             ],
-            outputs: [ValueDecl("out", ["N/(m*m)", "D_llm"], "LLM input embeddings")],
+            output: ValueDecl("out", ["N/(m*m)", "D_llm"], "LLM input embeddings"),
             schemes: [
-                NamingScheme(.hf, lnEntries("model.visual.merger.ln_q") + linearEntries("mlp.0", "model.visual.merger.mlp.0")
-                    + linearEntries("mlp.2", "model.visual.merger.mlp.2")),
-                NamingScheme(.hfLegacy, lnEntries("visual.merger.ln_q") + linearEntries("mlp.0", "visual.merger.mlp.0")
-                    + linearEntries("mlp.2", "visual.merger.mlp.2")),
-                NamingScheme(.mmproj, lnEntries("v.post_ln") + linearEntries("mlp.0", "mm.0") + linearEntries("mlp.2", "mm.2")),
+                NamingScheme(.hf, entries(norm: "model.visual.merger.ln_q", mlp: "model.visual.merger.mlp.")),
+                NamingScheme(.hfLegacy, entries(norm: "visual.merger.ln_q", mlp: "visual.merger.mlp.")),
+                NamingScheme(.mmproj, entries(norm: "v.post_ln", mlp: "mm.")),
             ])
     }
 
