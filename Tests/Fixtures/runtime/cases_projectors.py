@@ -32,6 +32,11 @@ def per_image(function):
 HEADS = {"num_attention_heads": 4, "num_key_value_heads": 4}
 
 
+def heads_for(width):
+    """A head count for a sub-config written to config.json, so that transformers can construct it."""
+    return next(h for h in (32, 16, 8, 4, 2, 1) if width % h == 0 and width // h >= 8 or h == 1)
+
+
 def side(tokens):
     return int(round(tokens ** 0.5))
 
@@ -53,8 +58,10 @@ def hf_llava_config(d, model_type="llava", tokens=None):
     return {"architectures": ["LlavaForConditionalGeneration" if model_type == "llava" else "LlavaNextForConditionalGeneration"],
             "model_type": model_type, "projector_hidden_act": "gelu", "vision_feature_select_strategy": "default",
             "vision_feature_layer": -2,
-            "vision_config": {"model_type": "clip_vision_model", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14},
-            "text_config": {"model_type": "llama", "hidden_size": d["llm"], "num_hidden_layers": 2, "intermediate_size": 2 * d["llm"]}}
+            "vision_config": {"model_type": "clip_vision_model", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14,
+                              "num_attention_heads": heads_for(d["encoder"])},
+            "text_config": {"model_type": "llama", "hidden_size": d["llm"], "num_hidden_layers": 2, "intermediate_size": 2 * d["llm"],
+                            "num_attention_heads": heads_for(d["llm"]), "num_key_value_heads": heads_for(d["llm"])}}
 
 
 def build_llava_builder(projector_type, reference):
@@ -213,10 +220,12 @@ def qformer_schemes(instruct):
         config = {"architectures": ["InstructBlipForConditionalGeneration" if instruct else "Blip2ForConditionalGeneration"],
                   "model_type": model_type, "num_query_tokens": d["queries"],
                   "vision_config": {"model_type": "instructblip_vision_model" if instruct else "blip_2_vision_model",
-                                    "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14},
+                                    "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14,
+                                    "num_attention_heads": heads_for(d["encoder"])},
                   "qformer_config": {"model_type": "instructblip_qformer" if instruct else "blip_2_qformer",
                                      **qformer_config_dict(d, instruct)},
-                  "text_config": {"model_type": "llama" if instruct else "opt", "hidden_size": d["llm"]}}
+                  "text_config": {"model_type": "llama" if instruct else "opt", "hidden_size": d["llm"],
+                                  "num_attention_heads": heads_for(d["llm"]), "num_key_value_heads": heads_for(d["llm"])}}
         return [Checkpoint("hf", dict(state), config=config), Checkpoint("lavis", lavis)]
     return schemes
 
@@ -266,21 +275,22 @@ def idefics_schemes(qk_norms):
 def idefics2_config(d, tokens):
     grid = side(tokens)
     return {"architectures": ["Idefics2ForConditionalGeneration"], "model_type": "idefics2",
-            "vision_config": {"model_type": "idefics2_vision", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14},
+            "vision_config": {"model_type": "idefics2_vision", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14,
+                              "num_attention_heads": heads_for(d["encoder"])},
             "perceiver_config": {"model_type": "idefics2_perceiver", "hidden_size": d["llm"], "hidden_act": "silu",
                                  "rms_norm_eps": 1e-5, "resampler_n_latents": d["queries"], "resampler_depth": d["layers"],
                                  "resampler_n_heads": d["heads"], "resampler_head_dim": d["head_dim"],
                                  "num_key_value_heads": d["kv_heads"]},
             "text_config": {"model_type": "mistral", "hidden_size": d["llm"], "intermediate_size": d["llm_ffn"],
-                            "rms_norm_eps": 1e-5, "hidden_act": "silu"}}
+                            "rms_norm_eps": 1e-5, "hidden_act": "silu", "num_attention_heads": heads_for(d["llm"]),
+                            "num_key_value_heads": heads_for(d["llm"])}}
 
 
 def build_idefics2():
     def build(d):
         raw = idefics2_config(d, d["tokens"])
         perceiver = {k: v for k, v in raw["perceiver_config"].items() if k != "model_type"}
-        config = Idefics2Config(vision_config={"hidden_size": d["encoder"], **HEADS}, perceiver_config=perceiver,
-                                text_config={**raw["text_config"], **HEADS})
+        config = Idefics2Config(vision_config=raw["vision_config"], perceiver_config=perceiver, text_config=raw["text_config"])
         config.perceiver_config._attn_implementation = "eager"
         module = Idefics2Connector(config)
         randomize(module, "idefics2" + str(d))

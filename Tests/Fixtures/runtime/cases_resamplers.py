@@ -12,7 +12,7 @@ from transformers.models.qwen2_vl.modeling_qwen2_vl import PatchMerger
 
 import transcriptions as tr
 from casekit import Built, Spec, randomize, state_of
-from cases_projectors import HEADS, TF, per_image, side
+from cases_projectors import HEADS, TF, heads_for, per_image, side
 from schemes import Checkpoint, llava_vision_metadata, prefixed, renamed
 
 # ---------------------------------------------------------------------------------------------- MiniCPM-V
@@ -166,8 +166,10 @@ def internvl_configs(d, ps_version):
             "llm_config": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_size": d["llm"]}}
     hf = {"architectures": ["InternVLForConditionalGeneration"], "model_type": "internvl", "downsample_ratio": 1 / d["merge"],
           "projector_hidden_act": "gelu", "vision_feature_select_strategy": "default",
-          "vision_config": {"model_type": "internvl_vision", "hidden_size": d["encoder"], "image_size": [14 * grid, 14 * grid], "patch_size": [14, 14]},
-          "text_config": {"model_type": "qwen2", "hidden_size": d["llm"]}}
+          "vision_config": {"model_type": "internvl_vision", "hidden_size": d["encoder"], "image_size": [14 * grid, 14 * grid], "patch_size": [14, 14],
+                            "num_attention_heads": heads_for(d["encoder"])},
+          "text_config": {"model_type": "qwen2", "hidden_size": d["llm"], "num_attention_heads": heads_for(d["llm"]),
+                          "num_key_value_heads": heads_for(d["llm"])}}
     return chat, hf
 
 
@@ -199,8 +201,10 @@ def build_idefics3(d):
 def idefics3_schemes(state, d):
     grid = side(d["tokens"])
     config = {"architectures": ["Idefics3ForConditionalGeneration"], "model_type": "idefics3", "scale_factor": d["merge"],
-              "vision_config": {"model_type": "idefics3_vision", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14},
-              "text_config": {"model_type": "llama", "hidden_size": d["llm"]}}
+              "vision_config": {"model_type": "idefics3_vision", "hidden_size": d["encoder"], "image_size": 14 * grid, "patch_size": 14,
+                                "num_attention_heads": heads_for(d["encoder"])},
+              "text_config": {"model_type": "llama", "hidden_size": d["llm"], "num_attention_heads": heads_for(d["llm"]),
+                              "num_key_value_heads": heads_for(d["llm"])}}
     metadata = {"clip.has_vision_encoder": True, "clip.projector_type": "idefics3", "clip.vision.embedding_length": d["encoder"],
                 "clip.vision.projector.scale_factor": d["merge"]}
     return [Checkpoint("hf", prefixed(state, "model.connector."), config=config),

@@ -80,7 +80,7 @@ def make_case(spec, root, real, written):
     tokens, grid, batch = spec.tokens, spec.grid, spec.batch
     if real:
         dims = dict(spec.real["dims"])
-        tokens, grid, batch = spec.real["tokens"], spec.real.get("grid", grid if grid is None else None), 1
+        tokens, grid, batch = spec.real["tokens"], spec.real.get("grid"), 1
         if grid is None and spec.grid is not None:
             side = int(round(tokens ** 0.5))
             grid = [side, side]
@@ -120,7 +120,7 @@ def make_case(spec, root, real, written):
     entry = {
         "name": spec.name, "family": spec.family, "variant": spec.variant, "grid": grid, "tokens": tokens, "batch": batch,
         "dims": public_dims, "checkpoints": checkpoints, "configs": configs,
-        "cli_dims": {s: v for s, v in spec.cli_dims.items() if s in checkpoints},
+        "cli_dims": {s: {k: public_dims[k] for k in keys} for s, keys in spec.cli_dims.items() if s in checkpoints},
         "input": {"file": in_rel, "shape": list(x_arr.shape), "dtype": "f32"},
         "output": {"file": out_rel, "shape": list(y_arr.shape), "dtype": "f32"},
         "reference": built.reference, "eps": built.eps, "notes": notes,
