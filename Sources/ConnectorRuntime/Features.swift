@@ -129,7 +129,7 @@ public enum RandomFeatures {
     }
 
     static func fill(_ values: UnsafeMutablePointer<Float>, count: Int, seed: UInt64) {
-        let box = UncheckedBox(values)
+        let box = UncheckedSendable(values)
         Parallel.forEach(count, costPerItem: 32) { range in
             for k in range { box.value[k] = value(seed: seed, index: k) }
         }

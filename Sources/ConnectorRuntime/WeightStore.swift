@@ -114,7 +114,9 @@ public final class WeightStore: @unchecked Sendable {
     }
 }
 
-/// Reads any floating tensor as float32. The one place the runtime decodes stored values.
+/// The runtime's access to stored values: float32 in place where a mapped file holds it verbatim,
+/// else `Tensor.readFloats` (TensorFormats' one float32 reader: every float dtype widened or rounded,
+/// every ggml block type dequantized as gguf-py does).
 enum FloatReader {
     /// The tensor's float32 values in place in its mapped file, when it lies there verbatim and aligned.
     /// The pointer stays valid while the file's mapping lives (the store keeps the `MappedFile`).
@@ -125,17 +127,12 @@ enum FloatReader {
         return address.assumingMemoryBound(to: Float.self)
     }
 
-    /// Decodes every element of `tensor` into `destination` (elementCount floats), chunk by chunk, and
-    /// lets go of the file's pages once read.
+    /// Decodes every element of `tensor` into `destination` (elementCount floats), letting go of the
+    /// file's pages as it reads.
     static func read(_ tensor: Tensor, into destination: UnsafeMutablePointer<Float>) throws {
-        guard Cast.decodesToFloat32(tensor.dtype) else {
-            throw RuntimeError(.weight("\(tensor.name) is \(tensor.dtype.rawValue), which the runtime cannot read as float32"))
+        guard tensor.dtype.readsAsFloat32 else {
+            throw RuntimeError(.weight("\(tensor.name) is \(tensor.dtype.rawValue), which has no float32 reading"))
         }
-        let count = tensor.info.elementCount
-        try tensor.withBytes { bytes in
-            guard let base = bytes.baseAddress, count > 0 else { return }
-            Cast.toFloat32(base, tensor.dtype, count: count, into: destination)
-        }
-        tensor.data.release()
+        try tensor.readFloats(into: UnsafeMutableBufferPointer(start: destination, count: tensor.info.elementCount), threads: BLAS.threads)
     }
 }

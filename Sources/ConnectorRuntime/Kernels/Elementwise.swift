@@ -28,7 +28,7 @@ enum Elementwise {
 
     static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ activation: Operation.Activation) {
         let kind = code(activation)
-        let box = UncheckedBox(x)
+        let box = UncheckedSendable(x)
         Parallel.forEach(count, costPerItem: cost(activation)) { range in
             ckr_activate(box.value + range.lowerBound, range.count, kind)
         }
@@ -37,14 +37,14 @@ enum Elementwise {
     /// `g = act(g) * u`.
     static func activateMultiply(_ g: UnsafeMutablePointer<Float>, _ u: UnsafePointer<Float>, count: Int, _ activation: Operation.Activation) {
         let kind = code(activation)
-        let box = UncheckedBox((g, u))
+        let box = UncheckedSendable((g, u))
         Parallel.forEach(count, costPerItem: cost(activation)) { range in
             ckr_activate_mul(box.value.0 + range.lowerBound, box.value.1 + range.lowerBound, range.count, kind)
         }
     }
 
     static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, stride: Int) {
-        let box = UncheckedBox(x)
+        let box = UncheckedSendable(x)
         Parallel.forEach(rows, costPerItem: cols * 16) { range in
             ckr_softmax_rows(box.value + range.lowerBound * stride, range.count, cols, stride)
         }
@@ -52,7 +52,7 @@ enum Elementwise {
 
     static func layerNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, eps: Float) {
-        let box = UncheckedBox((x, y, weight, bias))
+        let box = UncheckedSendable((x, y, weight, bias))
         Parallel.forEach(rows, costPerItem: cols * 4) { range in
             let (x, y, weight, bias) = box.value
             let offset = range.lowerBound * cols
@@ -62,7 +62,7 @@ enum Elementwise {
 
     static func rmsNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
                         weight: UnsafePointer<Float>, eps: Float) {
-        let box = UncheckedBox((x, y, weight))
+        let box = UncheckedSendable((x, y, weight))
         Parallel.forEach(rows, costPerItem: cols * 4) { range in
             let (x, y, weight) = box.value
             let offset = range.lowerBound * cols
@@ -72,7 +72,7 @@ enum Elementwise {
 
     /// `a += b`, or `a += s·b`.
     static func add(_ a: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, count: Int, scale: Float? = nil) {
-        let box = UncheckedBox((a, b))
+        let box = UncheckedSendable((a, b))
         Parallel.forEach(count) { range in
             let (a, b) = box.value
             if let scale {

@@ -38,7 +38,7 @@ struct PixelShuffleKernel: Kernel {
         let x = inputs[0], c = x.width, s = factor
         let grid = x.shape.grid!
         let oh = grid.height / s, ow = grid.width / s
-        let box = UncheckedBox((x.base, output.base))
+        let box = UncheckedSendable((x.base, output.base))
         Parallel.forEach(oh * ow, costPerItem: s * s * c) { range in
             let (src, dst) = box.value
             for t in range {
@@ -108,7 +108,7 @@ struct DepthwiseConvKernel: Kernel {
         for ch in 0 ..< c {
             for t in 0 ..< k * k { taps[t * c + ch] = weight.pointer[ch * k * k + t] }
         }
-        let box = UncheckedBox((x.base, output.base, taps, bias?.pointer))
+        let box = UncheckedSendable((x.base, output.base, taps, bias?.pointer))
         Parallel.forEach(out.height * out.width, costPerItem: k * k * c) { range in
             let (src, dst, taps, bias) = box.value
             for t in range {
@@ -202,7 +202,7 @@ struct PoolingKernel: Kernel {
             if cells == nil { return i * stride ..< (i + 1) * stride }
             return (i * size) / n ..< ((i + 1) * size + n - 1) / n
         }
-        let box = UncheckedBox((x.base, output.base))
+        let box = UncheckedSendable((x.base, output.base))
         Parallel.forEach(out.height * out.width, costPerItem: c * 4) { range in
             let (src, dst) = box.value
             var sums = [Double](repeating: 0, count: c)
