@@ -52,16 +52,21 @@ let package = Package(
             ],
             path: "Sources/ConnkitCLI"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
-        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit"],
+        // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
+        // that runs the built `connkit` binary.
+        .target(name: "ConnkitTestSupport", dependencies: ["TensorFormats"], path: "Tests/Support"),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "ConnkitTestSupport"],
+                    path: "Tests/TensorFormatsTests"),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
                     path: "Tests/QuantizationTests"),
         .testTarget(
-            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],
+            name: "ConnectorGraphTests",
+            dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
-        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
         .testTarget(
             name: "ConnectorRuntimeTests",
-            dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI"],
+            dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
             path: "Tests/ConnectorRuntimeTests"),
     ]
 )

@@ -23,11 +23,7 @@ struct Describe: ParsableCommand {
     @Option(help: "The family variant (default: the family's first, e.g. mlp2x_gelu, blip2).")
     var variant: String?
 
-    @Option(help: "Vision encoder preset (see `connkit validate --list-presets`).")
-    var encoder: String?
-
-    @Option(help: "LLM preset.")
-    var llm: String?
+    @OptionGroup var presets: PresetOptions
 
     @Flag(help: "Compare every built-in family for one encoder/LLM pair.")
     var compare = false
@@ -44,25 +40,16 @@ struct Describe: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try runChecked()
-        } catch {
-            if json { emitJSON(.object([JSONValue.Member("error", .string(errorText(error)))])) }
-            throw error
-        }
-    }
-
-    func runChecked() throws {
         var claims: [DimensionClaim] = []
         let dimensionArguments = compare ? arguments : Array(arguments.dropFirst())
         claims += try parseDimensionArguments(dimensionArguments, flag: "describe")
-        let encoderPreset = try encoder.map(findEncoderPreset)
-        if let preset = try llm.map(findLLMPreset) { claims += Presets.claims(llm: preset, source: .preset(preset.name)) }
+        let encoderPreset = try presets.encoderPreset
+        if let preset = try presets.llmPreset { claims += Presets.claims(llm: preset, source: .preset(preset.name)) }
 
         if compare {
             guard encoderPreset != nil || claims.contains(where: { $0.key == "encoder" }),
                   claims.contains(where: { $0.key == "llm" }) else {
-                throw CommandFailure("--compare needs an encoder and an LLM: --encoder PRESET --llm PRESET, or encoder=N llm=N")
+                throw CommandFailure.usage("--compare needs an encoder and an LLM: --encoder PRESET --llm PRESET, or encoder=N llm=N")
             }
             let rows = Describer.compare(claims: claims, encoder: encoderPreset)
             json ? emitJSON(.object([JSONValue.Member("compare", .array(rows.map(\.json)))])) : emit(compareTable(rows))
@@ -71,12 +58,13 @@ struct Describe: ParsableCommand {
 
         let target = arguments[0]
         let description: GraphDescription
-        if let family = Family(rawValue: target) {
+        if let family = Family.named(target) {
             let candidates = Catalog.variants(of: family)
             let chosen: FamilyVariant
             if let variant {
                 guard let match = Catalog.variant(family, variant) else {
-                    throw CommandFailure("\(family.rawValue) has no variant \(variant) (variants: \(candidates.flatMap(\.variantNames).joined(separator: ", ")))")
+                    throw CommandFailure(.usage, .unknownValue,
+                                         "\(family.rawValue) has no variant \(variant) (variants: \(candidates.flatMap(\.variantNames).joined(separator: ", ")))")
                 }
                 chosen = match
             } else {
@@ -91,10 +79,7 @@ struct Describe: ParsableCommand {
             }
             description = Describer.describe(chosen, claims: claims, scheme: chosen.graph.schemes.first?.name)
         } else if target.hasSuffix(".json") {
-            let graph: ConnectorGraph
-            do { graph = try ConnectorGraph.load(path: target) } catch let error as GraphDefinitionError {
-                throw CommandFailure(error.description)
-            }
+            let graph = try ConnectorGraph.load(path: target)
             if graphJSON {
                 emit(try graph.jsonText().trimmingTrailingNewline)
                 return
@@ -110,7 +95,7 @@ struct Describe: ParsableCommand {
             let report = Validator.validate(request)
             guard let familyName = report.family, let family = Family(rawValue: familyName), let variantName = report.variant,
                   let chosen = Catalog.variant(family, variantName) else {
-                throw CommandFailure("\(target): \(report.diagnostics.first?.message ?? "no connector found")")
+                throw CommandFailure(.unusableInput, .emptySelection, "\(target): \(report.diagnostics.first?.message ?? "no connector found")")
             }
             let bound = report.dims.compactMap { dim in dim.value.map { DimensionClaim(key: dim.key, value: $0, source: dim.source ?? .familyDefault) } }
             description = Describer.describe(chosen, claims: claims + bound, scheme: report.scheme)
@@ -119,11 +104,11 @@ struct Describe: ParsableCommand {
     }
 
     func compareTable(_ rows: [GraphDescription]) -> String {
-        func fmt(_ value: Int?) -> String { value.map { formatCount($0) } ?? "?" }
         let header = ["FAMILY", "VARIANT", "PARAMETERS", "LLM-SIDE", "MACS/IMAGE", "TOKENS IN", "TOKENS OUT"]
         let table = rows.map { row in
-            [row.family, row.variant, fmt(row.connectorParameters),
-             row.parameters[.llm].map { fmt($0) } ?? "-", fmt(row.macsPerImage), fmt(row.inputTokens), fmt(row.outputTokens)]
+            [row.family, row.variant, formatCount(row.connectorParameters),
+             row.parameters[.llm].map { formatCount($0) } ?? "-", formatCount(row.macsPerImage), formatCount(row.inputTokens),
+             formatCount(row.outputTokens)]
         }
         var text = renderTable(header, table)
         let unknown = rows.filter { !$0.unknown.isEmpty }.map { "\($0.variant): \($0.unknown.joined(separator: ", "))" }
@@ -131,6 +116,8 @@ struct Describe: ParsableCommand {
         return text
     }
 }
+
+extension Describe: JSONCommand {}
 
 extension String {
     var trimmingTrailingNewline: String { hasSuffix("\n") ? String(dropLast()) : self }

@@ -26,6 +26,8 @@ struct Inspect: ParsableCommand {
     }
 }
 
+extension Inspect: JSONCommand {}
+
 /// The two renderings of `inspect`.
 enum InspectReport {
     static func json(_ checkpoint: Checkpoint) -> JSONValue {
@@ -75,8 +77,7 @@ enum InspectReport {
         }
         lines.append("tensors (\(checkpoint.tensors.count)):")
         if !rows.isEmpty {
-            lines.append(renderTable(header, rows).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { "  " + $0 }.joined(separator: "\n"))
+            lines.append(renderTable(header, rows, indent: "  "))
         }
         let elements = checkpoint.tensors.reduce(0) { $0 &+ $1.info.elementCount }
         lines.append("total: \(formatCount(checkpoint.tensors.count)) tensors, \(formatCount(elements)) elements, "

@@ -23,14 +23,10 @@ struct Quantize: ParsableCommand {
             place, so a failure never leaves a partial OUT.
             """)
 
-    @Argument(help: "Input file or sharded-checkpoint folder (anything `connkit convert` reads).")
-    var input: String
+    @OptionGroup var io: InputOutput
 
-    @Argument(help: "Output file: .gguf for ggml types, .safetensors for MLX types, either for casts.")
-    var output: String
-
-    @Option(name: .customLong("type"), help: "Quantization type (listed above).")
-    var type: String
+    @Option(name: .customLong("type"), help: "Quantization type (case-insensitive; described above).")
+    var type: Choice<QuantizationType>
 
     @Option(name: .customLong("keep"), help: "Also keep tensors matching this glob unquantized; repeatable.")
     var keep: [String] = []
@@ -38,63 +34,43 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("only"), help: "Quantize only tensors matching this glob; repeatable.")
     var only: [String] = []
 
-    @Option(name: .customLong("exclude"), help: "Leave tensors matching this glob out of the output; repeatable.")
-    var exclude: [String] = []
-
     @Option(name: .customLong("group-size"), help: "MLX group size: 32, 64 or 128 (default 64).")
     var groupSize: Int?
 
-    @Flag(help: "Print the report as one JSON object.")
+    @Flag(help: "Print the report as one JSON object (schemas/quantize-report.schema.json).")
     var json = false
 
-    @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
-    var force = false
-
-    @Flag(help: "No progress bar.")
-    var quiet = false
-
-    func validate() throws {
-        let parsed: QuantizationType
-        do {
-            parsed = try QuantizationType(parsing: type)
-        } catch let error as QuantizationError {
-            throw ValidationError(error.message)
-        }
-        if let groupSize {
-            guard parsed.isMLX else { throw ValidationError("--group-size applies to the mlx-q* types only") }
-            guard MLXAffine.groupSizes.contains(groupSize) else {
-                throw ValidationError("--group-size must be 32, 64 or 128, not \(groupSize)")
-            }
-        }
-    }
+    @OptionGroup var write: WriteOptions
 
     func run() throws {
-        var request = QuantizeRequest(type: try QuantizationType(parsing: type))
+        var request = QuantizeRequest(type: try type.value)
+        if let groupSize {
+            guard request.type.isMLX else { throw CommandFailure.usage("--group-size applies to the mlx-q* types only") }
+            guard MLXAffine.groupSizes.contains(groupSize) else {
+                throw CommandFailure(.usage, .unknownValue, "--group-size must be 32, 64 or 128, not \(groupSize)")
+            }
+            request.groupSize = groupSize
+        }
         request.keep = keep
         request.only = only
-        request.exclude = exclude
-        if let groupSize { request.groupSize = groupSize }
-        let checkpoint = try CheckpointReader.open(input)
-        let bar = ProgressBar(label: "quantizing", quiet: quiet || json)
+        request.exclude = write.exclude
+        let checkpoint = try CheckpointReader.open(io.input)
+        let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
+        defer { bar.finish() }
         let report: QuantizationReport
         do {
-            report = try QuantizePipeline.run(checkpoint, to: output, request: request, overwrite: force) { done, total, bytesDone, bytesTotal in
-                bar.update(done: done, total: total, bytesDone: bytesDone, bytesTotal: bytesTotal)
-            }
-            bar.finish()
+            report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
         } catch let error as QuantizationError {
-            bar.finish()
-            throw CommandFailure(printable(input) + ": " + printable(error.description))
-        } catch {
-            bar.finish()
-            throw error
+            throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
         }
+        bar.finish()
         if json {
             emitJSON(report.json)
         } else {
-            emit(report.table.split(separator: "\n", omittingEmptySubsequences: false).map { printable(String($0)) }
-                .joined(separator: "\n"))
-            emit("wrote \(printable(output)) (\(report.format.rawValue))")
+            emit(report.table)
+            emit("wrote \(printable(io.output)) (\(report.format.rawValue))")
         }
     }
 }
+
+extension Quantize: JSONCommand {}

@@ -5,8 +5,6 @@ import TensorFormats
 import Glibc
 #endif
 
-extension Family: ExpressibleByArgument {}
-
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that a checkpoint's connector fits its vision encoder and LLM.",
@@ -28,7 +26,7 @@ struct Validate: ParsableCommand {
     var paths: [String] = []
 
     @Option(help: "Check against this family instead of detecting it.")
-    var family: Family?
+    var family: Choice<Family>?
 
     @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
     var graph: String?
@@ -42,11 +40,7 @@ struct Validate: ParsableCommand {
     @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
     var dims: [String] = []
 
-    @Option(help: "Vision encoder preset (see --list-presets).")
-    var encoder: String?
-
-    @Option(help: "LLM preset (see --list-presets).")
-    var llm: String?
+    @OptionGroup var presets: PresetOptions
 
     @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
     var config: String?
@@ -68,45 +62,30 @@ struct Validate: ParsableCommand {
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
-        do {
-            // Checked here rather than in validate() so that --json still prints its one error object.
-            if family != nil && graph != nil { throw CommandFailure("--family and --graph exclude each other") }
-            if paths.isEmpty { throw CommandFailure("give at least one PATH (or --list-presets)") }
-            let request = try makeRequest()
-            let report = Validator.validate(request)
-            if json {
-                emitJSON(report.json(inputs: paths))
-            } else {
-                emit(report.text)
-            }
-            if !report.valid { throw CheckFailed() }
-        } catch let error as CheckFailed {
-            throw error
-        } catch {
-            if json { emitJSON(.object([JSONValue.Member("error", .string(errorText(error)))])) }
-            throw error
-        }
+        if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
+        if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
+        let report = Validator.validate(try makeRequest())
+        json ? emitJSON(report.json(inputs: paths)) : emit(report.text)
+        if !report.valid { throw CheckFailed() }
     }
 
     func makeRequest() throws -> ValidationRequest {
-        let checkpoint = try pooledCheckpoint(paths)
+        let family = try family?.value
         var claims: [DimensionClaim] = []
         if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
         if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
         claims += try parseDimensionArguments(dims, flag: "--dim")
-        let encoderPreset = try encoder.map(findEncoderPreset)
-        let llmPreset = try llm.map(findLLMPreset)
-        let graphDescription = try graph.map { path in
-            do { return try ConnectorGraph.load(path: path) } catch let error as GraphDefinitionError {
-                throw CommandFailure(error.description)
-            }
-        }
+        let encoderPreset = try presets.encoderPreset
+        let llmPreset = try presets.llmPreset
+        let checkpoint = try pooledCheckpoint(paths)
+        let graphDescription = try graph.map(ConnectorGraph.load)
         let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
             let llmModel = try CheckpointReader.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
-                throw CommandFailure("\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
+                throw CommandFailure(.unusableInput, .unreadableInput,
+                                     "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
             }
             llmClaim = claim
         }
@@ -116,19 +95,12 @@ struct Validate: ParsableCommand {
     }
 }
 
+extension Validate: JSONCommand {}
+
 // MARK: - Shared by validate and describe
 
-func errorText(_ error: Error) -> String {
-    switch error {
-    case let error as FormatError: error.description
-    case let error as CommandFailure: error.message
-    case let error as GraphDefinitionError: error.description
-    default: "\(error)"
-    }
-}
-
 func positive(_ value: Int, _ flag: String) throws -> Int {
-    guard value > 0 else { throw CommandFailure("\(flag) must be a positive size, got \(value)") }
+    guard value > 0 else { throw CommandFailure.usage("\(flag) must be a positive size, got \(value)") }
     return value
 }
 
@@ -137,27 +109,14 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
     try arguments.map { argument in
         let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, let value = Int(parts[1]) else {
-            throw CommandFailure("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
+            throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
         guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure("\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+            throw CommandFailure(.usage, .unknownValue,
+                                 "\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
         }
         return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
     }
-}
-
-func findEncoderPreset(_ name: String) throws -> EncoderPreset {
-    guard let preset = Presets.encoder(named: name) else {
-        throw CommandFailure("unknown encoder preset \(name) (connkit validate --list-presets lists them: \(Presets.encoders.map(\.name).joined(separator: ", ")))")
-    }
-    return preset
-}
-
-func findLLMPreset(_ name: String) throws -> LLMPreset {
-    guard let preset = Presets.llm(named: name) else {
-        throw CommandFailure("unknown LLM preset \(name) (connkit validate --list-presets lists them: \(Presets.llms.map(\.name).joined(separator: ", ")))")
-    }
-    return preset
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
@@ -168,8 +127,7 @@ func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
     for (path, part) in zip(paths, parts) {
         for tensor in part.tensors { tensors.append(Tensor(info: tensor.info, data: tensor.data, file: tensor.file ?? path)) }
     }
-    let formats = Set(parts.map(\.format))
-    return Checkpoint(path: paths.joined(separator: " + "), format: formats.count == 1 ? parts[0].format : parts[0].format,
+    return Checkpoint(path: paths.joined(separator: " + "), format: parts[0].format,
                       metadata: parts.flatMap(\.metadata), tensors: tensors, notes: parts.flatMap(\.notes),
                       shards: parts.flatMap(\.shards))
 }
@@ -198,11 +156,11 @@ enum PresetListing {
         var lines = ["encoder presets:"]
         lines.append(renderTable(["NAME", "WIDTH", "IMAGE", "PATCH", "PATCHES", "CLS", "NOTE"], Presets.encoders.map {
             [$0.name, String($0.width), String($0.imageSize), String($0.patchSize), String($0.patches), $0.classToken ? "yes" : "no", $0.note]
-        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }, indent: "  "))
         lines.append("llm presets:")
         lines.append(renderTable(["NAME", "HIDDEN", "LAYERS", "FFN", "HF IDS"], Presets.llms.map {
             [$0.name, String($0.hidden), String($0.layers), String($0.ffn), $0.hf.joined(separator: ", ")]
-        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }, indent: "  "))
         return lines.joined(separator: "\n")
     }
 

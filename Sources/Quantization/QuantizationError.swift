@@ -6,10 +6,13 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
     public var kind: Kind
     /// The tensor concerned, when the error arose while processing one.
     public var tensor: String?
+    /// The input file concerned, once known (`attributing(to:)`).
+    public var file: String?
 
-    public init(_ kind: Kind, tensor: String? = nil) {
+    public init(_ kind: Kind, tensor: String? = nil, file: String? = nil) {
         self.kind = kind
         self.tensor = tensor
+        self.file = file
     }
 
     public enum Kind: Sendable, Equatable {
@@ -53,16 +56,42 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
         }
     }
 
-    /// One line: `tensor 'name': message`.
+    /// One line: `file: tensor 'name': message`.
     public var description: String {
-        if let tensor { return "tensor '\(tensor)': \(message)" }
-        return message
+        ([file, tensor.map { "tensor '\($0)'" }].compactMap { $0 } + [message]).joined(separator: ": ")
     }
 
     /// The same error, attributed to `tensor` unless it already names one.
     public func on(tensor name: String) -> QuantizationError {
         var copy = self
         if copy.tensor == nil { copy.tensor = name }
+        return copy
+    }
+}
+
+extension QuantizationError: ConnkitError {
+    /// A type name or group size outside its closed set is a usage error; the rest leave the input
+    /// unusable as asked.
+    public var failure: FailureClass {
+        switch kind {
+        case .unknownType, .groupSize, .invalidRequest: .usage
+        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch: .unusableInput
+        }
+    }
+
+    public var code: ErrorCode {
+        switch kind {
+        case .unknownType, .groupSize: .unknownValue
+        case .invalidRequest: .usage
+        case .nonFinite, .unsupportedType, .rowLength, .notFloat: .notConvertible
+        case .sizeMismatch: .malformedInput
+        }
+    }
+
+    /// The same error, attributed to the input `path` unless it already names a file.
+    public func inFile(_ path: String) -> QuantizationError {
+        var copy = self
+        if copy.file == nil { copy.file = path }
         return copy
     }
 }

@@ -15,7 +15,7 @@ import TensorFormats
 
     @Test func withoutTheNormsTheConnectorIsValid() throws {
         let without = try report("idefics-noqk")
-        #expect(without.valid && without.variant == "idefics", "\(without.text)")
+        #expect(without.valid && without.variant == "idefics", "\(without.diagnostics.map(\.message))")
         let connector = try #require(without.connector)
         #expect(connector.parameter(role: "blocks.0.attn.q_norm.weight")?.layout == .absent)
         let with = try report("idefics")

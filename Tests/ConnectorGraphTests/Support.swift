@@ -1,4 +1,6 @@
 import CConnkit
+import ConnkitTestSupport
+import ConnkitCLI
 import Foundation
 import Testing
 import TensorFormats
@@ -7,12 +9,12 @@ import TensorFormats
 import Glibc
 #endif
 
-/// Tests/Fixtures/graph, located from this file.
-let graphFixtures: String = {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    parts.removeLast(2)  // ConnectorGraphTests/Support.swift
-    return parts.joined(separator: "/") + "/Fixtures/graph"
-}()
+let repositoryRoot = CLI.repositoryRoot
+
+/// Tests/Fixtures/graph.
+let graphFixtures = CLI.fixture("graph")
+
+func loadSchema(_ name: String) throws -> JSONSchema { try CLI.schema(name) }
 
 /// One directory per test run under the system temporary directory; starting a run removes what
 /// earlier runs left (tests keep their files mapped until the process ends, so they cannot clean up

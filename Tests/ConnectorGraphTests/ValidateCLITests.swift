@@ -1,3 +1,4 @@
+import ConnkitTestSupport
 import Foundation
 import Testing
 import TensorFormats
@@ -6,37 +7,7 @@ import TensorFormats
 /// `connkit validate` / `describe` end to end: the built executable on the example checkpoints and on
 /// real-dimension sparse files, exit statuses, and `--json` output checked against the schemas.
 @Suite struct ValidateCLITests {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static let executable: String = {
-        var url = Bundle.main.bundleURL
-        for _ in 0 ..< 4 {
-            let candidate = url.appendingPathComponent("connkit").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            url.deleteLastPathComponent()
-        }
-        return repositoryRoot + "/.build/debug/connkit"
-    }()
-
-    func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
-    }
+    func run(_ arguments: [String]) throws -> CommandResult { try CLI.run(arguments) }
 
     func report(_ arguments: [String], status: Int32, sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONValue {
         let result = try run(arguments + ["--json"])

@@ -86,7 +86,7 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     func connector(_ scheme: String) throws -> Connector {
         let report = try validate(scheme)
         guard report.valid, let bound = report.connector else {
-            throw RuntimeError(.unsupported("\(name)/\(scheme) does not validate:\n\(report.text)"))
+            throw RuntimeError(.unsupported("\(name)/\(scheme) does not validate: \(report.diagnostics.map(\.message).joined(separator: "; "))"))
         }
         return try Connector(bound: bound)
     }

@@ -1,4 +1,5 @@
 import CConnkit
+import ConnkitTestSupport
 import Foundation
 import Testing
 import TensorFormats

@@ -296,3 +296,14 @@ extension ValidationReport {
         outputTokens = connector.graph.outputs.first?.shape.first.flatMap { connector.value($0) }
     }
 }
+
+extension ConnectorDetectionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: .emptySelection
+        case .ambiguous: .notConvertible
+        }
+    }
+}

@@ -213,27 +213,4 @@ extension GraphDescription {
             JSONValue.Member("unknown_dims", .array(unknown.map { .string($0) })),
         ])
     }
-
-    public var text: String {
-        func fmt(_ value: Int?) -> String { value.map(\.formatted3) ?? "?" }
-        func fmtShape(_ shape: [Int?]) -> String { "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
-        var lines = ["\(family) / \(variant) (\(graph)\(scheme.map { ", \($0) names" } ?? ""))"]
-        lines.append("dims: " + dims.map { "\($0.key)=\($0.value.map(String.init) ?? "?")" }.joined(separator: " "))
-        for node in nodes {
-            var head = "  \(node.name) [\(node.op)\(node.site == .connector ? "" : ", \(node.site.rawValue)")\(node.optional ? ", optional" : "")] -> \(fmtShape(node.output))"
-            if !node.params.isEmpty { head += "  params \(fmt(node.parameterCount))" }
-            if let macs = node.macs, macs > 0 { head += "  MACs \(macs.formatted3)" }
-            lines.append(head)
-            for param in node.params {
-                lines.append("      \(param.stored) \(fmtShape(param.shape))")
-            }
-        }
-        lines.append("parameters: \(fmt(connectorParameters))" + Site.allCases.filter { $0 != .connector }.compactMap { site in
-            parameters[site].map { ", \(site.rawValue)-side \(fmt($0))" }
-        }.joined())
-        lines.append("multiply-accumulates per image: \(fmt(macsPerImage))")
-        lines.append("tokens per image: \(fmt(inputTokens)) in, \(fmt(outputTokens)) out")
-        if !unknown.isEmpty { lines.append("unknown: " + unknown.joined(separator: ", ") + " (pass KEY=N)") }
-        return lines.joined(separator: "\n")
-    }
 }

@@ -349,3 +349,8 @@ public struct GraphDefinitionError: Error, Sendable, CustomStringConvertible {
         return head + "invalid connector graph: " + problems.joined(separator: "; ")
     }
 }
+
+extension GraphDefinitionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    public var code: ErrorCode { .malformedInput }
+}

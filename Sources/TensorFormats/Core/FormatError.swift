@@ -6,11 +6,15 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String?
     public var location: Location?
     public var kind: Kind
+    /// The `--json` code: the kind's (`Kind.code`) unless the thrower knows better (an existing output
+    /// refused is `.refused` for tests and `output-exists` for users).
+    public var code: ErrorCode
 
-    public init(_ kind: Kind, file: String? = nil, at location: Location? = nil) {
+    public init(_ kind: Kind, file: String? = nil, at location: Location? = nil, code: ErrorCode? = nil) {
         self.kind = kind
         self.file = file
         self.location = location
+        self.code = code ?? kind.code
     }
 
     public enum Location: Sendable, Equatable, CustomStringConvertible {
@@ -99,7 +103,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "tensor data ends at byte \(expectedEnd) but the file has \(fileSize) bytes"
         case .misaligned(let offset, let alignment): "offset \(offset) is not a multiple of the alignment \(alignment)"
         case .crcMismatch(let expected, let found):
-            "CRC-32 mismatch: expected \(hex32(expected)), computed \(hex32(found))"
+            "CRC-32 mismatch: expected \(hexLiteral(expected)), computed \(hexLiteral(found))"
         case .compression(let detail): "decompression failed: \(detail)"
         case .inconsistent(let detail): detail
         case .refused(let detail): detail
@@ -134,18 +138,34 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-private func hex32(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-}
-
 /// Runs `body`, attributing any `FormatError` it throws to `file`.
 @inlinable
 public func attributing<R>(to file: String, _ body: () throws -> R) throws -> R {
     do { return try body() } catch let error as FormatError { throw error.inFile(file) }
 }
 
+extension FormatError: ConnkitError {
+    /// Everything the format layer refuses leaves the input unusable as asked (exit status 2).
+    public var failure: FailureClass { .unusableInput }
+}
+
 extension FormatError.Kind {
+    /// What the kind means for a user: not a file connkit reads, a broken file, a conversion that cannot
+    /// be done, or a failed system call.
+    public var code: ErrorCode {
+        switch self {
+        case .io(let operation, _): operation == "open" || operation == "stat" ? .unreadableInput : .io
+        case .notFound, .badMagic, .unsupportedVersion, .unsupportedFormat, .unknownDType, .unsupportedDType,
+             .refused, .disallowedGlobal:
+            .unreadableInput
+        case .truncated, .limitExceeded, .overflow, .invalidUTF8, .invalidJSON, .invalidHeader, .duplicateName,
+             .invalidShape, .tooManyDimensions, .sizeMismatch, .badOffset, .uncoveredBytes, .misaligned, .crcMismatch,
+             .compression, .inconsistent:
+            .malformedInput
+        case .unconvertible: .notConvertible
+        }
+    }
+
     /// The case name (`truncated`, `badOffset`, …): what tests and tables match on.
     public var caseName: String {
         Mirror(reflecting: self).children.first?.label ?? String(describing: self)

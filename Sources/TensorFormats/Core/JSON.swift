@@ -182,6 +182,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "\(detail) at byte \(offset)" }
 }
 
+extension JSONParseError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    public var code: ErrorCode { .malformedInput }
+}
+
 extension JSONValue {
     /// Parses exactly one JSON value (throws `JSONParseError`) (surrounded by optional whitespace) from UTF-8 bytes.
     /// Duplicate keys in any object are an error: the first duplicate is reported with its offset.
@@ -396,6 +401,6 @@ private struct JSONParser {
     }
 
     func printable(_ byte: UInt8) -> String {
-        (0x20 ..< 0x7F).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+        byteText(byte)
     }
 }

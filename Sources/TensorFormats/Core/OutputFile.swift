@@ -49,14 +49,14 @@ public final class OutputFile {
                 var source = stat()
                 if stat(input, &source) == 0, source.st_dev == target.st_dev, source.st_ino == target.st_ino {
                     throw FormatError(.refused("the output is the input file \(input); connkit never writes over an input"),
-                                      file: path)
+                                      file: path, code: .outputExists)
                 }
             }
             if !overwrite {
-                throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path)
+                throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
             }
             if (target.st_mode & S_IFMT) == S_IFDIR {
-                throw FormatError(.refused("the output is a directory"), file: path)
+                throw FormatError(.refused("the output is a directory"), file: path, code: .outputExists)
             }
         }
         let directory: String
@@ -248,7 +248,7 @@ public final class OutputFile {
                 let code = errno
                 abandon()
                 if code == EEXIST {
-                    throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path)
+                    throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
                 }
                 throw FormatError(.io(operation: "link", message: errnoText(code)), file: path)
             }

@@ -137,10 +137,7 @@ public enum GGUFReader {
     }
 
     private static func describeMagic(_ bytes: UnsafeRawBufferPointer) -> String {
-        bytes.map { byte in
-            let hex = String(byte, radix: 16)
-            return hex.count == 1 ? "0" + hex : hex
-        }.joined(separator: " ")
+        hexBytes(bytes)
     }
 }
 

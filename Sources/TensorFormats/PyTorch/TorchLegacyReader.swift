@@ -113,7 +113,7 @@ enum TorchLegacyReader {
     }
 
     static func hexPrefix(_ bytes: UnsafeRawBufferPointer) -> String {
-        bytes.prefix(8).map { byte in (byte < 16 ? "0" : "") + String(byte, radix: 16) }.joined(separator: " ")
+        hexBytes(bytes.prefix(8))
     }
 }
 

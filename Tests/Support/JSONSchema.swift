@@ -1,16 +1,22 @@
+import TensorFormats
+
 /// A validator for the JSON Schema subset connkit's own schemas use (`schemas/*.schema.json`), so outputs
-/// and user-written graph descriptions can be checked without a dependency.
+/// and graph descriptions are checked in tests without a dependency (test support only; nothing ships it).
 ///
 /// Keywords: `type` (a name or a list), `properties`, `required`, `additionalProperties` (bool or schema),
 /// `patternProperties`, `items`, `minItems`, `maxItems`, `enum`, `const`, `minimum`, `maximum`,
-/// `minLength`, `pattern`, `anyOf`, `oneOf`, `allOf`, `not`, `$ref` to `#/$defs/…`; the annotations
+/// `minLength`, `pattern`, `anyOf`, `oneOf`, `allOf`, `not`, `$ref` to `#/$defs/…` or to another schema
+/// file (`error.schema.json`, `other.schema.json#/$defs/…`, read through `loader`); the annotations
 /// `$schema`, `$id`, `$comment`, `title`, `description`, `examples`, `default` are ignored. Any other keyword
 /// is an error, so a schema never silently checks less than it says.
 public struct JSONSchema: Sendable {
     public let root: JSONValue
+    /// Reads another schema document named by a `$ref` (a file name relative to this one).
+    public let loader: (@Sendable (String) -> JSONValue?)?
 
-    public init(_ root: JSONValue) {
+    public init(_ root: JSONValue, loader: (@Sendable (String) -> JSONValue?)? = nil) {
         self.root = root
+        self.loader = loader
     }
 
     public struct Violation: Sendable, Equatable, CustomStringConvertible {
@@ -30,16 +36,26 @@ public struct JSONSchema: Sendable {
     private static let annotations: Set<String> = ["$schema", "$id", "$comment", "title", "description", "examples",
                                                    "default", "$defs", "definitions"]
 
-    private func resolve(_ reference: String) -> JSONValue? {
-        guard reference.hasPrefix("#/") else { return nil }
-        var node = root
-        for part in reference.dropFirst(2).split(separator: "/") {
+    /// The schema a `$ref` points at, and the document it lies in (whose own `#/…` references it uses).
+    private func resolve(_ reference: String) -> (document: JSONSchema, node: JSONValue)? {
+        let parts = reference.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let document: JSONSchema
+        if parts[0].isEmpty {
+            document = self
+        } else {
+            guard let loader, let root = loader(parts[0]) else { return nil }
+            document = JSONSchema(root, loader: loader)
+        }
+        let fragment = parts.count > 1 ? parts[1] : ""
+        guard fragment.isEmpty || fragment.hasPrefix("/") else { return nil }
+        var node = document.root
+        for part in fragment.dropFirst().split(separator: "/") {
             let key = String(part).split(separator: "~1", omittingEmptySubsequences: false).joined(separator: "/")
                 .split(separator: "~0", omittingEmptySubsequences: false).joined(separator: "~")
             guard let next = node[key] else { return nil }
             node = next
         }
-        return node
+        return (document, node)
     }
 
     private func check(_ value: JSONValue, against schema: JSONValue, path: String, into out: inout [Violation]) {
@@ -61,7 +77,7 @@ public struct JSONSchema: Sendable {
                     out.append(.init(path: path, message: "unresolvable $ref \(rule.serialized())"))
                     continue
                 }
-                check(value, against: target, path: path, into: &out)
+                target.document.check(value, against: target.node, path: path, into: &out)
             case "type":
                 let names = rule.arrayValue?.compactMap(\.stringValue) ?? [rule.stringValue ?? ""]
                 if !names.contains(where: { Self.has(value, type: $0) }) {
