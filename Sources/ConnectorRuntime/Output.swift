@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ConnectorGraph
 import CRuntimeKernels
 import TensorFormats
 
@@ -59,8 +65,21 @@ extension RunOutput {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+extension RunOutput {
+    /// `validate --run`'s functional check: NaN or infinity in the output is an error
+    /// (`non-finite-output`), every token bit-for-bit equal a warning (`collapsed-output`).
+    public func functionalDiagnostics(features origin: String) -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        let stats = statistics
+        if stats.nonFinite > 0 {
+            diagnostics.append(Diagnostic(.nonFiniteOutput,
+                "the output on \(origin) holds \(stats.nonFinite) non-finite value\(stats.nonFinite == 1 ? "" : "s") of \(stats.count)",
+                hint: "finite weights whose activations overflow float32, or weights that were never trained"))
+        }
+        if tokensAllEqual {
+            diagnostics.append(Diagnostic(.collapsedOutput, "all \(rows) output tokens on \(origin) are bit-for-bit the same",
+                                          hint: "the connector ignores its input: a zero or constant weight, a zero gate"))
+        }
+        return diagnostics
+    }
+}

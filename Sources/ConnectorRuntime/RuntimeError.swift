@@ -47,11 +47,12 @@ public struct RuntimeError: ConnkitError, Sendable, Equatable {
         }
     }
 
+    /// Features that do not fit, two connectors that cannot be compared, a plan too large: the run cannot
+    /// be done as asked.
     public var code: ErrorCode {
         switch kind {
         case .usage: .usage
-        case .badFeatures, .nonFiniteFeature, .tokens, .weight, .mismatch: .malformedInput
-        case .unsupported, .plan: .notConvertible
+        case .badFeatures, .nonFiniteFeature, .tokens, .weight, .mismatch, .unsupported, .plan: .notConvertible
         }
     }
 
