@@ -37,10 +37,11 @@ public struct Comparison: Sendable, Equatable {
         var maxDiff = -1.0, maxAt = 0
         for row in 0 ..< rows {
             var dot = 0.0, aa = 0.0, bb = 0.0, dd = 0.0, rowMax = 0.0
+            var rowIdentical = true
             for column in 0 ..< width {
                 let offset = row * width + column
                 let x = pa[offset], y = pb[offset]
-                if x.bitPattern != y.bitPattern { identical = false }
+                if x.bitPattern != y.bitPattern { rowIdentical = false }
                 let u = Double(x), v = Double(y), d = u - v
                 dot += u * v
                 aa += u * u
@@ -53,13 +54,15 @@ public struct Comparison: Sendable, Equatable {
                 }
                 rowMax = max(rowMax, magnitude)
             }
+            if !rowIdentical { identical = false }
             let cosine: Double
-            if aa == 0 && bb == 0 {
+            if rowIdentical || (aa == 0 && bb == 0) {
                 cosine = 1
             } else if aa == 0 || bb == 0 {
                 cosine = 0
             } else {
-                cosine = dot / (aa.squareRoot() * bb.squareRoot())
+                // sqrt(aa·bb), not sqrt(aa)·sqrt(bb): for equal rows it is exactly aa.
+                cosine = min(1, max(-1, dot / (aa * bb).squareRoot()))
             }
             // NaN (non-finite outputs) counts as the worst.
             let ranked = cosine.isNaN ? -Double.infinity : cosine

@@ -53,6 +53,9 @@ struct Compare: ParsableCommand {
         let bindSeconds = clock.lap()
         let outputA = try modelA.run(input, grid: grid)
         let outputB = try modelB.run(input, grid: grid)
+        guard outputA.shape == outputB.shape else {
+            throw RuntimeError(.mismatch("A and B are not the same connector: their outputs are \(outputA.shape) and \(outputB.shape)"))
+        }
         let runSeconds = clock.lap()
         var report = CompareReport(a: (self.a, boundA), b: (self.b, boundB))
         report.result = (input, try Connector.grid(tokens: input.tokens, given: grid), outputA, Comparison(outputA, outputB), minCosine)
@@ -61,15 +64,16 @@ struct Compare: ParsableCommand {
         if !(report.result!.comparison.minCosine >= minCosine) { throw CheckFailed() }
     }
 
-    /// Two reports bind the same connector: family, variant and every dimension; else exit 2 naming what
-    /// differs.
+    /// Two reports bind the same connector: family, variant and every dimension both know (the token count
+    /// aside: the features set it); else exit 2 naming what differs.
     static func sameConnector(_ a: ValidationReport, _ b: ValidationReport) throws {
         var differences: [String] = []
         if a.family != b.family { differences.append("family \(a.family ?? "?") vs \(b.family ?? "?")") }
         if a.variant != b.variant { differences.append("variant \(a.variant ?? "?") vs \(b.variant ?? "?")") }
         let dimsB = Dictionary(b.dims.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-        for dim in a.dims where dim.value != dimsB[dim.key] ?? nil {
-            differences.append("\(dim.key) \(dim.value.map(String.init) ?? "unknown") vs \((dimsB[dim.key] ?? nil).map(String.init) ?? "unknown")")
+        for dim in a.dims where dim.key != "tokens" {
+            guard let value = dim.value, let other = dimsB[dim.key] ?? nil, value != other else { continue }
+            differences.append("\(dim.key) \(value) vs \(other)")
         }
         if !differences.isEmpty {
             throw RuntimeError(.mismatch("A and B are not the same connector: " + differences.joined(separator: ", ")))
