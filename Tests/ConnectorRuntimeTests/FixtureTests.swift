@@ -120,7 +120,14 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
         let report = try fixture.validate(scheme)
         #expect(report.family == fixture.family && report.variant == fixture.variant && report.scheme == scheme)
         let connector = try fixture.connector(scheme)
-        let output = try connector.run(try Features.read(path: fixture.input), grid: fixture.grid)
+        let features = try Features.read(path: fixture.input)
+        let output = try connector.run(features, grid: fixture.grid)
+        // describe's and validate's TOKENS OUT (optional nodes as the checkpoint holds them) is what runs.
+        let bound = try #require(report.connector)
+        let held = Set(bound.parameters.filter { $0.layout != .absent }.map(\.node))
+        let tokenSymbol = bound.graph.dimension(key: "tokens")?.symbol
+        let tokensOut = bound.graph.outputTokens({ $0 == tokenSymbol ? features.tokens : connector.dims[$0] }) { held.contains($0) }
+        #expect(tokensOut == output.tokens, "\(pair): TOKENS OUT \(tokensOut.map(String.init) ?? "?"), the run gives \(output.tokens)")
         let reference = try fixture.reference()
         let checkpoint = try CheckpointReader.open(fixture.output)
         #expect(output.shape == checkpoint.tensors[0].shape)

@@ -293,7 +293,8 @@ extension ValidationReport {
         }
         parameters = count
         inputTokens = connector.graph.dimension(key: "tokens").flatMap { connector.value(.symbol($0.symbol)) }
-        outputTokens = connector.graph.outputs.first?.shape.first.flatMap { connector.value($0) }
+        let held = Set(connector.parameters.filter { $0.layout != .absent }.map(\.node))
+        outputTokens = connector.graph.outputTokens({ symbol in connector.value(.symbol(symbol)) }) { held.contains($0) }
     }
 }
 

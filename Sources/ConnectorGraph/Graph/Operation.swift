@@ -41,7 +41,9 @@ public enum Operation: Sendable, Equatable {
     /// Bicubic resize (PyTorch's `F.interpolate(mode="bicubic", align_corners=False)`) of `inputs[0]`,
     /// whose tokens form a square grid, to the patch grid of `inputs[1]` (Qwen-VL's `get_abs_pos`).
     case resize
-    /// LLaVA-NeXT's learned `image_newline` vector `[dim]`, appended after each row of patches.
+    /// LLaVA-NeXT's learned `image_newline` vector `[dim]`: appended once after the tokens of an untiled
+    /// image (`[N, D] -> [N+1, D]`), as transformers' `pack_image_features` does (anyres tiling, which puts
+    /// one after each row of patches, is not modelled).
     case imageNewline(dim: DimExpr)
 
     public enum Activation: String, Sendable, Equatable, CaseIterable, Codable {
@@ -273,9 +275,13 @@ public enum Operation: Sendable, Equatable {
             return .success([tokens(0), outDim])
         case .activation:
             return inputs.first.map { .success($0) } ?? .failure(ShapeMismatch(reason: "no input"))
-        case .layerNorm(let dim, _), .rmsNorm(let dim), .positionEmbedding(_, let dim, _), .imageNewline(let dim):
+        case .layerNorm(let dim, _), .rmsNorm(let dim), .positionEmbedding(_, let dim, _):
             if let problem = width(0, dim) { return .failure(problem) }
             return .success(inputs[0])
+        case .imageNewline(let dim):
+            // Appended once after the tokens of an untiled image (transformers' pack_image_features).
+            if let problem = width(0, dim) { return .failure(problem) }
+            return .success([.add(tokens(0), 1), dim])
         case .attention(let a):
             if let problem = width(0, a.dim) { return .failure(problem) }
             if a.kind == .cross, let problem = width(1, a.contextDim) { return .failure(problem) }
