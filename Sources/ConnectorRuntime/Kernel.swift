@@ -39,6 +39,11 @@ struct Value {
     var tokens: Int { shape.tokens }
     var width: Int { shape.width }
     var count: Int { shape.tokens * shape.width }
+
+    /// Starts an in-place kernel's output from its input (nothing to do when the planner gave both one buffer).
+    func take(_ input: Value) {
+        if base != input.base { base.update(from: input.base, count: count) }
+    }
 }
 
 /// How a kernel's output may share memory with its first input.
@@ -89,21 +94,7 @@ struct Weight: @unchecked Sendable {
     var count: Int { shape.reduce(1, *) }
 }
 
-/// Checked sums and products for planning: nil on overflow.
+/// A checked sum of sizes for planning: nil when a term is nil or the sum overflows.
 func checkedSum(_ terms: [Int?]) -> Int? {
-    var total = 0
-    for term in terms {
-        guard let term, let next = Checked.add(total, term) else { return nil }
-        total = next
-    }
-    return total
-}
-
-func checkedProduct(_ factors: [Int?]) -> Int? {
-    var total = 1
-    for factor in factors {
-        guard let factor, let next = Checked.multiply(total, factor) else { return nil }
-        total = next
-    }
-    return total
+    terms.reduce(Optional(0)) { total, term in total.flatMap { total in term.flatMap { Checked.add(total, $0) } } }
 }

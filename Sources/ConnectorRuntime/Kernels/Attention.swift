@@ -97,7 +97,7 @@ struct AttentionKernel: Kernel {
         let tq = inputs[0].tokens
         guard let tk = keyCount(inputs) else { return nil }
         // Q and O, K and V, the scores of one head.
-        return checkedSum([checkedProduct([tq, inner, 2]), checkedProduct([tk, kvInner, 2]), checkedProduct([tq, tk])])
+        return checkedSum([Checked.product([tq, inner, 2]), Checked.product([tk, kvInner, 2]), Checked.product([tq, tk])])
     }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {

@@ -40,7 +40,7 @@ struct ActivationKernel: Kernel {
     var memory: KernelMemory { .inPlace }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        if output.base != inputs[0].base { output.base.update(from: inputs[0].base, count: output.count) }
+        output.take(inputs[0])
         Elementwise.activate(output.base, count: output.count, activation)
     }
 }
@@ -85,7 +85,7 @@ struct ResidualKernel: Kernel {
     var memory: KernelMemory { .inPlace }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        if output.base != inputs[0].base { output.base.update(from: inputs[0].base, count: output.count) }
+        output.take(inputs[0])
         let scale = gate.map { tanhf($0.pointer[0]) }
         Elementwise.add(output.base, inputs[1].base, count: output.count, scale: scale)
     }
@@ -142,7 +142,7 @@ struct FeedForwardKernel: Kernel {
     }
 
     func scratch(for inputs: [ValueShape]) -> Int? {
-        checkedProduct([inputs[0].tokens, hidden, gate == nil ? 1 : 2])
+        Checked.product([inputs[0].tokens, hidden, gate == nil ? 1 : 2])
     }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {

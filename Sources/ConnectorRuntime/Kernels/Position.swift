@@ -49,7 +49,7 @@ struct PositionKernel: Kernel {
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
         let x = inputs[0]
-        if output.base != x.base { output.base.update(from: x.base, count: x.count) }
+        output.take(x)
         switch layout {
         case .sequence:
             Elementwise.add(output.base, table!.pointer, count: x.count)

@@ -29,7 +29,7 @@ struct PixelShuffleKernel: Kernel {
             throw RuntimeError(.tokens("the pixel shuffle (node \(name)) by \(factor) needs grid sides divisible by \(factor), got \(grid)"))
         }
         let out = Grid(height: grid.height / factor, width: grid.width / factor)
-        guard let width = checkedProduct([inputs[0].width, factor, factor]) else { throw RuntimeError(.plan("node \(name): width overflows")) }
+        guard let width = Checked.product([inputs[0].width, factor, factor]) else { throw RuntimeError(.plan("node \(name): width overflows")) }
         return ValueShape(tokens: out.height * out.width, width: width,
                           grid: transposed ? Grid(height: out.width, width: out.height) : out)
     }
@@ -158,7 +158,7 @@ struct SqueezeExciteKernel: Kernel {
         context.observe(fc2.role, h, count: 1, width: hidden)
         applyLinear(h, rows: 1, inDim: hidden, weight: fc2.pointer, outDim: c, bias: fc2Bias.pointer, into: scale)
         ckr_activate(scale, c, Int32(CKR_HARDSIGMOID))
-        if output.base != x.base { output.base.update(from: x.base, count: x.count) }
+        output.take(x)
         for t in 0 ..< x.tokens { ckr_mul(output.base + t * c, scale, c) }
     }
 }
