@@ -68,6 +68,34 @@ import Testing
         expectClose(output, Reference.linear(hidden, rows: n, down, out: o, nil))
     }
 
+    /// A feed-forward whose hidden activations exceed its budget runs in blocks of rows, to the same values.
+    @Test func feedForwardInBlocksOfRows() throws {
+        var g = SplitMix(seed: 9)
+        let n = 37, d = 8, h = 16
+        var buffers: [FloatBuffer] = []
+        func weight(_ role: String, _ shape: [Int], _ values: [Float]) -> Weight {
+            buffers.append(FloatBuffer(values))
+            return Weight(role: role, pointer: UnsafePointer(buffers.last!.pointer), shape: shape)
+        }
+        let gate = weight("g", [h, d], g.floats(h * d)), up = weight("u", [h, d], g.floats(h * d)), down = weight("d", [d, h], g.floats(d * h))
+        var kernel = FeedForwardKernel(name: "ffn", gate: gate, up: up, upBias: nil, down: down, downBias: nil, inDim: d, hidden: h, outDim: d,
+                                       activation: .silu)
+        let x = FloatBuffer(g.floats(n * d))
+        func run() -> [Float] {
+            let shape = ValueShape(tokens: n, width: d, grid: nil)
+            let out = FloatBuffer(count: n * d), scratch = FloatBuffer(count: kernel.scratch(for: [shape])!)
+            kernel.run([Value(base: x.pointer, shape: shape)], Value(base: out.pointer, shape: shape), scratch: scratch.pointer, RunContext())
+            return out.array
+        }
+        let whole = run()
+        kernel.scratchBudget = 5 * h * 2 * 4
+        #expect(kernel.rowsPerPass(n) == 5)
+        let blocks = run()
+        let (cosine, delta, maxRef) = closeness(blocks, whole.map(Double.init), width: d)
+        #expect(cosine >= 0.999999 && delta <= 1e-6 * maxRef)
+        withExtendedLifetime(buffers) {}
+    }
+
     /// Cross-attention from learned latents with keys from context and latents, grouped-query heads and
     /// per-head RMS norms; then self-attention with a fused qkv projection and biases.
     @Test func attentionVariants() throws {
