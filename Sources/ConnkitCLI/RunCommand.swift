@@ -155,6 +155,7 @@ struct RunReport {
         } ?? .null))
         members.append(.init("seconds", seconds.map { .object([.init("bind", .double($0.bind)), .init("run", .double($0.run))]) } ?? .null))
         members.append(.init("threads", .int(Connector.threads)))
+        members.append(.init("blas", .string(Connector.blasCore)))
         return .object(members)
     }
 
@@ -181,7 +182,7 @@ struct RunReport {
                          + "  max |x| \(formatNumber(stats.maxAbs, digits: 6))  non-finite \(stats.nonFinite)")
         }
         if let seconds {
-            lines.append("time: bind \(formatNumber(seconds.bind, digits: 3)) s, run \(formatNumber(seconds.run, digits: 3)) s on \(Connector.threads) thread\(Connector.threads == 1 ? "" : "s")")
+            lines.append("time: bind \(formatNumber(seconds.bind, digits: 3)) s, run \(formatNumber(seconds.run, digits: 3)) s on \(Connector.threads) thread\(Connector.threads == 1 ? "" : "s") (BLAS: \(Connector.blasCore))")
         }
         return lines.joined(separator: "\n")
     }
