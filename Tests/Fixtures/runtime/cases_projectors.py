@@ -324,14 +324,17 @@ def specs():
                                                                   "(llama.cpp infers MLP_NORM from mm.3.weight); written the same way"}},
              real={"release": "Yi-VL-6B", "dims": dict(encoder=1280, llm=4096), "tokens": 1024}),
         Spec("llava-next", "mlp", "mlp2x_gelu", dict(small, tokens=36, depth=2), 36, build_llava_next, llava_next_schemes(),
-             notes=["LLaVA-NeXT without anyres tiling: image_newline appended once after the image tokens (T_out = T + 1)"],
+             notes=["LLaVA-NeXT without anyres tiling: image_newline appended once after the image tokens (T_out = T + 1)",
+                    "the mmproj names image_newline model.image_newline (legacy converter); newer files say v.image_newline"],
              real={"release": "LLaVA-v1.6-Mistral-7B", "dims": dict(encoder=1024, llm=4096, depth=2), "tokens": 576}),
     ]
     qf = dict(encoder=40, llm=48, hidden=32, layers=3, heads=4, ffn=64, queries=8, cross_every=2)
     result += [
         Spec("blip2", "qformer", "blip2", dict(qf, tokens=17), 17, build_qformer(False), qformer_schemes(False),
              cli_dims={"lavis": {"heads": 4}},
-             notes=["input includes the class token (16 patches + CLS)", "3 layers: cross-attention on layers 0 and 2 (cross_attention_frequency 2)"],
+             notes=["input includes the class token (16 patches + CLS)", "3 layers: cross-attention on layers 0 and 2 (cross_attention_frequency 2)",
+                    "BERT post-norm layers (LayerNorm eps 1e-12): LN(q + self-attn), LN(q + cross-attn to the image), "
+                    "LN(q + down(gelu(up(q)))); the query tokens go through qformer.layernorm first; output language_projection"],
              real={"release": "BLIP-2 OPT-2.7B", "dims": dict(encoder=1408, llm=2560, hidden=768, layers=12, heads=12, ffn=3072, queries=32, cross_every=2), "tokens": 257}),
         Spec("instructblip", "qformer", "instructblip", dict(qf, tokens=17, vocab=40, positions=24), 17, build_qformer(True),
              qformer_schemes(True), cli_dims={"lavis": {"heads": 4}},
@@ -339,22 +342,29 @@ def specs():
              real={"release": "InstructBLIP Vicuna-7B", "dims": dict(encoder=1408, llm=4096, hidden=768, layers=12, heads=12, ffn=3072, queries=32, cross_every=2, vocab=30523, positions=512), "tokens": 257}),
         Spec("openflamingo", "perceiver-resampler", "openflamingo", dict(encoder=32, tokens=36, queries=8, layers=2, heads=4, head_dim=8), 36,
              build_flamingo, flamingo_schemes, cli_dims={"open_flamingo": {"heads": 4, "head_dim": 8}},
-             notes=["output is the latents in the vision width [Q, D_enc]; the LLM-side gated blocks are not in the fixture"],
+             notes=["output is the latents in the vision width [Q, D_enc]; the LLM-side gated blocks are not in the fixture",
+                    "keys and values from concat(norm_media(x), norm_latents(latents)) (media first); to_kv output split in half: "
+                    "k first, v second; q scaled by head_dim^-0.5; exact GELU; final LayerNorm"],
              real={"release": "OpenFlamingo-3B (ViT-L/14)", "dims": dict(encoder=1024, queries=64, layers=6, heads=8, head_dim=64), "tokens": 256}),
     ]
     ide = dict(encoder=32, llm=48, queries=8, layers=2, heads=4, head_dim=8)
     result += [
         Spec("idefics", "perceiver-resampler", "idefics", dict(ide, tokens=17), 17, build_idefics(True), idefics_schemes(True),
-             notes=["qk_layer_norms_perceiver true (per-head LayerNorm on q and k)", "input includes the class token"],
+             notes=["qk_layer_norms_perceiver true: LayerNorm(head_dim, eps 1e-5) on each head of q and k, before q is scaled",
+                    "input includes the class token", "keys/values from concat(context, latents) (context first); ReLU MLP"],
              real={"release": "IDEFICS-9B dims with qk_layer_norms_perceiver true", "dims": dict(encoder=1280, llm=4096, queries=64, layers=6, heads=16, head_dim=96), "tokens": 257}),
         Spec("idefics-noqk", "perceiver-resampler", "idefics", dict(ide, tokens=17), 17, build_idefics(False), idefics_schemes(False),
-             notes=["qk_layer_norms_perceiver false: transformers' default and idefics-9b's public config"],
+             notes=["qk_layer_norms_perceiver false: transformers' default and idefics-9b's public config",
+                    "input includes the class token", "keys/values from concat(context, latents) (context first); ReLU MLP"],
              expect_invalid={"hf": "issue 12: validate must accept the perceiver without q/k LayerNorms (rejected as incomplete before)"},
              real={"release": "IDEFICS-9B", "dims": dict(encoder=1280, llm=4096, queries=64, layers=6, heads=16, head_dim=96), "tokens": 257}),
         Spec("idefics2", "perceiver-resampler", "idefics2",
              dict(encoder=32, llm=48, tokens=36, llm_ffn=96, queries=8, layers=2, heads=4, kv_heads=2, head_dim=12), 36,
              build_idefics2(), idefics2_schemes(),
-             notes=["grouped-query attention (4 query heads, 2 key/value heads); RMSNorm eps 1e-5 from perceiver_config.rms_norm_eps"],
+             notes=["grouped-query attention (4 query heads, 2 key/value heads): query head h uses key/value head h // 2",
+                    "RMSNorm eps 1e-5 from perceiver_config.rms_norm_eps (the real idefics2-8b config omits it and gets text_config's 1e-5)",
+                    "modality_projection = down(silu(gate(x)) * up(x)); keys/values from concat(context_norm(ctx), latents_norm(lat)) "
+                    "(context first); SwiGLU MLP; final RMSNorm"],
              real={"release": "Idefics2-8B", "dims": dict(encoder=1152, llm=4096, llm_ffn=14336, queries=64, layers=3, heads=16, kv_heads=4, head_dim=96), "tokens": 729}),
     ]
     return result

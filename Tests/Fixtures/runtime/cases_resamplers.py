@@ -249,6 +249,9 @@ def specs():
              expect_warnings={"mmproj": {"unexpected-tensor": "connkit's mmproj scheme marks pos_embed absent, but "
                                          "minicpmv-convert-image-encoder-to-gguf.py copies resampler.pos_embed (2.0's query positions)"}},
              notes=["queries get the stored 2-D sin-cos pos_embed (4x4 grid); keys get a sin-cos table computed for the input grid",
+                    "key positions: grid cell (r, c) gets [sin(c*w), cos(c*w), sin(r*w), cos(r*w)], w_k = 10000^(-k/(E/4)) for k < E/4 (float32, first half the column); mmproj pos_embed_k row r*70 + c holds the same values",
+                    "attention: nn.MultiheadAttention (fused in_proj q, k, v; scale 1/sqrt(head_dim)); key = ln_kv(kv_proj(x)) + pos, "
+                    "value = ln_kv(kv_proj(x)) without positions; output ln_post(.) @ proj",
                     "the mmproj keeps resampler.pos_embed (the converter copies it) beside the 70x70 pos_embed_k table: the "
                     "query positions must come from it for the mmproj to give the release's output",
                     "heads = E/128 in the release; the fixture's E = 48 uses head_dim 16 (3 heads)"],
@@ -256,7 +259,9 @@ def specs():
         Spec("minicpmv-2.5", "attention-resampler", "minicpmv-2.5", dict(mcp, tokens=24, queries=12), 24,
              build_minicpmv("minicpmv-2.5"), minicpmv_schemes("minicpmv-2.5", False), grid=[4, 6],
              cli_dims={"minicpmv": {"head_dim": 16}},
-             notes=["non-square grid 4x6 (rows x columns): key positions are rows [0,4) x columns [0,6) of the 70x70 sin-cos cache"],
+             notes=["non-square grid 4x6 (rows x columns): key positions are rows [0,4) x columns [0,6) of the 70x70 sin-cos cache",
+                    "key positions: grid cell (r, c) gets [sin(c*w), cos(c*w), sin(r*w), cos(r*w)], w_k = 10000^(-k/(E/4)) for k < E/4 (float32, first half the column); mmproj pos_embed_k row r*70 + c holds the same values",
+                    "no query positions; key = ln_kv(kv_proj(x)) + pos, value = ln_kv(kv_proj(x)); output ln_post(.) @ proj"],
              real={"release": "MiniCPM-Llama3-V 2.5", "dims": dict(encoder=1152, llm=4096, head_dim=128, queries=96, grid_positions=4900), "tokens": 1024, "grid": [32, 32]}),
         Spec("minicpmv-2.6", "attention-resampler", "minicpmv-2.6", dict(mcp, tokens=15, queries=8), 15,
              build_minicpmv("minicpmv-2.6"), minicpmv_schemes("minicpmv-2.6", True), grid=[3, 5], batch=2,
@@ -268,7 +273,12 @@ def specs():
              cli_dims={"minicpmv": {"head_dim": 16}, "mmproj": {"head_dim": 16}}, notes=["minicpmv-2.6's weights on a square 4x4 grid"]),
         Spec("qwen-vl", "attention-resampler", "qwen-vl", dict(encoder=40, llm=48, head_dim=16, tokens=36, queries=16), 36,
              build_qwen_vl, qwen_vl_schemes, grid=[6, 6], cli_dims={"qwen-vl": {"head_dim": 16}},
-             notes=["16 queries (4x4 grid); the stored pos_embed is resized bicubically (align_corners=False) to the 6x6 input grid for the keys"],
+             notes=["16 queries (4x4 grid); the stored pos_embed is resized bicubically to the 6x6 input grid for the keys: "
+                    "F.interpolate(mode='bicubic', align_corners=False) on the [E, 4, 4] table, in float32: separable; output "
+                    "index o reads source x = (o + 0.5) * 4/6 - 0.5 (not clamped), taps floor(x)-1 .. floor(x)+2 clamped to [0, 3], "
+                    "cubic-convolution weights with a = -0.75 at distances x - tap",
+                    "queries = ln_q(query) + pos_embed; key = ln_kv(kv_proj(x)) + resized pos_embed; value = ln_kv(kv_proj(x)); "
+                    "output ln_post(.) @ proj (transformer.visual.ln_post / proj)"],
              real={"release": "Qwen-VL", "dims": dict(encoder=1664, llm=4096, head_dim=128, queries=256), "tokens": 1024, "grid": [32, 32]}),
         Spec("qwen-vl-native-grid", "attention-resampler", "qwen-vl", dict(encoder=40, llm=48, head_dim=16, tokens=16, queries=16), 16,
              build_qwen_vl, qwen_vl_schemes, grid=[4, 4], weights_from="qwen-vl", cli_dims={"qwen-vl": {"head_dim": 16}},
@@ -277,24 +287,31 @@ def specs():
     mg = dict(encoder=32, llm=48, merge=2)
     result += [
         Spec("qwen2-vl", "patch-merger", "qwen2-vl", dict(mg, tokens=36), 36, build_merger(False), merger_schemes(False), batch=2,
-             notes=["merges 4 consecutive tokens (the ViT emits them in 2x2-block order); no grid needed", "batch of 2 images"],
+             notes=["merges 4 consecutive tokens (the ViT emits them in 2x2-block order): output token k = "
+                    "mlp(concat(ln_q(x[4k]), .., ln_q(x[4k+3]))); no grid needed", "batch of 2 images"],
              real={"release": "Qwen2-VL-7B", "dims": dict(encoder=1280, llm=3584, merge=2), "tokens": 1024}),
         Spec("qwen2.5-vl", "patch-merger", "qwen2.5-vl", dict(mg, tokens=36), 36, build_merger(True), merger_schemes(True),
              real={"release": "Qwen2.5-VL-7B", "dims": dict(encoder=1280, llm=3584, merge=2), "tokens": 1024}),
         Spec("internvl", "pixel-shuffle-mlp", "internvl", dict(mg, tokens=36), 36, build_internvl(None), internvl_schemes(None), grid=[6, 6],
-             notes=["transformers' pixel shuffle (= the original's ps_version 'v2')"],
+             notes=["transformers' pixel shuffle (= the original's ps_version 'v2', = Idefics3's order): merged token (i, j) "
+                    "concatenates tokens (2i + r, 2j + c) for r < 2 (outer), c < 2 (inner); tokens and grid cells row-major"],
              real={"release": "InternVL2-8B", "dims": dict(encoder=1024, llm=4096, merge=2), "tokens": 1024, "grid": [32, 32]}),
         Spec("internvl-ps-v1", "pixel-shuffle-mlp", "internvl", dict(mg, tokens=36), 36, build_internvl("v1"), internvl_schemes("v1"), grid=[6, 6],
-             notes=["original InternVL ps_version 'v1' (config.json ps_version): height and width not swapped back, a transposed token order"],
+             notes=["original InternVL ps_version 'v1' (config.json ps_version): height and width not swapped back: merged token "
+                    "(i, j) concatenates tokens (2j + r, 2i + c), r outer, c inner (the merged grid transposed; order inside a token as v2)"],
              real={"release": "InternVL-Chat-V1-5 (ps_version v1)", "dims": dict(encoder=3200, llm=6144, merge=2), "tokens": 1024, "grid": [32, 32]}),
         Spec("idefics3", "pixel-shuffle-mlp", "idefics3", dict(mg, tokens=36), 36, build_idefics3, idefics3_schemes, grid=[6, 6],
+             notes=["merged token (i, j) concatenates tokens (2i + r, 2j + c), r < 2 outer, c < 2 inner"],
              real={"release": "Idefics3-8B-Llama3", "dims": dict(encoder=1152, llm=4096, merge=2), "tokens": 676, "grid": [26, 26]}),
         Spec("smolvlm", "pixel-shuffle-mlp", "idefics3", dict(mg, tokens=36, merge=3), 36, build_idefics3, idefics3_schemes, grid=[6, 6],
-             notes=["SmolVLM's scale_factor 3 (9 tokens merged)"],
+             notes=["SmolVLM's scale_factor 3: merged token (i, j) concatenates tokens (3i + r, 3j + c), r < 3 outer, c < 3 inner"],
              real={"release": "SmolVLM-Instruct", "dims": dict(encoder=1152, llm=2048, merge=3), "tokens": 729, "grid": [27, 27]}),
         Spec("ldp", "ldp", "ldp", dict(encoder=32, llm=64, tokens=64), 64, build_ldp(False), ldp_schemes(False), grid=[8, 8],
              notes=["D_llm 64 so that torchvision's squeeze width _make_divisible(64 // 4, 8) = 16 = D_llm/4, as for the released 2048/2560",
-                    "stride-2 second block: 8x8 -> 4x4 tokens"],
+                    "stride-2 second block: 8x8 -> 4x4 tokens",
+                    "each block: depthwise 3x3 conv (padding 1, no bias), LayerNorm over channels (timm LayerNormAct2d, eps 1e-5), "
+                    "hardswish, squeeze-excitation (mean over the grid, fc1 + ReLU, fc2 + hardsigmoid, scale), pointwise conv "
+                    "(no bias), LayerNorm; block 1 (stride 1) adds its input back"],
              real={"release": "MobileVLM-1.7B", "dims": dict(encoder=1024, llm=2048), "tokens": 576, "grid": [24, 24]}),
         Spec("ldpv2", "ldp", "ldpv2", dict(encoder=32, llm=48, tokens=576), 576, build_ldp(True), ldp_schemes(True), grid=[24, 24],
              notes=["AdaptiveAvgPool2d((12, 12)) on the 24x24 grid (2x2 average), then the depthwise-conv PEG added back"],

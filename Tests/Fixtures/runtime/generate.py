@@ -12,6 +12,9 @@ their repositories, the transcriptions in transcriptions.py (each cites reposito
     /work/main/venv/bin/python Tests/Fixtures/runtime/generate.py --real --out DIR [--only NAME...]
                                                      # the same modules at each release's dimensions (large; not committed)
 
+`accuracy.py` (beside this file) runs `connkit run` on every case of a fixture folder and prints the
+per-token cosine and max |Δ| against these outputs (the README's accuracy figures come from --real folders).
+
 Needs torch, transformers, numpy, safetensors, gguf, einops, einops-exts, torchvision and timm (MobileVLM
 builds its LDP blocks from the last two).
 
