@@ -68,6 +68,33 @@ import Testing
         expectClose(output, Reference.linear(hidden, rows: n, down, out: o, nil))
     }
 
+    /// The planner reuses buffers: Linear-GELU-Linear-GELU-Linear needs two (activations overwrite their
+    /// input; a product never writes over what it reads), and the features are never written.
+    @Test func planReusesBuffers() throws {
+        var g = SplitMix(seed: 10)
+        let d = 6
+        let graph = S.graph([
+            S.node("a", .linear(in: "D", out: "D", bias: true), ["image"], "x"),
+            S.node("a_act", .activation(.gelu), ["x"], "x"),
+            S.node("b", .linear(in: "D", out: "D", bias: true), ["x"], "x"),
+            S.node("b_act", .activation(.gelu), ["x"], "x"),
+            S.node("c", .linear(in: "D", out: "D", bias: true), ["x"], "out"),
+        ])
+        var weights: [String: ([Int], [Float])] = [:]
+        for name in ["a", "b", "c"] {
+            weights[name + ".weight"] = ([d, d], g.floats(d * d))
+            weights[name + ".bias"] = ([d], g.floats(d))
+        }
+        let connector = try S.connector(graph, dims: ["D": d], weights: weights)
+        let plan = try connector.plan(tokens: 10)
+        #expect(plan.capacities.count == 2 && plan.capacities.allSatisfy { $0 == 60 })
+        #expect(plan.activationBytes == 2 * 60 * 4)
+        let features = S.features(g.floats(60), tokens: 10, width: d)
+        let before = features.values.array
+        _ = try connector.run(features)
+        #expect(features.values.array == before)
+    }
+
     /// A feed-forward whose hidden activations exceed its budget runs in blocks of rows, to the same values.
     @Test func feedForwardInBlocksOfRows() throws {
         var g = SplitMix(seed: 9)
