@@ -69,7 +69,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
 /// One finding: a stable code, its severity, the tensor (if any), expected vs found, and a hint.
 public struct Diagnostic: Sendable, Equatable {
     public var code: DiagnosticCode
-    public var severity: Severity
+    public var severity: Severity { code.severity }
     public var tensor: String?
     public var message: String
     public var expected: [Int?]?
@@ -79,7 +79,6 @@ public struct Diagnostic: Sendable, Equatable {
     public init(_ code: DiagnosticCode, tensor: String? = nil, _ message: String, expected: [Int?]? = nil, found: [Int]? = nil,
                 hint: String? = nil) {
         self.code = code
-        severity = code.severity
         self.tensor = tensor
         self.message = message
         self.expected = expected

@@ -8,9 +8,9 @@ extension GraphCheck.Expanded {
     func resolve() -> GraphCheck.Resolved {
         var state = self.state
         let index = state.scope.index
-        var expected = params.map { FoundParam(expected: $0) }
-        for i in expected.indices {
-            var param = expected[i]
+        var resolved = params.map { FoundParam(expected: $0) }
+        for i in resolved.indices {
+            var param = resolved[i]
             if param.isParts {
                 param.found = param.names.compactMap { index.tensors($0).first }
                 if param.found.count != param.names.count { param.found = [] }
@@ -23,11 +23,11 @@ extension GraphCheck.Expanded {
                 }
                 param.found = present.first.map { index.tensors($0) } ?? []
             }
-            expected[i] = param
+            resolved[i] = param
         }
         // A name occurring twice among pooled inputs.
         var reported = Set<String>()
-        for param in expected {
+        for param in resolved {
             for tensor in param.found where index.tensors(tensor.name).count > 1 && reported.insert(tensor.name).inserted {
                 let files = index.tensors(tensor.name).compactMap(\.file)
                 state.diagnostics.append(Diagnostic(.duplicateTensor, tensor: tensor.name,
@@ -37,9 +37,9 @@ extension GraphCheck.Expanded {
         // Missing: optional nodes only when partly present; conditioned layers missing as a whole are
         // already reported as a layer-index problem.
         var optionalPresence: [String: Bool] = [:]
-        for param in expected { if let node = param.optionalNode, !param.found.isEmpty { optionalPresence[node] = true } }
-        for i in expected.indices where expected[i].found.isEmpty && expected[i].isStored {
-            let param = expected[i]
+        for param in resolved { if let node = param.optionalNode, !param.found.isEmpty { optionalPresence[node] = true } }
+        for i in resolved.indices where resolved[i].found.isEmpty && resolved[i].isStored {
+            let param = resolved[i]
             if let node = param.optionalNode, optionalPresence[node] != true { continue }
             if let key = param.conditionKey, missingConditioned.contains(key) { continue }
             let names = param.isParts ? param.names.filter { !index.contains($0) } : [param.names[0]]
@@ -49,39 +49,38 @@ extension GraphCheck.Expanded {
                 expected: param.storedShape.map { $0.value(state.binder.lookup) }))
         }
         // Header checks of what was found.
-        for i in expected.indices where !expected[i].found.isEmpty {
-            for tensor in expected[i].found {
+        for i in resolved.indices where !resolved[i].found.isEmpty {
+            for tensor in resolved[i].found {
                 if tensor.shape.contains(0) {
                     state.diagnostics.append(Diagnostic(.zeroElements, tensor: tensor.name,
                         "\(tensor.name) has shape \(shapeText(tensor.shape)) with no elements",
                         found: tensor.shape, hint: "a DeepSpeed ZeRO-3 partitioned placeholder; save with the full state dict gathered"))
-                    expected[i].skipShape = true
+                    resolved[i].skipShape = true
                     continue
                 }
                 switch tensor.dtype.kind {
                 case .signedInteger, .unsignedInteger, .bool:
-                    let packed = tensor.shape.count == 2 && tensor.shape[1] == 1 && expected[i].shape.count >= 2
+                    let packed = tensor.shape.count == 2 && tensor.shape[1] == 1 && resolved[i].shape.count >= 2
                     if packed {
                         state.diagnostics.append(Diagnostic(.packedQuantized, tensor: tensor.name,
-                            "\(tensor.name) is \(tensor.dtype.rawValue) \(shapeText(tensor.shape)): a bitsandbytes-packed weight, not the \(expected[i].shape.count)-D float parameter",
-                            expected: expected[i].storedShape.map { $0.value(state.binder.lookup) }, found: tensor.shape,
+                            "\(tensor.name) is \(tensor.dtype.rawValue) \(shapeText(tensor.shape)): a bitsandbytes-packed weight, not the \(resolved[i].shape.count)-D float parameter",
+                            expected: resolved[i].storedShape.map { $0.value(state.binder.lookup) }, found: tensor.shape,
                             hint: "save the connector unquantized (dequantize before saving)"))
                     } else {
                         state.diagnostics.append(Diagnostic(.unexpectedDType, tensor: tensor.name,
                             "\(tensor.name) is \(tensor.dtype.rawValue); a float parameter belongs here", found: tensor.shape))
                     }
-                    expected[i].skipShape = true
+                    resolved[i].skipShape = true
                 case .complex:
                     state.diagnostics.append(Diagnostic(.unexpectedDType, tensor: tensor.name, "\(tensor.name) is complex; a real float parameter belongs here"))
-                    expected[i].skipShape = true
+                    resolved[i].skipShape = true
                 default:
                     break
                 }
             }
         }
-        return GraphCheck.Resolved(state: state, params: expected, reportedNames: reportedNames)
+        return GraphCheck.Resolved(state: state, params: resolved, reportedNames: reportedNames)
     }
-
 }
 
 // MARK: - Phases 4 and 5: binding and checking the shapes

@@ -65,14 +65,17 @@ struct NameIndex {
 
 /// A naming scheme with its templates parsed, ready to match.
 struct CompiledScheme {
+    /// A role's stored form with its templates parsed.
     struct Entry {
-        var role: String
+        var stored: SchemeEntry
         var roleTemplate: NameTemplate
         /// Primary name then aliases (or the parts, for split storage).
         var names: [NameTemplate]
-        var isParts: Bool
-        var transposed: Bool
-        var squeezed: Bool
+
+        var role: String { stored.role }
+        var isParts: Bool { !stored.parts.isEmpty }
+        var transposed: Bool { stored.transposed }
+        var squeezed: Bool { stored.squeezed }
     }
     let scheme: NamingScheme
     let entries: [Entry]
@@ -88,8 +91,7 @@ struct CompiledScheme {
         var entries: [Entry] = []
         for role in graph.roles where !scheme.absent.contains(role) {
             let stored = scheme.storage(for: role)
-            entries.append(Entry(role: role, roleTemplate: try NameTemplate(role), names: try stored.allNames.map(NameTemplate.init),
-                                 isParts: !stored.parts.isEmpty, transposed: stored.transposed, squeezed: stored.squeezed))
+            entries.append(Entry(stored: stored, roleTemplate: try NameTemplate(role), names: try stored.allNames.map(NameTemplate.init)))
         }
         self.entries = entries
         var byRole: [String: Entry] = [:]

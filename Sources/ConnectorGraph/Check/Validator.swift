@@ -271,6 +271,17 @@ public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringCon
     }
 }
 
+extension ConnectorDetectionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: .emptySelection
+        case .ambiguous: .notConvertible
+        }
+    }
+}
+
 extension ValidationReport {
     /// The summary fields, from the bound connector.
     mutating func describe(_ connector: BoundConnector) {
@@ -295,16 +306,5 @@ extension ValidationReport {
         inputTokens = connector.graph.dimension(key: "tokens").flatMap { connector.value(.symbol($0.symbol)) }
         let held = Set(connector.parameters.filter { $0.layout != .absent }.map(\.node))
         outputTokens = connector.graph.outputTokens({ symbol in connector.value(.symbol(symbol)) }) { held.contains($0) }
-    }
-}
-
-extension ConnectorDetectionError: ConnkitError {
-    public var failure: FailureClass { .unusableInput }
-    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
-    public var code: ErrorCode {
-        switch self {
-        case .notFound: .emptySelection
-        case .ambiguous: .notConvertible
-        }
     }
 }

@@ -329,22 +329,12 @@ public enum Operation: Sendable, Equatable {
     /// concrete attribute values. Normalisations, activations and additions are not counted.
     public func multiplyAccumulates(inputs: [[Int]], _ value: (DimExpr) -> Int?) -> Int? {
         func tokens(_ index: Int) -> Int? { inputs.count > index && inputs[index].count == 2 ? inputs[index][0] : nil }
-        func product(_ factors: [Int?]) -> Int? {
-            var total = 1
-            for factor in factors {
-                guard let factor, let next = Checked.multiply(total, factor) else { return nil }
-                total = next
-            }
-            return total
+        /// `values` combined with checked arithmetic; nil when one is unknown or the result overflows.
+        func fold(_ values: [Int?], _ start: Int, _ combine: (Int, Int) -> Int?) -> Int? {
+            values.reduce(Optional(start)) { total, value in total.flatMap { total in value.flatMap { combine(total, $0) } } }
         }
-        func sum(_ terms: [Int?]) -> Int? {
-            var total = 0
-            for term in terms {
-                guard let term, let next = Checked.add(total, term) else { return nil }
-                total = next
-            }
-            return total
-        }
+        func product(_ factors: [Int?]) -> Int? { fold(factors, 1, Checked.multiply) }
+        func sum(_ terms: [Int?]) -> Int? { fold(terms, 0, Checked.add) }
         switch self {
         case .linear(let inDim, let outDim, _), .pointwiseConv(let inDim, let outDim, _):
             return product([tokens(0), value(inDim), value(outDim)])
