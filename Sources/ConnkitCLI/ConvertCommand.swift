@@ -49,7 +49,7 @@ struct Convert: ParsableCommand {
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
         let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }
-        options.progress = bar.update
+        options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
         summary.warnings.forEach(printWarning)

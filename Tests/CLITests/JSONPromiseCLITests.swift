@@ -41,6 +41,18 @@ struct JSONPromiseCLITests {
         (["describe", "mlp", "depth=x"], "describe", 2, "usage"),
         (["describe", "nothing"], "describe", 2, "unknown-value"),
         (["describe", "examples/graphs/mlp.mlpNx_gelu.json", "--variant", "mlp3x_gelu"], "describe", 2, "usage"),
+        (["run", projector, "--random", "4"], "run", 0, nil),
+        (["run", projector, "--random", "4", "--output", "OUT.npy"], "run", 0, nil),
+        (["run", "examples/broken-llava-tiny", "--random", "4"], "run", 1, nil),
+        (["run", projector], "run", 2, "usage"),
+        (["run", projector, "--random", "4", "--family", "mpl"], "run", 2, "unknown-value"),
+        (["run", projector, "--random", "4", "--output", "OUT.txt"], "run", 2, "usage"),
+        (["run", "examples/nothing.safetensors", "--random", "4"], "run", 2, "unreadable-input"),
+        (["compare", projector, projector, "--random", "4"], "compare", 0, nil),
+        (["compare", projector, "examples/broken-llava-tiny", "--random", "4"], "compare", 1, nil),
+        (["compare", projector, "examples/qwen2-vl-merger-tiny", "--random", "4"], "compare", 2, "not-convertible"),
+        (["compare", projector, projector, "--random", "4", "--min-cosine", "2"], "compare", 2, "usage"),
+        (["compare", projector, "--random", "4"], "compare", 2, "usage"),
     ]
 
     @Test(arguments: outcomes.indices)

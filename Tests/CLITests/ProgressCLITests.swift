@@ -84,6 +84,16 @@ struct ProgressCLITests {
         }
     }
 
+    /// `run --quiet`: the summary is dropped only when --output holds the result.
+    @Test func quietRunKeepsItsResult() throws {
+        let scratch = try Scratch()
+        let summary = try CLI.run(["run", "examples/llava-1.5-tiny", "--random", "4", "--quiet"])
+        #expect(summary.status == 0 && summary.stdout.contains("output: [4, 128]"), "\(summary.stdout)")
+        let written = try CLI.run(["run", "examples/llava-1.5-tiny", "--random", "4", "--quiet", "--output", scratch.file("o.npy")])
+        #expect(written.status == 0 && written.stdout.isEmpty && written.stderr.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: scratch.file("o.npy")))
+    }
+
     /// --quiet never drops a warning.
     @Test func quietKeepsWarnings() throws {
         let scratch = try Scratch()
