@@ -193,17 +193,11 @@ struct RunReport {
 
 /// Wall-clock laps.
 struct Stopwatch {
-    private var last = Stopwatch.now()
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
+    private var last = monotonicSeconds()
 
     /// Seconds since the previous lap (or the start).
     mutating func lap() -> Double {
-        let now = Stopwatch.now()
+        let now = monotonicSeconds()
         defer { last = now }
         return now - last
     }
