@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 #if canImport(Glibc)
 import Glibc
@@ -26,31 +27,16 @@ struct Validate: ParsableCommand {
     @Argument(help: "The checkpoint file(s) or folder.")
     var paths: [String] = []
 
-    @Option(help: "Check against this family instead of detecting it.")
-    var family: Choice<Family>?
-
-    @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
-    var graph: String?
-
-    @Option(name: .customLong("encoder-dim"), help: "Vision encoder width (D_enc).")
-    var encoderDim: Int?
-
-    @Option(name: .customLong("llm-dim"), help: "LLM hidden size (D_llm).")
-    var llmDim: Int?
-
-    @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
-    var dims: [String] = []
-
-    @OptionGroup var presets: PresetOptions
-
-    @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
-    var config: String?
-
-    @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
-    var llmCheckpoint: String?
+    @OptionGroup var connector: ConnectorOptions
 
     @Flag(name: .customLong("no-values"), help: "Check names and shapes only; do not read tensor values.")
     var noValues = false
+
+    @Flag(name: .customLong("run"),
+          help: "Also run the connector on random features of its TOKENS IN (or --input): a non-finite output is an error, a collapsed one a warning.")
+    var runCheck = false
+
+    @OptionGroup var features: FeatureOptions
 
     @Flag(help: "Print one JSON object (schema: schemas/validation-report.schema.json).")
     var json = false
@@ -58,56 +44,66 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
-    @OptionGroup var reading: ReadingOptions
-
     func run() throws {
         if listPresets {
             // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
-            let ignored = [paths.isEmpty ? nil : "PATH", family == nil ? nil : "--family", graph == nil ? nil : "--graph",
-                           encoderDim == nil ? nil : "--encoder-dim", llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim",
-                           presets.encoder == nil ? nil : "--encoder", presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config",
-                           llmCheckpoint == nil ? nil : "--llm-checkpoint", noValues ? "--no-values" : nil,
-                           reading.isSet ? "--max-materialize" : nil].compactMap { $0 }
-            if let first = ignored.first {
-                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignored.count > 1 ? " (and \(ignored.dropFirst().joined(separator: ", ")))" : "")")
+            let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+            let ignored: [String?] = [paths.isEmpty ? nil : "PATH"] + connector.given.map { Optional($0) }
+                + [noValues ? "--no-values" : nil, runCheck ? "--run" : nil, usesFeatures ? "--input/--random/--grid" : nil]
+            let ignoredFlags = ignored.compactMap { $0 }
+            if let first = ignoredFlags.first {
+                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignoredFlags.count > 1 ? " (and \(ignoredFlags.dropFirst().joined(separator: ", ")))" : "")")
             }
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
-        if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
         if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
-        let report = Validator.validate(try makeRequest())
-        json ? emitJSON(report.json(inputs: paths)) : emit(report.text)
-        if !report.valid { throw CheckFailed() }
-    }
-
-    func makeRequest() throws -> ValidationRequest {
-        let family = try family?.value
-        var claims: [DimensionClaim] = []
-        if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
-        if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
-        claims += try parseDimensionArguments(dims, flag: "--dim")
-        let encoderPreset = try presets.encoderPreset
-        let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths, reading: reading)
-        let graphDescription = try graph.map(ConnectorGraph.load)
-        let configFacts = try (config.map { [$0] } ?? configsNextTo(paths)).map { try ConfigReader.read(path: $0) }
-        var llmClaim: DimensionClaim?
-        if let llmCheckpoint {
-            let llmModel = try reading.open(llmCheckpoint)
-            guard let claim = LLMWidth.find(in: llmModel) else {
-                throw CommandFailure(.unusableInput, .unreadableInput,
-                                     "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
+        let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+        if usesFeatures && !runCheck { throw CommandFailure.usage("--input, --random and --grid go with --run") }
+        try features.validate(required: false)
+        var report = Validator.validate(try connector.request(paths, checkValues: !noValues))
+        var ran: (features: Features, output: RunOutput)?
+        if runCheck, report.valid, let bound = report.connector { (report, ran) = try functionalCheck(report, bound) }
+        if json {
+            var members = report.json(inputs: paths).objectMembers ?? []
+            if let ran {
+                members.append(.init("run", .object([
+                    .init("input", RunReport.inputJSON(ran.features, grid: try Connector.grid(tokens: ran.features.tokens, given: features.parsedGrid))),
+                    .init("output", .object([.init("shape", .array(ran.output.shape.map { .int($0) })),
+                                             .init("statistics", RunReport.statisticsJSON(ran.output.statistics))])),
+                ])))
             }
-            llmClaim = claim
+            emitJSON(.object(members))
+        } else {
+            var text = report.text(style: .forStream(1))
+            if let ran {
+                text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
+                    + "\(ran.output.statistics.nonFinite) non-finite"
+            }
+            emitPainted(text)
         }
-        return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, configs: configFacts,
-                                 llmCheckpointClaim: llmClaim, checkValues: !noValues)
+        if !report.valid { throw CheckFailed() }
     }
 }
 
 extension Validate: JSONCommand {}
+
+extension Validate {
+    /// `--run`: the connector on random features of its TOKENS IN (or `--input`); what the output shows is
+    /// added to the report's diagnostics.
+    func functionalCheck(_ report: ValidationReport, _ bound: BoundConnector) throws -> (ValidationReport, (Features, RunOutput)) {
+        let model = try Connector(bound: bound)
+        if features.input == nil, features.random == nil, report.inputTokens == nil {
+            throw CommandFailure.usage("--run needs the token count: pass --dim tokens=N, an --encoder preset, --random T or --input")
+        }
+        let input = try features.features(width: model.inputWidth, tokens: report.inputTokens)
+        let output = try model.run(input, grid: try features.parsedGrid)
+        var checked = report
+        checked.diagnostics += output.functionalDiagnostics(features: input.origin)
+        checked.diagnostics = checked.diagnostics.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+        return (checked, (input, output))
+    }
+}
 
 // MARK: - Shared by validate and describe
 
@@ -123,11 +119,13 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
         guard parts.count == 2, let value = Int(parts[1]) else {
             throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
-        guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure(.usage, .unknownValue,
-                                 "\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        let key: String
+        do throws(CommandFailure) {
+            key = try DimensionKeyName.parse(parts[0]).key
+        } catch {
+            throw CommandFailure(error.failure, error.code, "\(flag) \(argument): \(error.message)")
         }
-        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+        return DimensionClaim(key: key, value: try positive(value, "\(flag) \(key)"), source: .flag("\(flag) \(argument)"))
     }
 }
 
@@ -203,4 +201,10 @@ enum PresetListing {
             })),
         ])
     }
+}
+
+/// Whether anything (file, folder, link target) exists at `path`.
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0
 }

@@ -59,6 +59,7 @@ enum GGUFTestSupport {
         case .disallowedGlobal: "disallowedGlobal"
         case .unconvertible: "unconvertible"
         case .inputChanged: "inputChanged"
+        case .notFormat: "notFormat"
         }
     }
 

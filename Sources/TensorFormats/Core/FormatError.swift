@@ -99,6 +99,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case unconvertible(String)
         /// The input changed (shrank) while connkit was reading it; the text says how.
         case inputChanged(String)
+        /// The file is not of the format its name or the reader expects; `found` says what its first
+        /// bytes look like (`FileSniffer`).
+        case notFormat(expected: String, found: String)
     }
 
     public var message: String {
@@ -136,6 +139,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
         case .inputChanged(let detail): "changed while being read (\(detail))"
+        case .notFormat(let expected, let found): "not \("aeiouAEIOUnN".contains(expected.first ?? "x") ? "an" : "a") \(expected) file: it looks like \(found)"
         }
     }
 
@@ -189,6 +193,7 @@ extension FormatError.Kind {
             .malformedInput
         case .unconvertible: .notConvertible
         case .inputChanged: .io
+        case .notFormat: .unreadableInput
         }
     }
 

@@ -48,6 +48,7 @@ public final class OutputFile {
     public init(path: String, overwrite: Bool, inputs: [String] = []) throws {
         self.path = path
         self.overwrite = overwrite
+        try OutputFile.refuseFolder(path)
         var target = stat()
         if stat(path, &target) == 0 {
             for input in inputs {
@@ -60,14 +61,19 @@ public final class OutputFile {
             if !overwrite {
                 throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
             }
-            if (target.st_mode & S_IFMT) == S_IFDIR {
-                throw FormatError(.refused("the output is a directory"), file: path, code: .outputExists)
-            }
         }
         temporary = try TemporaryOutput.create(for: path)
         descriptor = temporary.descriptor
         temporaryPath = temporary.path
         buffers = (0 ..< 2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: OutputFile.bufferSize, alignment: 64) }
+    }
+
+    /// Refuses an existing folder as an output path, whatever `--force` says.
+    public static func refuseFolder(_ path: String) throws {
+        var target = stat()
+        guard stat(path, &target) == 0, (target.st_mode & S_IFMT) == S_IFDIR else { return }
+        let inside = (path.hasSuffix("/") ? path : path + "/") + "model.safetensors"
+        throw FormatError(.refused("the output is a folder; give a file name (\(inside), say)"), file: path, code: .outputExists)
     }
 
     deinit {

@@ -44,7 +44,13 @@ struct TemporaryOutput {
             if lock >= 0 { close(lock) }
             close(fd)
         }
-        throw FormatError(.io(operation: "create a temporary file beside the output", message: errnoText()), file: target)
+        let reason = errnoText()
+        let folder = directory.isEmpty ? "." : directory
+        var info = stat()
+        if stat(folder, &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR {
+            throw FormatError(.notFound("folder \(folder)"), file: target, code: .io)
+        }
+        throw FormatError(.io(operation: "create a temporary file in \(folder)", message: reason), file: target)
     }
 
     /// Lets go of the lock and the signal handlers' entry once the file is renamed or removed.
