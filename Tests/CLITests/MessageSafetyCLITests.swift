@@ -88,8 +88,10 @@ struct MessageSafetyCLITests {
             == input.tensors.map { Array($0.name.utf8) }.sorted { $0.lexicographicallyPrecedes($1) })
     }
 
-    /// Empty tensors ([0, 2, 2^40], [2, 0, 2^62]…) in every format through every writing command: copied
-    /// unchanged (quantize reports them `empty`), never sized by their other dimensions.
+    /// Empty tensors ([0, 2, 2^40], [2, 0, 2^62]…) in every format through every writing command: never sized
+    /// by their other dimensions. The accepted corpus holds nothing else worth quantizing, so quantize says
+    /// so (nothing-to-quantize, the empty tensors counted as such); convert copies them; validate reports no
+    /// connector (exit 1).
     @Test(arguments: ["empty_huge_dims.safetensors", "empty_huge_dims.gguf", "empty_huge_dims.npy", "empty_huge_dims_fortran.npy",
                       "empty_long_row.npy", "empty_row_2p62.gguf", "empty_huge_dims.pt", "empty_huge_dims_legacy.pt",
                       "empty_dims_names.onnx"],
@@ -100,21 +102,66 @@ struct MessageSafetyCLITests {
         let scratch = try Scratch()
         let arguments = [command[0], Self.accepted + file] + command.dropFirst().map { $0.replacingOccurrences(of: "OUT", with: scratch.file("out")) }
         let result = try CLI.run(arguments)
-        // Refusals are fine where the format cannot hold a dtype (q8_0 in safetensors, bf16 kept…); crashes are not.
-        #expect([0, 1, 2].contains(result.status) && !result.stderr.contains("Backtracing"), "\(arguments): \(result.stderr)")
         let input = try CheckpointReader.open(Self.accepted + file)
-        guard command[0] == "quantize", result.status == 0 else { return }
-        let json = try CLI.json(result)
-        for entry in try #require(json["tensors"]?.arrayValue) {
-            let name = try #require(entry["name"]?.stringValue)
-            guard let tensor = input.tensors.first(where: { $0.name.isSameName(as: name) }), tensor.info.elementCount == 0 else { continue }
-            #expect(entry["reason"] == .string("empty"), "\(name): \(entry)")
-            #expect(entry["type"] == .string(tensor.dtype.rawValue), "\(name): \(entry)")
+        switch command[0] {
+        case "validate":
+            #expect(result.status == 1, "\(arguments): \(result.stderr)")
+        case "convert":
+            #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            let back = try CheckpointReader.open(scratch.file(command[1].replacingOccurrences(of: "OUT", with: "out")))
+            for tensor in input.tensors where tensor.info.elementCount == 0 {
+                let written = try #require(back.tensors.first { $0.name.isSameName(as: tensor.name) })
+                #expect(written.shape == tensor.shape, "\(arguments): \(tensor.name)")
+            }
+        default:
+            if result.status == 0 {
+                try Self.expectEmptyCopied(result, input: input, output: scratch.file(command[1].replacingOccurrences(of: "OUT", with: "out")))
+            } else {
+                #expect(result.status == 2, "\(arguments): \(result.stderr)")
+                #expect(try CLI.json(result)["code"] == .string("nothing-to-quantize"), "\(arguments): \(result.stdout)")
+                let count = input.tensors.filter { $0.info.elementCount == 0 }.count
+                #expect(result.stderr.contains("\(count) empty"), "\(arguments): \(result.stderr)")
+            }
         }
-        let back = try CheckpointReader.open(scratch.file(command[1].hasSuffix(".gguf") ? "out.gguf" : "out.safetensors"))
+    }
+
+    /// Empty tensors beside a 64 x 64 f32 weight (hostile/writers/empty_beside_weights.*, one per input format,
+    /// a Fortran-ordered member in the npz): quantize quantizes the weight and copies each empty tensor unchanged
+    /// (its dtype and shape, whatever its other dimensions), reported with the reason `empty`.
+    @Test(arguments: ["empty_beside_weights.safetensors", "empty_beside_weights.gguf", "empty_beside_weights.npz",
+                      "empty_beside_weights.pt"],
+          [["OUT.gguf", "--type", "q8_0"], ["OUT.gguf", "--type", "q4_k"], ["OUT.safetensors", "--type", "mlx-q4"],
+           ["OUT.safetensors", "--type", "f16"]])
+    func emptyTensorsAreCopiedWithTheReasonEmpty(_ file: String, _ command: [String]) throws {
+        let scratch = try Scratch()
+        let output = scratch.file(command[0].replacingOccurrences(of: "OUT", with: "out"))
+        let result = try CLI.run(["quantize", Self.writers + file, output] + command.dropFirst() + ["--json"])
+        let input = try CheckpointReader.open(Self.writers + file)
+        #expect(input.tensors.filter { $0.info.elementCount == 0 }.count >= 2)
+        if output.hasSuffix(".safetensors") && input.tensors.contains(where: { $0.dtype.isBlockQuantized }) {
+            // An empty q8_0 tensor is still q8_0: safetensors cannot hold it, and the input is named for it.
+            #expect(result.status == 2 && result.stderr.hasPrefix("connkit: \(Self.writers + file): tensor 'c': "), "\(result.stderr)")
+            return
+        }
+        #expect(result.status == 0, "\(result.stderr)")
+        try Self.expectEmptyCopied(result, input: input, output: output)
+        let entries = try #require(try CLI.json(result)["tensors"]?.arrayValue)
+        let weight = try #require(entries.first { $0["name"] == .string("w") })
+        #expect(weight["reason"] != .string("empty"), "\(weight)")
+        #expect(weight["type"] != .string("f32"), "\(weight)")
+    }
+
+    /// Each empty tensor of `input` is reported `empty` with its own dtype, and written with its shape and dtype.
+    static func expectEmptyCopied(_ result: CommandResult, input: Checkpoint, output: String) throws {
+        let json = try CLI.json(result)
+        let entries = try #require(json["tensors"]?.arrayValue)
+        let back = try CheckpointReader.open(output)
         for tensor in input.tensors where tensor.info.elementCount == 0 {
+            let entry = try #require(entries.first { $0["name"]?.stringValue?.isSameName(as: tensor.name) == true })
+            #expect(entry["reason"] == .string("empty"), "\(tensor.name): \(entry)")
+            #expect(entry["type"] == .string(tensor.dtype.rawValue), "\(tensor.name): \(entry)")
             let written = try #require(back.tensors.first { $0.name.isSameName(as: tensor.name) })
-            #expect(written.shape == tensor.shape && written.dtype == tensor.dtype)
+            #expect(written.shape == tensor.shape && written.dtype == tensor.dtype, "\(tensor.name)")
         }
     }
 }

@@ -17,11 +17,19 @@ Run with the project venv:  /work/main/venv/bin/python Tests/Fixtures/hostile/wr
 - nested_array.gguf: an array of arrays of u8 (gguf-py reads it; ggml refuses nested arrays, so connkit's
   writer does).
 Each must be refused by the writer with an error that names the input file, never the output.
+
+- empty_beside_weights.{safetensors,gguf,npz,pt}: empty tensors whose other dimensions are huge ([0, 2, 2^40]
+  f32, [2, 0, 2^62] f16, [2^40, 0] bf16 or q8_0, a Fortran-ordered [0, 2, 2^40] in the npz) beside a
+  64 x 64 f32 "w" that every quantization type quantizes (class 1): quantize must copy each empty tensor
+  unchanged with the reason "empty" and quantize "w". Packed with the accepted corpus's packers (they read
+  each file back with the reference reader); expected_empty.json records what the references read (names as UTF-8 hex, dtypes, shapes).
 """
 
 import io
+import json
 import os
 import struct
+import sys
 import zipfile
 
 import numpy as np
@@ -95,6 +103,58 @@ def gguf_by_hand(name, kvs):
     assert [t.name for t in reader.tensors] == ["w"]
 
 
+def write_empty_beside_weights():
+    """The accepted corpus's packers, writing here: they pack by hand (numpy cannot make some of these
+    arrays) and read each file back with the reference reader, whose view is the expectation."""
+    sys.path.insert(0, os.path.join(HERE, "..", "accepted"))
+    import generate as accepted  # Tests/Fixtures/hostile/accepted/generate.py
+    accepted.HERE = HERE
+    w = ((np.arange(64 * 64, dtype="<f4").reshape(64, 64) % 17) - 8) / 8
+    expected = {}
+    expected["empty_beside_weights.safetensors"] = accepted.safetensors_file("empty_beside_weights.safetensors", [
+        ("a", "F32", [0, 2, 1 << 40], b""),
+        ("b", "F16", [2, 0, 1 << 62], b""),
+        ("c", "BF16", [1 << 40, 0], b""),
+        ("w", "F32", [64, 64], w.tobytes()),
+    ])
+    expected["empty_beside_weights.gguf"] = accepted.gguf_file("empty_beside_weights.gguf", [
+        ("a", 0, [1 << 40, 2, 0], b""),   # row-major [0, 2, 2^40] f32
+        ("c", 8, [1 << 40, 0], b""),      # q8_0 [0, 2^40]
+        ("w", 0, [64, 64], w.tobytes()),
+    ], [("general.architecture", "tensors")])
+    # npz: a C-ordered and a Fortran-ordered empty member (headers by numpy's own writer) beside "w".
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, fortran in (("a", False), ("f", True)):
+            member = io.BytesIO()
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": fortran,
+                                                          "shape": (0, 2, 1 << 40)})
+            archive.writestr(name + ".npy", member.getvalue())
+        member = io.BytesIO()
+        np.lib.format.write_array(member, w)
+        archive.writestr("w.npy", member.getvalue())
+    with open(out("empty_beside_weights.npz"), "wb") as f:
+        f.write(buffer.getvalue())
+    with np.load(out("empty_beside_weights.npz")) as loaded:
+        assert loaded["a"].shape == loaded["f"].shape == (0, 2, 1 << 40) and loaded["f"].size == 0
+        expected["empty_beside_weights.npz"] = {"format": "npz", "metadata": [],
+                                                "tensors": [accepted.npy_entry(k, loaded[k]) for k in loaded.files]}
+    tensors = {"a": torch.empty((0, 2, 1 << 40)), "b": torch.empty((2, 0, 1 << 62), dtype=torch.float16),
+               "c": torch.empty((1 << 40, 0), dtype=torch.bfloat16), "w": torch.from_numpy(w.copy())}
+    torch.save(tensors, out("empty_beside_weights.pt"))
+    back = torch.load(out("empty_beside_weights.pt"), weights_only=True)
+    names = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+    expected["empty_beside_weights.pt"] = {"format": "pytorch", "metadata": [], "tensors": [
+        {"name": k.encode().hex(), "dtype": names[v.dtype], "shape": list(v.shape), "nbytes": v.numel() * v.element_size()}
+        for k, v in back.items()]}
+    for file in expected.values():  # names, dtypes and shapes are what the test needs; the data is "w"'s
+        for tensor in file["tensors"]:
+            tensor.pop("data", None)
+    with open(out("expected_empty.json"), "w") as f:
+        json.dump(expected, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
 def write_gguf():
     gguf_by_hand("arch_not_string.gguf", [("general.architecture", struct.pack("<II", 4, 7))])
     inner = struct.pack("<IQ", 0, 2) + bytes([1, 2])
@@ -107,3 +167,4 @@ if __name__ == "__main__":
     write_nul_npz()
     write_long_name()
     write_gguf()
+    write_empty_beside_weights()
