@@ -135,6 +135,26 @@ struct WriterSafetyCLITests {
         #expect(try Self.leftovers(scratch.path) == [])
     }
 
+    /// A crash signal that is not a changed input (here sent with kill, so it has no faulting address in a
+    /// mapping) removes the temporary file, then goes on to the action in place before connkit's handler —
+    /// here the default one (Swift's backtracer turned off: its helper process would outlive the run and
+    /// hold the pipes) — and the process ends with that signal.
+    @Test(arguments: [SIGSEGV, SIGBUS, SIGABRT])
+    func aCrashSignalRemovesTheTemporaryFileAndGoesOn(_ signal: Int32) throws {
+        let scratch = try Scratch()
+        let input = scratch.file("in.safetensors")
+        try Self.writeInput(input)
+        let run = try HeldCommand(["convert", input, scratch.file("out.gguf")], holdFile: scratch.file("hold"),
+                                  environment: ["SWIFT_BACKTRACE": "enable=no"])
+        #expect(run.isHeld)
+        #expect(try Self.temporaries(scratch.path).count == 1)
+        kill(run.process.processIdentifier, signal)
+        let result = run.wait()
+        #expect(run.process.terminationReason == .uncaughtSignal && result.status == signal, "\(result.stderr)")
+        #expect(!result.stderr.contains("changed while being read"), "\(result.stderr)")
+        #expect(try Self.leftovers(scratch.path) == [])
+    }
+
     /// `ulimit -f` (in a shell of its own): SIGXFSZ is ignored, so the write fails with EFBIG, reported on the
     /// output, and the temporary file is removed — for a cast (write(2)) and a lossless copy (copy_file_range).
     @Test(arguments: [["--dtype", "f32"], []])

@@ -129,13 +129,14 @@ public final class HeldCommand: @unchecked Sendable {
     private let readers = DispatchGroup()
 
     /// Starts `connkit arguments…` and waits (up to 60 s) until it reaches the hold point.
-    public init(_ arguments: [String], holdFile: String, in directory: String = CLI.repositoryRoot) throws {
+    public init(_ arguments: [String], holdFile: String, in directory: String = CLI.repositoryRoot,
+                environment: [String: String] = [:]) throws {
         self.holdFile = holdFile
         process = Process()
         process.executableURL = URL(fileURLWithPath: CLI.executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = ProcessInfo.processInfo.environment.merging(["CONNKIT_TEST_HOLD": holdFile]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["CONNKIT_TEST_HOLD": holdFile]) { $1 }) { $1 }
         process.standardOutput = out
         process.standardError = err
         try process.run()

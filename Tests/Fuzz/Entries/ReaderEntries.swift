@@ -122,8 +122,16 @@ public enum FuzzEntries {
         }
     }
 
+    /// Set by the libFuzzer binaries (`LLVMFuzzerInitialize`): the first accepted input installs connkit's
+    /// signal handlers (`ProcessGuard`), as the CLI runs with them. Installed then, after libFuzzer has set
+    /// its own handlers, they chain to libFuzzer's and AddressSanitizer's: a crash is still reported and
+    /// its input saved, and the temporary outputs of the writers are removed first. The replay test leaves
+    /// it off (the test runner's signals are its own).
+    public nonisolated(unsafe) static var installsProcessGuard = false
+
     /// What happens to every accepted checkpoint: each byte read, then the writers.
     static func accepted(_ checkpoint: Checkpoint) -> [String] {
+        if installsProcessGuard { ProcessGuard.install() }
         Touch.all(checkpoint)
         return WriterRoundTrip.check(checkpoint)
     }
