@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Quantization throughput: connkit vs ggml vs gguf-py, measured in the same run.
 
-  /work/venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--quick]
+  venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--shapes 4096x4096] [--end-to-end]
 
 * connkit: the QuantizeBench executable (Benchmarks/QuantizeBench, release build) times the in-process
   kernels (`GGMLBlocks.quantize`, NaN/inf scan included) with 1 thread and with all cores.
@@ -37,12 +37,14 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH_PACKAGE = os.path.join(HERE, "QuantizeBench")
-GGML_IDS = {"q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "q2_k": 10, "q3_k": 11, "q4_k": 12,
-            "q5_k": 13, "q6_k": 14, "iq4_nl": 20}
-LAYOUT = {"q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24), "q8_0": (32, 34),
-          "q2_k": (256, 84), "q3_k": (256, 110), "q4_k": (256, 144), "q5_k": (256, 176), "q6_k": (256, 210),
-          "iq4_nl": (32, 18)}
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ggml_type(name):
+    """The type's ggml id and (block elements, block bytes), from gguf-py's tables."""
+    import gguf
+    qtype = gguf.GGMLQuantizationType[name.upper()]
+    return int(qtype), gguf.GGML_QUANT_SIZES[qtype]
 
 
 def weights(rows, columns):
@@ -81,7 +83,7 @@ def load_ggml():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--types", default="q8_0,q4_0,q4_1,q5_0,q5_1,q2_k,q3_k,q4_k,q5_k,q6_k,iq4_nl")
+    parser.add_argument("--types", help="comma-separated (default: every type connkit quantizes to)")
     parser.add_argument("--shapes", default="4096x4096,4096x1024")
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--no-build", action="store_true")
@@ -89,7 +91,6 @@ def main():
     parser.add_argument("--end-to-end", action="store_true", help="also time whole-file quantization")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    types = args.types.split(",")
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
 
     if not args.no_build:
@@ -98,7 +99,8 @@ def main():
     import llama_cpp
     ggml_path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
     bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
-    out = subprocess.run([bench, "--types", ",".join(types), "--shapes", args.shapes, "--min-seconds",
+    type_option = ["--types", args.types] if args.types else []
+    out = subprocess.run([bench, *type_option, "--shapes", args.shapes, "--min-seconds",
                           str(args.min_seconds), "--casts", "--machine", "--ggml", ggml_path], check=True,
                          capture_output=True, text=True)
     connkit = {}
@@ -112,6 +114,8 @@ def main():
         else:
             connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
     cores = max(t for (_, _, t) in connkit)
+    # The types in QuantizeBench's order (by default every type connkit quantizes to).
+    types = list(dict.fromkeys(op[len("quantize-"):] for (op, _, _) in connkit if op.startswith("quantize-")))
 
     import gguf
     from gguf.quants import quantize as gguf_quantize
@@ -122,9 +126,9 @@ def main():
         x = np.ascontiguousarray(weights(*shape))
         n = x.size
         for name in types:
-            block_elements, block_bytes = LAYOUT[name]
+            type_id, (block_elements, block_bytes) = ggml_type(name)
             dst = np.empty(n // block_elements * block_bytes, np.uint8)
-            t = best_time(lambda: lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, dst.ctypes.data, 0,
+            t = best_time(lambda: lib.ggml_quantize_chunk(type_id, x.ctypes.data, dst.ctypes.data, 0,
                                                           shape[0], shape[1], None), args.min_seconds)
             ggml_rate = n / t / 1e6
             qtype = getattr(gguf.GGMLQuantizationType, name.upper())
@@ -201,7 +205,7 @@ def end_to_end(types, args, lib):
 
     def python_pipeline(path, out, name, use_ggml):
         qtype = getattr(gguf.GGMLQuantizationType, name.upper())
-        block_elements, block_bytes = LAYOUT[name]
+        type_id, (block_elements, block_bytes) = ggml_type(name)
         writer = gguf.GGUFWriter(out, "tensors")
         for key, array in st.load_file(path).items():
             x = np.ascontiguousarray(array, dtype=np.float32)
@@ -210,7 +214,7 @@ def end_to_end(types, args, lib):
                 continue
             if use_ggml:
                 q = np.empty((x.shape[0], x.shape[1] // block_elements * block_bytes), np.uint8)
-                lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, q.ctypes.data, 0, x.shape[0], x.shape[1], None)
+                lib.ggml_quantize_chunk(type_id, x.ctypes.data, q.ctypes.data, 0, x.shape[0], x.shape[1], None)
             else:
                 q = gguf_quantize(x, qtype)
             writer.add_tensor(key, q, raw_dtype=qtype)
