@@ -26,7 +26,7 @@ module CConnkit {
     export *
 }
 MAP
-flags=(-O -g -parse-as-library -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib")
+flags=(-O -g -parse-as-library -package-name connkit -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib")
 
 objects=()
 for c in "$root"/Sources/CConnkit/*.c; do

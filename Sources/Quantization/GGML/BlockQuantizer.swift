@@ -90,6 +90,10 @@ extension BlockQuantizer {
     }
 }
 
+/// The ggml block types connkit quantizes to (the decoders are TensorFormats' `GGMLBlocks.dequantize`).
+///
+/// Quantization is bit-exact with ggml's `ggml_quantize_chunk` without an importance matrix (the
+/// reference build evaluates float32 strictly, without fused multiply-adds).
 extension GGMLBlocks {
     /// Every block type `quantize` produces, in the order `--help` lists them.
     static let quantizers: [any BlockQuantizer.Type] = [

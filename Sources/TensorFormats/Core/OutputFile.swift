@@ -185,7 +185,7 @@ public final class OutputFile {
         try failure.rethrow()
         let full = UnsafeRawBufferPointer(rebasing: buffer[0 ..< buffered])
         let fd = descriptor, path = self.path, failure = self.failure
-        let job = UnsafeSendable(full)
+        let job = UncheckedSendable(full)
         writer.async(group: inFlight) {
             do { try OutputFile.writeFully(job.value, to: fd, path: path) } catch { failure.record(error) }
         }
@@ -288,12 +288,6 @@ final class FailureBox: @unchecked Sendable {
     private var error: (any Error)?
     func record(_ error: any Error) { lock.locked { if self.error == nil { self.error = error } } }
     func rethrow() throws { if let error = lock.locked({ self.error }) { throw error } }
-}
-
-/// Hands a buffer to the writer queue; the producer does not touch it until the queue is done with it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 final class Mutex: @unchecked Sendable {
