@@ -49,7 +49,7 @@ public struct QuantizationPolicy: Sendable {
     static var fallbackChain: String {
         var links: [(from: [String], to: DType)] = []
         for quantizer in GGMLBlocks.quantizers {
-            guard let to = quantizer.fallback else { continue }
+            guard let to = quantizer.facts.fallback else { continue }
             if let last = links.last, last.to == to {
                 links[links.count - 1].from.append(quantizer.type.rawValue)
             } else {

@@ -16,15 +16,8 @@ import TensorFormats
 /// `takesImportance` is true, called row by row by the driver (rows start on a block boundary, so the
 /// slices line up); the fast kernels may hand such rows to it.
 protocol BlockQuantizer: SendableMetatype {
-    /// The block type produced.
-    static var type: DType { get }
-    /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_MOSTLY_*`) for a file of this type; the `_S` value
-    /// for a k-quant.
-    static var fileType: UInt32 { get }
-    /// The next type of llama.cpp's fallback chain for a row that is not a whole number of blocks.
-    static var fallback: DType? { get }
-    /// True when ggml's quantizer for this type weights its error by an importance vector when given one.
-    static var takesImportance: Bool { get }
+    /// What llama.cpp says about the type.
+    static var facts: BlockFacts { get }
 
     /// One block: the scalar transcription of ggml's reference quantizer.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer)
@@ -46,8 +39,28 @@ protocol BlockQuantizer: SendableMetatype {
     static var vectorGroup: Int { get }
 }
 
+/// What llama.cpp says about a block type connkit quantizes to.
+struct BlockFacts {
+    /// The block type produced.
+    let type: DType
+    /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_MOSTLY_*`) for a file of this type; the `_S` value
+    /// for a k-quant.
+    let fileType: UInt32
+    /// The next type of llama.cpp's fallback chain for a row that is not a whole number of blocks.
+    var fallback: DType?
+    /// True when ggml's quantizer for this type weights its error by an importance vector when given one.
+    let takesImportance: Bool
+
+    init(_ type: DType, fileType: UInt32, fallback: DType? = nil, takesImportance: Bool) {
+        self.type = type
+        self.fileType = fileType
+        self.fallback = fallback
+        self.takesImportance = takesImportance
+    }
+}
+
 extension BlockQuantizer {
-    static var fallback: DType? { nil }
+    static var type: DType { facts.type }
     static var checksFiniteness: Bool { false }
     static var vectorGroup: Int { 0 }
 
@@ -110,16 +123,16 @@ extension GGMLBlocks {
 
     /// llama.cpp's `general.file_type` for a file of block type `type` (nil: connkit does not produce it).
     public static func fileType(_ type: DType) -> UInt32? {
-        quantizer(type)?.fileType
+        quantizer(type)?.facts.fileType
     }
 
     /// llama.cpp's fallback for a row that is not a whole number of `type`'s blocks.
     public static func fallback(_ type: DType) -> DType? {
-        quantizer(type)?.fallback
+        quantizer(type)?.facts.fallback
     }
 
     /// True when ggml weights `type`'s quantization by an importance vector when given one.
     public static func takesImportance(_ type: DType) -> Bool {
-        quantizer(type)?.takesImportance ?? false
+        quantizer(type)?.facts.takesImportance ?? false
     }
 }

@@ -187,12 +187,7 @@ extension LegacyBlock {
     }
 }
 
-extension Q8_0: LegacyBlock {
-    static var type: DType { .q8_0 }
-    static var fileType: UInt32 { 7 }
-    static var takesImportance: Bool { false }
-    static var cKernel: LegacyCKernel { ck_quantize_q8_0 }
-
+extension Q8_0 {
     /// roundf(v) for |v| < 2^22: round the magnitude to nearest even, then move the ties that went down
     /// (magnitude - rounded == 0.5, exact) up; restore the sign.
     @_transparent
@@ -222,12 +217,11 @@ extension Q8_0: LegacyBlock {
 
 /// q4_0 (bits 4) and q5_0 (bits 5): d = max / -2^(bits-1) with max the value of largest magnitude,
 /// code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)). Block: f16 d, [u32 qh,] 16 nibble bytes.
-protocol SymmetricLegacy: LegacyBlock where Scalars == (id: Float, half: UInt16) {
-    static var bits: Int { get }
-}
+protocol SymmetricLegacy: LegacyBlock where Scalars == (id: Float, half: UInt16) {}
 
 extension SymmetricLegacy {
-    static var takesImportance: Bool { true }
+    /// 4 or 5, from the geometry (an f16 d, then the codes).
+    static var bits: Int { legacyCodeBits(type, header: 2) }
 
     @_transparent
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (id: Float, half: UInt16)? {
@@ -273,28 +267,13 @@ extension SymmetricLegacy {
     }
 }
 
-extension Q4_0: SymmetricLegacy {
-    static var type: DType { .q4_0 }
-    static var fileType: UInt32 { 2 }
-    static var bits: Int { 4 }
-    static var cKernel: LegacyCKernel { ck_quantize_q4_0 }
-}
-
-extension Q5_0: SymmetricLegacy {
-    static var type: DType { .q5_0 }
-    static var fileType: UInt32 { 8 }
-    static var bits: Int { 5 }
-    static var cKernel: LegacyCKernel { ck_quantize_q5_0 }
-}
-
 /// q4_1 (bits 4) and q5_1 (bits 5): d = (max - min) / (2^bits - 1), code = (int8_t)((x - min) * id + 0.5)
 /// (q4_1 also takes MIN(15, ·); q5_1 has no clamp). Block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
-protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, id: Float, halves: (d: UInt16, min: UInt16)) {
-    static var bits: Int { get }
-}
+protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, id: Float, halves: (d: UInt16, min: UInt16)) {}
 
 extension AffineLegacy {
-    static var takesImportance: Bool { true }
+    /// 4 or 5, from the geometry (f16 d and min, then the codes).
+    static var bits: Int { legacyCodeBits(type, header: 4) }
 
     @_transparent
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, id: Float, halves: (d: UInt16, min: UInt16))? {
@@ -339,18 +318,4 @@ extension AffineLegacy {
             storeLowNibbles(codes, y, at: 8)
         }
     }
-}
-
-extension Q4_1: AffineLegacy {
-    static var type: DType { .q4_1 }
-    static var fileType: UInt32 { 3 }
-    static var bits: Int { 4 }
-    static var cKernel: LegacyCKernel { ck_quantize_q4_1 }
-}
-
-extension Q5_1: AffineLegacy {
-    static var type: DType { .q5_1 }
-    static var fileType: UInt32 { 9 }
-    static var bits: Int { 5 }
-    static var cKernel: LegacyCKernel { ck_quantize_q5_1 }
 }
