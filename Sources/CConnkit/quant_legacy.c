@@ -81,9 +81,9 @@ static inline CK_AVX2 int all_finite(__m128 v) {
 }
 
 // The five types share one loop over groups of four blocks; what differs is how a group's scalars are
-// found (`group_scalars`) and how a block's codes are made (`emit_block`). `kind` is a constant in each
-// instantiation below, so every branch on it folds away.
-enum legacy_kind { KIND_Q8_0, KIND_Q4_0, KIND_Q5_0, KIND_Q4_1, KIND_Q5_1 };
+// found (`group_scalars`) and how a block's codes are made (`emit_block`). `kind` (the ggml type id) is a
+// constant in each instantiation below, so every branch on it folds away.
+enum legacy_kind { KIND_Q4_0 = 2, KIND_Q4_1 = 3, KIND_Q5_0 = 6, KIND_Q5_1 = 7, KIND_Q8_0 = 8 };
 
 static inline size_t block_bytes(enum legacy_kind kind) {
     switch (kind) {
@@ -240,20 +240,20 @@ CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t n, int *finit
 CK_AVX2 static size_t q5_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q5_1); }
 #endif
 
+size_t ck_quantize_legacy(uint32_t ggml_type, const float *x, uint8_t *y, size_t blocks, int *finite) {
 #ifdef CK_X86
-#define CK_EXPORT(type)                                                                  \
-    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
-        return ck_has_f16c() ? type##_avx2(x, y, blocks, finite) : 0;                    \
+    if (ck_has_f16c()) {
+        switch (ggml_type) {
+        case KIND_Q8_0: return q8_0_avx2(x, y, blocks, finite);
+        case KIND_Q4_0: return q4_0_avx2(x, y, blocks, finite);
+        case KIND_Q5_0: return q5_0_avx2(x, y, blocks, finite);
+        case KIND_Q4_1: return q4_1_avx2(x, y, blocks, finite);
+        case KIND_Q5_1: return q5_1_avx2(x, y, blocks, finite);
+        default: break;
+        }
     }
 #else
-#define CK_EXPORT(type)                                                                  \
-    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
-        (void)x; (void)y; (void)blocks; (void)finite;                                    \
-        return 0;                                                                        \
-    }
+    (void)ggml_type; (void)x; (void)y; (void)blocks; (void)finite;
 #endif
-CK_EXPORT(q8_0)
-CK_EXPORT(q4_0)
-CK_EXPORT(q4_1)
-CK_EXPORT(q5_0)
-CK_EXPORT(q5_1)
+    return 0;
+}

@@ -24,17 +24,29 @@ enum KQuantSearch {
         return (sumlx, suml2)
     }
 
-    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: symmetric codes `L` in 0..<2*nmax and
-    /// the (signed) scale.
-    static func symmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<UInt8>) -> Float {
+    /// The symmetric searches' first pass: nil (all codes 0) for a group below GROUP_MAX_EPS; else the
+    /// signed value of largest magnitude and the sums at iscale = -nmax / max, each code l + `offset`.
+    @inline(__always)
+    static func symmetricStart<Code: FixedWidthInteger>(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>,
+                                                        _ codes: UnsafeMutablePointer<Code>, offset: Int32)
+        -> (max: Float, sumlx: Float, suml2: Float)? {
         let (amax, max) = signedAbsMax(x, n)
         if amax < groupMaxEpsilon {
             for i in 0 ..< n { codes[i] = 0 }
-            return 0
+            return nil
         }
-        var (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / max) { i, l in
-            codes[i] = UInt8(truncatingIfNeeded: l + nmax)
+        let (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / max) { i, l in
+            codes[i] = Code(truncatingIfNeeded: l + offset)
         }
+        return (max, sumlx, suml2)
+    }
+
+    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: symmetric codes `L` in 0..<2*nmax and
+    /// the (signed) scale.
+    static func symmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<UInt8>) -> Float {
+        guard let start = symmetricStart(n, nmax, x, codes, offset: nmax) else { return 0 }
+        let max = start.max
+        var (sumlx, suml2) = (start.sumlx, start.suml2)
         var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
         var best = scale * sumlx
         for step in -9 ... 9 where step != 0 {
@@ -55,14 +67,7 @@ enum KQuantSearch {
     /// `make_q3_quants(n, nmax, x, L, do_rmse = true)`: codes in 0..<2*nmax refined by up to five
     /// coordinate-descent passes; returns the scale.
     static func symmetricRefined(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<Int8>) -> Float {
-        let (amax, max) = signedAbsMax(x, n)
-        if amax < groupMaxEpsilon {
-            for i in 0 ..< n { codes[i] = 0 }
-            return 0
-        }
-        var (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / max) { i, l in
-            codes[i] = Int8(truncatingIfNeeded: l)
-        }
+        guard var (_, sumlx, suml2) = symmetricStart(n, nmax, x, codes, offset: 0) else { return 0 }
         for _ in 0 ..< 5 {
             var changed = 0
             for i in 0 ..< n {

@@ -1,33 +1,13 @@
-import CConnkit
 import TensorFormats
 
 /// The legacy 32-element ggml block types (layouts and decoders: TensorFormats' `Blocks/LegacyBlocks.swift`).
 /// Each type's kernels: the reference below, the Swift kernel in LegacySIMD.swift, the C kernel in
 /// `CConnkit/quant_legacy.c`.
-extension Q8_0: LegacyBlock {
-    static var facts: BlockFacts { BlockFacts(.q8_0, fileType: 7, takesImportance: false) }
-    static var cKernel: LegacyCKernel { ck_quantize_q8_0 }
-}
-
-extension Q4_0: SymmetricLegacy {
-    static var facts: BlockFacts { BlockFacts(.q4_0, fileType: 2, takesImportance: true) }
-    static var cKernel: LegacyCKernel { ck_quantize_q4_0 }
-}
-
-extension Q5_0: SymmetricLegacy {
-    static var facts: BlockFacts { BlockFacts(.q5_0, fileType: 8, takesImportance: true) }
-    static var cKernel: LegacyCKernel { ck_quantize_q5_0 }
-}
-
-extension Q4_1: AffineLegacy {
-    static var facts: BlockFacts { BlockFacts(.q4_1, fileType: 3, takesImportance: true) }
-    static var cKernel: LegacyCKernel { ck_quantize_q4_1 }
-}
-
-extension Q5_1: AffineLegacy {
-    static var facts: BlockFacts { BlockFacts(.q5_1, fileType: 9, takesImportance: true) }
-    static var cKernel: LegacyCKernel { ck_quantize_q5_1 }
-}
+extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(.q8_0, fileType: 7, takesImportance: false) } }
+extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q4_0, fileType: 2, takesImportance: true) } }
+extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q5_0, fileType: 8, takesImportance: true) } }
+extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q4_1, fileType: 3, takesImportance: true) } }
+extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q5_1, fileType: 9, takesImportance: true) } }
 
 // The references transcribe ggml-quants.c's `quantize_row_*_ref` for one block, including C's float ->
 // int8 conversion as the x86-64 reference build performs it; the fast kernels must give the same bytes.

@@ -71,6 +71,18 @@ private func fifthBits(_ c: Codes) -> UInt32 {
     return UInt32(bitPattern: (qh.x | qh.y) | (qh.z | qh.w))
 }
 
+/// Stores a nibble type's 32 codes after its `header` bytes of f16 fields: 4-bit codes as nibbles, 5-bit
+/// ones as `qh` then the low nibbles (`storeLegacyCodes`' layout).
+@_transparent
+private func storeCodes(_ c: Codes, _ y: UnsafeMutableRawPointer, header: Int, bits: Int) {
+    if bits == 4 {
+        storeNibbles(c, y, at: header)
+    } else {
+        y.storeLE(fifthBits(c), at: header)
+        storeLowNibbles(c, y, at: header + 4)
+    }
+}
+
 /// ±0 in every lane if the block is finite, NaN in a lane that met a NaN or ±inf ((sum) * 0). Summed
 /// over blocks, a NaN survives: the kernels check finiteness on the values they already loaded. A sum of
 /// finite values near the float32 limit can overflow and raise a false alarm; the caller then scans the
@@ -113,11 +125,8 @@ private func minimumAndMaximum(_ v: Vectors, _ x: UnsafePointer<Float>) -> (Floa
 }
 
 
-/// The C kernels' signature (`ck_quantize_q8_0` and its siblings in CConnkit.h).
-typealias LegacyCKernel = (UnsafePointer<Float>, UnsafeMutablePointer<UInt8>, Int, UnsafeMutablePointer<Int32>) -> Int
-
-/// A 32-element legacy type: its reference split into `prepare` and `emit` for the Swift kernel, and its
-/// C kernel. The drivers below are the same for all of them.
+/// A 32-element legacy type: its reference split into `prepare` and `emit` for the Swift kernel (its C
+/// kernel is `ck_quantize_legacy` for its ggml type id). The drivers below are the same for all of them.
 protocol LegacyBlock: BlockQuantizer {
     /// What `emit` needs besides the values: scale, inverse, f16 fields.
     associatedtype Scalars
@@ -129,8 +138,6 @@ protocol LegacyBlock: BlockQuantizer {
         -> (Scalars, Scalars, Scalars, Scalars)?
     /// Writes the block's fields and codes (loading its values again: cheaper than keeping them live).
     static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: Scalars)
-    /// The type's AVX2 kernel in the C target.
-    static var cKernel: LegacyCKernel { get }
 }
 
 extension LegacyBlock {
@@ -147,7 +154,7 @@ extension LegacyBlock {
 
     static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
         var flag: Int32 = 1
-        let done = cKernel(x, y.assumingMemoryBound(to: UInt8.self), blocks, &flag)
+        let done = ck_quantize_legacy(type.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks, &flag)
         if flag == 0 { finite = false }
         return done
     }
@@ -257,13 +264,7 @@ extension SymmetricLegacy {
             let y = x * p.id + offset
             return y.floorBits &+ F4.lanes(y .>= top)
         }
-        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-        if bits == 4 {
-            storeNibbles(codes, y, at: 2)
-        } else {
-            y.storeLE(fifthBits(codes), at: 2)
-            storeLowNibbles(codes, y, at: 6)
-        }
+        storeCodes((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, header: 2, bits: bits)
     }
 }
 
@@ -310,12 +311,6 @@ extension AffineLegacy {
         // (x - min) * id <= (max - min) * id = (2^bits - 1) × (1 ± a few ulp): the codes fit, so q4_1's
         // MIN(15, q) never acts (and q5_1's `(uint8_t)(x0 + 0.5f)` has no clamp).
         @_transparent func code(_ x: F4) -> I4 { ((x - p.min) * p.id + 0.5).floorBits }
-        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-        if bits == 4 {
-            storeNibbles(codes, y, at: 4)
-        } else {
-            y.storeLE(fifthBits(codes), at: 4)
-            storeLowNibbles(codes, y, at: 8)
-        }
+        storeCodes((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, header: 4, bits: bits)
     }
 }
