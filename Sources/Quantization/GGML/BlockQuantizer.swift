@@ -43,6 +43,8 @@ protocol BlockQuantizer: SendableMetatype {
 struct BlockFacts {
     /// The block type produced.
     let type: DType
+    /// The width of a value's code (q4_0: 4, q6_k: 6, iq4_nl: 4 …), scales and minimums apart.
+    let bits: Int
     /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_MOSTLY_*`) for a file of this type; the `_S` value
     /// for a k-quant.
     let fileType: UInt32
@@ -51,8 +53,9 @@ struct BlockFacts {
     /// True when ggml's quantizer for this type weights its error by an importance vector when given one.
     let takesImportance: Bool
 
-    init(_ type: DType, fileType: UInt32, fallback: DType? = nil, takesImportance: Bool) {
+    init(_ type: DType, bits: Int, fileType: UInt32, fallback: DType? = nil, takesImportance: Bool) {
         self.type = type
+        self.bits = bits
         self.fileType = fileType
         self.fallback = fallback
         self.takesImportance = takesImportance
@@ -61,6 +64,7 @@ struct BlockFacts {
 
 extension BlockQuantizer {
     static var type: DType { facts.type }
+    static var bits: Int { facts.bits }
     static var checksFiniteness: Bool { false }
     static var vectorGroup: Int { 0 }
 

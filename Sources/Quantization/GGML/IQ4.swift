@@ -5,7 +5,7 @@ import TensorFormats
 /// below, and the C target's AVX2 kernel (`quant_iq4.c`, eight blocks side by side) which leaves the groups
 /// it cannot do (a non-finite scale) and the tail to the reference. Without AVX2 the reference runs.
 extension IQ4_NL: BlockQuantizer {
-    static var facts: BlockFacts { BlockFacts(.iq4_nl, fileType: 25, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(.iq4_nl, bits: 4, fileType: 25, takesImportance: true) }
     static var vectorGroup: Int { 8 }
 
     /// Finite input only (the driver scans first).

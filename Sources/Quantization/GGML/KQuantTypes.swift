@@ -2,30 +2,20 @@ import TensorFormats
 
 /// The five k-quant types: llama.cpp's facts, ggml's search parameters (`quantize_row_*_ref`), and each
 /// type's `finish` (scale encoding, f16 fields, requantization, packing) in ggml's order.
-extension Q2_K: KQuantBlock {
-    static var facts: BlockFacts { BlockFacts(.q2_k, fileType: 10, fallback: .iq4_nl, takesImportance: true) }
-    static var groupSize: Int { 16 }
-}
-
-extension Q3_K: KQuantBlock {
-    static var facts: BlockFacts { BlockFacts(.q3_k, fileType: 11, fallback: .iq4_nl, takesImportance: true) }
-    static var groupSize: Int { 16 }
-}
+extension Q2_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q2_k, bits: 2, fileType: 10, fallback: .iq4_nl, takesImportance: true) } }
+extension Q3_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q3_k, bits: 3, fileType: 11, fallback: .iq4_nl, takesImportance: true) } }
 
 extension Q4_K: AsymmetricKQuant {
-    static var facts: BlockFacts { BlockFacts(.q4_k, fileType: 14, fallback: .q5_0, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(.q4_k, bits: 4, fileType: 14, fallback: .q5_0, takesImportance: true) }
     static var search: (rmin: Float, nstep: Int) { (-1, 20) }
 }
 
 extension Q5_K: AsymmetricKQuant {
-    static var facts: BlockFacts { BlockFacts(.q5_k, fileType: 16, fallback: .q5_1, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(.q5_k, bits: 5, fileType: 16, fallback: .q5_1, takesImportance: true) }
     static var search: (rmin: Float, nstep: Int) { (-0.5, 15) }
 }
 
-extension Q6_K: KQuantBlock {
-    static var facts: BlockFacts { BlockFacts(.q6_k, fileType: 18, fallback: .q8_0, takesImportance: true) }
-    static var groupSize: Int { 16 }
-}
+extension Q6_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q6_k, bits: 6, fileType: 18, fallback: .q8_0, takesImportance: true) } }
 
 extension Q2_K {
     /// `make_qkx2_quants(16, 3, x, |x|, L, &min, Laux, -0.5, 0.1, 15, true)`.
@@ -149,8 +139,8 @@ extension Q3_K {
 }
 
 /// q4_k and q5_k: eight groups of 32 with a scale and a min each, 6-bit codes for both (`get_scale_min_k4`'s
-/// layout), f16 d and dmin; they differ in the code width (from the geometry: 4 or 5 bits, the fifth in a
-/// `qh` plane) and the search's range.
+/// layout), f16 d and dmin; they differ in the code width (4 or 5 bits, the fifth in a `qh` plane) and the
+/// search's range.
 protocol AsymmetricKQuant: KQuantBlock {
     /// `make_qkx2_quants`'s `rmin` and `nstep` for the type.
     static var search: (rmin: Float, nstep: Int) { get }
@@ -158,12 +148,6 @@ protocol AsymmetricKQuant: KQuantBlock {
 
 extension AsymmetricKQuant {
     static var groupSize: Int { 32 }
-
-    /// 4 or 5: d, dmin and 12 bytes of scale codes, then the codes.
-    static var bits: Int {
-        let (elements, bytes) = type.layout
-        return (bytes - 16) * 8 / elements
-    }
 
     /// `make_qkx2_quants(32, 2^bits - 1, x, av_x + |x|, L, &min, Laux, rmin, 0.1, nstep, false)`.
     static func searchGroup(_ x: UnsafePointer<Float>, codes: UnsafeMutablePointer<UInt8>, _ s: KQuantScratch)

@@ -28,6 +28,9 @@ protocol KQuantBlock: BlockQuantizer {
 }
 
 extension KQuantBlock {
+    /// ggml's k-quants search groups of 16 values, except q4_k and q5_k (32).
+    static var groupSize: Int { 16 }
+
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         let s = KQuantScratch()
         defer { s.deallocate() }

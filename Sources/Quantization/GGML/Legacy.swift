@@ -3,11 +3,11 @@ import TensorFormats
 /// The legacy 32-element ggml block types (layouts and decoders: TensorFormats' `Blocks/LegacyBlocks.swift`).
 /// Each type's kernels: the reference below, the Swift kernel in LegacySIMD.swift, the C kernel in
 /// `CConnkit/quant_legacy.c`.
-extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(.q8_0, fileType: 7, takesImportance: false) } }
-extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q4_0, fileType: 2, takesImportance: true) } }
-extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q5_0, fileType: 8, takesImportance: true) } }
-extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q4_1, fileType: 3, takesImportance: true) } }
-extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q5_1, fileType: 9, takesImportance: true) } }
+extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(.q8_0, bits: 8, fileType: 7, takesImportance: false) } }
+extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q4_0, bits: 4, fileType: 2, takesImportance: true) } }
+extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q5_0, bits: 5, fileType: 8, takesImportance: true) } }
+extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q4_1, bits: 4, fileType: 3, takesImportance: true) } }
+extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q5_1, bits: 5, fileType: 9, takesImportance: true) } }
 
 // The references transcribe ggml-quants.c's `quantize_row_*_ref` for one block, including C's float ->
 // int8 conversion as the x86-64 reference build performs it; the fast kernels must give the same bytes.
@@ -29,14 +29,6 @@ extension Q8_0 {
             y.storeBytes(of: UInt8(truncatingIfNeeded: q), toByteOffset: 2 + j, as: UInt8.self)
         }
     }
-}
-
-/// The nibble types' code bits: 4 or 5 (the fifth bit in a `qh` word after the f16 fields), from the
-/// block geometry: `header` bytes of f16 fields, then the codes.
-@inline(__always)
-func legacyCodeBits(_ type: DType, header: Int) -> Int {
-    let (elements, bytes) = type.layout
-    return (bytes - header) * 8 / elements
 }
 
 /// Stores a nibble type's codes after its `header` bytes of f16 fields: [u32 qh (bit j = bit 4 of code

@@ -227,9 +227,6 @@ extension Q8_0 {
 protocol SymmetricLegacy: LegacyBlock where Scalars == (id: Float, half: UInt16) {}
 
 extension SymmetricLegacy {
-    /// 4 or 5, from the geometry (an f16 d, then the codes).
-    static var bits: Int { legacyCodeBits(type, header: 2) }
-
     @_transparent
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (id: Float, half: UInt16)? {
         guard let max = signedMaximum(v) else { return nil }
@@ -273,9 +270,6 @@ extension SymmetricLegacy {
 protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, id: Float, halves: (d: UInt16, min: UInt16)) {}
 
 extension AffineLegacy {
-    /// 4 or 5, from the geometry (f16 d and min, then the codes).
-    static var bits: Int { legacyCodeBits(type, header: 4) }
-
     @_transparent
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, id: Float, halves: (d: UInt16, min: UInt16))? {
         let (min, max) = minimumAndMaximum(v, x)
