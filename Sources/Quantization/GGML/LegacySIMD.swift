@@ -71,6 +71,14 @@ private func fifthBits(_ c: Codes) -> UInt32 {
     return UInt32(bitPattern: (qh.x | qh.y) | (qh.z | qh.w))
 }
 
+/// A block's scale with ggml's inverse (`d ? 1/d : 0`), or nil when the inverse overflows (the block then
+/// goes through the reference, which keeps C's results for it).
+@_transparent
+private func withInverse(_ d: Float) -> (d: Float, id: Float)? {
+    let id: Float = d != 0 ? 1 / d : 0
+    return id.isFinite ? (d, id) : nil
+}
+
 /// Stores a nibble type's 32 codes after its `header` bytes of f16 fields: 4-bit codes as nibbles, 5-bit
 /// ones as `qh` then the low nibbles (`storeLegacyCodes`' layout).
 @_transparent
@@ -132,10 +140,6 @@ protocol LegacyBlock: BlockQuantizer {
     associatedtype Scalars
     /// The block's scalars, or nil when the block needs the reference.
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> Scalars?
-    /// Four consecutive blocks' scalars (block b at x + b·n), or nil when one of them needs the reference.
-    /// The default runs `prepare` four times; a type may compute the four side by side in vectors.
-    static func prepare(group v: (Vectors, Vectors, Vectors, Vectors), _ x: UnsafePointer<Float>, stride n: Int)
-        -> (Scalars, Scalars, Scalars, Scalars)?
     /// Writes the block's fields and codes (loading its values again: cheaper than keeping them live).
     static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: Scalars)
 }
@@ -143,14 +147,6 @@ protocol LegacyBlock: BlockQuantizer {
 extension LegacyBlock {
     static var checksFiniteness: Bool { true }
     static var vectorGroup: Int { 4 }
-
-    @_transparent
-    static func prepare(group v: (Vectors, Vectors, Vectors, Vectors), _ x: UnsafePointer<Float>, stride n: Int)
-        -> (Scalars, Scalars, Scalars, Scalars)? {
-        guard let p0 = prepare(v.0, x), let p1 = prepare(v.1, x + n), let p2 = prepare(v.2, x + 2 * n),
-              let p3 = prepare(v.3, x + 3 * n) else { return nil }
-        return (p0, p1, p2, p3)
-    }
 
     static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
         var flag: Int32 = 1
@@ -171,14 +167,15 @@ extension LegacyBlock {
             i += 4
             let v = (loadBlock(x0), loadBlock(x0 + n), loadBlock(x0 + 2 * n), loadBlock(x0 + 3 * n))
             probe += (nonFiniteProbe(v.0) + nonFiniteProbe(v.1)) + (nonFiniteProbe(v.2) + nonFiniteProbe(v.3))
-            guard let p = prepare(group: v, x0, stride: n) else {
+            guard let p0 = prepare(v.0, x0), let p1 = prepare(v.1, x0 + n), let p2 = prepare(v.2, x0 + 2 * n),
+                  let p3 = prepare(v.3, x0 + 3 * n) else {
                 for b in 0 ..< 4 { quantizeOne(x0 + n * b, y0 + bytes * b) }
                 continue
             }
-            emit(x0, y0, p.0)
-            emit(x0 + n, y0 + bytes, p.1)
-            emit(x0 + 2 * n, y0 + 2 * bytes, p.2)
-            emit(x0 + 3 * n, y0 + 3 * bytes, p.3)
+            emit(x0, y0, p0)
+            emit(x0 + n, y0 + bytes, p1)
+            emit(x0 + 2 * n, y0 + 2 * bytes, p2)
+            emit(x0 + 3 * n, y0 + 3 * bytes, p3)
         }
         while i < blocks {
             probe += nonFiniteProbe(loadBlock(x + n * i))
@@ -207,9 +204,7 @@ extension Q8_0 {
 
     @_transparent
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
-        let d = maximumMagnitude(v) / 127
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite ? (d, id) : nil
+        withInverse(maximumMagnitude(v) / 127)
     }
 
     @_transparent
@@ -224,34 +219,18 @@ extension Q8_0 {
 
 /// q4_0 (bits 4) and q5_0 (bits 5): d = max / -2^(bits-1) with max the value of largest magnitude,
 /// code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)). Block: f16 d, [u32 qh,] 16 nibble bytes.
-protocol SymmetricLegacy: LegacyBlock where Scalars == (id: Float, half: UInt16) {}
+protocol SymmetricLegacy: LegacyBlock where Scalars == (d: Float, id: Float) {}
 
 extension SymmetricLegacy {
     @_transparent
-    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (id: Float, half: UInt16)? {
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
         guard let max = signedMaximum(v) else { return nil }
-        let d = max / -Float(1 << (bits - 1))
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite ? (id, ggmlFP16(d)) : nil
-    }
-
-    /// The four blocks' scalars side by side: IEEE division and ggml's f16 rounding lane by lane give the
-    /// scalar results.
-    @_transparent
-    static func prepare(group v: (Vectors, Vectors, Vectors, Vectors), _ x: UnsafePointer<Float>, stride n: Int)
-        -> (Scalars, Scalars, Scalars, Scalars)? {
-        guard let m0 = signedMaximum(v.0), let m1 = signedMaximum(v.1), let m2 = signedMaximum(v.2),
-              let m3 = signedMaximum(v.3) else { return nil }
-        let d = F4(m0, m1, m2, m3) / -Float(1 << (bits - 1))
-        let id = F4.select(d .!= 0, 1 / d, F4())
-        guard all(id.magnitude .< .infinity) else { return nil }
-        let half = SIMD4<UInt16>(truncatingIfNeeded: ggmlFP16(d))
-        return ((id[0], half[0]), (id[1], half[1]), (id[2], half[2]), (id[3], half[3]))
+        return withInverse(max / -Float(1 << (bits - 1)))
     }
 
     @_transparent
-    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (id: Float, half: UInt16)) {
-        y.storeLE(p.half, at: 0)
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
         let v = loadBlock(x)
         // x * id + 2^(bits-1) + 0.5 lies in [0.5, 2^bits + 0.5]: truncation is floor; MIN(2^bits - 1, q)
         // lowers 2^bits by one.
@@ -267,40 +246,21 @@ extension SymmetricLegacy {
 
 /// q4_1 (bits 4) and q5_1 (bits 5): d = (max - min) / (2^bits - 1), code = (int8_t)((x - min) * id + 0.5)
 /// (q4_1 also takes MIN(15, ·); q5_1 has no clamp). Block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
-protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, id: Float, halves: (d: UInt16, min: UInt16)) {}
+protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, d: Float, id: Float) {}
 
 extension AffineLegacy {
     @_transparent
-    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, id: Float, halves: (d: UInt16, min: UInt16))? {
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
         let (min, max) = minimumAndMaximum(v, x)
         let d = (max - min) / Float((1 << bits) - 1)
-        let id: Float = d != 0 ? 1 / d : 0
-        guard id.isFinite, d.isFinite else { return nil }
-        let halves: (d: UInt16, min: UInt16) = (ggmlFP16(d), ggmlFP16(min))
-        return (min, id, halves)
-    }
-
-    /// The four blocks' scalars side by side (IEEE arithmetic and ggml's f16 rounding, lane by lane).
-    @_transparent
-    static func prepare(group v: (Vectors, Vectors, Vectors, Vectors), _ x: UnsafePointer<Float>, stride n: Int)
-        -> (Scalars, Scalars, Scalars, Scalars)? {
-        let (l0, h0) = minimumAndMaximum(v.0, x)
-        let (l1, h1) = minimumAndMaximum(v.1, x + n)
-        let (l2, h2) = minimumAndMaximum(v.2, x + 2 * n)
-        let (l3, h3) = minimumAndMaximum(v.3, x + 3 * n)
-        let low = F4(l0, l1, l2, l3)
-        let d = (F4(h0, h1, h2, h3) - low) / Float((1 << bits) - 1)
-        let id = F4.select(d .!= 0, 1 / d, F4())
-        guard all(id.magnitude .< .infinity), all(d.magnitude .< .infinity) else { return nil }
-        let dHalf = SIMD4<UInt16>(truncatingIfNeeded: ggmlFP16(d)), minHalf = SIMD4<UInt16>(truncatingIfNeeded: ggmlFP16(low))
-        @_transparent func lane(_ b: Int) -> Scalars { (low[b], id[b], (dHalf[b], minHalf[b])) }
-        return (lane(0), lane(1), lane(2), lane(3))
+        guard d.isFinite, let (d, id) = withInverse(d) else { return nil }
+        return (min, d, id)
     }
 
     @_transparent
-    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, id: Float, halves: (d: UInt16, min: UInt16))) {
-        y.storeLE(p.halves.d, at: 0)
-        y.storeLE(p.halves.min, at: 2)
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
+        y.storeLE(ggmlFP16(p.d), at: 0)
+        y.storeLE(ggmlFP16(p.min), at: 2)
         let v = loadBlock(x)
         // (x - min) * id <= (max - min) * id = (2^bits - 1) × (1 ± a few ulp): the codes fit, so q4_1's
         // MIN(15, q) never acts (and q5_1's `(uint8_t)(x0 + 0.5f)` has no clamp).
