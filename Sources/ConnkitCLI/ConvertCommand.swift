@@ -58,7 +58,6 @@ struct Convert: ParsableCommand {
                 throw CommandFailure(error.description)
             }
         }
-        options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: quiet)
         options.progress = { done, total, bytesDone, bytesTotal in
             bar.update(done: done, total: total, bytesDone: bytesDone, bytesTotal: bytesTotal)
@@ -76,9 +75,4 @@ struct Convert: ParsableCommand {
         emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
             + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
     }
-}
-
-/// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
-enum CLIHooks {
-    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
 }
