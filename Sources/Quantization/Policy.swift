@@ -51,9 +51,9 @@ public struct QuantizationPolicy: Sendable {
         for quantizer in GGMLBlocks.quantizers {
             guard let to = quantizer.facts.fallback else { continue }
             if let last = links.last, last.to == to {
-                links[links.count - 1].from.append(quantizer.type.rawValue)
+                links[links.count - 1].from.append(quantizer.dtype.rawValue)
             } else {
-                links.append(([quantizer.type.rawValue], to))
+                links.append(([quantizer.dtype.rawValue], to))
             }
         }
         return links.map { "\($0.from.joined(separator: "/")) -> \($0.to.rawValue)" }.joined(separator: ", ")

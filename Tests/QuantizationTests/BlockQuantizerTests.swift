@@ -6,12 +6,12 @@ import TensorFormats
 /// fallback chain and ggml's use of importance vectors.
 @Suite struct BlockQuantizerTests {
     @Test func everyQuantizerIsADistinctBlockTypeListedOnce() {
-        let types = GGMLBlocks.quantizers.map { $0.type }
+        let types = GGMLBlocks.quantizers.map { $0.dtype }
         #expect(Set(types).count == types.count)
         #expect(types == GGMLBlocks.quantizable)
         for type in types {
             #expect(type.isBlockQuantized && type.ggmlType != nil, "\(type)")
-            #expect(GGMLBlocks.quantizer(type)?.type == type)
+            #expect(GGMLBlocks.quantizer(type)?.dtype == type)
         }
         #expect(GGMLBlocks.quantizer(.q8_1) == nil && GGMLBlocks.quantizer(.f16) == nil)
     }
@@ -21,16 +21,16 @@ import TensorFormats
     /// k-quant super-block is a whole number of quads of groups.
     @Test func familiesMatchTheBlockGeometry() {
         for quantizer in GGMLBlocks.quantizers {
-            let (elements, bytes) = quantizer.type.layout
-            #expect(quantizer.bits * elements <= 8 * bytes, "\(quantizer.type)")
+            let (elements, bytes) = quantizer.dtype.layout
+            #expect(quantizer.bits * elements <= 8 * bytes, "\(quantizer.dtype)")
             switch quantizer {
             case let legacy as any LegacyBlock.Type:
                 let header = legacy is any AffineLegacy.Type ? 4 : 2
-                #expect(elements == 32 && bytes == header + legacy.bits * elements / 8, "\(quantizer.type)")
+                #expect(elements == 32 && bytes == header + legacy.bits * elements / 8, "\(quantizer.dtype)")
             case let kQuant as any KQuantBlock.Type:
-                #expect(elements % (4 * kQuant.groupSize) == 0, "\(quantizer.type)")
+                #expect(elements % (4 * kQuant.groupSize) == 0, "\(quantizer.dtype)")
             default:
-                #expect(quantizer.type == .iq4_nl)
+                #expect(quantizer.dtype == .iq4_nl)
             }
         }
     }
@@ -40,7 +40,7 @@ import TensorFormats
         for quantizer in GGMLBlocks.quantizers {
             guard let fallback = quantizer.facts.fallback else { continue }
             #expect(GGMLBlocks.quantizable.contains(fallback))
-            #expect(fallback.layout.blockElements < quantizer.type.layout.blockElements, "\(quantizer.type)")
+            #expect(fallback.layout.blockElements < quantizer.dtype.layout.blockElements, "\(quantizer.dtype)")
         }
     }
 

@@ -3,7 +3,8 @@ import TensorFormats
 /// One ggml block type that connkit quantizes to. A type is one conformance — its facts from llama.cpp
 /// and its kernels — plus one entry in `GGMLBlocks.quantizers`; everything around the kernels (strides,
 /// row splitting, threads, the NaN/inf check, the C/Swift hand-over) is written once, here and in
-/// GGMLQuantize.swift. Block geometry always comes from `DType.layout`.
+/// GGMLQuantize.swift. A quantizer extends its type's decoder (TensorFormats' `BlockDecoder`, which names
+/// the `DType`); block geometry always comes from `DType.layout`.
 ///
 /// Three kernels per type, all byte-identical to ggml's `ggml_quantize_chunk` without an importance matrix:
 /// `quantizeBlockReference` (the scalar transcription of ggml, kept to prove the others and to read next
@@ -15,7 +16,7 @@ import TensorFormats
 /// reference entry that also takes the block's slice of the row's weight vector, for the types whose
 /// `takesImportance` is true, called row by row by the driver (rows start on a block boundary, so the
 /// slices line up); the fast kernels may hand such rows to it.
-protocol BlockQuantizer: SendableMetatype {
+protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// What llama.cpp says about the type.
     static var facts: BlockFacts { get }
 
@@ -39,10 +40,8 @@ protocol BlockQuantizer: SendableMetatype {
     static var vectorGroup: Int { get }
 }
 
-/// What llama.cpp says about a block type connkit quantizes to.
+/// What llama.cpp says about a block type connkit quantizes to (the type itself is the decoder's `dtype`).
 struct BlockFacts {
-    /// The block type produced.
-    let type: DType
     /// The width of a value's code (q4_0: 4, q6_k: 6, iq4_nl: 4 …), scales and minimums apart.
     let bits: Int
     /// llama.cpp's `general.file_type` (`LLAMA_FTYPE_MOSTLY_*`) for a file of this type; the `_S` value
@@ -53,8 +52,7 @@ struct BlockFacts {
     /// True when ggml's quantizer for this type weights its error by an importance vector when given one.
     let takesImportance: Bool
 
-    init(_ type: DType, bits: Int, fileType: UInt32, fallback: DType? = nil, takesImportance: Bool) {
-        self.type = type
+    init(bits: Int, fileType: UInt32, fallback: DType? = nil, takesImportance: Bool) {
         self.bits = bits
         self.fileType = fileType
         self.fallback = fallback
@@ -63,7 +61,6 @@ struct BlockFacts {
 }
 
 extension BlockQuantizer {
-    static var type: DType { facts.type }
     static var bits: Int { facts.bits }
     static var checksFiniteness: Bool { false }
     static var vectorGroup: Int { 0 }
@@ -80,7 +77,7 @@ extension BlockQuantizer {
 
     /// `blocks` consecutive blocks through the reference.
     static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        let (elements, bytes) = type.layout
+        let (elements, bytes) = dtype.layout
         for i in 0 ..< blocks {
             quantizeBlockReference(x + elements * i, y + bytes * i)
         }
@@ -92,7 +89,7 @@ extension BlockQuantizer {
     static func quantizeFast(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, vectorExtensions: Bool) -> Bool {
         let group = vectorGroup
         guard vectorExtensions, group > 0 else { return quantizePortable(x, y, blocks: blocks) }
-        let (elements, bytes) = type.layout
+        let (elements, bytes) = dtype.layout
         var finite = true
         var clean = true
         var i = 0
@@ -119,10 +116,10 @@ extension GGMLBlocks {
     ]
 
     /// Block types `quantize` produces.
-    public static let quantizable: [DType] = quantizers.map { $0.type }
+    public static let quantizable: [DType] = quantizers.map { $0.dtype }
 
     static func quantizer(_ type: DType) -> (any BlockQuantizer.Type)? {
-        quantizers.first { $0.type == type }
+        quantizers.first { $0.dtype == type }
     }
 
     /// llama.cpp's `general.file_type` for a file of block type `type` (nil: connkit does not produce it).

@@ -28,7 +28,7 @@ extension GGMLBlocks {
     private static func quantize<Q: BlockQuantizer>(_: Q.Type, _ values: UnsafeBufferPointer<Float>, rowLength: Int,
                                                     into output: UnsafeMutableRawBufferPointer, threads: Int,
                                                     kernel: QuantizationKernel) throws {
-        let type = Q.type
+        let type = Q.dtype
         let checking = kernel != .reference && Q.checksFiniteness
         /// Quantizes `blocks` blocks with the chosen kernel; false when a value may be NaN or ±inf.
         func quantizeBlocks(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ blocks: Int) -> Bool {

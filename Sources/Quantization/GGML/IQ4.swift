@@ -5,7 +5,7 @@ import TensorFormats
 /// below, and the C target's AVX2 kernel (`quant_iq4.c`, eight blocks side by side) which leaves the groups
 /// it cannot do (a non-finite scale) and the tail to the reference. Without AVX2 the reference runs.
 extension IQ4_NL: BlockQuantizer {
-    static var facts: BlockFacts { BlockFacts(.iq4_nl, bits: 4, fileType: 25, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 25, takesImportance: true) }
     static var vectorGroup: Int { 8 }
 
     /// Finite input only (the driver scans first).
@@ -31,7 +31,7 @@ extension IQ4_NL: BlockQuantizer {
     /// `quantize_iq4_nl` without an importance matrix, as `ggml_quantize_chunk` calls it:
     /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights = x², ntry = 7)`, one block.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let n = type.layout.blockElements
+        let n = dtype.layout.blockElements
         floatValues.withUnsafeBufferPointer { table in
             let v = table.baseAddress!
             /// Σ w·q·x and Σ w·q² (w = x²) with q the table value nearest to id·x.

@@ -2,20 +2,20 @@ import TensorFormats
 
 /// The five k-quant types: llama.cpp's facts, ggml's search parameters (`quantize_row_*_ref`), and each
 /// type's `finish` (scale encoding, f16 fields, requantization, packing) in ggml's order.
-extension Q2_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q2_k, bits: 2, fileType: 10, fallback: .iq4_nl, takesImportance: true) } }
-extension Q3_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q3_k, bits: 3, fileType: 11, fallback: .iq4_nl, takesImportance: true) } }
+extension Q2_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(bits: 2, fileType: 10, fallback: .iq4_nl, takesImportance: true) } }
+extension Q3_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(bits: 3, fileType: 11, fallback: .iq4_nl, takesImportance: true) } }
 
 extension Q4_K: AsymmetricKQuant {
-    static var facts: BlockFacts { BlockFacts(.q4_k, bits: 4, fileType: 14, fallback: .q5_0, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 14, fallback: .q5_0, takesImportance: true) }
     static var search: (rmin: Float, nstep: Int) { (-1, 20) }
 }
 
 extension Q5_K: AsymmetricKQuant {
-    static var facts: BlockFacts { BlockFacts(.q5_k, bits: 5, fileType: 16, fallback: .q5_1, takesImportance: true) }
+    static var facts: BlockFacts { BlockFacts(bits: 5, fileType: 16, fallback: .q5_1, takesImportance: true) }
     static var search: (rmin: Float, nstep: Int) { (-0.5, 15) }
 }
 
-extension Q6_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(.q6_k, bits: 6, fileType: 18, fallback: .q8_0, takesImportance: true) } }
+extension Q6_K: KQuantBlock { static var facts: BlockFacts { BlockFacts(bits: 6, fileType: 18, fallback: .q8_0, takesImportance: true) } }
 
 extension Q2_K {
     /// `make_qkx2_quants(16, 3, x, |x|, L, &min, Laux, -0.5, 0.1, 15, true)`.
@@ -260,7 +260,7 @@ extension Q6_K {
     static func finish(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
         let (maxAbsScale, maxScale) = signedAbsMax(s.scales, 16)
         if maxAbsScale < KQuantSearch.groupMaxEpsilon {
-            y.initializeMemory(as: UInt8.self, repeating: 0, count: type.layout.blockBytes)
+            y.initializeMemory(as: UInt8.self, repeating: 0, count: dtype.layout.blockBytes)
             return
         }
         let iscale = -128 / maxScale

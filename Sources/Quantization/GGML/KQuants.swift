@@ -40,7 +40,7 @@ extension KQuantBlock {
     /// The reference with the caller's scratch: ggml's search group by group, then `finish`.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch) {
         let n = groupSize
-        for j in 0 ..< type.layout.blockElements / n {
+        for j in 0 ..< dtype.layout.blockElements / n {
             (s.scales[j], s.mins[j]) = searchGroup(x + n * j, codes: s.levels + n * j, s)
         }
         finish(x, y, s, vector: false)
@@ -49,7 +49,7 @@ extension KQuantBlock {
     /// The Swift kernel: each super-block transposed into quads of groups, searched four groups at once.
     /// Finite input only (the driver scans first).
     static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        let (elements, bytes) = type.layout
+        let (elements, bytes) = dtype.layout
         let n = groupSize
         let groups = elements / n
         let s = KQuantScratch()

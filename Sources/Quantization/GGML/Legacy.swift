@@ -3,11 +3,11 @@ import TensorFormats
 /// The legacy 32-element ggml block types (layouts and decoders: TensorFormats' `Blocks/LegacyBlocks.swift`).
 /// Each type's kernels: the reference below, the Swift kernel in LegacySIMD.swift, the C kernel in
 /// `CConnkit/quant_legacy.c`.
-extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(.q8_0, bits: 8, fileType: 7, takesImportance: false) } }
-extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q4_0, bits: 4, fileType: 2, takesImportance: true) } }
-extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(.q5_0, bits: 5, fileType: 8, takesImportance: true) } }
-extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q4_1, bits: 4, fileType: 3, takesImportance: true) } }
-extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q5_1, bits: 5, fileType: 9, takesImportance: true) } }
+extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(bits: 8, fileType: 7, takesImportance: false) } }
+extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 2, takesImportance: true) } }
+extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(bits: 5, fileType: 8, takesImportance: true) } }
+extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 3, takesImportance: true) } }
+extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(bits: 5, fileType: 9, takesImportance: true) } }
 
 // The references transcribe ggml-quants.c's `quantize_row_*_ref` for one block, including C's float ->
 // int8 conversion as the x86-64 reference build performs it; the fast kernels must give the same bytes.
@@ -15,7 +15,7 @@ extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(.q5_1, 
 extension Q8_0 {
     /// `quantize_row_q8_0_ref`: d = max|x| / 127, code = roundf(x / d).
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let n = type.layout.blockElements
+        let n = dtype.layout.blockElements
         var amax: Float = 0
         for j in 0 ..< n {
             let a = abs(x[j])
@@ -51,7 +51,7 @@ extension SymmetricLegacy {
     /// `quantize_row_q4_0_ref` / `quantize_row_q5_0_ref`: d = max / -2^(bits-1) with max the value of
     /// largest magnitude, code = MIN(2^bits - 1, (int8_t)(x / d + 2^(bits-1) + 0.5)).
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let n = type.layout.blockElements
+        let n = dtype.layout.blockElements
         let half = Float(1 << (bits - 1))
         let (_, max) = signedAbsMax(x, n)
         let d = max / -half
@@ -68,7 +68,7 @@ extension AffineLegacy {
     /// `quantize_row_q4_1_ref` / `quantize_row_q5_1_ref`: d = (max - min) / (2^bits - 1),
     /// code = (int8_t)((x - min) / d + 0.5), q4_1 with MIN(15, ·), q5_1 as `(uint8_t)` with no clamp.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let n = type.layout.blockElements
+        let n = dtype.layout.blockElements
         var min = Float.greatestFiniteMagnitude
         var max = -Float.greatestFiniteMagnitude
         for j in 0 ..< n {

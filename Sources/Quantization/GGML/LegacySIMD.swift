@@ -150,14 +150,14 @@ extension LegacyBlock {
 
     static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
         var flag: Int32 = 1
-        let done = ck_quantize_legacy(type.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks, &flag)
+        let done = ck_quantize_legacy(dtype.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks, &flag)
         if flag == 0 { finite = false }
         return done
     }
 
     /// The Swift kernel: four blocks at a time (scalars first, then codes), one at a time for the tail.
     static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        let (n, bytes) = type.layout
+        let (n, bytes) = dtype.layout
         assert(n == 32, "a legacy block is eight 4-lane vectors")
         var probe = F4()
         var i = 0
