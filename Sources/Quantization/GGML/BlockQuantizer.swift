@@ -14,7 +14,7 @@ import TensorFormats
 ///
 /// Importance weights (ggml's `quant_weights`, issue 13) belong beside `quantizeBlockReference`: a
 /// reference entry that also takes the block's slice of the row's weight vector, for the types whose
-/// `takesImportance` is true, called row by row by the driver (rows start on a block boundary, so the
+/// `facts.takesImportance` is true, called row by row by the driver (rows start on a block boundary, so the
 /// slices line up); the fast kernels may hand such rows to it.
 protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// What llama.cpp says about the type.
@@ -48,7 +48,7 @@ struct BlockFacts {
     /// for a k-quant.
     let fileType: UInt32
     /// The next type of llama.cpp's fallback chain for a row that is not a whole number of blocks.
-    var fallback: DType?
+    let fallback: DType?
     /// True when ggml's quantizer for this type weights its error by an importance vector when given one.
     let takesImportance: Bool
 
