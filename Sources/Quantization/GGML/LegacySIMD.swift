@@ -3,8 +3,8 @@ import TensorFormats
 
 /// Fast kernels for the 32-element legacy types: a block is eight 4-lane vectors; vector k holds
 /// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each type splits its
-/// reference into `prepare` (the block's scalars: extremes, scale, inverse, f16 fields) and `emit` (the
-/// fields and codes); one driver, `LegacyBlock.quantizePortable`, runs four blocks' `prepare` before
+/// reference into `prepare` (the block's scalars: extremes, scale, inverse) and `emit` (f16 fields and
+/// codes); one driver, `LegacyBlock.quantizePortable`, runs four blocks' `prepare` before
 /// their four `emit`s, so the scalar steps of one block (divisions, f16 conversions) overlap the vector
 /// work of the others. Where a block needs C's exact scalar behaviour (a largest magnitude reached with
 /// both signs, a zero minimum whose sign C picks by scan order, a scale or inverse that overflows)
@@ -132,11 +132,10 @@ private func minimumAndMaximum(_ v: Vectors, _ x: UnsafePointer<Float>) -> (Floa
     return (low, high)
 }
 
-
 /// A 32-element legacy type: its reference split into `prepare` and `emit` for the Swift kernel (its C
 /// kernel is `ck_quantize_legacy` for its ggml type id). The drivers below are the same for all of them.
 protocol LegacyBlock: BlockQuantizer {
-    /// What `emit` needs besides the values: scale, inverse, f16 fields.
+    /// What `emit` needs besides the values: scale, inverse (and minimum).
     associatedtype Scalars
     /// The block's scalars, or nil when the block needs the reference.
     static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> Scalars?
