@@ -17,15 +17,29 @@ extension GGMLBlocks {
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, as type: DType,
                                 into output: UnsafeMutableRawBufferPointer, threads: Int = 1,
                                 kernel: QuantizationKernel = .fast) throws {
-        let kernels = switch kernel {
-        case .fast: fastKernel(type, vectorExtensions: true)
-        case .portable: fastKernel(type, vectorExtensions: false)
-        case .reference: referenceKernel(type).map { (kernel: $0, checking: nil as CheckingQuantizeKernel?) }
-        }
-        guard let kernels else {
+        guard let quantizer = quantizer(type) else {
             throw QuantizationError(.unsupportedType(type, operation: "quantize to"))
         }
-        let (quantizeBlocks, checkingKernel) = kernels
+        try quantize(quantizer, values, rowLength: rowLength, into: output, threads: threads, kernel: kernel)
+    }
+
+    /// The row driver, once for every type: checks the geometry, splits the rows across threads, and
+    /// checks finiteness (in the kernel, or by a scan before it).
+    private static func quantize<Q: BlockQuantizer>(_: Q.Type, _ values: UnsafeBufferPointer<Float>, rowLength: Int,
+                                                    into output: UnsafeMutableRawBufferPointer, threads: Int,
+                                                    kernel: QuantizationKernel) throws {
+        let type = Q.dtype
+        let checking = kernel != .reference && Q.checksFiniteness
+        /// Quantizes `blocks` blocks with the chosen kernel; false when a value may be NaN or ±inf.
+        func quantizeBlocks(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ blocks: Int) -> Bool {
+            switch kernel {
+            case .fast: return Q.quantizeFast(x, y, blocks: blocks, vectorExtensions: true)
+            case .portable: return Q.quantizePortable(x, y, blocks: blocks)
+            case .reference:
+                Q.quantizeReference(x, y, blocks: blocks)
+                return true
+            }
+        }
         let (blockElements, blockBytes) = type.layout
         guard rowLength > 0, rowLength % blockElements == 0 else {
             throw QuantizationError(.rowLength(rowLength, blockElements: blockElements, type: type.rawValue))
@@ -51,15 +65,15 @@ extension GGMLBlocks {
                 let count = min(sliceRows, range.upperBound - row)
                 let start = row * rowLength
                 let output = destination + row * blocksPerRow * blockBytes
-                if let checkingKernel {
+                if checking {
                     // false may be a false alarm (see `nonFiniteProbe`): the exact scan decides.
-                    if !checkingKernel(source + start, output, count * blocksPerRow),
+                    if !quantizeBlocks(source + start, output, count * blocksPerRow),
                        let bad = firstNonFinite(source + start, count * rowLength) {
                         return start + bad
                     }
                 } else {
                     if let bad = firstNonFinite(source + start, count * rowLength) { return start + bad }
-                    quantizeBlocks(source + start, output, count * blocksPerRow)
+                    _ = quantizeBlocks(source + start, output, count * blocksPerRow)
                 }
                 row += count
             }

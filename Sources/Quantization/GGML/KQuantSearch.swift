@@ -6,51 +6,56 @@ enum KQuantSearch {
     /// Below this magnitude a group counts as all zero (`GROUP_MAX_EPS`).
     static let groupMaxEpsilon: Float = 1e-15
 
-    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: symmetric codes `L` in 0..<2*nmax and
-    /// the (signed) scale.
-    static func symmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<Int8>) -> Float {
-        var max: Float = 0
-        var amax: Float = 0
-        for i in 0 ..< n {
-            let ax = abs(x[i])
-            if ax > amax {
-                amax = ax
-                max = x[i]
-            }
-        }
-        if amax < groupMaxEpsilon {
-            for i in 0 ..< n { codes[i] = 0 }
-            return 0
-        }
-        let fnmax = Float(nmax)
-        var iscale = Float(-nmax) / max
+    /// Σ w·x·l and Σ w·l² (w = x², in index order) over l = clamp(nearest_int(iscale·x), -nmax, nmax - 1);
+    /// `store` receives each element's l.
+    @inline(__always)
+    static func symmetricSums(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, iscale: Float,
+                              _ store: (Int, Int32) -> Void) -> (sumlx: Float, suml2: Float) {
         var sumlx: Float = 0
         var suml2: Float = 0
         for i in 0 ..< n {
             let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-            codes[i] = Int8(truncatingIfNeeded: l + nmax)
+            store(i, l)
             let w = x[i] * x[i]
             let fl = Float(l)
             sumlx += w * x[i] * fl
             suml2 += w * fl * fl
         }
+        return (sumlx, suml2)
+    }
+
+    /// The symmetric searches' first pass: nil (all codes 0) for a group below GROUP_MAX_EPS; else the
+    /// signed value of largest magnitude and the sums at iscale = -nmax / max, each code l + `offset`.
+    @inline(__always)
+    static func symmetricStart<Code: FixedWidthInteger>(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>,
+                                                        _ codes: UnsafeMutablePointer<Code>, offset: Int32)
+        -> (max: Float, sumlx: Float, suml2: Float)? {
+        let (amax, max) = signedAbsMax(x, n)
+        if amax < groupMaxEpsilon {
+            for i in 0 ..< n { codes[i] = 0 }
+            return nil
+        }
+        let (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: Float(-nmax) / max) { i, l in
+            codes[i] = Code(truncatingIfNeeded: l + offset)
+        }
+        return (max, sumlx, suml2)
+    }
+
+    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`: symmetric codes `L` in 0..<2*nmax and
+    /// the (signed) scale.
+    static func symmetric(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<UInt8>) -> Float {
+        guard let start = symmetricStart(n, nmax, x, codes, offset: nmax) else { return 0 }
+        let max = start.max
+        var (sumlx, suml2) = (start.sumlx, start.suml2)
         var scale: Float = suml2 != 0 ? sumlx / suml2 : 0
         var best = scale * sumlx
         for step in -9 ... 9 where step != 0 {
-            iscale = -(fnmax + 0.1 * Float(step)) / max
-            sumlx = 0
-            suml2 = 0
-            for i in 0 ..< n {
-                let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-                let w = x[i] * x[i]
-                let fl = Float(l)
-                sumlx += w * x[i] * fl
-                suml2 += w * fl * fl
-            }
+            let iscale = -(Float(nmax) + 0.1 * Float(step)) / max
+            (sumlx, suml2) = symmetricSums(n, nmax, x, iscale: iscale) { _, _ in }
             if suml2 > 0, sumlx * sumlx > best * suml2 {
                 for i in 0 ..< n {
                     let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-                    codes[i] = Int8(truncatingIfNeeded: nmax + l)
+                    codes[i] = UInt8(truncatingIfNeeded: nmax + l)
                 }
                 scale = sumlx / suml2
                 best = scale * sumlx
@@ -62,30 +67,7 @@ enum KQuantSearch {
     /// `make_q3_quants(n, nmax, x, L, do_rmse = true)`: codes in 0..<2*nmax refined by up to five
     /// coordinate-descent passes; returns the scale.
     static func symmetricRefined(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ codes: UnsafeMutablePointer<Int8>) -> Float {
-        var max: Float = 0
-        var amax: Float = 0
-        for i in 0 ..< n {
-            let ax = abs(x[i])
-            if ax > amax {
-                amax = ax
-                max = x[i]
-            }
-        }
-        if amax < groupMaxEpsilon {
-            for i in 0 ..< n { codes[i] = 0 }
-            return 0
-        }
-        let iscale = Float(-nmax) / max
-        var sumlx: Float = 0
-        var suml2: Float = 0
-        for i in 0 ..< n {
-            let l = Swift.max(-nmax, Swift.min(nmax - 1, nearestInt(iscale * x[i])))
-            codes[i] = Int8(truncatingIfNeeded: l)
-            let w = x[i] * x[i]
-            let fl = Float(l)
-            sumlx += w * x[i] * fl
-            suml2 += w * fl * fl
-        }
+        guard var (_, sumlx, suml2) = symmetricStart(n, nmax, x, codes, offset: 0) else { return 0 }
         for _ in 0 ..< 5 {
             var changed = 0
             for i in 0 ..< n {

@@ -1,121 +1,88 @@
 import TensorFormats
 
-/// The reference quantizers of the legacy 32-element ggml block types (the layouts and decoders are
-/// TensorFormats' `Blocks/LegacyBlocks.swift`). The `quantizeReference` functions transcribe
-/// ggml-quants.c's `_ref` functions line by line, including C's float -> int8 conversion as the x86-64
-/// reference build performs it; the fast paths in LegacySIMD.swift must give the same bytes.
+/// The legacy 32-element ggml block types (layouts and decoders: TensorFormats' `Blocks/LegacyBlocks.swift`).
+/// Each type's kernels: the reference below, the Swift kernel in LegacySIMD.swift, the C kernel in
+/// `CConnkit/quant_legacy.c`.
+extension Q8_0: LegacyBlock { static var facts: BlockFacts { BlockFacts(bits: 8, fileType: 7, takesImportance: false) } }
+extension Q4_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 2, takesImportance: true) } }
+extension Q5_0: SymmetricLegacy { static var facts: BlockFacts { BlockFacts(bits: 5, fileType: 8, takesImportance: true) } }
+extension Q4_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 3, takesImportance: true) } }
+extension Q5_1: AffineLegacy { static var facts: BlockFacts { BlockFacts(bits: 5, fileType: 9, takesImportance: true) } }
+
+// The references transcribe ggml-quants.c's `quantize_row_*_ref` for one block, including C's float ->
+// int8 conversion as the x86-64 reference build performs it; the fast kernels must give the same bytes.
+
 extension Q8_0 {
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 34 * i
-            var amax: Float = 0
-            for j in 0 ..< 32 {
-                let a = abs(xb[j])
-                amax = amax > a ? amax : a
-            }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
-            yb.storeLE(ggmlFP16(d), at: 0)
-            for j in 0 ..< 32 {
-                let q = x86Truncate(cRound(xb[j] * id))
-                yb.storeBytes(of: UInt8(truncatingIfNeeded: q), toByteOffset: 2 + j, as: UInt8.self)
-            }
+    /// `quantize_row_q8_0_ref`: d = max|x| / 127, code = roundf(x / d).
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let n = dtype.layout.blockElements
+        var amax: Float = 0
+        for j in 0 ..< n {
+            let a = abs(x[j])
+            amax = amax > a ? amax : a
+        }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        y.storeLE(ggmlFP16(d), at: 0)
+        for j in 0 ..< n {
+            let q = x86Truncate(cRound(x[j] * id))
+            y.storeBytes(of: UInt8(truncatingIfNeeded: q), toByteOffset: 2 + j, as: UInt8.self)
         }
     }
 }
 
-extension Q4_0 {
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 18 * i
-            let (_, max) = signedAbsMax(xb, 32)
-            let d = max / -8
-            let id: Float = d != 0 ? 1 / d : 0
-            yb.storeLE(ggmlFP16(d), at: 0)
-            for j in 0 ..< 16 {
-                let q0 = UInt8(truncatingIfNeeded: min(15, Int32(Int8(truncatingIfNeeded: x86Truncate(xb[j] * id + 8.5)))))
-                let q1 = UInt8(truncatingIfNeeded: min(15, Int32(Int8(truncatingIfNeeded: x86Truncate(xb[16 + j] * id + 8.5)))))
-                yb.storeBytes(of: q0 | q1 &<< 4, toByteOffset: 2 + j, as: UInt8.self)
-            }
+/// Stores a nibble type's codes after its `header` bytes of f16 fields: [u32 qh (bit j = bit 4 of code
+/// j),] then byte j = low nibble of code j | low nibble of code j + n/2 << 4.
+@inline(__always)
+func storeLegacyCodes(_ y: UnsafeMutableRawPointer, header: Int, bits: Int, count n: Int, _ code: (Int) -> UInt8) {
+    let qs = bits == 5 ? header + 4 : header
+    var qh: UInt32 = 0
+    for j in 0 ..< n / 2 {
+        let q0 = code(j)
+        let q1 = code(n / 2 + j)
+        y.storeBytes(of: (q0 & 15) | (q1 & 15) &<< 4, toByteOffset: qs + j, as: UInt8.self)
+        qh |= UInt32((q0 & 0x10) >> 4) << j
+        qh |= UInt32((q1 & 0x10) >> 4) << (j + n / 2)
+    }
+    if bits == 5 { y.storeLE(qh, at: header) }
+}
+
+extension SymmetricLegacy {
+    /// `quantize_row_q4_0_ref` / `quantize_row_q5_0_ref`: d = max / -2^(bits-1) with max the value of
+    /// largest magnitude, code = MIN(2^bits - 1, (int8_t)(x / d + 2^(bits-1) + 0.5)).
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let n = dtype.layout.blockElements
+        let half = Float(1 << (bits - 1))
+        let (_, max) = signedAbsMax(x, n)
+        let d = max / -half
+        let id: Float = d != 0 ? 1 / d : 0
+        y.storeLE(ggmlFP16(d), at: 0)
+        let top = Int32(1 << bits) - 1
+        storeLegacyCodes(y, header: 2, bits: bits, count: n) { j in
+            UInt8(truncatingIfNeeded: min(top, Int32(Int8(truncatingIfNeeded: x86Truncate(x[j] * id + (half + 0.5))))))
         }
     }
 }
 
-extension Q4_1 {
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 20 * i
-            var min = Float.greatestFiniteMagnitude
-            var max = -Float.greatestFiniteMagnitude
-            for j in 0 ..< 32 {
-                let v = xb[j]
-                if v < min { min = v }
-                if v > max { max = v }
-            }
-            let d = (max - min) / 15
-            let id: Float = d != 0 ? 1 / d : 0
-            yb.storeLE(ggmlFP16(d), at: 0)
-            yb.storeLE(ggmlFP16(min), at: 2)
-            for j in 0 ..< 16 {
-                let q0 = UInt8(truncatingIfNeeded: Swift.min(15, Int32(Int8(truncatingIfNeeded: x86Truncate((xb[j] - min) * id + 0.5)))))
-                let q1 = UInt8(truncatingIfNeeded: Swift.min(15, Int32(Int8(truncatingIfNeeded: x86Truncate((xb[16 + j] - min) * id + 0.5)))))
-                yb.storeBytes(of: q0 | q1 &<< 4, toByteOffset: 4 + j, as: UInt8.self)
-            }
+extension AffineLegacy {
+    /// `quantize_row_q4_1_ref` / `quantize_row_q5_1_ref`: d = (max - min) / (2^bits - 1),
+    /// code = (int8_t)((x - min) / d + 0.5), q4_1 with MIN(15, ·), q5_1 as `(uint8_t)` with no clamp.
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let n = dtype.layout.blockElements
+        var min = Float.greatestFiniteMagnitude
+        var max = -Float.greatestFiniteMagnitude
+        for j in 0 ..< n {
+            let v = x[j]
+            if v < min { min = v }
+            if v > max { max = v }
         }
-    }
-}
-
-extension Q5_0 {
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 22 * i
-            let (_, max) = signedAbsMax(xb, 32)
-            let d = max / -16
-            let id: Float = d != 0 ? 1 / d : 0
-            yb.storeLE(ggmlFP16(d), at: 0)
-            var qh: UInt32 = 0
-            for j in 0 ..< 16 {
-                let q0 = UInt8(truncatingIfNeeded: min(31, Int32(Int8(truncatingIfNeeded: x86Truncate(xb[j] * id + 16.5)))))
-                let q1 = UInt8(truncatingIfNeeded: min(31, Int32(Int8(truncatingIfNeeded: x86Truncate(xb[16 + j] * id + 16.5)))))
-                yb.storeBytes(of: (q0 & 15) | (q1 & 15) &<< 4, toByteOffset: 6 + j, as: UInt8.self)
-                qh |= UInt32((q0 & 0x10) >> 4) << j
-                qh |= UInt32((q1 & 0x10) >> 4) << (j + 16)
-            }
-            yb.storeLE(qh, at: 2)
-        }
-    }
-}
-
-extension Q5_1 {
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        for i in 0 ..< blocks {
-            let xb = x + 32 * i
-            let yb = y + 24 * i
-            var min = Float.greatestFiniteMagnitude
-            var max = -Float.greatestFiniteMagnitude
-            for j in 0 ..< 32 {
-                let v = xb[j]
-                if v < min { min = v }
-                if v > max { max = v }
-            }
-            let d = (max - min) / 31
-            let id: Float = d != 0 ? 1 / d : 0
-            yb.storeLE(ggmlFP16(d), at: 0)
-            yb.storeLE(ggmlFP16(min), at: 2)
-            var qh: UInt32 = 0
-            for j in 0 ..< 16 {
-                // C: `(uint8_t)(x0 + 0.5f)` with no clamp.
-                let q0 = UInt8(truncatingIfNeeded: x86Truncate((xb[j] - min) * id + 0.5))
-                let q1 = UInt8(truncatingIfNeeded: x86Truncate((xb[16 + j] - min) * id + 0.5))
-                yb.storeBytes(of: (q0 & 15) | (q1 & 15) &<< 4, toByteOffset: 8 + j, as: UInt8.self)
-                qh |= UInt32((q0 & 0x10) >> 4) << j
-                qh |= UInt32((q1 & 0x10) >> 4) << (j + 16)
-            }
-            yb.storeLE(qh, at: 4)
+        let d = (max - min) / Float((1 << bits) - 1)
+        let id: Float = d != 0 ? 1 / d : 0
+        y.storeLE(ggmlFP16(d), at: 0)
+        y.storeLE(ggmlFP16(min), at: 2)
+        storeLegacyCodes(y, header: 4, bits: bits, count: n) { j in
+            let q = x86Truncate((x[j] - min) * id + 0.5)
+            return UInt8(truncatingIfNeeded: bits == 4 ? Swift.min(15, Int32(Int8(truncatingIfNeeded: q))) : q)
         }
     }
 }

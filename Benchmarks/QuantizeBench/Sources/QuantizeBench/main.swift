@@ -55,7 +55,7 @@ func weights(rows: Int, columns: Int) -> [Float] {
     return (0 ..< count).map { i in ((((unit(i) + unit(count + i)) + unit(2 * count + i)) + unit(3 * count + i)) - 2) * 0.02 }
 }
 
-var types: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl]
+var types: [DType] = GGMLBlocks.quantizable
 var shapes: [(Int, Int)] = [(4096, 4096)]
 var threadCounts = [1, Parallel.processorCount]
 var kernels: [QuantizationKernel] = [.fast]
