@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
+        .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -17,15 +18,33 @@ let package = Package(
     targets: [
         // zlib from the system (zlib1g-dev): raw DEFLATE for .npz members and CRC-32.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // protobuf-c from the system (libprotobuf-c-dev): the ONNX wire format.
+        .systemLibrary(name: "CProtobufC", path: "Sources/CProtobufC"),
+        // protobuf-c code generated from schemas/onnx-subset.proto3 (Sources/CONNXProto/generate.sh).
+        .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto",
+                exclude: ["generate.sh"]),
         // Vectorised f16/bf16 <-> f32 casts (runtime F16C/AVX2 detection, portable fallback) and syscall shims.
         .target(name: "CConnkit", path: "Sources/CConnkit"),
-        // Byte-level tensor containers: safetensors, npy/npz, GGUF; readers, writers, conversion.
-        .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit"], path: "Sources/TensorFormats"),
+        // Byte-level tensor containers: safetensors, npy/npz, GGUF, PyTorch, ONNX; readers, writers, conversion.
+        .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit", "CONNXProto", "CProtobufC"], path: "Sources/TensorFormats"),
         // ggml block quantization (bit-exact with ggml), MLX affine quantization, the selection policy,
         // the accuracy report and the quantize pipeline.
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
         // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
         .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
+        // OpenBLAS from the system (libopenblas-dev) on Linux: cblas_sgemm. macOS uses Accelerate.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // The runtime's element-wise and row-wise kernels (AVX2+FMA with a bit-identical portable path).
+        .target(name: "CRuntimeKernels", path: "Sources/CRuntimeKernels"),
+        // Runs a bound connector graph in float32: one interpreter, one kernel per operation, planned buffers.
+        .target(
+            name: "ConnectorRuntime",
+            dependencies: [
+                "ConnectorGraph", "TensorFormats", "CRuntimeKernels",
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+            ],
+            path: "Sources/ConnectorRuntime",
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -33,16 +52,29 @@ let package = Package(
                 "TensorFormats",
                 "Quantization",
                 "ConnectorGraph",
+                "ConnectorRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/ConnkitCLI"),
+            path: "Sources/ConnkitCLI",
+            plugins: ["BuildInfo"]),
+        // Writes BuildInfo.swift (the commit `connkit --version` prints) before every build; never fails it.
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
-        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats"], path: "Tests/TensorFormatsTests"),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit"],
+        // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
+        // that runs the built `connkit` binary.
+        .target(name: "ConnkitTestSupport", dependencies: ["TensorFormats"], path: "Tests/Support"),
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "CONNXProto", "ConnkitTestSupport"],
+                    path: "Tests/TensorFormatsTests"),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
                     path: "Tests/QuantizationTests"),
         .testTarget(
-            name: "ConnectorGraphTests", dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit"],
+            name: "ConnectorGraphTests",
+            dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
-        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "ConnectorRuntimeTests",
+            dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
+            path: "Tests/ConnectorRuntimeTests"),
     ]
 )

@@ -3,8 +3,6 @@ import ConnectorGraph
 import Quantization
 import TensorFormats
 
-extension DTypeChoice: ExpressibleByArgument {}
-
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert between tensor formats and float dtypes, losslessly by default.",
@@ -15,64 +13,52 @@ struct Convert: ParsableCommand {
             temporary file and renamed into place, so a failure never leaves a partial OUT.
             """)
 
-    @Argument(help: "Input file or sharded-checkpoint folder.")
-    var input: String
-
-    @Argument(help: "Output file (.safetensors, .gguf, .npz or .npy).")
-    var output: String
+    @OptionGroup var io: InputOutput
 
     @Option(help: "Cast every floating tensor to this type (integer tensors are never cast).")
-    var dtype: DTypeChoice = .keep
+    var dtype = Choice<DTypeChoice>(argument: DTypeChoice.keep.rawValue)
 
     @Option(name: .customLong("only"), help: "Convert only tensors matching this glob ('*' matches across dots); repeatable.")
     var only: [String] = []
 
-    @Option(name: .customLong("exclude"), help: "Leave out tensors matching this glob; repeatable.")
-    var exclude: [String] = []
-
     @Flag(help: "Write only the detected connector's tensors (detection as in `validate`).")
     var connector = false
 
-    @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
-    var force = false
+    @OptionGroup var write: WriteOptions
 
-    @Flag(help: "No progress bar.")
-    var quiet = false
+    @OptionGroup var reading: ReadingOptions
+
+    @Flag(help: "Print what was written as one JSON object (schemas/convert.schema.json).")
+    var json = false
 
     func validate() throws {
-        guard OutputFormat(path: output) != nil else {
-            throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(output)")
+        // An existing folder is refused as such by run().
+        guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
+            throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
         }
     }
 
     func run() throws {
-        let checkpoint = try CheckpointReader.open(input)
+        try OutputFile.refuseFolder(io.output)
         var options = ConversionOptions()
-        options.dtype = dtype
-        options.selection = TensorSelection(only: only.map(Glob.init), exclude: exclude.map(Glob.init))
-        options.overwrite = force
-        if connector {
-            do {
-                options.names = Set(try connectorTensorNames(in: checkpoint))
-            } catch let error as ConnectorDetectionError {
-                throw CommandFailure(error.description)
-            }
+        options.dtype = try dtype.value
+        options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
+        options.overwrite = write.force
+        options.strict = write.strict
+        let checkpoint = try reading.open(io.input)
+        if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
+        let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
+        defer { bar.finish() }
+        options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
+        let summary = try Converter.convert(checkpoint, to: io.output, options: options)
+        bar.finish()
+        summary.warnings.forEach(printWarning)
+        if json {
+            emitJSON(summary.json(input: checkpoint.path))
+        } else if !write.quiet {
+            emit(summary.text)
         }
-        let bar = ProgressBar(label: "converting", quiet: quiet)
-        options.progress = { done, total, bytesDone, bytesTotal in
-            bar.update(done: done, total: total, bytesDone: bytesDone, bytesTotal: bytesTotal)
-        }
-        let summary: ConversionSummary
-        do {
-            summary = try Converter.convert(checkpoint, to: output, options: options)
-            bar.finish()
-        } catch {
-            bar.finish()
-            throw error
-        }
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
-        let cast = summary.tensors.filter { $0.from != $0.to }.count
-        emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
-            + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
     }
 }
+
+extension Convert: JSONCommand {}

@@ -5,7 +5,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List a tensor file's format, metadata and tensors.",
         discussion: """
-            PATH is a .safetensors, .npy, .npz, .gguf or PyTorch (.bin/.pt/.pth) file, or a sharded checkpoint \
+            PATH is a .safetensors, .npy, .npz, .gguf, PyTorch (.bin/.pt/.pth) or ONNX (.onnx) file, or a sharded checkpoint \
             (a folder holding its index, or the index file itself). Shapes are row-major (numpy / PyTorch \
             order) whatever the file stores; tensors are listed in the order their data lies in the file.
             """)
@@ -16,8 +16,10 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/inspect.schema.json).")
     var json = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let checkpoint = try CheckpointReader.open(path)
+        let checkpoint = try reading.open(path)
         if json {
             emitJSON(InspectReport.json(checkpoint))
         } else {
@@ -25,6 +27,8 @@ struct Inspect: ParsableCommand {
         }
     }
 }
+
+extension Inspect: JSONCommand {}
 
 /// The two renderings of `inspect`.
 enum InspectReport {
@@ -52,7 +56,7 @@ enum InspectReport {
     static func text(_ checkpoint: Checkpoint) -> String {
         var lines: [String] = []
         lines.append("\(printable(checkpoint.path)): \(checkpoint.format.rawValue)"
-            + (checkpoint.shards.isEmpty ? "" : ", \(checkpoint.shards.count) shards"))
+            + (checkpoint.shards.isEmpty ? "" : ", " + counted(checkpoint.shards.count, "shard")))
         for note in checkpoint.notes { lines.append("note: \(note)") }
         if checkpoint.metadata.isEmpty {
             lines.append("metadata: none")
@@ -75,12 +79,11 @@ enum InspectReport {
         }
         lines.append("tensors (\(checkpoint.tensors.count)):")
         if !rows.isEmpty {
-            lines.append(renderTable(header, rows).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { "  " + $0 }.joined(separator: "\n"))
+            lines.append(renderTable(header, rows, indent: "  "))
         }
         let elements = checkpoint.tensors.reduce(0) { $0 &+ $1.info.elementCount }
-        lines.append("total: \(formatCount(checkpoint.tensors.count)) tensors, \(formatCount(elements)) elements, "
-            + "\(formatBytes(checkpoint.totalBytes)) (\(formatCount(checkpoint.totalBytes)) bytes)")
+        lines.append("total: \(counted(checkpoint.tensors.count, "tensor")), \(counted(elements, "element")), "
+            + "\(formatBytes(checkpoint.totalBytes)) (\(counted(checkpoint.totalBytes, "byte")))")
         return lines.joined(separator: "\n")
     }
 

@@ -8,13 +8,15 @@ struct Quantize: ParsableCommand {
         discussion: """
             TYPE (case-insensitive): \(GGMLBlocks.quantizable.map(\.rawValue).joined(separator: " ")) \
             (ggml block types, bit-exact with ggml's reference quantizer, written to .gguf); f16 bf16 f32 \
-            (plain casts, .gguf or .safetensors); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
+            (plain casts, .gguf or .safetensors; fp16, half, bfloat16, fp32… name them too); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
             (MLX affine, written to .safetensors, --group-size 32|64|128, default 64).
 
             \(QuantizationPolicy.rules)
 
             GGUF output sets general.quantization_version = 2 and general.file_type (llama.cpp's \
-            numbering; the _S variant for q3_k, q4_k, q5_k).
+            numbering; the _S variant for q3_k, q4_k, q5_k) of the type holding the most bytes among the \
+            tensors re-encoded. A request under which no tensor would change type is refused \
+            (nothing-to-quantize), naming the --only that selects the block-quantized tensors.
 
             Prints a table of every tensor (type, reason, bytes before and after, RMSE, max |error|, SNR, \
             cosine against the original values, computed from the written bytes) and totals; --json prints \
@@ -23,14 +25,10 @@ struct Quantize: ParsableCommand {
             place, so a failure never leaves a partial OUT.
             """)
 
-    @Argument(help: "Input file or sharded-checkpoint folder (anything `connkit convert` reads).")
-    var input: String
+    @OptionGroup var io: InputOutput
 
-    @Argument(help: "Output file: .gguf for ggml types, .safetensors for MLX types, either for casts.")
-    var output: String
-
-    @Option(name: .customLong("type"), help: "Quantization type (listed above).")
-    var type: String
+    @Option(name: .customLong("type"), help: "Quantization type (case-insensitive; described above).")
+    var type: Choice<QuantizationType>
 
     @Option(name: .customLong("keep"), help: "Also keep tensors matching this glob unquantized; repeatable.")
     var keep: [String] = []
@@ -38,63 +36,48 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("only"), help: "Quantize only tensors matching this glob; repeatable.")
     var only: [String] = []
 
-    @Option(name: .customLong("exclude"), help: "Leave tensors matching this glob out of the output; repeatable.")
-    var exclude: [String] = []
-
     @Option(name: .customLong("group-size"), help: "MLX group size: 32, 64 or 128 (default 64).")
     var groupSize: Int?
 
-    @Flag(help: "Print the report as one JSON object.")
+    @Flag(help: "Print the report as one JSON object (schemas/quantize-report.schema.json).")
     var json = false
 
-    @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
-    var force = false
+    @OptionGroup var write: WriteOptions
 
-    @Flag(help: "No progress bar.")
-    var quiet = false
-
-    func validate() throws {
-        let parsed: QuantizationType
-        do {
-            parsed = try QuantizationType(parsing: type)
-        } catch let error as QuantizationError {
-            throw ValidationError(error.message)
-        }
-        if let groupSize {
-            guard parsed.isMLX else { throw ValidationError("--group-size applies to the mlx-q* types only") }
-            guard MLXAffine.groupSizes.contains(groupSize) else {
-                throw ValidationError("--group-size must be 32, 64 or 128, not \(groupSize)")
-            }
-        }
-    }
+    @OptionGroup var reading: ReadingOptions
 
     func run() throws {
-        var request = QuantizeRequest(type: try QuantizationType(parsing: type))
+        try OutputFile.refuseFolder(io.output)
+        var request = QuantizeRequest(type: try type.value)
+        if let groupSize {
+            guard request.type.isMLX else { throw CommandFailure.usage("--group-size applies to the mlx-q* types only") }
+            guard MLXAffine.groupSizes.contains(groupSize) else {
+                throw CommandFailure(.usage, .unknownValue, "--group-size must be 32, 64 or 128, not \(groupSize)")
+            }
+            request.groupSize = groupSize
+        }
         request.keep = keep
         request.only = only
-        request.exclude = exclude
-        if let groupSize { request.groupSize = groupSize }
-        let checkpoint = try CheckpointReader.open(input)
-        let bar = ProgressBar(label: "quantizing", quiet: quiet || json)
+        request.exclude = write.exclude
+        request.strict = write.strict
+        let checkpoint = try reading.open(io.input)
+        let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
+        defer { bar.finish() }
         let report: QuantizationReport
         do {
-            report = try QuantizePipeline.run(checkpoint, to: output, request: request, overwrite: force) { done, total, bytesDone, bytesTotal in
-                bar.update(done: done, total: total, bytesDone: bytesDone, bytesTotal: bytesTotal)
-            }
-            bar.finish()
-        } catch let error as QuantizationError {
-            bar.finish()
-            throw CommandFailure(printable(input) + ": " + printable(error.description))
-        } catch {
-            bar.finish()
-            throw error
+            report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
+        } catch let error as QuantizationError where error.tensor != nil || error.code == .nothingToQuantize {
+            throw error.inFile(io.input)  // an error about the input's tensors: the file is the input
         }
+        bar.finish()
+        report.warnings.forEach(printWarning)
         if json {
             emitJSON(report.json)
         } else {
-            emit(report.table.split(separator: "\n", omittingEmptySubsequences: false).map { printable(String($0)) }
-                .joined(separator: "\n"))
-            emit("wrote \(printable(output)) (\(report.format.rawValue))")
+            emit(report.table)
+            if !write.quiet { emit("wrote \(printable(io.output)) (\(report.format.rawValue))") }
         }
     }
 }
+
+extension Quantize: JSONCommand {}

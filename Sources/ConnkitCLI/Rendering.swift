@@ -1,9 +1,69 @@
 import TensorFormats
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
-/// Human-readable sizes: bytes below 1 KiB, else binary units with one decimal.
+// The CLI's one set of text formatters: numbers, sizes, shapes and tables. Libraries return data; every
+// human-readable line connkit prints is laid out with these.
+
+/// Integers with thousands separators: 20,979,712.
+func formatCount(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (index, character) in digits.enumerated() {
+        if index > 0, (digits.count - index) % 3 == 0 { out.append(",") }
+        out.append(character)
+    }
+    return value < 0 ? "-" + out : out
+}
+
+/// A count with its noun, singular or plural: `1 tensor`, `2 tensors`, `1 metadata entry`, `1,024 elements`.
+func counted(_ value: Int, _ singular: String, _ plural: String? = nil) -> String {
+    formatCount(value) + " " + (value == 1 ? singular : plural ?? singular + "s")
+}
+
+/// A count, or `?` while it is unknown.
+func formatCount(_ value: Int?) -> String {
+    value.map { formatCount($0) } ?? "?"
+}
+
+/// Fixed-point text with `digits` decimals, rounded half away from zero: `formatNumber(2.345, digits: 2)`
+/// is `2.35` (never an exponent; `nan`, `inf`, `-inf` for the non-finite).
+func formatNumber(_ value: Double, digits: Int) -> String {
+    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+    let scale = pow(10, Double(digits))
+    let scaled = (abs(value) * scale).rounded()
+    let whole = (scaled / scale).rounded(.down)
+    let fraction = Int(scaled - whole * scale)
+    var text = String(Int(whole))
+    if digits > 0 {
+        let digitsText = String(fraction)
+        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
+    }
+    return (value < 0 && scaled != 0 ? "-" : "") + text
+}
+
+/// A figure with `digits` decimals, or `-` when there is none.
+func formatNumber(_ value: Double?, digits: Int) -> String {
+    value.map { formatNumber($0, digits: digits) } ?? "-"
+}
+
+/// Three significant digits in scientific notation (`1.23e-4`), `0`, or `-` when there is no figure.
+func formatScientific(_ value: Double?) -> String {
+    guard let value else { return "-" }
+    if value == 0 { return "0" }
+    var exponent = Int((log10(abs(value))).rounded(.down))
+    var mantissa = value / pow(10, Double(exponent))
+    if abs(mantissa) >= 9.995 {
+        mantissa /= 10
+        exponent += 1
+    }
+    return formatNumber(mantissa, digits: 2) + "e" + (exponent < 0 ? "-" : "+") + String(abs(exponent))
+}
+
+/// Sizes: bytes below 1 KiB, else binary units with one decimal (`3.2 MiB`).
 func formatBytes(_ bytes: Int) -> String {
     if bytes < 1024 { return "\(bytes) B" }
     let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
@@ -13,41 +73,21 @@ func formatBytes(_ bytes: Int) -> String {
         value /= 1024
         unit += 1
     }
-    return "\(formatDecimal(value, places: 1)) \(units[unit])"
+    return formatNumber(value, digits: 1) + " " + units[unit]
 }
 
-func formatDecimal(_ value: Double, places: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0 ..< places { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = "\(rounded)"
-    if let dot = text.firstIndex(of: ".") {
-        let decimals = text.distance(from: dot, to: text.endIndex) - 1
-        if decimals < places { text += String(repeating: "0", count: places - decimals) }
-    } else if places > 0 {
-        text += "." + String(repeating: "0", count: places)
-    }
-    return text
-}
-
-/// Integers with thousands separators: 20,979,712.
-func formatCount(_ value: Int) -> String {
-    let digits = String(value.magnitude)
-    var out = ""
-    for (index, char) in digits.enumerated() {
-        if index > 0, (digits.count - index) % 3 == 0 { out += "," }
-        out.append(char)
-    }
-    return value < 0 ? "-" + out : out
-}
-
+/// `[2, 3]`.
 func formatShape(_ shape: [Int]) -> String {
     "[" + shape.map(String.init).joined(separator: ", ") + "]"
 }
 
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-func renderTable(_ header: [String], _ rows: [[String]]) -> String {
+/// `[2, ?]`: a shape whose unknown dimensions are `?`.
+func formatShape(_ shape: [Int?]) -> String {
+    "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]"
+}
+
+/// Columns separated by two spaces, left-aligned unless listed in `rightAligned`; no line ends in spaces.
+func renderTable(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = [], indent: String = "") -> String {
     let all = [header] + rows
     var widths = [Int](repeating: 0, count: header.count)
     for row in all {
@@ -56,9 +96,12 @@ func renderTable(_ header: [String], _ rows: [[String]]) -> String {
         }
     }
     return all.map { row in
-        row.enumerated().map { index, cell in
-            index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
+        var line = indent + row.enumerated().map { index, cell in
+            let pad = String(repeating: " ", count: max(0, (index < widths.count ? widths[index] : 0) - cell.count))
+            return rightAligned.contains(index) ? pad + cell : cell + pad
         }.joined(separator: "  ")
+        while line.last == " " { line.removeLast() }
+        return line
     }.joined(separator: "\n")
 }
 
@@ -83,32 +126,4 @@ func printable(_ text: String) -> String {
         }
     }
     return out
-}
-
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
-    private let enabled: Bool
-    private let label: String
-    private var lastDrawn = -1
-
-    init(label: String, quiet: Bool) {
-        self.label = label
-        enabled = !quiet && isatty(2) == 1
-    }
-
-    func update(done: Int, total: Int, bytesDone: Int, bytesTotal: Int) {
-        guard enabled else { return }
-        let percent = bytesTotal > 0 ? bytesDone * 100 / bytesTotal : 100
-        guard percent != lastDrawn else { return }
-        lastDrawn = percent
-        let width = 30
-        let filled = percent * width / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        writeStandardError("\r\(label) [\(bar)] \(percent)% \(done)/\(total) tensors")
-    }
-
-    func finish() {
-        guard enabled, lastDrawn >= 0 else { return }
-        writeStandardError("\r\u{1B}[K")
-    }
 }

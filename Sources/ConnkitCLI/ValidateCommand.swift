@@ -1,23 +1,23 @@
 import ArgumentParser
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 #if canImport(Glibc)
 import Glibc
 #endif
-
-extension Family: ExpressibleByArgument {}
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that a checkpoint's connector fits its vision encoder and LLM.",
         discussion: """
             PATH is any file connkit reads (or a sharded-checkpoint folder); several PATHs are parts of one \
-            checkpoint and their tensors are pooled. The connector is found among the tensors by its names \
-            (family, variant and naming scheme are detected unless --family or --graph says), and every \
-            tensor is checked against the family's symbolic shapes.
+            checkpoint and their tensors are pooled (two connectors among them are an error). The connector \
+            is found among the tensors by its names (family, variant and naming scheme are detected unless \
+            --family or --graph says), under the scheme's own prefix or, failing that, any other (a connector \
+            saved on its own), and every tensor is checked against the family's symbolic shapes.
 
             Dimensions come from, in order of precedence: --encoder-dim/--llm-dim/--dim; --encoder/--llm \
-            presets; a config.json (--config, or one in the PATH's folder); an mmproj's GGUF metadata \
+            presets; a config.json (--config, or the one in each PATH's folder); an mmproj's GGUF metadata \
             (advisory: the shapes win); --llm-checkpoint (or an LLM in the same checkpoint); the tensors \
             themselves; the family's published defaults. Two sources that disagree are an error.
 
@@ -27,35 +27,16 @@ struct Validate: ParsableCommand {
     @Argument(help: "The checkpoint file(s) or folder.")
     var paths: [String] = []
 
-    @Option(help: "Check against this family instead of detecting it.")
-    var family: Family?
-
-    @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
-    var graph: String?
-
-    @Option(name: .customLong("encoder-dim"), help: "Vision encoder width (D_enc).")
-    var encoderDim: Int?
-
-    @Option(name: .customLong("llm-dim"), help: "LLM hidden size (D_llm).")
-    var llmDim: Int?
-
-    @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
-    var dims: [String] = []
-
-    @Option(help: "Vision encoder preset (see --list-presets).")
-    var encoder: String?
-
-    @Option(help: "LLM preset (see --list-presets).")
-    var llm: String?
-
-    @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
-    var config: String?
-
-    @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
-    var llmCheckpoint: String?
+    @OptionGroup var connector: ConnectorOptions
 
     @Flag(name: .customLong("no-values"), help: "Check names and shapes only; do not read tensor values.")
     var noValues = false
+
+    @Flag(name: .customLong("run"),
+          help: "Also run the connector on random features of its TOKENS IN (or --input): a non-finite output is an error, a collapsed one a warning.")
+    var runCheck = false
+
+    @OptionGroup var features: FeatureOptions
 
     @Flag(help: "Print one JSON object (schema: schemas/validation-report.schema.json).")
     var json = false
@@ -65,70 +46,69 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         if listPresets {
+            // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
+            let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+            let ignored: [String?] = [paths.isEmpty ? nil : "PATH"] + connector.given.map { Optional($0) }
+                + [noValues ? "--no-values" : nil, runCheck ? "--run" : nil, usesFeatures ? "--input/--random/--grid" : nil]
+            let ignoredFlags = ignored.compactMap { $0 }
+            if let first = ignoredFlags.first {
+                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignoredFlags.count > 1 ? " (and \(ignoredFlags.dropFirst().joined(separator: ", ")))" : "")")
+            }
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
-        do {
-            // Checked here rather than in validate() so that --json still prints its one error object.
-            if family != nil && graph != nil { throw CommandFailure("--family and --graph exclude each other") }
-            if paths.isEmpty { throw CommandFailure("give at least one PATH (or --list-presets)") }
-            let request = try makeRequest()
-            let report = Validator.validate(request)
-            if json {
-                emitJSON(report.json(inputs: paths))
-            } else {
-                emit(report.text)
+        if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
+        let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+        if usesFeatures && !runCheck { throw CommandFailure.usage("--input, --random and --grid go with --run") }
+        try features.validate(required: false)
+        var report = Validator.validate(try connector.request(paths, checkValues: !noValues))
+        var ran: (features: Features, output: RunOutput)?
+        if runCheck, report.valid, let bound = report.connector { (report, ran) = try functionalCheck(report, bound) }
+        if json {
+            var members = report.json(inputs: paths).objectMembers ?? []
+            if let ran {
+                members.append(.init("run", .object([
+                    .init("input", RunReport.inputJSON(ran.features, grid: try Connector.grid(tokens: ran.features.tokens, given: features.parsedGrid))),
+                    .init("output", .object([.init("shape", .array(ran.output.shape.map { .int($0) })),
+                                             .init("statistics", RunReport.statisticsJSON(ran.output.statistics))])),
+                ])))
             }
-            if !report.valid { throw CheckFailed() }
-        } catch let error as CheckFailed {
-            throw error
-        } catch {
-            if json { emitJSON(.object([JSONValue.Member("error", .string(errorText(error)))])) }
-            throw error
+            emitJSON(.object(members))
+        } else {
+            var text = report.text(style: .forStream(1))
+            if let ran {
+                text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
+                    + "\(ran.output.statistics.nonFinite) non-finite"
+            }
+            emit(text)
         }
+        if !report.valid { throw CheckFailed() }
     }
+}
 
-    func makeRequest() throws -> ValidationRequest {
-        let checkpoint = try pooledCheckpoint(paths)
-        var claims: [DimensionClaim] = []
-        if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
-        if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
-        claims += try parseDimensionArguments(dims, flag: "--dim")
-        let encoderPreset = try encoder.map(findEncoderPreset)
-        let llmPreset = try llm.map(findLLMPreset)
-        let graphDescription = try graph.map { path in
-            do { return try ConnectorGraph.load(path: path) } catch let error as GraphDefinitionError {
-                throw CommandFailure(error.description)
-            }
+extension Validate: JSONCommand {}
+
+extension Validate {
+    /// `--run`: the connector on random features of its TOKENS IN (or `--input`); what the output shows is
+    /// added to the report's diagnostics.
+    func functionalCheck(_ report: ValidationReport, _ bound: BoundConnector) throws -> (ValidationReport, (Features, RunOutput)) {
+        let model = try Connector(bound: bound)
+        if features.input == nil, features.random == nil, report.inputTokens == nil {
+            throw CommandFailure.usage("--run needs the token count: pass --dim tokens=N, an --encoder preset, --random T or --input")
         }
-        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
-        var llmClaim: DimensionClaim?
-        if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
-            guard let claim = LLMWidth.find(in: llmModel) else {
-                throw CommandFailure("\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
-            }
-            llmClaim = claim
-        }
-        return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
-                                 llmCheckpointClaim: llmClaim, checkValues: !noValues)
+        let input = try features.features(width: model.inputWidth, tokens: report.inputTokens)
+        let output = try model.run(input, grid: try features.parsedGrid)
+        var checked = report
+        checked.diagnostics += output.functionalDiagnostics(features: input.origin)
+        checked.diagnostics = checked.diagnostics.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+        return (checked, (input, output))
     }
 }
 
 // MARK: - Shared by validate and describe
 
-func errorText(_ error: Error) -> String {
-    switch error {
-    case let error as FormatError: error.description
-    case let error as CommandFailure: error.message
-    case let error as GraphDefinitionError: error.description
-    default: "\(error)"
-    }
-}
-
 func positive(_ value: Int, _ flag: String) throws -> Int {
-    guard value > 0 else { throw CommandFailure("\(flag) must be a positive size, got \(value)") }
+    guard value > 0 else { throw CommandFailure.usage("\(flag) must be a positive size, got \(value)") }
     return value
 }
 
@@ -137,45 +117,36 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
     try arguments.map { argument in
         let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, let value = Int(parts[1]) else {
-            throw CommandFailure("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
+            throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
-        guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure("\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        let key: String
+        do throws(CommandFailure) {
+            key = try DimensionKeyName.parse(parts[0]).key
+        } catch {
+            throw CommandFailure(error.failure, error.code, "\(flag) \(argument): \(error.message)")
         }
-        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+        return DimensionClaim(key: key, value: try positive(value, "\(flag) \(key)"), source: .flag("\(flag) \(argument)"))
     }
-}
-
-func findEncoderPreset(_ name: String) throws -> EncoderPreset {
-    guard let preset = Presets.encoder(named: name) else {
-        throw CommandFailure("unknown encoder preset \(name) (connkit validate --list-presets lists them: \(Presets.encoders.map(\.name).joined(separator: ", ")))")
-    }
-    return preset
-}
-
-func findLLMPreset(_ name: String) throws -> LLMPreset {
-    guard let preset = Presets.llm(named: name) else {
-        throw CommandFailure("unknown LLM preset \(name) (connkit validate --list-presets lists them: \(Presets.llms.map(\.name).joined(separator: ", ")))")
-    }
-    return preset
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
-func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
-    let parts = try paths.map(CheckpointReader.open)
+func pooledCheckpoint(_ paths: [String], reading: ReadingOptions) throws -> Checkpoint {
+    let parts = try paths.map(reading.open)
     guard parts.count > 1 else { return parts[0] }
     var tensors: [Tensor] = []
     for (path, part) in zip(paths, parts) {
         for tensor in part.tensors { tensors.append(Tensor(info: tensor.info, data: tensor.data, file: tensor.file ?? path)) }
     }
-    let formats = Set(parts.map(\.format))
-    return Checkpoint(path: paths.joined(separator: " + "), format: formats.count == 1 ? parts[0].format : parts[0].format,
+    return Checkpoint(path: paths.joined(separator: " + "), format: parts[0].format,
                       metadata: parts.flatMap(\.metadata), tensors: tensors, notes: parts.flatMap(\.notes),
                       shards: parts.flatMap(\.shards))
 }
 
-/// A config.json in the folder given as PATH, or next to the file given as PATH.
-func configNextTo(_ paths: [String]) -> String? {
+/// The config.json of every folder among the PATHs (a folder given as PATH, or the folder of a file), once
+/// per folder, in the order of the PATHs: several PATHs are one checkpoint, and each folder's config speaks
+/// for it.
+func configsNextTo(_ paths: [String]) -> [String] {
+    var found: [String] = []
     for path in paths {
         var info = stat()
         let isFolder = stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
@@ -187,10 +158,19 @@ func configNextTo(_ paths: [String]) -> String? {
         } else {
             folder = "./"
         }
-        let candidate = folder + "config.json"
-        if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return candidate == "./config.json" ? "config.json" : candidate }
+        var candidate = folder + "config.json"
+        if candidate == "./config.json" { candidate = "config.json" }
+        guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+        // The same folder spelled twice (`a/` and `a/model.safetensors`) is one config.
+        if !found.contains(where: { sameFile($0, candidate) }) { found.append(candidate) }
     }
-    return nil
+    return found
+}
+
+/// Whether two paths name the same file (device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
 }
 
 enum PresetListing {
@@ -198,11 +178,11 @@ enum PresetListing {
         var lines = ["encoder presets:"]
         lines.append(renderTable(["NAME", "WIDTH", "IMAGE", "PATCH", "PATCHES", "CLS", "NOTE"], Presets.encoders.map {
             [$0.name, String($0.width), String($0.imageSize), String($0.patchSize), String($0.patches), $0.classToken ? "yes" : "no", $0.note]
-        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }, indent: "  "))
         lines.append("llm presets:")
         lines.append(renderTable(["NAME", "HIDDEN", "LAYERS", "FFN", "HF IDS"], Presets.llms.map {
             [$0.name, String($0.hidden), String($0.layers), String($0.ffn), $0.hf.joined(separator: ", ")]
-        }).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }, indent: "  "))
         return lines.joined(separator: "\n")
     }
 
@@ -221,4 +201,10 @@ enum PresetListing {
             })),
         ])
     }
+}
+
+/// Whether anything (file, folder, link target) exists at `path`.
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0
 }

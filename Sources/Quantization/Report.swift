@@ -97,6 +97,17 @@ public struct QuantizationReport: Sendable {
         public var elements: Int
         /// nil for tensors that are not floating point (nothing to compare).
         public var metrics: ErrorMetrics?
+
+        /// True when the type's blocks do not fit the rows and no block type of its fallback chain does
+        /// either: the values were written as a float type (f16), not quantized.
+        public var fellBackToFloat: Bool {
+            guard case .fallback = reason else { return false }
+            return DType(rawValue: type)?.kind == .float
+        }
+
+        /// True when the values were quantized: to the type asked for, to a block type of its fallback
+        /// chain, or re-quantized.
+        public var isQuantized: Bool { reason.isQuantized && !fellBackToFloat }
     }
 
     public var input: String
@@ -105,11 +116,15 @@ public struct QuantizationReport: Sendable {
     public var type: QuantizationType
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the output cannot be trusted for (values a cast turned into ±inf), also printed on stderr.
+    public var warnings: [String] = []
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
     public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }
     public var elements: Int { entries.reduce(0) { $0 + $1.elements } }
-    public var quantizedCount: Int { entries.filter { $0.reason.isQuantized }.count }
+    public var quantizedCount: Int { entries.filter(\.isQuantized).count }
+    /// Tensors that fell back to a float type (f16) because no block type fits their rows.
+    public var fellBackCount: Int { entries.filter(\.fellBackToFloat).count }
 
     /// bytes before / bytes after.
     public var compressionRatio: Double? { bytesAfter > 0 ? Double(bytesBefore) / Double(bytesAfter) : nil }
@@ -117,7 +132,7 @@ public struct QuantizationReport: Sendable {
     /// Bits per element of the output, over every tensor.
     public var bitsPerWeight: Double? { elements > 0 ? 8 * Double(bytesAfter) / Double(elements) : nil }
 
-    /// The `--json` object (schemas/quantize-report.schema.json).
+    /// The `--json` object (schemas/quantize-report.schema.json); the CLI lays out the human table.
     public var json: JSONValue {
         func number(_ value: Double?) -> JSONValue { value.map { .double($0) } ?? .null }
         let tensors: [JSONValue] = entries.map { entry in
@@ -145,87 +160,15 @@ public struct QuantizationReport: Sendable {
             .init("totals", .object([
                 .init("tensors", .int(entries.count)),
                 .init("quantized", .int(quantizedCount)),
+                .init("fell_back", .int(fellBackCount)),
                 .init("elements", .int(elements)),
                 .init("bytes_before", .int(bytesBefore)),
                 .init("bytes_after", .int(bytesAfter)),
                 .init("compression_ratio", number(compressionRatio)),
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
+            .init("warnings", .array(warnings.map { .string($0) })),
         ])
-    }
-
-    /// The human table: one line per tensor, then the totals.
-    public var table: String {
-        func fixed(_ value: Double?, _ digits: Int) -> String {
-            guard let value else { return "-" }
-            return formatNumber(value, digits: digits)
-        }
-        var rows: [[String]] = [["tensor", "type", "before", "after", "rmse", "max|err|", "SNR dB", "cosine", "reason"]]
-        for entry in entries {
-            rows.append([
-                entry.name, entry.type, formatBytesShort(entry.bytesBefore), formatBytesShort(entry.bytesAfter),
-                scientific(entry.metrics?.rmse), scientific(entry.metrics?.maxAbsErrorValue),
-                fixed(entry.metrics?.snrDB, 1), fixed(entry.metrics?.cosine, 6),
-                entry.reason == .selected ? "" : entry.reason.description,
-            ])
-        }
-        let widths = (0 ..< rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
-        var lines = rows.map { row in
-            row.enumerated().map { column, text in
-                let pad = String(repeating: " ", count: widths[column] - text.count)
-                return (2 ... 7).contains(column) ? pad + text : text + pad
-            }.joined(separator: "  ").trailingSpacesTrimmed
-        }
-        lines.append("")
-        lines.append("\(entries.count) tensors, \(quantizedCount) quantized: \(formatBytesShort(bytesBefore)) -> "
-            + "\(formatBytesShort(bytesAfter)) (ratio \(fixed(compressionRatio, 2)), \(fixed(bitsPerWeight, 2)) bits per weight)")
-        return lines.joined(separator: "\n")
-    }
-}
-
-func scientific(_ value: Double?) -> String {
-    guard let value else { return "-" }
-    if value == 0 { return "0" }
-    var exponent = Int((log10(abs(value))).rounded(.down))
-    var mantissa = value / pow(10, Double(exponent))
-    if abs(mantissa) >= 9.995 {
-        mantissa /= 10
-        exponent += 1
-    }
-    return formatNumber(mantissa, digits: 2) + "e" + (exponent < 0 ? "-" : "+") + String(abs(exponent))
-}
-
-/// Fixed-point text with `digits` decimals (no Foundation).
-func formatNumber(_ value: Double, digits: Int) -> String {
-    guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
-    let scale = pow(10, Double(digits))
-    let scaled = (abs(value) * scale).rounded()
-    let whole = (scaled / scale).rounded(.down)
-    let fraction = Int(scaled - whole * scale)
-    var text = String(Int(whole))
-    if digits > 0 {
-        let digitsText = String(fraction)
-        text += "." + String(repeating: "0", count: digits - digitsText.count) + digitsText
-    }
-    return (value < 0 && scaled != 0 ? "-" : "") + text
-}
-
-func formatBytesShort(_ bytes: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024, unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes) B" : formatNumber(value, digits: 1) + " " + units[unit]
-}
-
-extension String {
-    var trailingSpacesTrimmed: String {
-        var text = self
-        while text.last == " " { text.removeLast() }
-        return text
     }
 }
 

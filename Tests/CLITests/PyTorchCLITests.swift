@@ -1,3 +1,4 @@
+import ConnkitTestSupport
 import Foundation
 import Testing
 import TensorFormats

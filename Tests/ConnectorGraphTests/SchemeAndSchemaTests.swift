@@ -1,3 +1,4 @@
+import ConnkitTestSupport
 import Testing
 import TensorFormats
 @testable import ConnectorGraph
@@ -101,17 +102,6 @@ import TensorFormats
         let siteTotals = describe["$defs"]?["description"]?["properties"]?["parameters"]?["properties"]?.objectMembers?.map(\.key)
         #expect(siteTotals == Site.allCases.map(\.rawValue))
     }
-}
-
-let repositoryRoot: String = {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    parts.removeLast(3)
-    return parts.joined(separator: "/")
-}()
-
-func loadSchema(_ name: String) throws -> JSONSchema {
-    let file = try MappedFile(path: repositoryRoot + "/schemas/" + name)
-    return JSONSchema(try file.withBytes { try JSONValue.parse($0) })
 }
 
 extension String {

@@ -1,4 +1,6 @@
 import CConnkit
+import ConnkitTestSupport
+import ConnkitCLI
 import Foundation
 import Testing
 import TensorFormats
@@ -7,19 +9,25 @@ import TensorFormats
 import Glibc
 #endif
 
-/// Tests/Fixtures/graph, located from this file.
-let graphFixtures: String = {
-    var parts = #filePath.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-    parts.removeLast(2)  // ConnectorGraphTests/Support.swift
-    return parts.joined(separator: "/") + "/Fixtures/graph"
-}()
+let repositoryRoot = CLI.repositoryRoot
 
-/// One directory per test run under the system temporary directory; starting a run removes what
-/// earlier runs left (tests keep their files mapped until the process ends, so they cannot clean up
-/// after themselves).
+/// Tests/Fixtures/graph.
+let graphFixtures = CLI.fixture("graph")
+
+func loadSchema(_ name: String) throws -> JSONSchema { try CLI.schema(name) }
+
+/// One directory per test process under the system temporary directory; starting a run removes what
+/// finished runs left (tests keep their files mapped until the process ends, so they cannot clean up
+/// after themselves). Runs in other checkouts at the same time keep their own directories.
 private let runDirectory: String = {
-    let base = NSTemporaryDirectory() + "connkit-graph-tests"
-    try? FileManager.default.removeItem(atPath: base)
+    let prefix = "connkit-graph-tests-"
+    let temporary = NSTemporaryDirectory()
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
+        if let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: temporary + name)
+        }
+    }
+    let base = temporary + prefix + String(getpid())
     try? FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
     return base
 }()

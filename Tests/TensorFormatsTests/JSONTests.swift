@@ -1,4 +1,5 @@
 import Testing
+import ConnkitTestSupport
 @testable import TensorFormats
 
 struct JSONParserTests {

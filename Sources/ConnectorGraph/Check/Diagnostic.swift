@@ -13,10 +13,11 @@ public enum Severity: String, Sendable, Equatable, Comparable, CaseIterable {
     public static func < (a: Severity, b: Severity) -> Bool { a.rank < b.rank }
 }
 
-/// The stable diagnostic codes, each with its severity and what triggers it (the README lists these).
+/// The stable diagnostic codes, each with its severity (the README's table says what triggers each).
 public enum DiagnosticCode: String, Sendable, CaseIterable {
     case noConnector = "no-connector"
     case ambiguousFamily = "ambiguous-family"
+    case multipleConnectors = "multiple-connectors"
     case duplicateConnector = "duplicate-connector"
     case duplicateTensor = "duplicate-tensor"
     case missingTensor = "missing-tensor"
@@ -45,86 +46,67 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case quantizedCheckpoint = "quantized-checkpoint"
     case assumedDefault = "assumed-default"
     case valuesSkipped = "values-skipped"
+    /// `validate --run`: the connector's output on test features holds NaN or infinity.
+    case nonFiniteOutput = "non-finite-output"
+    /// `validate --run`: every output token is bit-for-bit the same.
+    case collapsedOutput = "collapsed-output"
 
     public var severity: Severity {
         switch self {
-        case .noConnector, .ambiguousFamily, .duplicateConnector, .duplicateTensor, .missingTensor, .layerCountMismatch,
+        case .noConnector, .ambiguousFamily, .multipleConnectors, .duplicateConnector, .duplicateTensor, .missingTensor, .layerCountMismatch,
              .wrongRank, .shapeMismatch, .transposedWeight, .headsIndivisible, .queryCountMismatch, .crossAttnLayers,
              .zeroElements, .packedQuantized, .unexpectedDType, .dimensionConflict, .nonFinite, .projectorTypeUnknown,
-             .projectorTypeMismatch:
+             .projectorTypeMismatch, .nonFiniteOutput:
             .error
         case .unexpectedTensor, .unresolvedDimension, .allZero, .constant, .zeroGate, .f16OverflowRisk, .projectorTypeMissing,
-             .metadataMismatch, .quantizedCheckpoint:
+             .metadataMismatch, .quantizedCheckpoint, .collapsedOutput:
             .warning
         case .assumedDefault, .valuesSkipped:
             .note
         }
     }
-
-    /// What triggers the code (README table and `--help`).
-    public var trigger: String {
-        switch self {
-        case .noConnector: "no tensor of any built-in family (or of --family/--graph) was found"
-        case .ambiguousFamily: "the tensors fit two families or naming schemes equally well; pass --family"
-        case .duplicateConnector: "the same connector is stored twice, under two prefixes (e.g. `multi_modal_projector.` and `model.multi_modal_projector.`)"
-        case .duplicateTensor: "one parameter is present under two of its names, or a tensor name occurs twice among the inputs"
-        case .missingTensor: "a required parameter of the family is absent"
-        case .unexpectedTensor: "a connector-like tensor (under the connector's prefixes) belongs to no parameter"
-        case .layerCountMismatch: "tensors exist for more layers than the configured count"
-        case .wrongRank: "a tensor has the wrong number of dimensions"
-        case .shapeMismatch: "an axis differs from the symbolic shape (the message names the dimension and where its value came from)"
-        case .transposedWeight: "a 2-D weight is stored as the transpose of its expected shape"
-        case .headsIndivisible: "a width is not a multiple of the attention heads (or heads of the key/value heads)"
-        case .queryCountMismatch: "the number of learned queries/latents differs from the configured count"
-        case .crossAttnLayers: "cross-attention layer indices disagree with the configured interval (cross_attn_every_n_layers, cross_attention_frequency)"
-        case .zeroElements: "a tensor has no elements (a DeepSpeed ZeRO-3 partitioned placeholder such as torch.Size([0]))"
-        case .packedQuantized: "an integer tensor with a bitsandbytes-packed shape ([n, 1]) stands where a float weight belongs"
-        case .unexpectedDType: "an integer or boolean tensor stands where a float parameter belongs"
-        case .dimensionConflict: "two sources (flags, presets, config, LLM checkpoint) give different values for one dimension"
-        case .unresolvedDimension: "a shape could not be checked because a dimension is not determined by anything"
-        case .nonFinite: "a parameter holds NaN or infinite values"
-        case .allZero: "a weight is entirely zero (a connector that was never trained or failed to load)"
-        case .constant: "every element of a weight has the same value"
-        case .zeroGate: "a tanh gate is exactly zero, so its block is switched off (gates are initialised to zero: never trained)"
-        case .f16OverflowRisk: "a bf16/f32 parameter holds magnitudes above 65504, which become infinite in f16"
-        case .projectorTypeMissing: "an mmproj GGUF lacks `clip.projector_type` (current llama.cpp refuses it); the type inferred from the tensors is given"
-        case .projectorTypeUnknown: "`clip.projector_type` is not a type llama.cpp knows"
-        case .projectorTypeMismatch: "the declared projector type (`clip.projector_type`, `mm_projector_type`, `model_type`) disagrees with the tensors"
-        case .metadataMismatch: "GGUF metadata disagrees with the tensor shapes (the shapes win)"
-        case .quantizedCheckpoint: "the config declares a quantization_config (bitsandbytes/GPTQ/AWQ): shapes may be packed"
-        case .assumedDefault: "a dimension was taken from the family's published default"
-        case .valuesSkipped: "a parameter's values were not scanned (a block-quantized or integer type)"
-        }
-    }
 }
 
-/// One finding: a stable code, its severity, the tensor (if any), expected vs found, and a hint.
+/// One finding: a stable code, its severity, the tensors it concerns, expected vs found, and a hint.
 public struct Diagnostic: Sendable, Equatable {
     public var code: DiagnosticCode
-    public var severity: Severity
-    public var tensor: String?
+    public var severity: Severity { code.severity }
+    /// Every tensor the finding concerns (one wrong dimension lists all the tensors it affects); empty
+    /// when it concerns none.
+    public var tensors: [String]
     public var message: String
+    /// For a shape finding, the first tensor's expected and found shapes; for a dimension conflict,
+    /// the two values.
     public var expected: [Int?]?
     public var found: [Int]?
     public var hint: String?
+    /// Where a value scan found non-finite elements (the first few, in storage order).
+    public var positions: [ElementPosition]?
 
-    public init(_ code: DiagnosticCode, tensor: String? = nil, _ message: String, expected: [Int?]? = nil, found: [Int]? = nil,
-                hint: String? = nil) {
+    /// The first tensor concerned.
+    public var tensor: String? { tensors.first }
+
+    public init(_ code: DiagnosticCode, tensor: String? = nil, tensors more: [String] = [], _ message: String,
+                expected: [Int?]? = nil, found: [Int]? = nil, hint: String? = nil, positions: [ElementPosition]? = nil) {
         self.code = code
-        severity = code.severity
-        self.tensor = tensor
+        var tensors = tensor.map { [$0] } ?? []
+        for name in more where !tensors.contains(name) { tensors.append(name) }
+        self.tensors = tensors
         self.message = message
         self.expected = expected
         self.found = found
         self.hint = hint
+        self.positions = positions
     }
 
     public var json: JSONValue {
         var members = [JSONValue.Member("severity", .string(severity.rawValue)), JSONValue.Member("code", .string(code.rawValue)),
-                       JSONValue.Member("tensor", tensor.map { .string($0) } ?? .null), JSONValue.Member("message", .string(message))]
+                       JSONValue.Member("tensor", tensor.map { .string($0) } ?? .null),
+                       JSONValue.Member("tensors", .array(tensors.map { .string($0) })), JSONValue.Member("message", .string(message))]
         if let expected { members.append(JSONValue.Member("expected", .array(expected.map { $0.map { .int($0) } ?? .null }))) }
         if let found { members.append(JSONValue.Member("found", .array(found.map { .int($0) }))) }
         if let hint { members.append(JSONValue.Member("hint", .string(hint))) }
+        if let positions { members.append(JSONValue.Member("positions", .array(positions.map(\.json)))) }
         return .object(members)
     }
 
@@ -140,3 +122,28 @@ public struct Diagnostic: Sendable, Equatable {
 
 func shapeText(_ shape: [Int?]) -> String { "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
+/// An element of a tensor: its flat (storage-order) index and the same position as one index per axis.
+public struct ElementPosition: Sendable, Equatable {
+    public var flat: Int
+    public var index: [Int]
+
+    /// The position of element `flat` of a row-major tensor of `shape`.
+    public init(flat: Int, shape: [Int]) {
+        self.flat = flat
+        var rest = flat
+        var index = [Int](repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() where shape[axis] > 0 {
+            index[axis] = rest % shape[axis]
+            rest /= shape[axis]
+        }
+        self.index = index
+    }
+
+    /// `[17, 42]`.
+    public var text: String { shapeText(index) }
+
+    public var json: JSONValue {
+        .object([JSONValue.Member("flat", .int(flat)), JSONValue.Member("index", .array(index.map { .int($0) }))])
+    }
+}

@@ -1,6 +1,95 @@
 import TensorFormats
 
-/// One parameter the graph expects, with the stored tensor(s) found for it.
+/// Checks one checkpoint against one family variant in one naming scheme, in phases. Each phase is a
+/// method of the previous phase's result, so the order cannot be got wrong:
+///
+///     GraphCheck.Seeded(scope, sources:)  dimension values from flags, presets, config, metadata
+///         .expand()                       the graph unrolled against the tensor names      → Expanded
+///         .resolve()                      each parameter's tensor(s), header problems       → Resolved
+///         .bindDimensions()               dimensions from the shapes and advisory metadata  → Sized
+///         .finish()                       shapes, constraints, leftovers; defaults filled   → Result
+///
+/// Every phase collects diagnostics rather than stopping at the first.
+enum GraphCheck {
+    /// What stays fixed during one check.
+    struct Scope {
+        let variant: FamilyVariant
+        let compiled: CompiledScheme
+        let index: NameIndex
+
+        var graph: ConnectorGraph { variant.graph }
+        func symbol(forKey key: String) -> String? { graph.dimension(key: key)?.symbol }
+        func key(of symbol: String) -> String { graph.dimension(symbol)?.key ?? symbol }
+        func entry(for role: String) -> CompiledScheme.Entry? { compiled.entryByRole[role] }
+    }
+
+    /// The dimension values known before any tensor is read.
+    struct Sources {
+        /// Flags, presets, config, the LLM checkpoint: bound in precedence order, conflicts reported.
+        var strong: [DimensionClaim]
+        /// GGUF metadata: used where the tensors leave a dimension open, reported where they disagree.
+        var advisory: [DimensionClaim]
+    }
+
+    /// The bindings and diagnostics, carried from phase to phase.
+    struct State {
+        let scope: Scope
+        var binder = Binder()
+        var diagnostics: [Diagnostic] = []
+        /// Strong claims that disagreed with a value already bound; reported with the tensors the same
+        /// dimension affects, once shapes are checked (`reportDimensions`).
+        var conflicts: [DimensionConflict] = []
+        /// Dimensions reported as wrong, with their diagnostic's index (their consequences join it).
+        var wrongDimensions: [String: Int] = [:]
+    }
+
+    /// Phase 1: the sources bound. Without sources (`nil`: listing a connector's tensors) not even the
+    /// family defaults are assumed, so repeat counts and intervals come from the tensor names alone.
+    struct Seeded {
+        var state: State
+
+        init(_ scope: Scope, sources: Sources?) {
+            state = State(scope: scope)
+            guard let sources else { return }
+            state.bind(strong: sources.strong)
+            state.bind(advisory: sources.advisory)
+        }
+    }
+
+    /// Phase 2: every parameter the graph expects, repeats unrolled, with its stored names.
+    struct Expanded {
+        var state: State
+        var params: [ExpectedParam]
+        /// Tensors already reported for their layer index (not repeated as unexpected).
+        var reportedNames: Set<String>
+        /// `repeat:index` pairs whose conditioned nodes are missing as a whole (already reported).
+        var missingConditioned: Set<String>
+    }
+
+    /// Phase 3: each parameter with the tensor(s) found for it.
+    struct Resolved {
+        var state: State
+        var params: [FoundParam]
+        var reportedNames: Set<String>
+    }
+
+    /// Phase 4: dimensions bound from the tensor shapes and the advisory metadata.
+    struct Sized {
+        var state: State
+        var params: [FoundParam]
+        var reportedNames: Set<String>
+    }
+
+    /// The outcome: final bindings (defaults filled), the parameters with their tensors, every diagnostic.
+    struct Result {
+        var binder: Binder
+        var params: [FoundParam]
+        var diagnostics: [Diagnostic]
+    }
+}
+
+/// One parameter the graph expects: a node's parameter under concrete repeat indices, and how the
+/// scheme stores it.
 struct ExpectedParam {
     var role: String
     var node: String
@@ -8,9 +97,11 @@ struct ExpectedParam {
     var shape: [DimExpr]
     var gate: Bool
     var site: Site
-    /// Set for a parameter of an optional node (the node instance's name).
+    /// Set for a parameter that may be absent: the group it is present or absent with (an optional
+    /// node instance's name, or its q/k norm pair).
     var optionalNode: String?
-    /// Stored names: primary then aliases, or the parts of a split parameter.
+    /// Stored names: primary then aliases, or the parts of a split parameter. Empty when the scheme
+    /// never stores the parameter (`absent`).
     var names: [String]
     var isParts: Bool
     var transposed: Bool
@@ -20,11 +111,8 @@ struct ExpectedParam {
     var conditionKey: String?
     /// A projection of an attention node (where head counts matter).
     var isAttention = false
-    var found: [Tensor] = []
-    var skipShape = false
 
-    var primaryName: String { isParts ? names.joined(separator: "+") : names[0] }
-    var reportName: String { found.first?.name ?? names[0] }
+    var isStored: Bool { !names.isEmpty }
     var rank: Int { shape.count }
 
     /// The shape as the scheme stores it (squeezed, transposed).
@@ -34,11 +122,24 @@ struct ExpectedParam {
         if transposed && exprs.count == 2 { exprs.reverse() }
         return exprs
     }
+}
+
+/// An expected parameter with the stored tensor(s) found for it (none: missing or absent).
+@dynamicMemberLookup
+struct FoundParam {
+    var expected: ExpectedParam
+    var found: [Tensor] = []
+    /// A header problem (no elements, an integer type) was reported: the shape is not checked.
+    var skipShape = false
+
+    subscript<T>(dynamicMember path: KeyPath<ExpectedParam, T>) -> T { expected[keyPath: path] }
+
+    var reportName: String { found.first?.name ?? expected.names[0] }
 
     /// The shape of the stored tensor(s): parts are concatenated along the first axis.
     var foundShape: [Int]? {
         guard let first = found.first else { return nil }
-        if !isParts { return first.shape }
+        if !expected.isParts { return first.shape }
         var shape = first.shape
         guard !shape.isEmpty else { return nil }
         for part in found.dropFirst() {
@@ -50,42 +151,16 @@ struct ExpectedParam {
     }
 }
 
-/// Checks one checkpoint against one family variant in one naming scheme: expands the graph
-/// (inferring repeat counts and cross-attention intervals from the tensor names when nothing else
-/// fixes them), finds each parameter's tensor, binds the symbolic dimensions, and collects every
-/// diagnostic.
-struct GraphCheck {
-    let variant: FamilyVariant
-    let compiled: CompiledScheme
-    let index: NameIndex
-    var binder = Binder()
-    var diagnostics: [Diagnostic] = []
-    var expected: [ExpectedParam] = []
-    /// Tensors already reported for their layer index (not repeated as unexpected).
-    var reportedNames = Set<String>()
+// MARK: - Phase 1: dimension sources
 
-    var graph: ConnectorGraph { variant.graph }
-
-    init(variant: FamilyVariant, compiled: CompiledScheme, index: NameIndex) {
-        self.variant = variant
-        self.compiled = compiled
-        self.index = index
-    }
-
-    func symbol(forKey key: String) -> String? { graph.dimension(key: key)?.symbol }
-    func key(of symbol: String) -> String { graph.dimension(symbol)?.key ?? symbol }
-
-    // MARK: dimension sources
-
+extension GraphCheck.State {
     /// Binds strong claims in precedence order; a later claim that disagrees is a conflict naming both.
-    mutating func apply(strong claims: [DimensionClaim]) {
+    mutating func bind(strong claims: [DimensionClaim]) {
         for claim in claims.enumerated().sorted(by: { ($0.element.source.precedence, $0.offset) < ($1.element.source.precedence, $1.offset) }).map(\.element) {
-            guard let symbol = symbol(forKey: claim.key) else { continue }
+            guard let symbol = scope.symbol(forKey: claim.key) else { continue }
             if let bound = binder.value(symbol) {
                 if bound != claim.value, let boundSource = binder.source(symbol) {
-                    diagnostics.append(Diagnostic(.dimensionConflict,
-                        "\(claim.key) is \(bound) per \(boundSource) but \(claim.value) per \(claim.source)",
-                        expected: [bound], found: [claim.value], hint: "the first source wins; fix or drop the other"))
+                    conflicts.append(DimensionConflict(symbol: symbol, bound: bound, boundSource: boundSource, claim: claim))
                 }
                 continue
             }
@@ -98,45 +173,72 @@ struct GraphCheck {
     }
 
     /// Advisory values (GGUF metadata), then the family defaults.
-    mutating func apply(weak claims: [DimensionClaim]) {
+    mutating func bind(advisory claims: [DimensionClaim]) {
         for claim in claims {
-            guard let symbol = symbol(forKey: claim.key), claim.value > 0 else { continue }
+            guard let symbol = scope.symbol(forKey: claim.key), claim.value > 0 else { continue }
             binder.weak[symbol, default: []].append((claim.value, claim.source))
         }
-        for dim in graph.dimensions {
+        for dim in scope.graph.dimensions {
             if let value = dim.defaultValue { binder.weak[dim.symbol, default: []].append((value, .familyDefault)) }
         }
     }
+}
 
-    // MARK: expansion
+// MARK: - Phase 2: expansion
 
-    struct Scope {
+extension GraphCheck.Seeded {
+    /// Unrolls the graph against the tensor names, inferring repeat counts and cross-attention
+    /// intervals from them when nothing else fixes them.
+    func expand() -> GraphCheck.Expanded {
+        var expansion = GraphCheck.Expanded(state: state, params: [], reportedNames: [], missingConditioned: [])
+        expansion.expand(state.scope.graph.nodes, GraphCheck.Expanded.Indices())
+        return expansion
+    }
+}
+
+extension GraphCheck.Expanded {
+    /// The repeat indices around a node.
+    struct Indices {
         var indices: [String: Int] = [:]
         /// The repeat block each index belongs to.
         var blocks: [String: String] = [:]
     }
 
-    /// Stored names of a role under the given index values.
-    func storedNames(_ entry: CompiledScheme.Entry, _ scope: Scope) -> [String] {
-        entry.names.compactMap { $0.instantiate { scope.indices[$0] } }
+    private var scope: GraphCheck.Scope { state.scope }
+    private var binder: Binder {
+        get { state.binder }
+        set { state.binder = newValue }
     }
 
-    func entry(for role: String) -> CompiledScheme.Entry? { compiled.entryByRole[role] }
+    /// Stored names of a role under the given index values.
+    func storedNames(_ entry: CompiledScheme.Entry, _ indices: Indices) -> [String] {
+        entry.names.compactMap { $0.instantiate { indices.indices[$0] } }
+    }
 
     /// Index values of `index` present in the tensor names of `roles`, given the outer indices.
-    func presentIndices(_ index: String, roles: [String], _ scope: Scope) -> [Int: String] {
+    func presentIndices(_ index: String, roles: [String], _ outer: Indices) -> [Int: String] {
         var present: [Int: String] = [:]
         for role in roles {
-            guard let entry = entry(for: role) else { continue }
+            guard let entry = scope.entry(for: role) else { continue }
             for template in entry.names {
-                for hit in self.index.matches(template) {
+                for hit in scope.index.matches(template) {
                     guard let value = hit.indices[index] else { continue }
-                    let outerAgree = scope.indices.allSatisfy { hit.indices[$0.key] == nil || hit.indices[$0.key] == $0.value }
+                    let outerAgree = outer.indices.allSatisfy { hit.indices[$0.key] == nil || hit.indices[$0.key] == $0.value }
                     if outerAgree, present[value] == nil { present[value] = hit.name }
                 }
             }
         }
         return present
+    }
+
+    /// Marks every stored tensor of `roles` whose `index` satisfies `selected` as already reported.
+    mutating func markReported(roles: [String], index: String, where selected: (Int) -> Bool) {
+        for role in roles {
+            guard let entry = scope.entry(for: role) else { continue }
+            for template in entry.names {
+                for hit in scope.index.matches(template) where selected(hit.indices[index] ?? -1) { reportedNames.insert(hit.name) }
+            }
+        }
     }
 
     func roles(in nodes: [GraphNode], where include: (OperationNode) -> Bool = { _ in true }) -> [String] {
@@ -151,33 +253,18 @@ struct GraphCheck {
         return result
     }
 
-    mutating func expand() {
-        expand(graph.nodes, Scope())
-    }
-
-    private mutating func expand(_ nodes: [GraphNode], _ scope: Scope) {
+    fileprivate mutating func expand(_ nodes: [GraphNode], _ outer: Indices) {
         for node in nodes {
             switch node {
             case .operation(let op):
-                if let condition = op.when, let index = scope.indices[condition.index],
+                if let condition = op.when, let index = outer.indices[condition.index],
                    condition.holds(at: index, binder.lookup) == false { continue }
-                for param in op.params {
-                    guard let entry = entry(for: param.role) else { continue }
-                    let names = storedNames(entry, scope)
-                    guard !names.isEmpty, let role = entry.roleTemplate.instantiate({ scope.indices[$0] }) else { continue }
-                    let nodeName = (try? NameTemplate(op.name))?.instantiate { scope.indices[$0] } ?? op.name
-                    expected.append(ExpectedParam(
-                        role: role, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
-                        optionalNode: op.optional ? nodeName : nil, names: names, isParts: entry.isParts,
-                        transposed: entry.transposed, squeezed: entry.squeezed,
-                        conditionKey: op.when.flatMap { c in scope.indices[c.index].map { "\(scope.blocks[c.index] ?? ""):\($0)" } },
-                        isAttention: { if case .attention = op.operation { return true } else { return false } }()))
-                }
+                for param in op.params { expect(param, of: op, outer) }
             case .repeatBlock(let block):
-                let count = repeatCount(block, scope)
-                resolveConditions(block, count: count, scope)
+                let count = repeatCount(block, outer)
+                resolveConditions(block, count: count, outer)
                 for value in 0 ..< count {
-                    var inner = scope
+                    var inner = outer
                     inner.indices[block.index] = value
                     inner.blocks[block.index] = block.name
                     expand(block.body, inner)
@@ -186,29 +273,39 @@ struct GraphCheck {
         }
     }
 
+    private mutating func expect(_ param: ParamSpec, of op: OperationNode, _ outer: Indices) {
+        let instantiate: (String) -> Int? = { outer.indices[$0] }
+        let entry = scope.entry(for: param.role)
+        guard let role = (entry?.roleTemplate ?? (try? NameTemplate(param.role)))?.instantiate(instantiate) else { return }
+        let names = entry.map { storedNames($0, outer) } ?? []
+        // A stored role whose names cannot be instantiated is not expected at all.
+        guard entry == nil || !names.isEmpty else { return }
+        let nodeName = (try? NameTemplate(op.name))?.instantiate(instantiate) ?? op.name
+        params.append(ExpectedParam(
+            role: role, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
+            optionalNode: op.optionalGroup(slot: param.slot, instance: nodeName), names: names, isParts: entry?.isParts ?? false,
+            transposed: entry?.transposed ?? false, squeezed: entry?.squeezed ?? false,
+            conditionKey: op.when.flatMap { c in outer.indices[c.index].map { "\(outer.blocks[c.index] ?? ""):\($0)" } },
+            isAttention: { if case .attention = op.operation { return true } else { return false } }()))
+    }
+
     /// The number of iterations: from the bound dimensions, else from the layer indices in the tensor
     /// names (binding the count's symbol), else the family default.
-    private mutating func repeatCount(_ block: RepeatBlock, _ scope: Scope) -> Int {
+    private mutating func repeatCount(_ block: RepeatBlock, _ outer: Indices) -> Int {
         let unconditioned = roles(in: block.body) { $0.when == nil && !$0.optional }
         let all = roles(in: block.body)
-        let present = presentIndices(block.index, roles: unconditioned.isEmpty ? all : unconditioned, scope)
-        let presentAll = presentIndices(block.index, roles: all, scope)
+        let present = presentIndices(block.index, roles: unconditioned.isEmpty ? all : unconditioned, outer)
+        let presentAll = presentIndices(block.index, roles: all, outer)
         let limit = 4096
         if let count = block.count.value(binder.lookup) {
             let extra = presentAll.keys.filter { $0 >= count }.sorted()
             if let first = extra.first, let name = presentAll[first] {
-                let symbols = block.count.symbols
-                let origin = symbols.first.flatMap { binder.source($0) }.map { " (\($0))" } ?? ""
-                diagnostics.append(Diagnostic(.layerCountMismatch, tensor: name,
+                let origin = block.count.symbols.first.flatMap { binder.source($0) }.map { " (\($0))" } ?? ""
+                state.diagnostics.append(Diagnostic(.layerCountMismatch, tensor: name,
                     "tensors exist for \(block.name) index\(extra.count > 1 ? "es" : "") \(extra.map(String.init).joined(separator: ", ")), but \(block.count) = \(count)\(origin)",
                     expected: [count], found: [(extra.last ?? first) + 1]))
                 for value in extra { if let name = presentAll[value] { reportedNames.insert(name) } }
-                for role in all {
-                    guard let entry = entry(for: role) else { continue }
-                    for template in entry.names {
-                        for hit in index.matches(template) where (hit.indices[block.index] ?? -1) >= count { reportedNames.insert(hit.name) }
-                    }
-                }
+                markReported(roles: all, index: block.index) { $0 >= count }
             }
             return max(0, min(count, limit))
         }
@@ -234,14 +331,15 @@ struct GraphCheck {
     /// Settles the interval of conditioned nodes (`when`) inside a repeat: from the bound dimensions,
     /// else the interval that reproduces exactly the layer indices present, else the family default;
     /// then reports indices that disagree with it.
-    private mutating func resolveConditions(_ block: RepeatBlock, count: Int, _ scope: Scope) {
+    private mutating func resolveConditions(_ block: RepeatBlock, count: Int, _ outer: Indices) {
         var conditions: [Condition] = []
         for case .operation(let op) in block.body {
             if let condition = op.when, condition.index == block.index, !conditions.contains(condition) { conditions.append(condition) }
         }
+        let hint = "check cross_attn_every_n_layers / cross_layer_interval / cross_attention_frequency"
         for condition in conditions {
             let conditionedRoles = roles(in: block.body) { $0.when == condition }
-            let present = presentIndices(block.index, roles: conditionedRoles, scope)
+            let present = presentIndices(block.index, roles: conditionedRoles, outer)
             let presentSet = Set(present.keys)
             func expectedSet(_ lookup: (String) -> Int?) -> Set<Int>? {
                 var result = Set<Int>()
@@ -265,32 +363,22 @@ struct GraphCheck {
             for symbol in condition.every.symbols + condition.phase.symbols where binder.value(symbol) == nil { _ = binder.bindWeak(symbol) }
             guard let expected = expectedSet(binder.lookup) else { continue }
             let every = condition.every.value(binder.lookup) ?? 0
-            let origin = condition.every.symbols.first.flatMap { symbol in binder.source(symbol).map { "\(key(of: symbol)) = \(every) (\($0))" } } ?? "every \(every)"
+            let origin = condition.every.symbols.first.flatMap { symbol in binder.source(symbol).map { "\(scope.key(of: symbol)) = \(every) (\($0))" } } ?? "every \(every)"
             let expectedText = expected.sorted().prefix(6).map(String.init).joined(separator: ", ") + (expected.count > 6 ? ", …" : "")
             for value in presentSet.subtracting(expected).sorted() {
                 guard let name = present[value] else { continue }
-                diagnostics.append(Diagnostic(.crossAttnLayers, tensor: name,
-                    "\(block.name) \(value) has cross-attention tensors, but \(origin) places them at \(expectedText)",
-                    hint: "check cross_attn_every_n_layers / cross_layer_interval / cross_attention_frequency"))
-                for role in conditionedRoles {
-                    guard let entry = entry(for: role) else { continue }
-                    for template in entry.names {
-                        for hit in index.matches(template) where hit.indices[block.index] == value { reportedNames.insert(hit.name) }
-                    }
-                }
+                state.diagnostics.append(Diagnostic(.crossAttnLayers, tensor: name,
+                    "\(block.name) \(value) has cross-attention tensors, but \(origin) places them at \(expectedText)", hint: hint))
+                markReported(roles: conditionedRoles, index: block.index) { $0 == value }
             }
             for value in expected.subtracting(presentSet).sorted() where !presentSet.isEmpty {
-                var inner = scope
+                var inner = outer
                 inner.indices[block.index] = value
-                let sample = conditionedRoles.first.flatMap { entry(for: $0) }.map { storedNames($0, inner) }?.first
-                diagnostics.append(Diagnostic(.crossAttnLayers, tensor: sample,
-                    "\(block.name) \(value) has no cross-attention tensors, but \(origin) places them at \(expectedText)",
-                    hint: "check cross_attn_every_n_layers / cross_layer_interval / cross_attention_frequency"))
+                let sample = conditionedRoles.first.flatMap { scope.entry(for: $0) }.map { storedNames($0, inner) }?.first
+                state.diagnostics.append(Diagnostic(.crossAttnLayers, tensor: sample,
+                    "\(block.name) \(value) has no cross-attention tensors, but \(origin) places them at \(expectedText)", hint: hint))
                 missingConditioned.insert("\(block.name):\(value)")
             }
         }
     }
-
-    /// `repeat:index` pairs whose conditioned nodes are missing as a whole (already reported).
-    var missingConditioned = Set<String>()
 }

@@ -28,84 +28,105 @@ public struct LLMPreset: Sendable, Equatable {
 }
 
 public enum Presets {
-    public static let encoders: [EncoderPreset] = [
-        EncoderPreset(name: "clip-vit-b-16", width: 768, imageSize: 224, patchSize: 16, classToken: true,
-                      hf: ["openai/clip-vit-base-patch16"], note: "CLIP ViT-B/16"),
-        EncoderPreset(name: "clip-vit-l-14", width: 1024, imageSize: 224, patchSize: 14, classToken: true,
-                      hf: ["openai/clip-vit-large-patch14"], note: "CLIP ViT-L/14 at 224 px (LLaVA-1.0, OpenFlamingo)"),
-        EncoderPreset(name: "clip-vit-l-14-336", width: 1024, imageSize: 336, patchSize: 14, classToken: true,
-                      hf: ["openai/clip-vit-large-patch14-336"], note: "CLIP ViT-L/14 at 336 px (LLaVA-1.5/1.6, MobileVLM)"),
-        EncoderPreset(name: "eva-clip-g", width: 1408, imageSize: 224, patchSize: 14, classToken: true,
-                      hf: ["eva_vit_g"], note: "EVA-CLIP ViT-g/14, last block dropped (BLIP-2, InstructBLIP)"),
-        EncoderPreset(name: "openclip-vit-h-14", width: 1280, imageSize: 224, patchSize: 14, classToken: true,
-                      hf: ["laion/CLIP-ViT-H-14-laion2B-s32B-b79K"], note: "OpenCLIP ViT-H/14 (IDEFICS)"),
-        EncoderPreset(name: "qwen-vl-vit-bigg-14", width: 1664, imageSize: 448, patchSize: 14, classToken: false,
-                      hf: [], note: "Qwen-VL's ViT-bigG/14 at 448 px"),
-        EncoderPreset(name: "siglip-base-patch16-224", width: 768, imageSize: 224, patchSize: 16, classToken: false,
-                      hf: ["google/siglip-base-patch16-224"], note: "SigLIP base"),
-        EncoderPreset(name: "siglip-so400m-patch14-384", width: 1152, imageSize: 384, patchSize: 14, classToken: false,
-                      hf: ["google/siglip-so400m-patch14-384"], note: "SigLIP so400m at 384 px (LLaVA-OneVision, SmolVLM tiles)"),
-        EncoderPreset(name: "siglip-so400m-patch14-364", width: 1152, imageSize: 364, patchSize: 14, classToken: false,
-                      hf: [], note: "SigLIP so400m at 364 px (Idefics3 tiles: 26x26 patches)"),
-        EncoderPreset(name: "siglip-so400m-patch14-980", width: 1152, imageSize: 980, patchSize: 14, classToken: false,
-                      hf: [], note: "SigLIP so400m NaViT at 980 px (Idefics2, MiniCPM-V 2.5/2.6)"),
-        EncoderPreset(name: "dinov2-large", width: 1024, imageSize: 224, patchSize: 14, classToken: true,
-                      hf: ["facebook/dinov2-large"], note: "DINOv2 ViT-L/14"),
-        EncoderPreset(name: "dinov2-giant", width: 1536, imageSize: 224, patchSize: 14, classToken: true,
-                      hf: ["facebook/dinov2-giant"], note: "DINOv2 ViT-g/14"),
-        EncoderPreset(name: "internvit-300m-448px", width: 1024, imageSize: 448, patchSize: 14, classToken: true,
-                      hf: ["OpenGVLab/InternViT-300M-448px"], note: "InternViT-300M (InternVL2 1B-8B)"),
-        EncoderPreset(name: "internvit-6b-448px", width: 3200, imageSize: 448, patchSize: 14, classToken: true,
-                      hf: ["OpenGVLab/InternViT-6B-448px-V1-5"], note: "InternViT-6B (InternVL-Chat-V1-5, InternVL2 26B+)"),
-        EncoderPreset(name: "qwen2-vl-vit", width: 1280, imageSize: 448, patchSize: 14, classToken: false,
-                      hf: [], note: "Qwen2-VL / Qwen2.5-VL ViT (dynamic resolution; the preset assumes a 448x448 image)"),
-    ]
-
-    public static let llms: [LLMPreset] = [
-        LLMPreset(name: "vicuna-7b", hidden: 4096, layers: 32, ffn: 11008, hf: ["lmsys/vicuna-7b-v1.5", "lmsys/vicuna-7b-v1.3"]),
-        LLMPreset(name: "vicuna-13b", hidden: 5120, layers: 40, ffn: 13824, hf: ["lmsys/vicuna-13b-v1.5", "lmsys/vicuna-13b-v1.3"]),
-        LLMPreset(name: "llama-2-7b", hidden: 4096, layers: 32, ffn: 11008, hf: ["meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-chat-hf"]),
-        LLMPreset(name: "llama-2-13b", hidden: 5120, layers: 40, ffn: 13824, hf: ["meta-llama/Llama-2-13b-hf", "meta-llama/Llama-2-13b-chat-hf"]),
-        LLMPreset(name: "llama-2-70b", hidden: 8192, layers: 80, ffn: 28672, hf: ["meta-llama/Llama-2-70b-hf"]),
-        LLMPreset(name: "llama-3-8b", hidden: 4096, layers: 32, ffn: 14336, hf: ["meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-8B-Instruct"]),
-        LLMPreset(name: "llama-3-70b", hidden: 8192, layers: 80, ffn: 28672, hf: ["meta-llama/Meta-Llama-3-70B"]),
-        LLMPreset(name: "mistral-7b", hidden: 4096, layers: 32, ffn: 14336, hf: ["mistralai/Mistral-7B-v0.1", "mistralai/Mistral-7B-Instruct-v0.2"]),
-        LLMPreset(name: "qwen-7b", hidden: 4096, layers: 32, ffn: 11008, hf: ["Qwen/Qwen-7B"]),
-        LLMPreset(name: "qwen2-0.5b", hidden: 896, layers: 24, ffn: 4864, hf: ["Qwen/Qwen2-0.5B", "Qwen/Qwen2-0.5B-Instruct"]),
-        LLMPreset(name: "qwen2-1.5b", hidden: 1536, layers: 28, ffn: 8960, hf: ["Qwen/Qwen2-1.5B", "Qwen/Qwen2-1.5B-Instruct"]),
-        LLMPreset(name: "qwen2-7b", hidden: 3584, layers: 28, ffn: 18944, hf: ["Qwen/Qwen2-7B", "Qwen/Qwen2-7B-Instruct"]),
-        LLMPreset(name: "qwen2-72b", hidden: 8192, layers: 80, ffn: 29568, hf: ["Qwen/Qwen2-72B"]),
-        LLMPreset(name: "qwen2.5-3b", hidden: 2048, layers: 36, ffn: 11008, hf: ["Qwen/Qwen2.5-3B", "Qwen/Qwen2.5-3B-Instruct"]),
-        LLMPreset(name: "qwen2.5-7b", hidden: 3584, layers: 28, ffn: 18944, hf: ["Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B-Instruct"]),
-        LLMPreset(name: "phi-2", hidden: 2560, layers: 32, ffn: 10240, hf: ["microsoft/phi-2"]),
-        LLMPreset(name: "phi-3-mini", hidden: 3072, layers: 32, ffn: 8192, hf: ["microsoft/Phi-3-mini-4k-instruct", "microsoft/Phi-3-mini-128k-instruct"]),
-        LLMPreset(name: "gemma-2b", hidden: 2048, layers: 18, ffn: 16384, hf: ["google/gemma-2b"]),
-        LLMPreset(name: "gemma-7b", hidden: 3072, layers: 28, ffn: 24576, hf: ["google/gemma-7b"]),
-        LLMPreset(name: "opt-2.7b", hidden: 2560, layers: 32, ffn: 10240, hf: ["facebook/opt-2.7b"]),
-        LLMPreset(name: "opt-6.7b", hidden: 4096, layers: 32, ffn: 16384, hf: ["facebook/opt-6.7b"]),
-        LLMPreset(name: "flan-t5-xl", hidden: 2048, layers: 24, ffn: 5120, hf: ["google/flan-t5-xl"]),
-        LLMPreset(name: "flan-t5-xxl", hidden: 4096, layers: 24, ffn: 10240, hf: ["google/flan-t5-xxl"]),
-        LLMPreset(name: "minicpm-2.4b", hidden: 2304, layers: 40, ffn: 5760, hf: ["openbmb/MiniCPM-2B-sft-bf16"]),
-        LLMPreset(name: "internlm2-1.8b", hidden: 2048, layers: 24, ffn: 8192, hf: ["internlm/internlm2-chat-1_8b"]),
-        LLMPreset(name: "internlm2.5-7b", hidden: 4096, layers: 32, ffn: 14336, hf: ["internlm/internlm2_5-7b-chat"]),
-        LLMPreset(name: "internlm2-20b", hidden: 6144, layers: 48, ffn: 16384, hf: ["internlm/internlm2-chat-20b"]),
-        LLMPreset(name: "yi-6b", hidden: 4096, layers: 32, ffn: 11008, hf: ["01-ai/Yi-6B"]),
-        LLMPreset(name: "yi-34b", hidden: 7168, layers: 60, ffn: 20480, hf: ["01-ai/Yi-34B", "NousResearch/Nous-Hermes-2-Yi-34B"]),
-        LLMPreset(name: "mpt-1b", hidden: 2048, layers: 24, ffn: 8192, hf: ["anas-awadalla/mpt-1b-redpajama-200b"]),
-        LLMPreset(name: "mpt-7b", hidden: 4096, layers: 32, ffn: 16384, hf: ["mosaicml/mpt-7b"]),
-        LLMPreset(name: "redpajama-3b", hidden: 2560, layers: 32, ffn: 10240, hf: ["togethercomputer/RedPajama-INCITE-Base-3B-v1"]),
-        LLMPreset(name: "mobilellama-1.4b", hidden: 2048, layers: 24, ffn: 5632, hf: ["mtgv/MobileLLaMA-1.4B-Chat"]),
-        LLMPreset(name: "mobilellama-2.7b", hidden: 2560, layers: 32, ffn: 6912, hf: ["mtgv/MobileLLaMA-2.7B-Chat"]),
-    ]
-
-    public static func encoder(named name: String) -> EncoderPreset? {
-        let key = name.lowercased()
-        return encoders.first { $0.name == key || $0.hf.contains { $0.lowercased() == key } }
+    /// The encoder presets. Columns: name, width, image size, patch size, whether the output starts
+    /// with a class token, Hugging Face ids (`-`: none), and after `|` a note.
+    public static let encoders: [EncoderPreset] = rows(encoderTable).map { row in
+        EncoderPreset(name: row.fields[0], width: row.integer(1), imageSize: row.integer(2), patchSize: row.integer(3),
+                      classToken: row.fields[4] == "yes", hf: row.list(from: 5), note: row.note)
     }
 
-    public static func llm(named name: String) -> LLMPreset? {
+    private static let encoderTable = """
+        clip-vit-b-16                768   224    16  yes   openai/clip-vit-base-patch16          | CLIP ViT-B/16
+        clip-vit-l-14               1024   224    14  yes   openai/clip-vit-large-patch14         | CLIP ViT-L/14 at 224 px (LLaVA-1.0, OpenFlamingo)
+        clip-vit-l-14-336           1024   336    14  yes   openai/clip-vit-large-patch14-336     | CLIP ViT-L/14 at 336 px (LLaVA-1.5/1.6, MobileVLM)
+        eva-clip-g                  1408   224    14  yes   eva_vit_g                             | EVA-CLIP ViT-g/14, last block dropped (BLIP-2, InstructBLIP)
+        openclip-vit-h-14           1280   224    14  yes   laion/CLIP-ViT-H-14-laion2B-s32B-b79K | OpenCLIP ViT-H/14 (IDEFICS)
+        qwen-vl-vit-bigg-14         1664   448    14  no    -                                     | Qwen-VL's ViT-bigG/14 at 448 px
+        siglip-base-patch16-224      768   224    16  no    google/siglip-base-patch16-224        | SigLIP base
+        siglip-so400m-patch14-384   1152   384    14  no    google/siglip-so400m-patch14-384      | SigLIP so400m at 384 px (LLaVA-OneVision, SmolVLM tiles)
+        siglip-so400m-patch14-364   1152   364    14  no    -                                     | SigLIP so400m at 364 px (Idefics3 tiles: 26x26 patches)
+        siglip-so400m-patch14-980   1152   980    14  no    -                                     | SigLIP so400m NaViT at 980 px (Idefics2, MiniCPM-V 2.5/2.6)
+        dinov2-large                1024   224    14  yes   facebook/dinov2-large                 | DINOv2 ViT-L/14
+        dinov2-giant                1536   224    14  yes   facebook/dinov2-giant                 | DINOv2 ViT-g/14
+        internvit-300m-448px        1024   448    14  yes   OpenGVLab/InternViT-300M-448px        | InternViT-300M (InternVL2 1B-8B)
+        internvit-6b-448px          3200   448    14  yes   OpenGVLab/InternViT-6B-448px-V1-5     | InternViT-6B (InternVL-Chat-V1-5, InternVL2 26B+)
+        qwen2-vl-vit                1280   448    14  no    -                                     | Qwen2-VL / Qwen2.5-VL ViT (dynamic resolution; the preset assumes a 448x448 image)
+        """
+
+    /// The LLM presets. Columns: name, hidden size, layers, feed-forward width, Hugging Face ids.
+    public static let llms: [LLMPreset] = rows(llmTable).map { row in
+        LLMPreset(name: row.fields[0], hidden: row.integer(1), layers: row.integer(2), ffn: row.integer(3), hf: row.list(from: 4))
+    }
+
+    private static let llmTable = """
+        vicuna-7b            4096     32  11008  lmsys/vicuna-7b-v1.5 lmsys/vicuna-7b-v1.3
+        vicuna-13b           5120     40  13824  lmsys/vicuna-13b-v1.5 lmsys/vicuna-13b-v1.3
+        llama-2-7b           4096     32  11008  meta-llama/Llama-2-7b-hf meta-llama/Llama-2-7b-chat-hf
+        llama-2-13b          5120     40  13824  meta-llama/Llama-2-13b-hf meta-llama/Llama-2-13b-chat-hf
+        llama-2-70b          8192     80  28672  meta-llama/Llama-2-70b-hf
+        llama-3-8b           4096     32  14336  meta-llama/Meta-Llama-3-8B meta-llama/Meta-Llama-3-8B-Instruct
+        llama-3-70b          8192     80  28672  meta-llama/Meta-Llama-3-70B
+        mistral-7b           4096     32  14336  mistralai/Mistral-7B-v0.1 mistralai/Mistral-7B-Instruct-v0.2
+        qwen-7b              4096     32  11008  Qwen/Qwen-7B
+        qwen2-0.5b            896     24   4864  Qwen/Qwen2-0.5B Qwen/Qwen2-0.5B-Instruct
+        qwen2-1.5b           1536     28   8960  Qwen/Qwen2-1.5B Qwen/Qwen2-1.5B-Instruct
+        qwen2-7b             3584     28  18944  Qwen/Qwen2-7B Qwen/Qwen2-7B-Instruct
+        qwen2-72b            8192     80  29568  Qwen/Qwen2-72B
+        qwen2.5-3b           2048     36  11008  Qwen/Qwen2.5-3B Qwen/Qwen2.5-3B-Instruct
+        qwen2.5-7b           3584     28  18944  Qwen/Qwen2.5-7B Qwen/Qwen2.5-7B-Instruct
+        phi-2                2560     32  10240  microsoft/phi-2
+        phi-3-mini           3072     32   8192  microsoft/Phi-3-mini-4k-instruct microsoft/Phi-3-mini-128k-instruct
+        gemma-2b             2048     18  16384  google/gemma-2b
+        gemma-7b             3072     28  24576  google/gemma-7b
+        opt-2.7b             2560     32  10240  facebook/opt-2.7b
+        opt-6.7b             4096     32  16384  facebook/opt-6.7b
+        flan-t5-xl           2048     24   5120  google/flan-t5-xl
+        flan-t5-xxl          4096     24  10240  google/flan-t5-xxl
+        minicpm-2.4b         2304     40   5760  openbmb/MiniCPM-2B-sft-bf16
+        internlm2-1.8b       2048     24   8192  internlm/internlm2-chat-1_8b
+        internlm2.5-7b       4096     32  14336  internlm/internlm2_5-7b-chat
+        internlm2-20b        6144     48  16384  internlm/internlm2-chat-20b
+        yi-6b                4096     32  11008  01-ai/Yi-6B
+        yi-34b               7168     60  20480  01-ai/Yi-34B NousResearch/Nous-Hermes-2-Yi-34B
+        mpt-1b               2048     24   8192  anas-awadalla/mpt-1b-redpajama-200b
+        mpt-7b               4096     32  16384  mosaicml/mpt-7b
+        redpajama-3b         2560     32  10240  togethercomputer/RedPajama-INCITE-Base-3B-v1
+        mobilellama-1.4b     2048     24   5632  mtgv/MobileLLaMA-1.4B-Chat
+        mobilellama-2.7b     2560     32   6912  mtgv/MobileLLaMA-2.7B-Chat
+        """
+
+    /// A table row: whitespace-separated fields, then an optional note after `|`.
+    private struct Row {
+        var fields: [String]
+        var note: String
+
+        func integer(_ column: Int) -> Int {
+            guard let value = Int(fields[column]) else { preconditionFailure("preset \(fields[0]): column \(column) is not an integer") }
+            return value
+        }
+
+        /// The fields from `column` on (`-` alone: none).
+        func list(from column: Int) -> [String] { fields[column...] == ["-"] ? [] : Array(fields[column...]) }
+    }
+
+    /// The rows of a table written in this file (a malformed one is a programming error).
+    private static func rows(_ table: String) -> [Row] {
+        table.split(separator: "\n").map { line in
+            let parts = line.split(separator: "|", maxSplits: 1)
+            let fields = parts[0].split(separator: " ").map(String.init)
+            precondition(fields.count >= 4, "malformed preset row: \(line)")
+            return Row(fields: fields, note: parts.count > 1 ? String(parts[1].drop { $0 == " " }) : "")
+        }
+    }
+
+    public static func encoder(named name: String) -> EncoderPreset? { find(name, in: encoders, names: { [$0.name] + $0.hf }) }
+
+    public static func llm(named name: String) -> LLMPreset? { find(name, in: llms, names: { [$0.name] + $0.hf }) }
+
+    /// The preset called `name` (its own name, or one of its Hugging Face ids in any case).
+    private static func find<Preset>(_ name: String, in presets: [Preset], names: (Preset) -> [String]) -> Preset? {
         let key = name.lowercased()
-        return llms.first { $0.name == key || $0.hf.contains { $0.lowercased() == key } }
+        return presets.first { names($0).contains { $0.lowercased() == key } }
     }
 
     /// Claims an encoder preset makes for a family (the token count depends on whether the family

@@ -10,27 +10,25 @@
 /// `model.image_newline`) and `clip.cpp` (`mm.3.weight` present ⇒ MLP_NORM; newer loaders read
 /// `v.image_newline`).
 enum LinearFamilies {
-    static let commonDims = [
-        dim("D_enc", "encoder", "vision encoder width"),
-        dim("D_llm", "llm", "LLM hidden size"),
-        dim("N", "tokens", "patch tokens per image (the class token is dropped)"),
-        dim("F", "feature_layers", "encoder layers whose features are concatenated", 1),
-    ]
+    /// The projectors of the LLaVA line: per-token, from the (possibly concatenated) encoder features
+    /// to the LLM width.
+    static func projector(_ family: Family, _ variant: String, name: String, _ description: String, dims: String = "",
+                          nodes: [GraphNode], schemes: [NamingScheme]) -> ConnectorGraph {
+        ConnectorGraph(family, variant, name: name, description, encoder: "vision encoder width",
+                       tokens: "patch tokens per image (the class token is dropped)",
+                       dims: "F  feature_layers  1  encoder layers whose features are concatenated\n" + dims,
+                       image: "encoder features", imageWidth: "D_enc*F", nodes: nodes,
+                       output: ValueDecl("out", ["N", "D_llm"], "LLM input embeddings"), schemes: schemes)
+    }
 
-    static let linear = ConnectorGraph(
-        name: "llava-linear", family: Family.linear.rawValue, variant: "linear",
-        description: "LLaVA-1.0 / LLaVA-LLaMA-2: one Linear from the encoder width to the LLM width.",
-        dimensions: commonDims,
-        inputs: [ValueDecl("image", ["N", "D_enc*F"], "encoder features")],
+    static let linear = projector(.linear, "linear", name: "llava-linear",
+        "LLaVA-1.0 / LLaVA-LLaMA-2: one Linear from the encoder width to the LLM width.",
         nodes: [op("proj", .linear(in: "D_enc*F", out: "D_llm", bias: true), ["image"], "out")],
-        outputs: [ValueDecl("out", ["N", "D_llm"], "LLM input embeddings")],
         schemes: [NamingScheme(.llava, linearEntries("proj", "model.mm_projector"))])
 
-    static let mlp = ConnectorGraph(
-        name: "llava-mlp", family: Family.mlp.rawValue, variant: "mlpNx_gelu",
-        description: "LLaVA-1.5 / LLaVA-NeXT mlpNx_gelu: Linear, then (GELU, Linear) × (depth-1); LLaVA-NeXT adds a learned image_newline.",
-        dimensions: commonDims + [dim("depth", "depth", "number of Linear layers", 2)],
-        inputs: [ValueDecl("image", ["N", "D_enc*F"], "encoder features")],
+    static let mlp = projector(.mlp, "mlpNx_gelu", name: "llava-mlp",
+        "LLaVA-1.5 / LLaVA-NeXT mlpNx_gelu: Linear, then (GELU, Linear) × (depth-1); LLaVA-NeXT adds a learned image_newline.",
+        dims: "depth  depth  2  number of Linear layers",
         nodes: [
             op("proj.0", .linear(in: "D_enc*F", out: "D_llm", bias: true), ["image"], "x"),
             loop("more", "k", "depth-1", [
@@ -39,7 +37,6 @@ enum LinearFamilies {
             ]),
             op("image_newline", .imageNewline(dim: "D_llm"), ["x"], "out", optional: true),
         ],
-        outputs: [ValueDecl("out", ["N", "D_llm"], "LLM input embeddings")],
         schemes: [
             NamingScheme(.llava, linearEntries("proj.0", "model.mm_projector.0") + linearEntries("proj.{k+1}", "model.mm_projector.{2*k+2}")
                 + [entry("image_newline.newline", "model.image_newline")]),
@@ -53,19 +50,15 @@ enum LinearFamilies {
                 + [entry("image_newline.newline", "model.image_newline", aliases: ["v.image_newline"])]),
         ])
 
-    static let mlpNorm = ConnectorGraph(
-        name: "yi-vl-mlp-norm", family: Family.mlp.rawValue, variant: "mlp_norm",
-        description: "Yi-VL mlp2x_gelu_Norm: Linear, LayerNorm, GELU, Linear, LayerNorm.",
-        dimensions: commonDims,
-        inputs: [ValueDecl("image", ["N", "D_enc*F"], "encoder features")],
+    static let mlpNorm = projector(.mlp, "mlp_norm", name: "yi-vl-mlp-norm",
+        "Yi-VL mlp2x_gelu_Norm: Linear, LayerNorm, GELU, Linear, LayerNorm.",
         nodes: [
             op("proj.0", .linear(in: "D_enc*F", out: "D_llm", bias: true), ["image"], "x"),
-            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x"),
+            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x", eps: 1e-5),
             op("act", .activation(.gelu), ["x"], "x"),
             op("proj.1", .linear(in: "D_llm", out: "D_llm", bias: true), ["x"], "x"),
-            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out"),
+            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out", eps: 1e-5),
         ],
-        outputs: [ValueDecl("out", ["N", "D_llm"], "LLM input embeddings")],
         schemes: [
             NamingScheme(.llava, linearEntries("proj.0", "model.mm_projector.0") + linearEntries("norm.0", "model.mm_projector.1")
                 + linearEntries("proj.1", "model.mm_projector.3") + linearEntries("norm.1", "model.mm_projector.4")),
@@ -75,7 +68,8 @@ enum LinearFamilies {
 
     static let variants: [FamilyVariant] = [
         FamilyVariant(.linear, "linear", graph: linear, isDefault: true),
-        FamilyVariant(.mlp, "mlpNx_gelu", graph: mlp, isDefault: true) { dims, _ in
+        FamilyVariant(.mlp, "mlpNx_gelu", graph: mlp, isDefault: true, named: (1 ... 8).map { NamedVariant("mlp\($0)x_gelu", [("depth", $0)]) },
+                      isPattern: true) { dims, _ in
             dims["depth"].map { "mlp\($0)x_gelu" } ?? "mlp2x_gelu"
         },
         FamilyVariant(.mlp, "mlp_norm", graph: mlpNorm),

@@ -12,39 +12,48 @@
 enum PerceiverFamily {
     // MARK: OpenFlamingo
 
-    static let flamingo = ConnectorGraph(
-        name: "openflamingo-perceiver", family: Family.perceiverResampler.rawValue, variant: "openflamingo",
-        description: "OpenFlamingo Perceiver Resampler (64 latents in the vision width) and the gated cross-attention blocks that feed it to the LLM.",
-        dimensions: [
-            dim("D_enc", "encoder", "vision encoder width (open_clip vision_cfg.width)"),
-            dim("D_llm", "llm", "LLM hidden size (known only from the gated cross-attention blocks)"),
-            dim("N", "tokens", "encoder patch tokens per image"),
-            dim("Q", "queries", "latents", 64),
-            dim("L", "layers", "resampler layers", 6),
-            dim("heads", "heads", "attention heads", 8),
-            dim("Dh", "head_dim", "width of one head", 64),
-            dim("X", "cross_every", "a gated cross-attention block every X LLM layers"),
-            dim("L_llm", "llm_layers", "LLM decoder layers"),
-            dim("T", nil, "text tokens"),
-        ],
-        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder patch features"), ValueDecl("text", ["T", "D_llm"], "LLM hidden states")],
-        nodes: [
+    /// The Perceiver Resampler of OpenFlamingo and IDEFICS, in the vision width: `latents`, then per layer
+    /// `block.{i}` LayerNorms of media and latents, a cross-attention whose keys come from both, a
+    /// residual, a LayerNorm, a 4× feed-forward without biases and a residual; a final LayerNorm.
+    static func visionWidthResampler(_ block: String, projections: Operation.Attention.Projections, qkNorm: Operation.Attention.QKNorm,
+                                     qkNormOptional: Bool = false, activation: Operation.Activation) -> [GraphNode] {
+        let layer = "\(block).{i}."
+        return [
             op("latents", .learnedQueries(count: "Q", dim: "D_enc", leadingUnit: false), [], "lat"),
-            loop("layers", "i", "L", [
-                op("layers.{i}.norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media"),
-                op("layers.{i}.norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n"),
-                op("layers.{i}.attn", .attention(.init(kind: .cross, dim: "D_enc", heads: "heads", headDim: "Dh", projections: .fused_kv,
-                                                      bias: false, keysIncludeQueries: true)), ["lat_n", "media"], "a"),
-                op("layers.{i}.attn_res", .residual(gated: false), ["lat", "a"], "lat"),
-                op("layers.{i}.ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h"),
-                op("layers.{i}.ffn", .feedForward(.init(in: "D_enc", hidden: "4*D_enc", activation: .gelu, gated: false, bias: false)), ["h"], "f"),
-                op("layers.{i}.ffn_res", .residual(gated: false), ["lat", "f"], "lat"),
+            loop(block, "i", "L", [
+                op(layer + "norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media", eps: 1e-5),
+                op(layer + "norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n", eps: 1e-5),
+                op(layer + "attn", .attention(.init(kind: .cross, dim: "D_enc", heads: "heads", headDim: "Dh", projections: projections,
+                                                   bias: false, qkNorm: qkNorm, keysIncludeQueries: true, qkNormOptional: qkNormOptional)),
+                   ["lat_n", "media"], "a", eps: qkNorm == .none ? nil : 1e-5),
+                op(layer + "attn_res", .residual(gated: false), ["lat", "a"], "lat"),
+                op(layer + "ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h", eps: 1e-5),
+                op(layer + "ffn", .feedForward(.init(in: "D_enc", hidden: "4*D_enc", activation: activation, gated: false, bias: false)),
+                   ["h"], "f"),
+                op(layer + "ffn_res", .residual(gated: false), ["lat", "f"], "lat"),
             ]),
-            op("norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "out"),
-            loop("gated", "j", "L_llm", gatedFlamingoBlock),
-        ],
-        outputs: [ValueDecl("out", ["Q", "D_enc"], "latents, read by the gated cross-attention blocks")],
-        constraints: [],
+            op("norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "out", eps: 1e-5),
+        ]
+    }
+
+    static let llmHiddenStates = ValueDecl("text", ["T", "D_llm"], "LLM hidden states")
+
+    static let flamingo = ConnectorGraph(.perceiverResampler, "openflamingo", name: "openflamingo-perceiver",
+        "OpenFlamingo Perceiver Resampler (64 latents in the vision width) and the gated cross-attention blocks that feed it to the LLM.",
+        encoder: "vision encoder width (open_clip vision_cfg.width)", llm: "LLM hidden size (known only from the gated cross-attention blocks)",
+        tokens: "encoder patch tokens per image", dims: """
+            Q      queries      64  latents
+            L      layers        6  resampler layers
+            heads  heads         8  attention heads
+            Dh     head_dim     64  width of one head
+            X      cross_every   -  a gated cross-attention block every X LLM layers
+            L_llm  llm_layers    -  LLM decoder layers
+            T      -             -  text tokens
+            """,
+        image: "encoder patch features", inputs: [llmHiddenStates],
+        nodes: visionWidthResampler("layers", projections: .fused_kv, qkNorm: .none, activation: .gelu)
+            + [loop("gated", "j", "L_llm", gatedFlamingoBlock)],
+        output: ValueDecl("out", ["Q", "D_enc"], "latents, read by the gated cross-attention blocks"),
         schemes: [NamingScheme(.openFlamingo, flamingoEntries, ignored: ["lang_encoder.*.gated_cross_attn_layer.*"])])
 
     static let crossLayerOfFlamingo = Condition(index: "j", every: "X", phase: "X-1")
@@ -61,16 +70,24 @@ enum PerceiverFamily {
         op("gated.{j}.ffn_gate", .residual(gated: true), ["text", "f"], "text", when: crossLayerOfFlamingo, site: .llm),
     ]
 
+    /// The entries of `visionWidthResampler(block)`: a layer's modules under `layer`, named as given.
+    static func visionWidthResamplerEntries(_ block: String, latents: String, layer: String, norms: (media: String, latents: String),
+                                            attention: [(String, String)], ffnNorm: String, ffn: [(String, String)],
+                                            norm: String) -> [SchemeEntry] {
+        let role = "\(block).{i}."
+        return [entry("latents.queries", latents)]
+            + linearEntries(role + "norm_media", layer + norms.media) + linearEntries(role + "norm_latents", layer + norms.latents)
+            + entries(role + "attn", layer, attention)
+            + linearEntries(role + "ffn_norm", layer + ffnNorm) + entries(role + "ffn", layer, ffn)
+            + linearEntries("norm", norm)
+    }
+
     static var flamingoEntries: [SchemeEntry] {
-        let layer = "perceiver.layers.{i}."
         let gated = "lang_encoder.gated_cross_attn_layers.{j}."
-        return [entry("latents.queries", "perceiver.latents")]
-            + linearEntries("layers.{i}.norm_media", layer + "0.norm_media")
-            + linearEntries("layers.{i}.norm_latents", layer + "0.norm_latents")
-            + entries("layers.{i}.attn", layer + "0.", [("q.weight", "to_q.weight"), ("kv.weight", "to_kv.weight"), ("out.weight", "to_out.weight")])
-            + linearEntries("layers.{i}.ffn_norm", layer + "1.0")
-            + entries("layers.{i}.ffn", layer + "1.", [("up.weight", "1.weight"), ("down.weight", "3.weight")])
-            + linearEntries("norm", "perceiver.norm")
+        return visionWidthResamplerEntries("layers", latents: "perceiver.latents", layer: "perceiver.layers.{i}.",
+                                           norms: ("0.norm_media", "0.norm_latents"),
+                                           attention: [("q.weight", "0.to_q.weight"), ("kv.weight", "0.to_kv.weight"), ("out.weight", "0.to_out.weight")],
+                                           ffnNorm: "1.0", ffn: [("up.weight", "1.1.weight"), ("down.weight", "1.3.weight")], norm: "perceiver.norm")
             + linearEntries("gated.{j}.norm", gated + "attn.norm")
             + entries("gated.{j}.attn", gated + "attn.", [("q.weight", "to_q.weight"), ("kv.weight", "to_kv.weight"), ("out.weight", "to_out.weight")])
             + [entry("gated.{j}.attn_gate.gate", gated + "attn_gate")]
@@ -81,38 +98,22 @@ enum PerceiverFamily {
 
     // MARK: IDEFICS
 
-    static let idefics = ConnectorGraph(
-        name: "idefics-perceiver", family: Family.perceiverResampler.rawValue, variant: "idefics",
-        description: "IDEFICS (v1) Perceiver Resampler in the vision width with q/k LayerNorms, and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
-        dimensions: [
-            dim("D_enc", "encoder", "vision embed_dim"),
-            dim("D_llm", "llm", "LLM hidden size"),
-            dim("N", "tokens", "encoder tokens per image, class token included"),
-            dim("Q", "queries", "latents (resampler_n_latents)", 64),
-            dim("L", "layers", "resampler_depth", 6),
-            dim("heads", "heads", "resampler_n_heads", 16),
-            dim("Dh", "head_dim", "resampler_head_dim", 96),
-            dim("C", "cross_layers", "gated cross-attention layers in the LLM"),
-            dim("X", "cross_every", "cross_layer_interval", 4),
-            dim("L_llm", "llm_layers", "LLM decoder layers"),
-            dim("A", nil, "LLM attention heads (the gated q/k norms are one head wide)", 32),
-            dim("I_llm", "llm_ffn", "LLM feed-forward width (the gated layers' SwiGLU)"),
-            dim("T", nil, "text tokens"),
-        ],
-        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder features"), ValueDecl("text", ["T", "D_llm"], "LLM hidden states")],
-        nodes: [
-            op("latents", .learnedQueries(count: "Q", dim: "D_enc", leadingUnit: false), [], "lat"),
-            loop("blocks", "i", "L", [
-                op("blocks.{i}.norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media"),
-                op("blocks.{i}.norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n"),
-                op("blocks.{i}.attn", .attention(.init(kind: .cross, dim: "D_enc", heads: "heads", headDim: "Dh", projections: .separate,
-                                                      bias: false, qkNorm: .layer_norm, keysIncludeQueries: true)), ["lat_n", "media"], "a"),
-                op("blocks.{i}.attn_res", .residual(gated: false), ["lat", "a"], "lat"),
-                op("blocks.{i}.ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h"),
-                op("blocks.{i}.ffn", .feedForward(.init(in: "D_enc", hidden: "4*D_enc", activation: .relu, gated: false, bias: false)), ["h"], "f"),
-                op("blocks.{i}.ffn_res", .residual(gated: false), ["lat", "f"], "lat"),
-            ]),
-            op("norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "out"),
+    static let idefics = ConnectorGraph(.perceiverResampler, "idefics", name: "idefics-perceiver",
+        "IDEFICS (v1) Perceiver Resampler in the vision width (per-head q/k LayerNorms when qk_layer_norms_perceiver), and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
+        encoder: "vision embed_dim", tokens: "encoder tokens per image, class token included", dims: """
+            Q      queries       64  latents (resampler_n_latents)
+            L      layers         6  resampler_depth
+            heads  heads         16  resampler_n_heads
+            Dh     head_dim      96  resampler_head_dim
+            C      cross_layers   -  gated cross-attention layers in the LLM
+            X      cross_every    4  cross_layer_interval
+            L_llm  llm_layers     -  LLM decoder layers
+            A      -             32  LLM attention heads (the gated q/k norms are one head wide)
+            I_llm  llm_ffn        -  LLM feed-forward width (the gated layers' SwiGLU)
+            T      -              -  text tokens
+            """,
+        image: "encoder features", inputs: [llmHiddenStates],
+        nodes: visionWidthResampler("blocks", projections: .separate, qkNorm: .layer_norm, qkNormOptional: true, activation: .relu) + [
             loop("gated", "j", "C", [
                 op("gated.{j}.input_norm", .rmsNorm(dim: "D_llm"), ["text"], "t", site: .llm),
                 op("gated.{j}.attn", .attention(.init(kind: .cross, dim: "D_llm", contextDim: "D_enc", heads: "A", headDim: "D_llm/A",
@@ -124,29 +125,25 @@ enum PerceiverFamily {
                 op("gated.{j}.mlp_gate", .residual(gated: true), ["text", "f"], "text", site: .llm),
             ]),
         ],
-        outputs: [ValueDecl("out", ["Q", "D_enc"], "latents, read by the gated cross-attention layers")],
+        output: ValueDecl("out", ["Q", "D_enc"], "latents, read by the gated cross-attention layers"),
         constraints: [
             Constraint(.equal, "C*X", "L_llm", code: "cross-attn-layers",
                        message: "IDEFICS inserts one gated cross-attention layer every cross_layer_interval LLM layers"),
             Constraint(.divisible, "D_llm", "A", code: "heads-indivisible", message: "the LLM width must be a multiple of its attention heads"),
         ],
-        schemes: [NamingScheme(.hf, idefisEntries)])
+        schemes: [NamingScheme(.hf, ideficsEntries)])
 
-    static var idefisEntries: [SchemeEntry] {
-        let block = "model.perceiver_resampler.blocks.{i}."
+    static var ideficsEntries: [SchemeEntry] {
         let gated = "model.gated_cross_attn_layers.{j}."
-        return [entry("latents.queries", "model.perceiver_resampler.latents")]
-            + linearEntries("blocks.{i}.norm_media", block + "0.context_layer_norm")
-            + linearEntries("blocks.{i}.norm_latents", block + "0.latents_layer_norm")
-            + entries("blocks.{i}.attn", block + "0.", [
-                ("q.weight", "q_proj.weight"), ("k.weight", "k_proj.weight"), ("v.weight", "v_proj.weight"),
-                ("q_norm.weight", "q_layer_norm.weight"), ("q_norm.bias", "q_layer_norm.bias"),
-                ("k_norm.weight", "k_layer_norm.weight"), ("k_norm.bias", "k_layer_norm.bias"),
-                ("out.weight", "output_proj.weight"),
-            ])
-            + linearEntries("blocks.{i}.ffn_norm", block + "1.ln")
-            + entries("blocks.{i}.ffn", block + "1.", [("up.weight", "fc.weight"), ("down.weight", "c_proj.weight")])
-            + linearEntries("norm", "model.perceiver_resampler.layer_norm")
+        return visionWidthResamplerEntries("blocks", latents: "model.perceiver_resampler.latents", layer: "model.perceiver_resampler.blocks.{i}.",
+                                           norms: ("0.context_layer_norm", "0.latents_layer_norm"), attention: [
+                                               ("q.weight", "0.q_proj.weight"), ("k.weight", "0.k_proj.weight"), ("v.weight", "0.v_proj.weight"),
+                                               ("q_norm.weight", "0.q_layer_norm.weight"), ("q_norm.bias", "0.q_layer_norm.bias"),
+                                               ("k_norm.weight", "0.k_layer_norm.weight"), ("k_norm.bias", "0.k_layer_norm.bias"),
+                                               ("out.weight", "0.output_proj.weight"),
+                                           ],
+                                           ffnNorm: "1.ln", ffn: [("up.weight", "1.fc.weight"), ("down.weight", "1.c_proj.weight")],
+                                           norm: "model.perceiver_resampler.layer_norm")
             + [entry("gated.{j}.input_norm.weight", gated + "input_layernorm.weight")]
             + entries("gated.{j}.attn", gated + "cross_attn.", [
                 ("q.weight", "q_proj.weight"), ("k.weight", "k_proj.weight"), ("v.weight", "v_proj.weight"),
@@ -162,38 +159,34 @@ enum PerceiverFamily {
 
     // MARK: Idefics2
 
-    static let idefics2 = ConnectorGraph(
-        name: "idefics2-connector", family: Family.perceiverResampler.rawValue, variant: "idefics2",
-        description: "Idefics2 connector: SwiGLU modality projection to the LLM width, then a Perceiver Resampler with grouped-query attention and RMSNorm.",
-        dimensions: [
-            dim("D_enc", "encoder", "vision hidden size"),
-            dim("D_llm", "llm", "LLM hidden size (the resampler works in it)"),
-            dim("N", "tokens", "encoder patch tokens per image"),
-            dim("I_llm", "llm_ffn", "LLM intermediate size, reused by the modality projection"),
-            dim("Q", "queries", "resampler_n_latents", 64),
-            dim("L", "layers", "resampler_depth", 3),
-            dim("heads", "heads", "resampler_n_heads", 16),
-            dim("kv", "kv_heads", "num_key_value_heads", 4),
-            dim("Dh", "head_dim", "resampler_head_dim", 96),
-        ],
-        inputs: [ValueDecl("image", ["N", "D_enc"], "encoder features")],
+    static let idefics2 = ConnectorGraph(.perceiverResampler, "idefics2", name: "idefics2-connector",
+        "Idefics2 connector: SwiGLU modality projection to the LLM width, then a Perceiver Resampler with grouped-query attention and RMSNorm.",
+        encoder: "vision hidden size", llm: "LLM hidden size (the resampler works in it)", tokens: "encoder patch tokens per image", dims: """
+            I_llm  llm_ffn    -  LLM intermediate size, reused by the modality projection
+            Q      queries   64  resampler_n_latents
+            L      layers     3  resampler_depth
+            heads  heads     16  resampler_n_heads
+            kv     kv_heads   4  num_key_value_heads
+            Dh     head_dim  96  resampler_head_dim
+            """,
+        image: "encoder features",
         nodes: [
             op("modality_projection", .feedForward(.init(in: "D_enc", hidden: "I_llm", out: "D_llm", activation: .silu, gated: true, bias: false)),
                ["image"], "ctx"),
             op("latents", .learnedQueries(count: "Q", dim: "D_llm", leadingUnit: false), [], "lat"),
             loop("layers", "i", "L", [
-                op("layers.{i}.latents_norm", .rmsNorm(dim: "D_llm"), ["lat"], "lat_n"),
-                op("layers.{i}.context_norm", .rmsNorm(dim: "D_llm"), ["ctx"], "ctx_n"),
+                op("layers.{i}.latents_norm", .rmsNorm(dim: "D_llm"), ["lat"], "lat_n", eps: 1e-6),
+                op("layers.{i}.context_norm", .rmsNorm(dim: "D_llm"), ["ctx"], "ctx_n", eps: 1e-6),
                 op("layers.{i}.attn", .attention(.init(kind: .cross, dim: "D_llm", heads: "heads", kvHeads: "kv", headDim: "Dh",
                                                       projections: .separate, bias: false, keysIncludeQueries: true)), ["lat_n", "ctx_n"], "a"),
                 op("layers.{i}.attn_res", .residual(gated: false), ["lat", "a"], "lat"),
-                op("layers.{i}.post_norm", .rmsNorm(dim: "D_llm"), ["lat"], "h"),
+                op("layers.{i}.post_norm", .rmsNorm(dim: "D_llm"), ["lat"], "h", eps: 1e-6),
                 op("layers.{i}.mlp", .feedForward(.init(in: "D_llm", hidden: "4*D_llm", activation: .silu, gated: true, bias: false)), ["h"], "f"),
                 op("layers.{i}.mlp_res", .residual(gated: false), ["lat", "f"], "lat"),
             ]),
-            op("norm", .rmsNorm(dim: "D_llm"), ["lat"], "out"),
+            op("norm", .rmsNorm(dim: "D_llm"), ["lat"], "out", eps: 1e-6),
         ],
-        outputs: [ValueDecl("out", ["Q", "D_llm"], "LLM input embeddings")],
+        output: ValueDecl("out", ["Q", "D_llm"], "LLM input embeddings"),
         constraints: [Constraint(.divisible, "heads", "kv", code: "heads-indivisible", message: "query heads must be a multiple of key/value heads")],
         schemes: [NamingScheme(.hf, idefics2Entries)])
 

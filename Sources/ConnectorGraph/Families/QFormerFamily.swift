@@ -11,22 +11,22 @@
 /// `t5_proj` or `llm_proj` depending on the LLM (LAVIS `blip2_opt.py`, `blip2_t5.py`,
 /// `blip2_vicuna_instruct.py`).
 enum QFormerFamily {
-    static let dims = [
-        dim("D_enc", "encoder", "vision encoder width (EVA-CLIP-g: 1408)"),
-        dim("D_llm", "llm", "LLM hidden size (d_model for T5)"),
-        dim("N", "tokens", "encoder tokens per image, class token included"),
-        dim("H", "hidden", "Q-Former width", 768),
-        dim("L", "layers", "Q-Former layers", 12),
-        dim("heads", "heads", "attention heads", 12),
-        dim("I", "ffn", "feed-forward width", 3072),
-        dim("Q", "queries", "learned query tokens", 32),
-        dim("X", "cross_every", "a cross-attention layer every X layers", 2),
-    ]
-    static let textDims = [
-        dim("V", "vocab", "Q-Former text vocabulary (BERT + [DEC])", 30523),
-        dim("P", "positions", "Q-Former text positions", 512),
-        dim("T", nil, "instruction tokens fed to the text path"),
-    ]
+    /// BERT's LayerNorm epsilon (`Blip2QFormerConfig.layer_norm_eps`).
+    static let qformerEps = 1e-12
+
+    static let qformerDims = """
+        H      hidden        768  Q-Former width
+        L      layers         12  Q-Former layers
+        heads  heads          12  attention heads
+        I      ffn          3072  feed-forward width
+        Q      queries        32  learned query tokens
+        X      cross_every     2  a cross-attention layer every X layers
+        """
+    static let textDims = """
+        V  vocab      30523  Q-Former text vocabulary (BERT + [DEC])
+        P  positions    512  Q-Former text positions
+        T  -              -  instruction tokens fed to the text path
+        """
 
     static func layerNodes(text: Bool) -> [GraphNode] {
         let attention = Operation.attention(.init(kind: .self, dim: "H", heads: "heads", headDim: "H/heads", bias: true))
@@ -36,19 +36,19 @@ enum QFormerFamily {
         var body: [GraphNode] = [
             op("layers.{i}.attn", attention, ["q"], "a"),
             op("layers.{i}.attn_res", .residual(gated: false), ["q", "a"], "q"),
-            op("layers.{i}.attn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("layers.{i}.attn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
             op("layers.{i}.xattn", cross, ["q", "image"], "a", when: crossLayer),
             op("layers.{i}.xattn_res", .residual(gated: false), ["q", "a"], "q", when: crossLayer),
-            op("layers.{i}.xattn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", when: crossLayer),
+            op("layers.{i}.xattn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", when: crossLayer, eps: qformerEps),
             op("layers.{i}.ffn", ffn, ["q"], "f"),
             op("layers.{i}.ffn_res", .residual(gated: false), ["q", "f"], "q"),
-            op("layers.{i}.ffn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("layers.{i}.ffn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
         ]
         if text {
             body += [
                 op("layers.{i}.text_ffn", ffn, ["t"], "g", site: .text),
                 op("layers.{i}.text_ffn_res", .residual(gated: false), ["t", "g"], "t", site: .text),
-                op("layers.{i}.text_ffn_norm", .layerNorm(dim: "H", bias: true), ["t"], "t", site: .text),
+                op("layers.{i}.text_ffn_norm", .layerNorm(dim: "H", bias: true), ["t"], "t", site: .text, eps: qformerEps),
             ]
         }
         return body
@@ -59,24 +59,23 @@ enum QFormerFamily {
         if text {
             nodes += [
                 op("word_embeddings", .embedding(vocab: "V", dim: "H"), ["instruction"], "t", site: .text),
-                op("position_embeddings", .positionEmbedding(count: "P", dim: "H"), ["t"], "t", site: .text),
+                op("position_embeddings", .positionEmbedding(count: "P", dim: "H", layout: .sequence), ["t"], "t", site: .text),
             ]
         }
         nodes += [
-            op("embed_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("embed_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
             loop("layers", "i", "L", layerNodes(text: text)),
             op("proj", .linear(in: "H", out: "D_llm", bias: true), ["q"], "out"),
         ]
         return ConnectorGraph(
-            name: text ? "instructblip-qformer" : "blip2-qformer", family: Family.qformer.rawValue,
-            variant: text ? "instructblip" : "blip2",
-            description: text
-                ? "InstructBLIP Q-Former: BLIP-2's Q-Former with its text path kept (the instruction is fed to it)."
+            .qformer, text ? "instructblip" : "blip2", name: text ? "instructblip-qformer" : "blip2-qformer",
+            text ? "InstructBLIP Q-Former: BLIP-2's Q-Former with its text path kept (the instruction is fed to it)."
                 : "BLIP-2 Q-Former: 32 learned queries, BERT-base layers, cross-attention to the image every other layer, projection to the LLM.",
-            dimensions: dims + (text ? textDims : []),
-            inputs: [ValueDecl("image", ["N", "D_enc"], "encoder features")] + (text ? [ValueDecl("instruction", ["T", 1], "instruction token ids")] : []),
+            encoder: "vision encoder width (EVA-CLIP-g: 1408)", llm: "LLM hidden size (d_model for T5)",
+            tokens: "encoder tokens per image, class token included", dims: qformerDims + (text ? "\n" + textDims : ""),
+            image: "encoder features", inputs: text ? [ValueDecl("instruction", ["T", 1], "instruction token ids")] : [],
             nodes: nodes,
-            outputs: [ValueDecl("out", ["Q", "D_llm"], "soft prompt for the LLM")],
+            output: ValueDecl("out", ["Q", "D_llm"], "soft prompt for the LLM"),
             constraints: [Constraint(.divisible, "H", "heads", code: "heads-indivisible", message: "the Q-Former width must be a multiple of its heads")],
             schemes: schemes(text: text))
     }

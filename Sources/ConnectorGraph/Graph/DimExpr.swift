@@ -231,22 +231,24 @@ private struct DimParser {
         return position < scalars.count ? scalars[position] : nil
     }
 
-    mutating func parseExpression() throws -> DimExpr {
-        var left = try parseTerm()
-        while let next = peek(), next == "+" || next == "-" {
-            position += 1
-            let right = try parseTerm()
-            left = next == "+" ? .add(left, right) : .subtract(left, right)
+    /// The binary operators by precedence level, lowest first; each level is left-associative.
+    static func binary(_ scalar: Unicode.Scalar, level: Int) -> ((DimExpr, DimExpr) -> DimExpr)? {
+        switch (level, scalar) {
+        case (0, "+"): DimExpr.add
+        case (0, "-"): DimExpr.subtract
+        case (1, "*"): DimExpr.multiply
+        case (1, "/"): DimExpr.divide
+        default: nil
         }
-        return left
     }
 
-    mutating func parseTerm() throws -> DimExpr {
-        var left = try parseFactor()
-        while let next = peek(), next == "*" || next == "/" {
+    /// `expr` is level 0 (`term (('+'|'-') term)*`), `term` level 1 (`factor (('*'|'/') factor)*`).
+    mutating func parseExpression(level: Int = 0) throws -> DimExpr {
+        guard level < 2 else { return try parseFactor() }
+        var left = try parseExpression(level: level + 1)
+        while let next = peek(), let combine = DimParser.binary(next, level: level) {
             position += 1
-            let right = try parseFactor()
-            left = next == "*" ? .multiply(left, right) : .divide(left, right)
+            left = combine(left, try parseExpression(level: level + 1))
         }
         return left
     }

@@ -26,212 +26,95 @@ extension DimExpr: Codable {
     }
 }
 
-extension ConnectorGraph: Codable {
-    enum Keys: String, CodingKey, CaseIterable {
-        case format, version, name, family, variant, description, dimensions, inputs, nodes, outputs, constraints, schemes
-    }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        let format = try c.decode(String.self, forKey: .format)
-        guard format == ConnectorGraph.formatName else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [Keys.format], debugDescription: "expected \"\(ConnectorGraph.formatName)\", found \"\(format)\""))
-        }
-        let version = try c.decode(Int.self, forKey: .version)
-        guard version == ConnectorGraph.formatVersion else {
-            throw DecodingError.dataCorrupted(.init(codingPath: [Keys.version], debugDescription: "unsupported version \(version) (this connkit reads version \(ConnectorGraph.formatVersion))"))
-        }
-        name = try c.decode(String.self, forKey: .name)
-        family = try c.decode(String.self, forKey: .family)
-        variant = try c.decodeIfPresent(String.self, forKey: .variant)
-        description = try c.decodeIfPresent(String.self, forKey: .description)
-        dimensions = try c.decode([DimensionDecl].self, forKey: .dimensions)
-        inputs = try c.decode([ValueDecl].self, forKey: .inputs)
-        nodes = try c.decode([GraphNode].self, forKey: .nodes)
-        outputs = try c.decode([ValueDecl].self, forKey: .outputs)
-        constraints = try c.decodeIfPresent([Constraint].self, forKey: .constraints) ?? []
-        schemes = try c.decodeIfPresent([NamingScheme].self, forKey: .schemes) ?? []
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(ConnectorGraph.formatName, forKey: .format)
-        try c.encode(ConnectorGraph.formatVersion, forKey: .version)
-        try c.encode(name, forKey: .name)
-        try c.encode(family, forKey: .family)
-        try c.encodeIfPresent(variant, forKey: .variant)
-        try c.encodeIfPresent(description, forKey: .description)
-        try c.encode(dimensions, forKey: .dimensions)
-        try c.encode(inputs, forKey: .inputs)
-        try c.encode(nodes, forKey: .nodes)
-        try c.encode(outputs, forKey: .outputs)
-        if !constraints.isEmpty { try c.encode(constraints, forKey: .constraints) }
-        if !schemes.isEmpty { try c.encode(schemes, forKey: .schemes) }
+extension ConnectorGraph: Codable, ObjectCoded {
+    static let blank = ConnectorGraph(name: "", family: "", dimensions: [], inputs: [], nodes: [], outputs: [])
+    static var fields: [CodedField<ConnectorGraph>] {
+        [CodedField(key: "format", decode: { container, _ in
+            let format = try container.decode(String.self, forKey: AnyKey("format"))
+            guard format == ConnectorGraph.formatName else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [AnyKey("format")], debugDescription: "expected \"\(ConnectorGraph.formatName)\", found \"\(format)\""))
+            }
+         }, encode: { _, container in try container.encode(ConnectorGraph.formatName, forKey: AnyKey("format")) }),
+         CodedField(key: "version", decode: { container, _ in
+            let version = try container.decode(Int.self, forKey: AnyKey("version"))
+            guard version == ConnectorGraph.formatVersion else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [AnyKey("version")], debugDescription: "unsupported version \(version) (this connkit reads version \(ConnectorGraph.formatVersion))"))
+            }
+         }, encode: { _, container in try container.encode(ConnectorGraph.formatVersion, forKey: AnyKey("version")) }),
+         .required("name", \.name), .required("family", \.family), .optional("variant", \.variant), .optional("description", \.description),
+         .required("dimensions", \.dimensions), .required("inputs", \.inputs), .required("nodes", \.nodes), .required("outputs", \.outputs),
+         .defaulted("constraints", \.constraints, [], writesFallback: false), .defaulted("schemes", \.schemes, [], writesFallback: false)]
     }
 }
 
-extension DimensionDecl: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case symbol, key, description, `default` }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        symbol = try c.decode(String.self, forKey: .symbol)
-        key = try c.decodeIfPresent(String.self, forKey: .key)
-        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
-        defaultValue = try c.decodeIfPresent(Int.self, forKey: .default)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(symbol, forKey: .symbol)
-        try c.encodeIfPresent(key, forKey: .key)
-        try c.encode(description, forKey: .description)
-        try c.encodeIfPresent(defaultValue, forKey: .default)
+extension DimensionDecl: Codable, ObjectCoded {
+    static let blank = DimensionDecl("", "")
+    static var fields: [CodedField<DimensionDecl>] {
+        [.required("symbol", \.symbol), .optional("key", \.key), .defaulted("description", \.description, ""), .optional("default", \.defaultValue)]
     }
 }
 
-extension ValueDecl: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case name, shape, description }
+extension ValueDecl: Codable, ObjectCoded {
+    static let blank = ValueDecl("", [])
+    static var fields: [CodedField<ValueDecl>] { [.required("name", \.name), .required("shape", \.shape), .optional("description", \.description)] }
+}
 
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        name = try c.decode(String.self, forKey: .name)
-        shape = try c.decode([DimExpr].self, forKey: .shape)
-        description = try c.decodeIfPresent(String.self, forKey: .description)
-    }
+extension Condition: Codable, ObjectCoded {
+    static let blank = Condition(index: "", every: 0)
+    static var fields: [CodedField<Condition>] { [.required("index", \.index), .required("every", \.every), .defaulted("phase", \.phase, 0)] }
+}
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(shape, forKey: .shape)
-        try c.encodeIfPresent(description, forKey: .description)
+extension Constraint: Codable, ObjectCoded {
+    static let blank = Constraint(.equal, 0, 0, code: "", message: "")
+    static var fields: [CodedField<Constraint>] {
+        [.required("kind", \.kind), .required("value", \.value), .required("by", \.by), .required("code", \.code),
+         .defaulted("message", \.message, "")]
     }
 }
 
-extension Condition: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case index, every, phase }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        index = try c.decode(String.self, forKey: .index)
-        every = try c.decode(DimExpr.self, forKey: .every)
-        phase = try c.decodeIfPresent(DimExpr.self, forKey: .phase) ?? 0
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(index, forKey: .index)
-        try c.encode(every, forKey: .every)
-        try c.encode(phase, forKey: .phase)
+extension NamingScheme: Codable, ObjectCoded {
+    static let blank = NamingScheme(name: "", description: "", entries: [])
+    static var fields: [CodedField<NamingScheme>] {
+        [.required("name", \.name), .defaulted("description", \.description, ""), .required("entries", \.entries),
+         .defaulted("absent", \.absent, [], writesFallback: false), .defaulted("ignored", \.ignored, [], writesFallback: false)]
     }
 }
 
-extension Constraint: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case kind, value, by, code, message }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        kind = try c.decode(Kind.self, forKey: .kind)
-        value = try c.decode(DimExpr.self, forKey: .value)
-        by = try c.decode(DimExpr.self, forKey: .by)
-        code = try c.decode(String.self, forKey: .code)
-        message = try c.decodeIfPresent(String.self, forKey: .message) ?? ""
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(value, forKey: .value)
-        try c.encode(by, forKey: .by)
-        try c.encode(code, forKey: .code)
-        try c.encode(message, forKey: .message)
+extension SchemeEntry: Codable, ObjectCoded {
+    static let blank = SchemeEntry(role: "", name: "")
+    /// `name` defaults to the role, and a split parameter's first part stands for its name (written
+    /// only without parts).
+    static var fields: [CodedField<SchemeEntry>] {
+        [.required("role", \.role),
+         CodedField(key: "name", decode: { container, entry in
+            entry.name = try container.decodeIfPresent(String.self, forKey: AnyKey("name")) ?? entry.role
+         }, encode: { entry, container in if entry.parts.isEmpty { try container.encode(entry.name, forKey: AnyKey("name")) } }),
+         .defaulted("aliases", \.aliases, [], writesFallback: false),
+         CodedField(key: "parts", decode: { container, entry in
+            entry.parts = try container.decodeIfPresent([String].self, forKey: AnyKey("parts")) ?? []
+            if let first = entry.parts.first { entry.name = first }
+         }, encode: { entry, container in if !entry.parts.isEmpty { try container.encode(entry.parts, forKey: AnyKey("parts")) } }),
+         .defaulted("transposed", \.transposed, false, writesFallback: false), .defaulted("squeezed", \.squeezed, false, writesFallback: false)]
     }
 }
 
-extension NamingScheme: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case name, description, entries, absent, ignored }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        name = try c.decode(String.self, forKey: .name)
-        description = try c.decodeIfPresent(String.self, forKey: .description) ?? ""
-        entries = try c.decode([SchemeEntry].self, forKey: .entries)
-        absent = try c.decodeIfPresent([String].self, forKey: .absent) ?? []
-        ignored = try c.decodeIfPresent([String].self, forKey: .ignored) ?? []
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(description, forKey: .description)
-        try c.encode(entries, forKey: .entries)
-        if !absent.isEmpty { try c.encode(absent, forKey: .absent) }
-        if !ignored.isEmpty { try c.encode(ignored, forKey: .ignored) }
-    }
-}
-
-extension SchemeEntry: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case role, name, aliases, parts, transposed, squeezed }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        role = try c.decode(String.self, forKey: .role)
-        parts = try c.decodeIfPresent([String].self, forKey: .parts) ?? []
-        let declaredName = try c.decodeIfPresent(String.self, forKey: .name)
-        name = parts.first ?? declaredName ?? role
-        aliases = try c.decodeIfPresent([String].self, forKey: .aliases) ?? []
-        transposed = try c.decodeIfPresent(Bool.self, forKey: .transposed) ?? false
-        squeezed = try c.decodeIfPresent(Bool.self, forKey: .squeezed) ?? false
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(role, forKey: .role)
-        if parts.isEmpty { try c.encode(name, forKey: .name) }
-        if !aliases.isEmpty { try c.encode(aliases, forKey: .aliases) }
-        if !parts.isEmpty { try c.encode(parts, forKey: .parts) }
-        if transposed { try c.encode(true, forKey: .transposed) }
-        if squeezed { try c.encode(true, forKey: .squeezed) }
-    }
-}
-
-extension ParamSpec: Codable {
-    enum Keys: String, CodingKey, CaseIterable { case slot, role, shape, gate }
-
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(Keys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: Keys.self)
-        slot = try c.decode(String.self, forKey: .slot)
-        role = try c.decode(String.self, forKey: .role)
-        shape = try c.decodeIfPresent([DimExpr].self, forKey: .shape) ?? []
-        gate = try c.decodeIfPresent(Bool.self, forKey: .gate) ?? false
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(slot, forKey: .slot)
-        try c.encode(role, forKey: .role)
-        try c.encode(shape, forKey: .shape)
-        if gate { try c.encode(true, forKey: .gate) }
+extension ParamSpec: Codable, ObjectCoded {
+    static let blank = ParamSpec(slot: "", role: "", shape: [])
+    static var fields: [CodedField<ParamSpec>] {
+        [.required("slot", \.slot), .required("role", \.role), .defaulted("shape", \.shape, []),
+         .defaulted("gate", \.gate, false, writesFallback: false)]
     }
 }
 
 extension GraphNode: Codable {
     enum Keys: String, CodingKey, CaseIterable {
-        case name, op, inputs, output, params, when, site, optional
+        case name, op, inputs, output, params, when, site, optional, eps, order
         // repeat
         case index, count, body
         // attributes
         case `in`, out, bias, function, dim, kind, context_dim, heads, kv_heads, head_dim, out_dim, projections,
-             out_bias, qk_norm, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
-             kernel, stride, grid, vocab
+             out_bias, qk_norm, qk_norm_optional, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
+             kernel, stride, grid, vocab, layout
     }
 
     /// Attribute keys each operation accepts (besides the common ones).
@@ -239,23 +122,59 @@ extension GraphNode: Codable {
         switch op {
         case "linear", "pointwise_conv": [.in, .out, .bias]
         case "activation": [.function]
-        case "layer_norm": [.dim, .bias]
-        case "rms_norm", "image_newline": [.dim]
+        case "layer_norm": [.dim, .bias, .eps]
+        case "rms_norm": [.dim, .eps]
+        case "image_newline": [.dim]
         case "attention": [.kind, .dim, .context_dim, .heads, .kv_heads, .head_dim, .out_dim, .projections, .bias,
-                           .out_bias, .qk_norm, .keys_include_queries]
+                           .out_bias, .qk_norm, .qk_norm_optional, .keys_include_queries, .eps]
         case "feed_forward": [.in, .hidden, .out, .activation, .gated, .bias]
         case "learned_queries": [.count, .dim, .leading_unit]
         case "residual": [.gated]
-        case "pixel_shuffle", "spatial_merge": [.factor]
+        case "pixel_shuffle": [.factor, .order]
+        case "spatial_merge": [.factor]
         case "depthwise_conv": [.channels, .kernel, .stride, .bias]
         case "squeeze_excite": [.channels, .hidden]
         case "pooling": [.kind, .stride, .grid]
         case "embedding": [.vocab, .dim]
-        case "position_embedding": [.count, .dim]
+        case "position_embedding": [.count, .dim, .layout]
         default: []
         }
     }
 
+}
+
+extension Operation {
+    /// The attributes as JSON members beside a node's `name`, `op`, `inputs` and `output`, in order.
+    var attributes: [(GraphNode.Keys, any Encodable)] {
+        switch self {
+        case .linear(let inDim, let outDim, let bias), .pointwiseConv(let inDim, let outDim, let bias):
+            [(.in, inDim), (.out, outDim), (.bias, bias)]
+        case .activation(let function): [(.function, function)]
+        case .layerNorm(let dim, let bias): [(.dim, dim), (.bias, bias)]
+        case .rmsNorm(let dim), .imageNewline(let dim): [(.dim, dim)]
+        case .attention(let a):
+            [(.kind, a.kind), (.dim, a.dim), (.context_dim, a.contextDim), (.heads, a.heads), (.kv_heads, a.kvHeads),
+             (.head_dim, a.headDim), (.out_dim, a.outDim), (.projections, a.projections), (.bias, a.bias), (.out_bias, a.outBias),
+             (.qk_norm, a.qkNorm), (.keys_include_queries, a.keysIncludeQueries)]
+                + (a.qkNormOptional ? [(.qk_norm_optional, true)] : [])
+        case .feedForward(let f):
+            [(.in, f.inDim), (.hidden, f.hidden), (.out, f.outDim), (.activation, f.activation), (.gated, f.gated), (.bias, f.bias)]
+        case .learnedQueries(let count, let dim, let leadingUnit): [(.count, count), (.dim, dim), (.leading_unit, leadingUnit)]
+        case .residual(let gated): [(.gated, gated)]
+        case .pixelShuffle(let factor), .spatialMerge(let factor): [(.factor, factor)]
+        case .depthwiseConv(let channels, let kernel, let stride, let bias):
+            [(.channels, channels), (.kernel, kernel), (.stride, stride), (.bias, bias)]
+        case .squeezeExcite(let channels, let hidden): [(.channels, channels), (.hidden, hidden)]
+        case .pooling(let kind, let stride, let grid): [(.kind, kind), (.stride, stride)] + (grid.map { [(.grid, $0)] } ?? [])
+        case .embedding(let vocab, let dim): [(.vocab, vocab), (.dim, dim)]
+        case .positionEmbedding(let count, let dim, let layout):
+            [(.count, count), (.dim, dim)] + (layout == .sequence ? [] : [(.layout, layout)])
+        case .resize: []
+        }
+    }
+}
+
+extension GraphNode {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
         let op = try c.decode(String.self, forKey: .op)
@@ -299,7 +218,7 @@ extension GraphNode: Codable {
                 projections: try c.decodeIfPresent(Operation.Attention.Projections.self, forKey: .projections) ?? .separate,
                 bias: try flag(.bias, true), outBias: try c.decodeIfPresent(Bool.self, forKey: .out_bias),
                 qkNorm: try c.decodeIfPresent(Operation.Attention.QKNorm.self, forKey: .qk_norm) ?? .none,
-                keysIncludeQueries: try flag(.keys_include_queries, false)))
+                keysIncludeQueries: try flag(.keys_include_queries, false), qkNormOptional: try flag(.qk_norm_optional, false)))
         case "feed_forward":
             operation = .feedForward(Operation.FeedForward(
                 in: try dim(.in), hidden: try dim(.hidden), out: try c.decodeIfPresent(DimExpr.self, forKey: .out),
@@ -323,7 +242,10 @@ extension GraphNode: Codable {
             operation = .pooling(kind: try c.decodeIfPresent(Operation.PoolingKind.self, forKey: .kind) ?? .average,
                                  stride: try integer(.stride, 2), grid: grid)
         case "embedding": operation = .embedding(vocab: try dim(.vocab), dim: try dim(.dim))
-        case "position_embedding": operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim))
+        case "position_embedding":
+            operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim),
+                                           layout: try c.decodeIfPresent(Operation.PositionLayout.self, forKey: .layout) ?? .sequence)
+        case "resize": operation = .resize
         default: operation = .imageNewline(dim: try dim(.dim))
         }
 
@@ -348,12 +270,17 @@ extension GraphNode: Codable {
                 debugDescription: "\(op) node \"\(name)\" has no parameter slot \"\(given.slot)\" (its slots: \(operation.parameterSlots.map(\.slot).joined(separator: ", ")))"))
         }
 
+        let eps = try c.decodeIfPresent(Double.self, forKey: .eps)
+        if let eps, !(eps > 0 && eps < 1) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [Keys.eps], debugDescription: "expected an epsilon in (0, 1), got \(eps)"))
+        }
         self = .operation(OperationNode(
             name: name, operation: operation, inputs: try c.decodeIfPresent([String].self, forKey: .inputs) ?? [],
             output: try c.decode(String.self, forKey: .output), params: params,
             when: try c.decodeIfPresent(Condition.self, forKey: .when),
             site: try c.decodeIfPresent(Site.self, forKey: .site) ?? .connector,
-            optional: try flag(.optional, false)))
+            optional: try flag(.optional, false), eps: eps,
+            order: try c.decodeIfPresent(PixelShuffleOrder.self, forKey: .order)))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -370,65 +297,9 @@ extension GraphNode: Codable {
             try c.encode(node.operation.opName, forKey: .op)
             try c.encode(node.inputs, forKey: .inputs)
             try c.encode(node.output, forKey: .output)
-            switch node.operation {
-            case .linear(let inDim, let outDim, let bias), .pointwiseConv(let inDim, let outDim, let bias):
-                try c.encode(inDim, forKey: .in)
-                try c.encode(outDim, forKey: .out)
-                try c.encode(bias, forKey: .bias)
-            case .activation(let function):
-                try c.encode(function, forKey: .function)
-            case .layerNorm(let dim, let bias):
-                try c.encode(dim, forKey: .dim)
-                try c.encode(bias, forKey: .bias)
-            case .rmsNorm(let dim), .imageNewline(let dim):
-                try c.encode(dim, forKey: .dim)
-            case .attention(let a):
-                try c.encode(a.kind, forKey: .kind)
-                try c.encode(a.dim, forKey: .dim)
-                try c.encode(a.contextDim, forKey: .context_dim)
-                try c.encode(a.heads, forKey: .heads)
-                try c.encode(a.kvHeads, forKey: .kv_heads)
-                try c.encode(a.headDim, forKey: .head_dim)
-                try c.encode(a.outDim, forKey: .out_dim)
-                try c.encode(a.projections, forKey: .projections)
-                try c.encode(a.bias, forKey: .bias)
-                try c.encode(a.outBias, forKey: .out_bias)
-                try c.encode(a.qkNorm, forKey: .qk_norm)
-                try c.encode(a.keysIncludeQueries, forKey: .keys_include_queries)
-            case .feedForward(let f):
-                try c.encode(f.inDim, forKey: .in)
-                try c.encode(f.hidden, forKey: .hidden)
-                try c.encode(f.outDim, forKey: .out)
-                try c.encode(f.activation, forKey: .activation)
-                try c.encode(f.gated, forKey: .gated)
-                try c.encode(f.bias, forKey: .bias)
-            case .learnedQueries(let count, let dim, let leadingUnit):
-                try c.encode(count, forKey: .count)
-                try c.encode(dim, forKey: .dim)
-                try c.encode(leadingUnit, forKey: .leading_unit)
-            case .residual(let gated):
-                try c.encode(gated, forKey: .gated)
-            case .pixelShuffle(let factor), .spatialMerge(let factor):
-                try c.encode(factor, forKey: .factor)
-            case .depthwiseConv(let channels, let kernel, let stride, let bias):
-                try c.encode(channels, forKey: .channels)
-                try c.encode(kernel, forKey: .kernel)
-                try c.encode(stride, forKey: .stride)
-                try c.encode(bias, forKey: .bias)
-            case .squeezeExcite(let channels, let hidden):
-                try c.encode(channels, forKey: .channels)
-                try c.encode(hidden, forKey: .hidden)
-            case .pooling(let kind, let stride, let grid):
-                try c.encode(kind, forKey: .kind)
-                try c.encode(stride, forKey: .stride)
-                try c.encodeIfPresent(grid, forKey: .grid)
-            case .embedding(let vocab, let dim):
-                try c.encode(vocab, forKey: .vocab)
-                try c.encode(dim, forKey: .dim)
-            case .positionEmbedding(let count, let dim):
-                try c.encode(count, forKey: .count)
-                try c.encode(dim, forKey: .dim)
-            }
+            for (key, value) in node.operation.attributes { try c.encode(value, forKey: key) }
+            try c.encodeIfPresent(node.eps, forKey: .eps)
+            try c.encodeIfPresent(node.order, forKey: .order)
             if !node.params.isEmpty { try c.encode(node.params, forKey: .params) }
             try c.encodeIfPresent(node.when, forKey: .when)
             if node.site != .connector { try c.encode(node.site, forKey: .site) }
@@ -477,4 +348,9 @@ public struct GraphDefinitionError: Error, Sendable, CustomStringConvertible {
         let head = file.map { "\($0): " } ?? ""
         return head + "invalid connector graph: " + problems.joined(separator: "; ")
     }
+}
+
+extension GraphDefinitionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    public var code: ErrorCode { .malformedInput }
 }

@@ -10,19 +10,11 @@ public struct NamingScheme: Sendable, Equatable {
     public var entries: [SchemeEntry]
     /// Roles of optional nodes this ecosystem never stores (llama.cpp drops MiniCPM-V 2.0's query
     /// `pos_embed`): not looked for under any name.
-    public var absent: [String]
+    public var absent: [String] = []
     /// Globs (`*` crosses dots) of tensors the ecosystem stores next to the connector that are not
     /// parameters of it (buffers such as `position_ids`, the same module reached through a second
     /// path): accepted silently instead of being reported as unexpected.
-    public var ignored: [String]
-
-    public init(name: String, description: String, entries: [SchemeEntry], absent: [String] = [], ignored: [String] = []) {
-        self.name = name
-        self.description = description
-        self.entries = entries
-        self.absent = absent
-        self.ignored = ignored
-    }
+    public var ignored: [String] = []
 
     public func entry(for role: String) -> SchemeEntry? { entries.first { $0.role == role } }
 

@@ -6,11 +6,15 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     public var file: String?
     public var location: Location?
     public var kind: Kind
+    /// The `--json` code: the kind's (`Kind.code`) unless the thrower knows better (an existing output
+    /// refused is `.refused` for tests and `output-exists` for users).
+    public var code: ErrorCode
 
-    public init(_ kind: Kind, file: String? = nil, at location: Location? = nil) {
+    public init(_ kind: Kind, file: String? = nil, at location: Location? = nil, code: ErrorCode? = nil) {
         self.kind = kind
         self.file = file
         self.location = location
+        self.code = code ?? kind.code
     }
 
     public enum Location: Sendable, Equatable, CustomStringConvertible {
@@ -19,6 +23,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case member(String)
         case memberByte(String, Int)
         case key(String)
+        /// A protobuf field by its path from the root message (`graph.initializer.raw_data`).
+        case field(String)
+        case fieldByte(String, Int)
 
         public var description: String {
             switch self {
@@ -27,6 +34,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             case .member(let name): "member '\(name)'"
             case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
             case .key(let key): "key '\(key)'"
+            case .field(let path): "field '\(path)'"
+            case .fieldByte(let path, let offset): "field '\(path)', byte \(offset)"
             }
         }
     }
@@ -38,7 +47,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case badMagic(expected: String, found: String)
         case unsupportedVersion(String)
         case unsupportedFormat(String)
-        /// The structure needs `needed` bytes where only `available` remain.
+        /// The structure needs `needed` bytes where only `available` remain. `Int.max` stands for a need
+        /// that does not fit an `Int` (the declared number itself then belongs in `what`).
         case truncated(what: String, needed: Int, available: Int)
         /// A declared size or count is above what connkit accepts.
         case limitExceeded(what: String, value: String, limit: String)
@@ -55,11 +65,12 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooManyDimensions(count: Int, limit: Int)
         /// Declared byte length differs from element count × dtype size.
         case sizeMismatch(expected: Int, found: Int)
-        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order).
-        case badOffset(expected: Int, found: Int)
+        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order). `found` is
+        /// the offset as the file stores it (GGUF's are u64).
+        case badOffset(expected: Int, found: UInt64)
         /// The data section is not covered exactly (trailing or missing bytes).
         case uncoveredBytes(expectedEnd: Int, fileSize: Int)
-        case misaligned(offset: Int, alignment: Int)
+        case misaligned(offset: UInt64, alignment: Int)
         case crcMismatch(expected: UInt32, found: UInt32)
         case compression(String)
         /// Two parts of a checkpoint disagree (a sharded index and its shards, say).
@@ -71,6 +82,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
+        /// The file is not of the format its name or the reader expects; `found` says what its first
+        /// bytes look like (`FileSniffer`).
+        case notFormat(expected: String, found: String)
     }
 
     public var message: String {
@@ -81,7 +95,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let version): "unsupported version \(version)"
         case .unsupportedFormat(let what): what
         case .truncated(let what, let needed, let available):
-            "truncated \(what): needs \(needed) bytes, only \(available) available"
+            "truncated \(what): needs \(needed == Int.max ? "2^63 or more" : String(needed)) bytes, only \(available) available"
         case .limitExceeded(let what, let value, let limit): "\(what) \(value) exceeds the limit \(limit)"
         case .overflow(let what): "integer overflow computing \(what)"
         case .invalidUTF8(let what): "invalid UTF-8 in \(what)"
@@ -99,7 +113,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "tensor data ends at byte \(expectedEnd) but the file has \(fileSize) bytes"
         case .misaligned(let offset, let alignment): "offset \(offset) is not a multiple of the alignment \(alignment)"
         case .crcMismatch(let expected, let found):
-            "CRC-32 mismatch: expected \(hex32(expected)), computed \(hex32(found))"
+            "CRC-32 mismatch: expected \(hexLiteral(expected)), computed \(hexLiteral(found))"
         case .compression(let detail): "decompression failed: \(detail)"
         case .inconsistent(let detail): detail
         case .refused(let detail): detail
@@ -107,6 +121,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
+        case .notFormat(let expected, let found): "not \("aeiouAEIOUnN".contains(expected.first ?? "x") ? "an" : "a") \(expected) file: it looks like \(found)"
         }
     }
 
@@ -134,18 +149,35 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-private func hex32(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-}
-
 /// Runs `body`, attributing any `FormatError` it throws to `file`.
 @inlinable
 public func attributing<R>(to file: String, _ body: () throws -> R) throws -> R {
     do { return try body() } catch let error as FormatError { throw error.inFile(file) }
 }
 
+extension FormatError: ConnkitError {
+    /// Everything the format layer refuses leaves the input unusable as asked (exit status 2).
+    public var failure: FailureClass { .unusableInput }
+}
+
 extension FormatError.Kind {
+    /// What the kind means for a user: not a file connkit reads, a broken file, a conversion that cannot
+    /// be done, or a failed system call.
+    public var code: ErrorCode {
+        switch self {
+        case .io(let operation, _): operation == "open" || operation == "stat" ? .unreadableInput : .io
+        case .notFound, .badMagic, .unsupportedVersion, .unsupportedFormat, .unknownDType, .unsupportedDType,
+             .refused, .disallowedGlobal:
+            .unreadableInput
+        case .truncated, .limitExceeded, .overflow, .invalidUTF8, .invalidJSON, .invalidHeader, .duplicateName,
+             .invalidShape, .tooManyDimensions, .sizeMismatch, .badOffset, .uncoveredBytes, .misaligned, .crcMismatch,
+             .compression, .inconsistent:
+            .malformedInput
+        case .unconvertible: .notConvertible
+        case .notFormat: .unreadableInput
+        }
+    }
+
     /// The case name (`truncated`, `badOffset`, …): what tests and tables match on.
     public var caseName: String {
         Mirror(reflecting: self).children.first?.label ?? String(describing: self)

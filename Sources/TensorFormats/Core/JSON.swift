@@ -22,7 +22,8 @@ public indirect enum JSONValue: Sendable, Equatable {
     // MARK: accessors
 
     public subscript(key: String) -> JSONValue? {
-        objectMembers?[key]
+        guard case .object(let members) = self else { return nil }
+        return members.first(where: { $0.key.isSameName(as: key) })?.value
     }
 
     public var objectMembers: [Member]? {
@@ -174,6 +175,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var description: String { "\(detail) at byte \(offset)" }
 }
 
+extension JSONParseError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    public var code: ErrorCode { .malformedInput }
+}
+
 extension JSONValue {
     /// Parses exactly one JSON value (throws `JSONParseError`) (surrounded by optional whitespace) from UTF-8 bytes.
     /// Duplicate keys in any object are an error: the first duplicate is reported with its offset.
@@ -235,14 +241,14 @@ private struct JSONParser {
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
         var members: [JSONValue.Member] = []
-        var seen = Set<String>()
+        var seen = Set<ExactName>()  // names are bytes: NFC and NFD spellings are two keys
         try parseElements(closing: "}", in: "an object") { parser in
             guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: "\"") else {
                 throw parser.error("expected a string key")
             }
             let keyOffset = parser.position
             let key = try parser.parseString()
-            guard seen.insert(key).inserted else {
+            guard seen.insert(ExactName(key)).inserted else {
                 throw JSONParseError(offset: keyOffset, reason: .duplicateKey(key))
             }
             parser.skipWhitespace()
@@ -387,6 +393,6 @@ private struct JSONParser {
     }
 
     func printable(_ byte: UInt8) -> String {
-        (0x20 ..< 0x7F).contains(byte) ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
+        byteText(byte)
     }
 }

@@ -116,6 +116,6 @@ extension KeyValue: Equatable where Value: Equatable {}
 extension Array {
     /// The value of the first entry named `key`.
     public subscript<Value>(key: String) -> Value? where Element == KeyValue<Value> {
-        first(where: { $0.key == key })?.value
+        first(where: { $0.key.isSameName(as: key) })?.value
     }
 }

@@ -50,9 +50,8 @@ public struct NpyHeader: Sendable, Equatable {
     private static func prefix(_ cursor: inout ByteCursor, origin: Int) throws -> (UInt8, UInt8, Int) {
         let magicBytes = try cursor.readBytes(6, "npy magic")
         guard magicBytes.elementsEqual(magic) else {
-            throw FormatError(.badMagic(expected: "\\x93NUMPY", found: Array(magicBytes).map { byte in
-                (0x20 ... 0x7E).contains(byte) ? String(Character(Unicode.Scalar(byte))) : "\\x" + String(byte, radix: 16)
-            }.joined()), at: .byte(origin))
+            throw FormatError(.badMagic(expected: "\\x93NUMPY", found: magicBytes.map(byteText).joined()),
+                              at: .byte(origin))
         }
         let major = try cursor.readU8("npy version")
         let minor = try cursor.readU8("npy version")

@@ -82,7 +82,7 @@ public struct ZipArchive: Sendable {
     }
 
     public func entry(named name: String) -> ZipEntry? {
-        entries.first(where: { $0.name == name })
+        entries.first(where: { $0.name.isSameName(as: name) })
     }
 
     // MARK: - Parsing
@@ -104,12 +104,12 @@ public struct ZipArchive: Sendable {
         }
         var entries: [ZipEntry] = []
         entries.reserveCapacity(directory.entryCount)
-        var names = Set<String>()
+        var names = Set<ExactName>()
         var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[directory.offset ..< directory.offset + directory.size]),
                                 origin: directory.offset)
         for index in 0 ..< directory.entryCount {
             let central = try CentralHeader(&cursor, index: index)
-            guard names.insert(central.name).inserted else {
+            guard names.insert(ExactName(central.name)).inserted else {
                 throw FormatError(.duplicateName(central.name), at: .byte(central.headerOffset))
             }
             let entry = try validatedEntry(central, index: index, bytes: bytes, directoryOffset: directory.offset,
@@ -143,7 +143,7 @@ public struct ZipArchive: Sendable {
         do {
             let signature = try cursor.readU32("local header")
             guard signature == 0x0403_4b50 else {
-                throw fail(.badMagic(expected: "local header signature 0x04034b50", found: hex(signature)), at: start)
+                throw fail(.badMagic(expected: "local header signature 0x04034b50", found: hexLiteral(signature)), at: start)
             }
             try cursor.skip(2) // version needed
             let flags = try cursor.readU16("local header")
@@ -165,8 +165,8 @@ public struct ZipArchive: Sendable {
             let dataOffset = cursor.fileOffset
 
             try checkFlags(flags, at: start + 6, member: name)
-            guard method == central.methodCode else {
-                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.methodCode)"),
+            guard method == central.method.rawValue else {
+                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.method.rawValue)"),
                            at: start + 8)
             }
             guard (flags & 0x8) == (central.flags & 0x8) else {
@@ -183,7 +183,7 @@ public struct ZipArchive: Sendable {
                 UInt64(centralValue) == local || (hasDescriptor && local == 0)
             }
             guard crc == central.crc32 || (hasDescriptor && crc == 0) else {
-                throw fail(.inconsistent("the local header's CRC-32 \(hex(crc)) differs from the central directory's \(hex(central.crc32))"),
+                throw fail(.inconsistent("the local header's CRC-32 \(hexLiteral(crc)) differs from the central directory's \(hexLiteral(central.crc32))"),
                            at: start + 14)
             }
             guard localAgrees(localSizes.compressed, central.compressedSize),
@@ -237,7 +237,7 @@ public struct ZipArchive: Sendable {
             }
         }
         throw FormatError(.inconsistent(
-            "the data descriptor after the member data does not repeat the central directory's CRC-32 \(hex(central.crc32)) and sizes (\(central.compressedSize), \(central.uncompressedSize))"),
+            "the data descriptor after the member data does not repeat the central directory's CRC-32 \(hexLiteral(central.crc32)) and sizes (\(central.compressedSize), \(central.uncompressedSize))"),
             at: .byte(start))
     }
 
@@ -253,10 +253,10 @@ public struct ZipArchive: Sendable {
     static func checkFlags(_ flags: UInt16, at offset: Int, member: String?) throws {
         let location: FormatError.Location = member.map { .memberByte($0, offset) } ?? .byte(offset)
         if flags & 0x1 != 0 || flags & 0x40 != 0 || flags & 0x2000 != 0 {
-            throw FormatError(.refused("encrypted zip members are not supported (flags \(hex16(flags)))"), at: location)
+            throw FormatError(.refused("encrypted zip members are not supported (flags \(hexLiteral(flags)))"), at: location)
         }
         if flags & 0x20 != 0 {
-            throw FormatError(.unsupportedFormat("zip patched data (flags \(hex16(flags))) is not supported"), at: location)
+            throw FormatError(.unsupportedFormat("zip patched data (flags \(hexLiteral(flags))) is not supported"), at: location)
         }
     }
 
@@ -279,7 +279,7 @@ public struct ZipArchive: Sendable {
             let id = try cursor.readU16("extra field")
             let length = Int(try cursor.readU16("extra field"))
             guard length <= cursor.remaining else {
-                throw FormatError(.truncated(what: "extra field \(hex16(id)) of member '\(member)'", needed: length,
+                throw FormatError(.truncated(what: "extra field \(hexLiteral(id)) of member '\(member)'", needed: length,
                                              available: cursor.remaining), at: .byte(fieldStart))
             }
             let body = try cursor.readBytes(length, "extra field")
@@ -331,7 +331,6 @@ struct CentralHeader {
     let name: String
     let rawName: [UInt8]
     let flags: UInt16
-    let methodCode: UInt16
     let method: ZipEntry.Method
     let crc32: UInt32
     let compressedSize: Int
@@ -343,12 +342,12 @@ struct CentralHeader {
         headerOffset = start
         let signature = try cursor.readU32("central directory header \(index)")
         guard signature == 0x0201_4b50 else {
-            throw FormatError(.badMagic(expected: "central directory header signature 0x02014b50", found: hex(signature)),
+            throw FormatError(.badMagic(expected: "central directory header signature 0x02014b50", found: hexLiteral(signature)),
                               at: .byte(start))
         }
         try cursor.skip(4) // made by, needed
         flags = try cursor.readU16("central directory header")
-        methodCode = try cursor.readU16("central directory header")
+        let methodCode = try cursor.readU16("central directory header")
         try cursor.skip(4) // time, date
         crc32 = try cursor.readU32("central directory header")
         let compressed32 = try cursor.readU32("central directory header")
@@ -413,14 +412,4 @@ struct CentralHeader {
             }
         }
     }
-}
-
-func hex(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-}
-
-func hex16(_ value: UInt16) -> String {
-    let digits = String(value, radix: 16)
-    return "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }

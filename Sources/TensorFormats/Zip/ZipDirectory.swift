@@ -107,7 +107,7 @@ extension ZipArchive {
         var record = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[recordOffset ..< locatorOffset]), origin: recordOffset)
         let signature = try record.readU32("zip64 end record")
         guard signature == 0x0606_4b50 else {
-            throw FormatError(.badMagic(expected: "zip64 end record signature 0x06064b50", found: hex(signature)),
+            throw FormatError(.badMagic(expected: "zip64 end record signature 0x06064b50", found: hexLiteral(signature)),
                               at: .byte(recordOffset))
         }
         let recordSize = try record.readU64("zip64 end record")
