@@ -174,6 +174,18 @@ for (rows, columns) in shapes {
                 for (label, time) in zip(labels, seconds) {
                     record(op + type.rawValue, rows, columns, threads: label.threads, kernel: label.kernel, seconds: time)
                 }
+                // The last body that ran is ggml's: its bytes against connkit's (first kernel, 2 threads).
+                if ggmlQuantizeChunk != nil, type.ggmlType != nil {
+                    let ggmlBytes = Array(out)
+                    try GGMLBlocks.quantize(values, rowLength: columns, as: type, importance: importance, into: out,
+                                            threads: 2, kernel: kernels[0])
+                    let differing = (0 ..< out.count / blockBytes).filter { b in
+                        !out[b * blockBytes ..< (b + 1) * blockBytes].elementsEqual(ggmlBytes[b * blockBytes ..< (b + 1) * blockBytes])
+                    }.count
+                    results.append(.object([.init("op", .string(op + type.rawValue)), .init("shape", .array([.int(rows), .int(columns)])),
+                                            .init("blocks_differing_from_ggml", .int(differing))]))
+                    writeError("\(op)\(type.rawValue) \(rows)x\(columns): \(differing) blocks differ from ggml's\n")
+                }
             }
         }
     }
