@@ -100,6 +100,34 @@ extension QuantFixtures {
         }
     }
 
+    /// The weighted Swift kernels (q2_k, q4_k, q5_k; the others hand rows to the reference) against the
+    /// reference on FastKernelTests' varied rows, with an importance vector of mixed magnitudes and zeros.
+    @Test(arguments: GGMLBlocks.quantizable.filter(GGMLBlocks.takesImportance), [QuantizationKernel.fast, .portable])
+    func weightedFastKernelMatchesReference(type: DType, kernel: QuantizationKernel) throws {
+        let rows = 96
+        let input = FastKernelTests.randomRows(rows: rows, seed: 0x1A7 &+ UInt64(type.ggmlType!))
+        let words = QuantFixtures.splitmix(0x5EED_1A7, 2 * 512)
+        let importance = (0 ..< 512).map { i in
+            words[i] % 8 == 0 ? 0 : Float(sign: .plus, exponent: Int(words[512 + i] % 21) - 10, significand: 1 + QuantFixtures.unit(words[i]))
+        }
+        let bytes = rows * 512 / type.layout.blockElements * type.layout.blockBytes
+        var fast = [UInt8](repeating: 0, count: bytes)
+        var reference = [UInt8](repeating: 1, count: bytes)
+        try input.withUnsafeBufferPointer { values in
+            try fast.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 512, as: type, importance: importance, into: $0, threads: 2, kernel: kernel)
+            }
+            try reference.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 512, as: type, importance: importance, into: $0, threads: 1, kernel: .reference)
+            }
+        }
+        let blockBytes = type.layout.blockBytes
+        let differing = (0 ..< bytes / blockBytes).filter {
+            fast[$0 * blockBytes ..< ($0 + 1) * blockBytes] != reference[$0 * blockBytes ..< ($0 + 1) * blockBytes]
+        }
+        #expect(differing.count == 0, "\(type.rawValue) \(kernel): blocks \(differing.prefix(8)) differ")
+    }
+
     /// The weighted path does not depend on the thread count.
     @Test func weightedBytesDoNotDependOnThreads() throws {
         let importance = QuantFixtures.importance("seeded")

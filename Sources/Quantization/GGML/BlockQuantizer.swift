@@ -15,8 +15,8 @@ import TensorFormats
 /// Importance weights (ggml's `quant_weights`, issue 13) have one entry, `quantizeRowReference(_:_:rowLength:
 /// importance:)`: the scalar transcription of ggml's weighted quantizer for one row, for the types whose
 /// `facts.takesImportance` is true (ggml's legacy types take statistics over the whole row, so the unit is
-/// the row). Every kernel choice runs it for weighted rows: the fast kernels hand such rows to the reference,
-/// as issue 13 allows.
+/// the row). The fast kernels run `quantizeRowPortable`, which hands the row to the reference unless the
+/// type has a weighted Swift kernel.
 protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// What llama.cpp says about the type.
     static var facts: BlockFacts { get }
@@ -29,6 +29,10 @@ protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// does given an importance matrix.
     static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
                                      importance: UnsafePointer<Float>)
+    /// The same row through the Swift fast kernel where the type has a weighted one (q2_k, q4_k, q5_k: the
+    /// search four groups at once), else the reference; what the `fast` and `portable` kernels run.
+    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>)
 
     /// The Swift fast kernel over `blocks` whole blocks. Returns false when a value may be NaN or ±inf
     /// (then the driver scans the input exactly); a kernel that does not look (`checksFiniteness` false)
@@ -87,6 +91,11 @@ extension BlockQuantizer {
     static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
                                      importance: UnsafePointer<Float>) {
         quantizeReference(x, y, blocks: rowLength / dtype.layout.blockElements)
+    }
+
+    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>) {
+        quantizeRowReference(x, y, rowLength: rowLength, importance: importance)
     }
 
     /// `blocks` consecutive blocks through the reference.

@@ -15,7 +15,8 @@ extension GGMLBlocks {
     /// `importance` (ggml's `quant_weights`: one weight per element of a row, the same for every row, as
     /// llama.cpp's imatrix gives `in_sum2 / counts` per input column) selects ggml's weighted quantizer for
     /// the types that take one (`takesImportance`); the bytes are `ggml_quantize_chunk`'s given that vector.
-    /// A type that ignores it (q8_0) quantizes as without. Weighted rows run the reference whatever `kernel`.
+    /// A type that ignores it (q8_0) quantizes as without. Weighted rows run the reference, or with `fast` and
+    /// `portable` the type's weighted Swift kernel where it has one (q2_k, q4_k, q5_k).
     ///
     /// Throws `.nonFinite` naming the first NaN/±inf element (flat index), `.rowLength` when the row is
     /// not a whole number of blocks, `.unsupportedType` for a type connkit does not produce,
@@ -46,7 +47,7 @@ extension GGMLBlocks {
 
     /// The row driver, once for every type: checks the geometry, splits the rows across threads, and
     /// checks finiteness (in the kernel, or by a scan before it). Weighted rows (`importance`, `rowLength`
-    /// weights) go to `quantizeRowReference` one by one.
+    /// weights) go to `quantizeRowReference` / `quantizeRowPortable` one by one.
     private static func quantize<Q: BlockQuantizer>(_: Q.Type, _ values: UnsafeBufferPointer<Float>, rowLength: Int,
                                                     importance: UnsafePointer<Float>?,
                                                     into output: UnsafeMutableRawBufferPointer, threads: Int,
@@ -99,8 +100,12 @@ extension GGMLBlocks {
                     if let bad = firstNonFinite(source + start, count * rowLength) { return start + bad }
                     if let weights {
                         for r in 0 ..< count {
-                            Q.quantizeRowReference(source + start + r * rowLength, output + r * blocksPerRow * blockBytes,
-                                                   rowLength: rowLength, importance: weights)
+                            let (x, y) = (source + start + r * rowLength, output + r * blocksPerRow * blockBytes)
+                            if kernel == .reference {
+                                Q.quantizeRowReference(x, y, rowLength: rowLength, importance: weights)
+                            } else {
+                                Q.quantizeRowPortable(x, y, rowLength: rowLength, importance: weights)
+                            }
                         }
                     } else {
                         _ = quantizeBlocks(source + start, output, count * blocksPerRow)
