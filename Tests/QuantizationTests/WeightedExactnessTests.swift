@@ -100,7 +100,7 @@ extension QuantFixtures {
         }
     }
 
-    /// The weighted Swift kernels (q2_k, q4_k, q5_k; the others hand rows to the reference) against the
+    /// The weighted Swift kernels (q2_k, q4_k, q5_k, q4_1, q5_1; the others hand rows to the reference) against the
     /// reference on FastKernelTests' varied rows, with an importance vector of mixed magnitudes and zeros.
     @Test(arguments: GGMLBlocks.quantizable.filter(GGMLBlocks.takesImportance), [QuantizationKernel.fast, .portable])
     func weightedFastKernelMatchesReference(type: DType, kernel: QuantizationKernel) throws {

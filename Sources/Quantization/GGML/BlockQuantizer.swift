@@ -29,8 +29,8 @@ protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// does given an importance matrix.
     static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
                                      importance: UnsafePointer<Float>)
-    /// The same row through the Swift fast kernel where the type has a weighted one (q2_k, q4_k, q5_k: the
-    /// search four groups at once), else the reference; what the `fast` and `portable` kernels run.
+    /// The same row through the Swift fast kernel where the type has a weighted one (q2_k, q4_k, q5_k, q4_1,
+    /// q5_1: the search four groups at once), else the reference; what the `fast` and `portable` kernels run.
     static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
                                     importance: UnsafePointer<Float>)
 

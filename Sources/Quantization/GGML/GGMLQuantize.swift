@@ -16,7 +16,7 @@ extension GGMLBlocks {
     /// llama.cpp's imatrix gives `in_sum2 / counts` per input column) selects ggml's weighted quantizer for
     /// the types that take one (`takesImportance`); the bytes are `ggml_quantize_chunk`'s given that vector.
     /// A type that ignores it (q8_0) quantizes as without. Weighted rows run the reference, or with `fast` and
-    /// `portable` the type's weighted Swift kernel where it has one (q2_k, q4_k, q5_k).
+    /// `portable` the type's weighted Swift kernel where it has one (q2_k, q4_k, q5_k, q4_1, q5_1).
     ///
     /// Throws `.nonFinite` naming the first NaN/±inf element (flat index), `.rowLength` when the row is
     /// not a whole number of blocks, `.unsupportedType` for a type connkit does not produce,

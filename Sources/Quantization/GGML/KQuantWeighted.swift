@@ -1,5 +1,24 @@
 import TensorFormats
 
+/// A type whose weighted quantizer has a Swift kernel beside the reference (the k-quants, q4_1, q5_1): one
+/// row function, `vector` choosing the kernel.
+protocol WeightedKernels: BlockQuantizer {
+    static func quantizeRowWeighted(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>, vector: Bool)
+}
+
+extension WeightedKernels {
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>) {
+        quantizeRowWeighted(x, y, rowLength: rowLength, importance: importance, vector: false)
+    }
+
+    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>) {
+        quantizeRowWeighted(x, y, rowLength: rowLength, importance: importance, vector: true)
+    }
+}
+
 /// The k-quants' weighted quantizers: ggml's `quantize_row_<type>_impl` given `quant_weights` (what
 /// `ggml_quantize_chunk` runs with an importance matrix), transcribed per super-block. They reuse the
 /// unweighted searches of KQuantSearch.swift with weights and each type's `storeCodes` (requantization and
@@ -9,9 +28,9 @@ import TensorFormats
 ///
 /// A super-block is a search (`searchWeighted`: each group's scale, minimum and codes, and the sum of its
 /// weights) and an encoding (`encodeWeighted`). The portable kernel of q2_k, q4_k and q5_k runs the search
-/// four groups at once (`KQuantSearchSIMD.asymmetric`, the unweighted kernel's search given these weights)
+/// four groups at once (`KQuantSearchSIMD.asymmetricWeighted`: the unweighted kernel's search given these weights)
 /// and falls back to the scalar search for a super-block it cannot do exactly.
-protocol WeightedKQuant: KQuantBlock {
+protocol WeightedKQuant: KQuantBlock, WeightedKernels {
     /// The scalar search of a super-block weighted by `qw` (its 256 importance weights): scales, minimums
     /// and codes into `s`, each group's summed weights into `sums`.
     static func searchWeighted(_ x: UnsafePointer<Float>, importance qw: UnsafePointer<Float>, _ s: KQuantScratch,
@@ -28,16 +47,6 @@ extension WeightedKQuant {
     static func searchWeightedQuads(_ x: UnsafePointer<Float>, importance qw: UnsafePointer<Float>, _ s: KQuantScratch,
                                     sums: UnsafeMutablePointer<Float>) -> Bool {
         false
-    }
-
-    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
-                                     importance: UnsafePointer<Float>) {
-        quantizeRowWeighted(x, y, rowLength: rowLength, importance: importance, vector: false)
-    }
-
-    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
-                                    importance: UnsafePointer<Float>) {
-        quantizeRowWeighted(x, y, rowLength: rowLength, importance: importance, vector: true)
     }
 
     /// The row's super-blocks: the search (four groups at once when `vector`, unless a lane leaves the
@@ -91,15 +100,8 @@ extension KQuantBlock {
         s.transpose(x, groupSize: n, groups: groups)
         s.transpose(qw, groupSize: n, groups: groups, into: s.weights)
         for q in 0 ..< groups / 4 {
-            let v = s.values + n * q
-            let w = s.weights + n * q
-            var sum = F4()
-            for l in 0 ..< n {
-                w[l] = w[l] * (F4(repeating: sigma2) + v[l] * v[l]).squareRoot()
-                sum += w[l]
-            }
-            guard let (scale, negatedMin) = KQuantSearchSIMD.asymmetric(n, Float(nmax), v, w, s.codes + n * q, s.work,
-                                                                         rmin: -0.9, rdelta: 0.05, nstep: 36, useMAD: false)
+            guard let (scale, negatedMin, sum) = KQuantSearchSIMD.asymmetricWeighted(
+                n, nmax, s.values + n * q, s.weights + n * q, sigma2: sigma2, s.codes + n * q, s.work)
             else { return false }
             for lane in 0 ..< 4 {
                 s.scales[4 * q + lane] = scale[lane]
@@ -109,6 +111,26 @@ extension KQuantBlock {
             s.storeLevels(quad: q, groupSize: n)
         }
         return true
+    }
+}
+
+extension KQuantSearchSIMD {
+    /// `make_qkx3_quants(n, nmax, x, weights, L, &min, Laux, -0.9, 0.05, 36, false)` for four groups (the
+    /// search of ggml's weighted q2_k, q4_k, q5_k, q4_1 and q5_1) with ggml's weights qw·sqrtf(sigma2 + x²):
+    /// `w` holds the groups' transposed importance on entry and their weights after. Returns (scale, -min,
+    /// Σ weights) per lane, or nil where `asymmetric` does.
+    @inline(__always)
+    static func asymmetricWeighted(_ n: Int, _ nmax: Int32, _ v: UnsafePointer<F4>, _ w: UnsafeMutablePointer<F4>, sigma2: Float,
+                                   _ codes: UnsafeMutablePointer<F4>, _ work: UnsafeMutablePointer<F4>)
+        -> (scale: F4, negatedMin: F4, sums: F4)? {
+        var sum = F4()
+        for l in 0 ..< n {
+            w[l] = w[l] * (F4(repeating: sigma2) + v[l] * v[l]).squareRoot()
+            sum += w[l]
+        }
+        guard let (scale, negatedMin) = asymmetric(n, Float(nmax), v, w, codes, work, rmin: -0.9, rdelta: 0.05, nstep: 36, useMAD: false)
+        else { return nil }
+        return (scale, negatedMin, sum)
     }
 }
 
