@@ -2,6 +2,7 @@
 """Quantization throughput: connkit vs ggml vs gguf-py, measured in the same run.
 
   venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--shapes 4096x4096] [--end-to-end]
+  venv/bin/python Benchmarks/quantize_bench.py --no-build --baseline OTHER/.build/release/QuantizeBench
 
 * connkit: the QuantizeBench executable (Benchmarks/QuantizeBench, release build) times the in-process
   kernels (`GGMLBlocks.quantize`, NaN/inf scan included) with 1 thread and with all cores.
@@ -18,6 +19,10 @@ projector (fc1 4096x1024, fc2 4096x4096). Each figure is the best of repeated ru
 per second); connkit's timings and ggml's alternate in bursts inside QuantizeBench. Prints a Markdown
 table and the machine's own multi-core ceiling measured in the same run (memory read bandwidth on 1 and
 all cores, speed-up of a register-only vector loop).
+
+With --baseline OTHER/QuantizeBench it only compares this checkout's kernels with another build's (an A/B
+in the same rounds, one thread, fast and portable kernels, thread CPU time); e.g. main's, built from
+`git archive main` in a scratch folder.
 
 With --end-to-end it also times whole files (release `connkit` from the repository root): a 4096x4096
 f32 safetensors file and a LLaVA-1.5-7B-shaped f16 projector (mm_projector.0/2 weights and biases),
@@ -90,6 +95,8 @@ def main():
     parser.add_argument("--json", help="also write the raw figures to this file")
     parser.add_argument("--end-to-end", action="store_true", help="also time whole-file quantization")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="another QuantizeBench binary (say, a release build of the main "
+                        "branch's Benchmarks/QuantizeBench): only an A/B of the kernels, see ab_kernels")
     args = parser.parse_args()
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
 
@@ -100,6 +107,9 @@ def main():
     ggml_path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
     bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
     type_option = ["--types", args.types] if args.types else []
+    if args.baseline:
+        ab_kernels(bench, args.baseline, type_option, args)
+        return
     out = subprocess.run([bench, *type_option, "--shapes", args.shapes, "--min-seconds",
                           str(args.min_seconds), "--casts", "--machine", "--ggml", ggml_path], check=True,
                          capture_output=True, text=True)
@@ -178,6 +188,29 @@ def main():
             json.dump({"kernels": raw, "machine": list(machine.values())}, fh, indent=1)
     if args.end_to_end:
         end_to_end(types, args, lib)
+
+
+def ab_kernels(bench, baseline, type_option, args):
+    """This checkout's kernels against another build's in the same rounds: one thread, the fast and the
+    portable kernels, timed in thread CPU time (`--cpu-time`, so the other work of a shared machine costs
+    less), the two binaries alternating and their order reversed every other round; best of --runs rounds,
+    then this ÷ baseline per type, shape and kernel."""
+    best = {}
+    for round in range(args.runs):
+        sides = [("baseline", baseline), ("connkit", bench)]
+        for side, binary in (sides if round % 2 == 0 else sides[::-1]):
+            out = subprocess.run([binary, *type_option, "--shapes", args.shapes, "--threads", "1", "--kernels",
+                                  "fast,portable", "--min-seconds", str(args.min_seconds), "--cpu-time"],
+                                 check=True, capture_output=True, text=True)
+            for r in json.loads(out.stdout)["results"]:
+                key = (side, r["op"][len("quantize-"):], "x".join(map(str, r["shape"])), r["kernel"])
+                best[key] = max(best.get(key, 0), r["melem_per_s"])
+    print("| shape | type | kernel | baseline M/s | connkit M/s | connkit ÷ baseline |")
+    print("|---|---|---|---:|---:|---:|")
+    for (side, name, shape, kernel), rate in best.items():
+        if side == "connkit":
+            base = best[("baseline", name, shape, kernel)]
+            print(f"| {shape} | {name} | {kernel} | {base:.0f} | {rate:.0f} | {rate / base:.2f}× |")
 
 
 def end_to_end(types, args, lib):
