@@ -119,6 +119,8 @@ def main():
     for r in json.loads(out.stdout)["results"]:
         if r["op"].startswith("machine-"):
             machine[(r["op"], r["threads"])] = r
+        elif "blocks_differing_from_ggml" in r:  # QuantizeBench's byte comparison with ggml
+            assert r["blocks_differing_from_ggml"] == 0, r
         elif r["kernel"] == "ggml":
             in_process_ggml[(r["op"], tuple(r["shape"]))] = r["melem_per_s"]
         else:

@@ -12,16 +12,27 @@ import TensorFormats
 /// is one, `quantizeVector` (the C target's AVX2 kernel, which leaves the blocks it cannot do exactly to
 /// `quantizePortable`).
 ///
-/// Importance weights (ggml's `quant_weights`, issue 13) belong beside `quantizeBlockReference`: a
-/// reference entry that also takes the block's slice of the row's weight vector, for the types whose
-/// `facts.takesImportance` is true, called row by row by the driver (rows start on a block boundary, so the
-/// slices line up); the fast kernels may hand such rows to it.
+/// Importance weights (ggml's `quant_weights`, issue 13) have one entry, `quantizeRowReference(_:_:rowLength:
+/// importance:)`: the scalar transcription of ggml's weighted quantizer for one row, for the types whose
+/// `facts.takesImportance` is true (ggml's legacy types take statistics over the whole row, so the unit is
+/// the row). The fast kernels run `quantizeRowPortable`, which hands the row to the reference unless the
+/// type has a weighted Swift kernel.
 protocol BlockQuantizer: BlockDecoder, SendableMetatype {
     /// What llama.cpp says about the type.
     static var facts: BlockFacts { get }
 
     /// One block: the scalar transcription of ggml's reference quantizer.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer)
+
+    /// One row of `rowLength` values (a whole number of blocks) weighted by `importance` (one weight per
+    /// element, ggml's `quant_weights` for the row): the scalar transcription of what `ggml_quantize_chunk`
+    /// does given an importance matrix.
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>)
+    /// The same row through the Swift fast kernel where the type has a weighted one (q2_k, q4_k, q5_k, q4_1,
+    /// q5_1: the search four groups at once), else the reference; what the `fast` and `portable` kernels run.
+    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>)
 
     /// The Swift fast kernel over `blocks` whole blocks. Returns false when a value may be NaN or ±inf
     /// (then the driver scans the input exactly); a kernel that does not look (`checksFiniteness` false)
@@ -75,6 +86,18 @@ extension BlockQuantizer {
         return true
     }
 
+    /// A type whose ggml quantizer ignores `quant_weights` (q8_0, `facts.takesImportance` false): the
+    /// unweighted reference.
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>) {
+        quantizeReference(x, y, blocks: rowLength / dtype.layout.blockElements)
+    }
+
+    static func quantizeRowPortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>) {
+        quantizeRowReference(x, y, rowLength: rowLength, importance: importance)
+    }
+
     /// `blocks` consecutive blocks through the reference.
     static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
         let (elements, bytes) = dtype.layout
@@ -106,7 +129,7 @@ extension BlockQuantizer {
 
 /// The ggml block types connkit quantizes to (the decoders are TensorFormats' `GGMLBlocks.dequantize`).
 ///
-/// Quantization is bit-exact with ggml's `ggml_quantize_chunk` without an importance matrix (the
+/// Quantization is bit-exact with ggml's `ggml_quantize_chunk`, with or without an importance matrix (the
 /// reference build evaluates float32 strictly, without fused multiply-adds).
 extension GGMLBlocks {
     /// Every block type `quantize` produces, in the order `--help` lists them.

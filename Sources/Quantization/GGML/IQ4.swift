@@ -31,6 +31,26 @@ extension IQ4_NL: BlockQuantizer {
     /// `quantize_iq4_nl` without an importance matrix, as `ggml_quantize_chunk` calls it:
     /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights = x², ntry = 7)`, one block.
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        quantizeBlockReference(x, y, weights: nil)
+    }
+
+    /// `quantize_iq4_nl` with an importance matrix: per block, sigma2 = Σx² · (2/32) and weights
+    /// qw·sqrtf(sigma2 + x²), then the same search.
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>) {
+        let (n, bytes) = dtype.layout
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { weights in
+            for block in 0 ..< rowLength / n {
+                let xb = x + n * block
+                let sigma2 = KQuantSearch.sumOfSquares(n, xb) * (2 / Float(n))
+                KQuantSearch.importanceWeights(n, xb, importance: importance + n * block, sigma2: sigma2, into: weights.baseAddress!)
+                quantizeBlockReference(xb, y + bytes * block, weights: weights.baseAddress!)
+            }
+        }
+    }
+
+    /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights, ntry = 7)` for one block; nil weights: x².
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights: UnsafePointer<Float>?) {
         let n = dtype.layout.blockElements
         floatValues.withUnsafeBufferPointer { table in
             let v = table.baseAddress!
@@ -40,7 +60,7 @@ extension IQ4_NL: BlockQuantizer {
                 var sumq2: Float = 0
                 for j in 0 ..< n {
                     let q = v[bestIndex(v, id * x[j])]
-                    let w = x[j] * x[j]
+                    let w = weights?[j] ?? x[j] * x[j]
                     sumqx += w * q * x[j]
                     sumq2 += w * q * q
                 }

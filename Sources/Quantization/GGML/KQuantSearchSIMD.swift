@@ -98,7 +98,9 @@ enum KQuantSearchSIMD {
             let l = clamp(roundBounded(bestIscale * (x[i] - bestMin)), 0, nmax)
             codes[i] = l.replacing(with: 0, where: flat)
         }
-        return (scale.replacing(with: 0, where: flat), -min)
+        // -min with C's sign of zero (SIMD4's prefix minus gives +0 for +0 here; times -1 is exact): the
+        // weighted q4_1/q5_1 store -(-min) as an f16, where the sign shows.
+        return (scale.replacing(with: 0, where: flat), min * -1)
     }
 
     /// The symmetric searches' start, lane by lane: the signed value of largest magnitude (`max`), the

@@ -61,6 +61,12 @@ extension Q2_K {
         } else {
             y.storeLE(ggmlFP16(0), at: 82)
         }
+        storeCodes(x, y, s, vector: vector)
+    }
+
+    /// With the scale bytes, d and dmin stored: requantizes each group with its encoded scale and min
+    /// (the search codes stand where the scale is 0) and packs the levels.
+    static func storeCodes(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
         let d = UnsafeRawPointer(y).loadF16(at: 80)
         let dmin = UnsafeRawPointer(y).loadF16(at: 82)
         for j in 0 ..< 16 {
@@ -93,22 +99,34 @@ extension Q3_K {
         if maxScale != 0 {
             let iscale = -32 / maxScale
             for j in 0 ..< 16 {
-                var l = Int8(truncatingIfNeeded: nearestInt(iscale * s.scales[j]))
-                l = max(-32, min(31, l)) + 32
-                if j < 8 {
-                    codes.storeBytes(of: UInt8(bitPattern: l) & 0xF, toByteOffset: j, as: UInt8.self)
-                } else {
-                    let old = codes.load(fromByteOffset: j - 8, as: UInt8.self)
-                    codes.storeBytes(of: old | ((UInt8(bitPattern: l) & 0xF) << 4), toByteOffset: j - 8, as: UInt8.self)
-                }
-                l >>= 4
-                let old = codes.load(fromByteOffset: 8 + j % 4, as: UInt8.self)
-                codes.storeBytes(of: old | (UInt8(bitPattern: l) << (2 * (j / 4))), toByteOffset: 8 + j % 4, as: UInt8.self)
+                let l = Int8(truncatingIfNeeded: nearestInt(iscale * s.scales[j]))
+                packScaleCode(j, UInt8(bitPattern: max(-32, min(31, l)) + 32), into: codes)
             }
             y.storeLE(ggmlFP16(1 / iscale), at: 108)
         } else {
             y.storeLE(ggmlFP16(0), at: 108)
         }
+        storeCodes(x, y, s, vector: vector)
+    }
+
+    /// ORs group j's 6-bit scale code (0...63) into the twelve zeroed scale bytes: the low nibble in byte
+    /// j (j < 8) or the high nibble of byte j - 8, the top two bits in byte 8 + j % 4 at bit 2·(j / 4).
+    @inline(__always)
+    static func packScaleCode(_ j: Int, _ l: UInt8, into codes: UnsafeMutableRawPointer) {
+        if j < 8 {
+            codes.storeBytes(of: l & 0xF, toByteOffset: j, as: UInt8.self)
+        } else {
+            let old = codes.load(fromByteOffset: j - 8, as: UInt8.self)
+            codes.storeBytes(of: old | ((l & 0xF) << 4), toByteOffset: j - 8, as: UInt8.self)
+        }
+        let old = codes.load(fromByteOffset: 8 + j % 4, as: UInt8.self)
+        codes.storeBytes(of: old | ((l >> 4) << (2 * (j / 4))), toByteOffset: 8 + j % 4, as: UInt8.self)
+    }
+
+    /// With the scale codes and d stored: requantizes each group with its encoded scale (the search codes
+    /// stand where it is 0), then writes hmask and the 2-bit levels.
+    static func storeCodes(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
+        let codes = y + 96
         let dAll = UnsafeRawPointer(y).loadF16(at: 108)
         for j in 0 ..< 16 {
             let d = dAll * Float(Int8(bitPattern: scaleCode(j, codes)) - 32)
@@ -152,9 +170,7 @@ extension AsymmetricKQuant {
     /// `make_qkx2_quants(32, 2^bits - 1, x, av_x + |x|, L, &min, Laux, rmin, 0.1, nstep, false)`.
     static func searchGroup(_ x: UnsafePointer<Float>, codes: UnsafeMutablePointer<UInt8>, _ s: KQuantScratch)
         -> (scale: Float, negatedMin: Float) {
-        var sumX2: Float = 0
-        for l in 0 ..< 32 { sumX2 += x[l] * x[l] }
-        let avX = (sumX2 / 32).squareRoot()
+        let avX = (KQuantSearch.sumOfSquares(32, x) / 32).squareRoot()
         for l in 0 ..< 32 { s.groupWeights[l] = avX + abs(x[l]) }
         return KQuantSearch.asymmetric(32, Int32((1 << bits) - 1), x, s.groupWeights, codes, s.trial,
                                        rmin: search.rmin, rdelta: 0.1, nstep: search.nstep, useMAD: false)
@@ -174,7 +190,6 @@ extension AsymmetricKQuant {
 
     /// d and dmin at 0 and 2, scale and min codes at 4, [qh at 16,] low nibbles at 16 (q4_k) or 48 (q5_k).
     static func finish(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
-        let bits = bits
         var maxScale: Float = 0
         var maxMin: Float = 0
         for j in 0 ..< 8 {
@@ -193,6 +208,13 @@ extension AsymmetricKQuant {
         }
         y.storeLE(ggmlFP16(maxScale / 63), at: 0)
         y.storeLE(ggmlFP16(maxMin / 63), at: 2)
+        storeCodes(x, y, s, vector: vector)
+    }
+
+    /// With d, dmin and the scale and min codes stored: requantizes each group with them (the search codes
+    /// stand where the scale is 0) and packs the levels.
+    static func storeCodes(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
+        let bits = bits
         let d = UnsafeRawPointer(y).loadF16(at: 0)
         let dmin = UnsafeRawPointer(y).loadF16(at: 2)
         for j in 0 ..< 8 {

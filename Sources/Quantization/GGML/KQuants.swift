@@ -119,13 +119,15 @@ struct KQuantScratch {
         trial.deallocate()
     }
 
-    /// Lays out `groups` groups of `n` values (group g at x[n*g...]) as quads.
+    /// Lays out `groups` groups of `n` values (group g at x[n*g...]) as quads, in `values` or `target`
+    /// (the weighted kernels' importance weights go to `weights`).
     @inline(__always)
-    func transpose(_ x: UnsafePointer<Float>, groupSize n: Int, groups: Int) {
+    func transpose(_ x: UnsafePointer<Float>, groupSize n: Int, groups: Int, into target: UnsafeMutablePointer<F4>? = nil) {
+        let target = target ?? values
         for q in 0 ..< groups / 4 {
             let g = x + n * 4 * q
             for i in 0 ..< n {
-                values[n * q + i] = F4(g[i], g[n + i], g[2 * n + i], g[3 * n + i])
+                target[n * q + i] = F4(g[i], g[n + i], g[2 * n + i], g[3 * n + i])
             }
         }
     }

@@ -86,3 +86,82 @@ extension AffineLegacy {
         }
     }
 }
+
+// ggml's weighted legacy quantizers (`quantize_row_q4_0_impl` … `quantize_row_q5_1_impl` given
+// `quant_weights`): one spread statistic over the whole row, sigma2 = Σx² / n_per_row, weights
+// qw·sqrtf(sigma2 + x²), then the k-quants' searches for each block.
+
+/// sigma2 of a row and, for each block, its importance weights: `body(block, weights)`.
+@inline(__always)
+func forEachWeightedBlock(_ x: UnsafePointer<Float>, rowLength: Int, blockElements n: Int, importance: UnsafePointer<Float>,
+                          _ body: (Int, UnsafePointer<Float>) -> Void) {
+    let sigma2 = KQuantSearch.sumOfSquares(rowLength, x) / Float(rowLength)
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { weights in
+        for block in 0 ..< rowLength / n {
+            KQuantSearch.importanceWeights(n, x + n * block, importance: importance + n * block, sigma2: sigma2,
+                                           into: weights.baseAddress!)
+            body(block, weights.baseAddress!)
+        }
+    }
+}
+
+extension SymmetricLegacy {
+    /// `make_qx_quants(32, 2^(bits-1), x, L, 1, weights)` per block: d = its scale, codes its L.
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>) {
+        let (n, bytes) = dtype.layout
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n) { codes in
+            forEachWeightedBlock(x, rowLength: rowLength, blockElements: n, importance: importance) { block, weights in
+                let yb = y + bytes * block
+                let d = KQuantSearch.symmetric(n, Int32(1 << (bits - 1)), x + n * block, codes.baseAddress!, weights: weights)
+                yb.storeLE(ggmlFP16(d), at: 0)
+                storeLegacyCodes(yb, header: 2, bits: bits, count: n) { codes[$0] }
+            }
+        }
+    }
+}
+
+extension Q4_1: WeightedKernels {}
+extension Q5_1: WeightedKernels {}
+
+extension AffineLegacy {
+    /// `make_qkx3_quants(32, 2^bits - 1, x, weights, L, &min, Laux, -0.9, 0.05, 36, false)` per block:
+    /// d = its scale, m = -min, codes its L. `vector`: whole quads of blocks through `KQuantSearchSIMD.asymmetricWeighted`, and the scalar search
+    /// for a quad it cannot do exactly and for the last blocks.
+    static func quantizeRowWeighted(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                    importance: UnsafePointer<Float>, vector: Bool) {
+        let (n, bytes) = dtype.layout
+        let nmax = Int32((1 << bits) - 1)
+        let sigma2 = KQuantSearch.sumOfSquares(rowLength, x) / Float(rowLength)
+        let s = KQuantScratch()
+        defer { s.deallocate() }
+        func store(_ block: Int, _ d: Float, _ negatedMin: Float, _ levels: UnsafePointer<UInt8>) {
+            let yb = y + bytes * block
+            yb.storeLE(ggmlFP16(d), at: 0)
+            yb.storeLE(ggmlFP16(-negatedMin), at: 2)
+            storeLegacyCodes(yb, header: 4, bits: bits, count: n) { levels[$0] }
+        }
+        func scalar(_ block: Int) {
+            let xb = x + n * block
+            KQuantSearch.importanceWeights(n, xb, importance: importance + n * block, sigma2: sigma2, into: s.groupWeights)
+            let (d, negatedMin) = KQuantSearch.asymmetric(n, nmax, xb, s.groupWeights, s.levels, s.trial,
+                                                          rmin: -0.9, rdelta: 0.05, nstep: 36, useMAD: false)
+            store(block, d, negatedMin, s.levels)
+        }
+        let blocks = rowLength / n
+        var block = 0
+        while vector, block + 4 <= blocks {
+            s.transpose(x + n * block, groupSize: n, groups: 4)
+            s.transpose(importance + n * block, groupSize: n, groups: 4, into: s.weights)
+            if let (scale, negatedMin, _) = KQuantSearchSIMD.asymmetricWeighted(n, nmax, s.values, s.weights, sigma2: sigma2,
+                                                                               s.codes, s.work) {
+                s.storeLevels(quad: 0, groupSize: n)
+                for lane in 0 ..< 4 { store(block + lane, scale[lane], negatedMin[lane], s.levels + n * lane) }
+            } else {
+                for b in block ..< block + 4 { scalar(b) }
+            }
+            block += 4
+        }
+        for b in block ..< blocks { scalar(b) }
+    }
+}
