@@ -17,5 +17,6 @@ public func initialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutabl
     FuzzEntries.warmUp()
     lsanEnable()
     FuzzEntries.installsProcessGuard = true
+    WriterRoundTrip.maxBytes = 256 << 10
     return 0
 }
