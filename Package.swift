@@ -48,6 +48,10 @@ let package = Package(
             name: "ConnectorGraphTests",
             dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["ConnectorGraph", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
+            path: "Tests/DeployTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
     ]
 )

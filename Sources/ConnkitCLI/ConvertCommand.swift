@@ -11,6 +11,13 @@ struct Convert: ParsableCommand {
             Every tensor keeps its dtype and value bit for bit unless --dtype asks for a cast; a tensor the \
             output cannot hold stops the conversion with an error naming it. The output is written to a \
             temporary file and renamed into place, so a failure never leaves a partial OUT.
+
+            --scheme NAME re-expresses the detected connector in another naming scheme of its family \
+            (`connkit schemes` lists them): every parameter is renamed through its role and its storage \
+            layout converted (transposed, fused or split, squeezed) by moving bytes, never re-rounding them. \
+            Writing the mmproj scheme also writes llama.cpp's connector keys (clip.projector_type…); such a \
+            file holds no vision encoder: `connkit splice` puts a connector into an existing mmproj. \
+            --only/--exclude match the input's names.
             """)
 
     @OptionGroup var io: InputOutput
@@ -24,6 +31,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Write only the detected connector's tensors (detection as in `validate`).")
     var connector = false
 
+    @Option(help: "Re-express the detected connector in this naming scheme of its family (`connkit schemes`).")
+    var scheme: Choice<SchemeName>?
+
     @OptionGroup var write: WriteOptions
 
     func validate() throws {
@@ -35,10 +45,17 @@ struct Convert: ParsableCommand {
     func run() throws {
         var options = ConversionOptions()
         options.dtype = try dtype.value
-        options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
+        let selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
+        options.selection = selection
         options.overwrite = write.force
-        let checkpoint = try CheckpointReader.open(io.input)
-        if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
+        var checkpoint = try CheckpointReader.open(io.input)
+        if let scheme = try scheme?.value {
+            checkpoint = try SchemeConvert.apply(scheme, to: checkpoint, input: io.input, connectorOnly: connector,
+                                                 selected: selection.includes, decode: options.dtype.target == nil ? nil : CLIHooks.float32)
+            options.selection = TensorSelection()
+        } else if connector {
+            options.names = Set(try connectorTensorNames(in: checkpoint))
+        }
         options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
@@ -52,7 +69,68 @@ struct Convert: ParsableCommand {
     }
 }
 
+/// `convert --scheme`: detect and bind the connector as `validate` does, then re-express it.
+enum SchemeConvert {
+    static func apply(_ scheme: SchemeName, to checkpoint: Checkpoint, input: String, connectorOnly: Bool,
+                      selected: (String) -> Bool, decode: (@Sendable (Tensor) throws -> Tensor)?) throws -> Checkpoint {
+        let config = try configNextTo([input]).map { try ConfigReader.read(path: $0) }
+        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, config: config, checkValues: false))
+        let connector = try boundConnector(report, path: input)
+        let conversion = try SchemeConversion(connector, to: scheme.rawValue, decode: decode)
+        for name in conversion.notWritten {
+            writeStandardError("connkit: note: \(printable(name)) is not written: the input does not store this optional parameter\n")
+        }
+        return try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected)
+    }
+
+    /// The report's connector when it is usable: none or several candidates is unusable input (exit 2); a
+    /// connector that fails its checks prints them (stderr) and fails (exit 1).
+    static func boundConnector(_ report: ValidationReport, path: String) throws -> BoundConnector {
+        guard let connector = report.connector else {
+            if let ambiguous = report.diagnostics.first(where: { $0.code == .ambiguousFamily }) {
+                throw ConnectorDetectionError.ambiguous("\(path): \(ambiguous.message)")
+            }
+            throw CommandFailure(.unusableInput, .emptySelection,
+                                 "\(path): \(report.diagnostics.first(where: { $0.code == .noConnector })?.message ?? "no connector found")")
+        }
+        guard report.valid else {
+            for diagnostic in report.diagnostics where diagnostic.severity == .error { writeStandardError(printable(diagnostic.line) + "\n") }
+            throw CommandFailure(.checkFailed, .checkFailed,
+                                 "\(path): the \(connector.family) connector fails its checks (`connkit validate` reports them)")
+        }
+        return connector
+    }
+}
+
 /// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
 enum CLIHooks {
     static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
+
+    /// A tensor's values as an f32 tensor, decoded when its bytes are asked for.
+    static let float32: @Sendable (Tensor) throws -> Tensor = { tensor in
+        Tensor(info: try TensorInfo(name: tensor.name, dtype: .f32, shape: tensor.shape), data: Float32Data(source: tensor))
+    }
+}
+
+/// Any floating or block-quantized tensor's values as little-endian f32.
+struct Float32Data: TensorData {
+    let source: Tensor
+
+    var fileRegion: FileRegion? { nil }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let count = source.info.elementCount
+        let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
+        defer { floats.deallocate() }
+        try source.withBytes { bytes in
+            if source.dtype.isBlockQuantized {
+                try Quantization.dequantize(source.dtype, bytes, into: UnsafeMutableBufferPointer(rebasing: floats[0 ..< count]))
+            } else if count > 0 {
+                Cast.toFloat32(bytes.baseAddress!, source.dtype, count: count, into: floats.baseAddress!)
+            }
+        }
+        return try body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: floats[0 ..< count])))
+    }
+
+    func release() { source.data.release() }
 }
