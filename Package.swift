@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
+        .library(name: "Deploy", targets: ["Deploy"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -26,6 +27,8 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
         // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
         .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
+        // Putting a connector where it runs: splicing it into an llama.cpp mmproj (checks, storage types, keys).
+        .target(name: "Deploy", dependencies: ["TensorFormats", "Quantization", "ConnectorGraph"], path: "Sources/Deploy"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -33,6 +36,7 @@ let package = Package(
                 "TensorFormats",
                 "Quantization",
                 "ConnectorGraph",
+                "Deploy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
@@ -50,7 +54,7 @@ let package = Package(
             path: "Tests/ConnectorGraphTests"),
         .testTarget(
             name: "DeployTests",
-            dependencies: ["ConnectorGraph", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
+            dependencies: ["ConnectorGraph", "Deploy", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/DeployTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
     ]

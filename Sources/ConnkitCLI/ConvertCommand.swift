@@ -77,9 +77,6 @@ enum SchemeConvert {
         let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, config: config, checkValues: false))
         let connector = try boundConnector(report, path: input)
         let conversion = try SchemeConversion(connector, to: scheme.rawValue, decode: decode)
-        for name in conversion.notWritten {
-            writeStandardError("connkit: note: \(printable(name)) is not written: the input does not store this optional parameter\n")
-        }
         return try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected)
     }
 

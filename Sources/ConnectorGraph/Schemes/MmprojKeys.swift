@@ -59,18 +59,16 @@ public enum MmprojKeys {
         return updating(result, with: keys)
     }
 
-    /// The metadata of a file that leaves the `mmproj` scheme: the connector keys go (they would
-    /// describe a connector the file no longer holds under llama.cpp's names); with `connectorOnly`,
-    /// every `clip.*` key and the `clip`/`mmproj` file kind go too (the file no longer is an mmproj).
+    /// The metadata of a file that leaves the `mmproj` scheme: the connector keys and the `clip`/`mmproj`
+    /// file kind go (llama.cpp would take the file for an mmproj whose connector it cannot find); with
+    /// `connectorOnly`, every other `clip.*` key goes too (they describe an encoder the file no longer holds).
     public static func leavingMmproj(_ metadata: [MetadataEntry], connector: BoundConnector, connectorOnly: Bool) -> [MetadataEntry] {
         let written = Set(keys(for: connector).map(\.key))
         return metadata.filter { entry in
             if written.contains(entry.key) { return false }
-            guard connectorOnly else { return true }
-            if entry.key.hasPrefix("clip.") { return false }
             if entry.key == architecture, entry.value.stringValue == "clip" { return false }
             if entry.key == "general.type", entry.value.stringValue == "mmproj" { return false }
-            return true
+            return !(connectorOnly && entry.key.hasPrefix("clip."))
         }
     }
 

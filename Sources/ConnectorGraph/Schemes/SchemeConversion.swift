@@ -146,7 +146,7 @@ private struct GraphOriented {
         if entry.squeezed, exprs.count == shape.count {
             target = zip(shape, exprs).filter { !$0.1.isLiteralOne }.map(\.0)
         }
-        return [try joined(name: names[0]).reshaped(names[0], target)]
+        return [try checked(joined(name: names[0]).reshaped(names[0], target))]
     }
 
     /// The whole parameter as one tensor in the graph's shape.
@@ -180,12 +180,29 @@ private struct GraphOriented {
         return Tensor(info: info, data: ConcatenatedData(parts: pieces, count: info.byteCount))
     }
 
-    /// A shape the dtype cannot hold (a block row cut by a split or an unsqueeze) is refused here.
-    private func checked<T>(_ make: @autoclosure () throws -> T) throws -> T {
-        do { return try make() } catch let error as FormatError {
+    /// A shape the dtype cannot hold (a block row cut by a split or an unsqueeze: blocks run along the
+    /// last axis) is refused here.
+    private func checked(_ make: @autoclosure () throws -> Tensor) throws -> Tensor {
+        let tensor: Tensor
+        do { tensor = try make() } catch let error as FormatError {
             if case .invalidShape = error.kind { throw SchemeConversionError.layoutUnfit(role: role, dtype: dtype) }
             throw error
         }
+        _ = try checked(tensor.info)
+        return tensor
+    }
+
+    private func checked(_ make: @autoclosure () throws -> TensorInfo) throws -> TensorInfo {
+        let info: TensorInfo
+        do { info = try make() } catch let error as FormatError {
+            if case .invalidShape = error.kind { throw SchemeConversionError.layoutUnfit(role: role, dtype: dtype) }
+            throw error
+        }
+        let (blockElements, _) = info.dtype.layout
+        if blockElements > 1, (info.shape.last ?? 1) % blockElements != 0 {
+            throw SchemeConversionError.layoutUnfit(role: role, dtype: info.dtype)
+        }
+        return info
     }
 
     /// The stored tensor, decoded to f32 when its elements are not whole bytes (block types) and a decoder is given.

@@ -163,8 +163,10 @@ public enum Converter {
     /// Elements per chunk when casting: small enough to stay in cache, large enough to amortise calls.
     static let chunkElements = 1 << 16
 
-    static func castTensor(_ tensor: Tensor, to target: DType, dequantize: BlockDequantizer?,
-                           overflow: OverflowLog) throws -> OutputTensor {
+    /// `tensor` cast to the float type `target` as `--dtype` casts it (block types through `dequantize`);
+    /// an f16 cast whose values overflow is recorded in `overflow`.
+    public static func castTensor(_ tensor: Tensor, to target: DType, dequantize: BlockDequantizer?,
+                                  overflow: OverflowLog) throws -> OutputTensor {
         let source = tensor.dtype
         let info = try TensorInfo(name: tensor.name, dtype: target, shape: tensor.shape)
         return OutputTensor(info: info) { output in
@@ -253,7 +255,8 @@ public enum Converter {
 }
 
 /// Tensors whose f16 cast overflowed, in the order found.
-final class OverflowLog: @unchecked Sendable {
-    private(set) var entries: [(String, Float)] = []
+public final class OverflowLog: @unchecked Sendable {
+    public private(set) var entries: [(String, Float)] = []
+    public init() {}
     func record(_ name: String, _ magnitude: Float) { entries.append((name, magnitude)) }
 }

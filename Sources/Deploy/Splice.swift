@@ -1,0 +1,175 @@
+import ConnectorGraph
+import Quantization
+import TensorFormats
+
+/// What `connkit splice` is asked to do: replace the connector of an llama.cpp mmproj (`base`) with the
+/// connector found in `connector.checkpoint`.
+public struct SpliceRequest: Sendable {
+    public var base: Checkpoint
+    /// The new connector with every dimension source but the base's (flags, presets, config.json, the
+    /// LLM checkpoint): the base's encoder is added as a source by the splice.
+    public var connector: ValidationRequest
+    /// `--type T`: every connector tensor encoded as `quantize --type T` would encode it.
+    public var type: QuantizationType?
+    /// The output path (its extension must be `.gguf`).
+    public var outputPath: String
+    /// Turns a block-quantized tensor into f32 (for a layout that needs a transpose, with `--type`).
+    public var decode: (@Sendable (Tensor) throws -> Tensor)?
+
+    public init(base: Checkpoint, connector: ValidationRequest, type: QuantizationType? = nil, outputPath: String,
+                decode: (@Sendable (Tensor) throws -> Tensor)? = nil) {
+        self.base = base
+        self.connector = connector
+        self.type = type
+        self.outputPath = outputPath
+        self.decode = decode
+    }
+}
+
+/// The checked splice: the report, and when the connector fits, the output's tensors and metadata.
+public struct SplicePlan {
+    public var report: SpliceReport
+    /// In the base's order, the base's connector replaced by the new one (empty when the report is not valid).
+    public var tensors: [OutputTensor]
+    public var metadata: [MetadataEntry]
+    /// f16 casts whose values overflowed (filled while writing).
+    public var overflow = OverflowLog()
+}
+
+public enum Splicer {
+    /// Checks the connector against the base and plans the output; nothing is read beyond headers. Throws
+    /// for unusable input (exit status 2: a base that is not an mmproj, no connector or two candidates,
+    /// a layout the connector's types cannot take); a connector that does not fit the base gives a plan
+    /// whose report is invalid, with validate-style diagnostics (exit status 1).
+    public static func plan(_ request: SpliceRequest) throws -> SplicePlan {
+        let base = request.base
+        guard OutputFormat(path: request.outputPath) == .gguf else { throw SpliceError.outputNotGGUF(path: request.outputPath) }
+        let baseFacts = MmprojFacts(metadata: base.metadata, format: base.format)
+        guard baseFacts.isMmproj else { throw SpliceError.notMmproj(path: base.path) }
+        let baseConnector = try connector(of: Validator.validate(ValidationRequest(checkpoint: base, checkValues: false)),
+                                          path: base.path, isBase: true)
+        guard baseConnector.scheme == SchemeName.mmproj.rawValue else {
+            throw SpliceError.baseNotInMmprojScheme(path: base.path, scheme: baseConnector.scheme)
+        }
+
+        var connectorRequest = request.connector
+        connectorRequest.flagClaims += encoderClaims(of: base, baseConnector: baseConnector)
+        var check = Validator.validate(connectorRequest)
+        let connector = try self.connector(of: check, path: connectorRequest.checkpoint.path, isBase: false)
+        let baseType = baseFacts.projectorType ?? Family(rawValue: baseConnector.family).flatMap {
+            MmprojFacts.projectorType(for: $0, variant: baseConnector.variant)
+        }
+        check.diagnostics += kindDiagnostics(base: baseConnector, baseType: baseType, new: connector)
+        var report = SpliceReport(base: base.path, output: request.outputPath, check: check, baseConnector: baseConnector,
+                                  baseProjectorType: baseType)
+        guard check.valid else { return SplicePlan(report: report, tensors: [], metadata: []) }
+
+        let conversion = try SchemeConversion(connector, to: SchemeName.mmproj.rawValue, decode: request.type == nil ? nil : request.decode)
+        let overflow = OverflowLog()
+        let encoded = try encode(conversion, base: baseConnector, request: request, overflow: overflow)
+        let newRoles = Set(conversion.parameters.map(\.role))
+        let kept = baseConnector.parameters.filter { !newRoles.contains($0.role) && !$0.tensors.isEmpty }
+        let keptNames = Set(kept.flatMap(\.tensors).map(\.name))
+        let baseConnectorNames = Set(baseConnector.parameters.flatMap(\.tensors).map(\.name))
+        let newNames = Set(encoded.map(\.tensor.info.name))
+
+        var tensors: [OutputTensor] = []
+        var inserted = false
+        for tensor in base.tensors {
+            if baseConnectorNames.contains(tensor.name), !keptNames.contains(tensor.name) {
+                if !inserted { tensors += encoded.map(\.tensor) }
+                inserted = true
+                continue
+            }
+            if newNames.contains(tensor.name) { throw SpliceError.nameTaken(name: tensor.name, path: base.path) }
+            tensors.append(OutputTensor(copying: tensor))
+        }
+        if !inserted { tensors += encoded.map(\.tensor) }
+
+        let keys = MmprojKeys.keys(for: connector)
+        var metadata = MmprojKeys.updating(base.metadata, with: keys)
+        let infos = tensors.map(\.info)
+        if let fileType = FileType.describing(infos) { metadata = MmprojKeys.updating(metadata, with: [MetadataEntry("general.file_type", .uint32(fileType))]) }
+        if infos.contains(where: { $0.dtype.isBlockQuantized }), metadata["general.quantization_version"] == nil {
+            metadata.append(MetadataEntry("general.quantization_version", .uint32(2)))
+        }
+        report.tensors = encoded.map(\.entry)
+        report.keptFromBase = kept.flatMap { parameter in parameter.tensors.map { SpliceReport.Kept(name: $0.name, role: parameter.role) } }
+        report.keys = (keys + [metadata.first { $0.key == "general.file_type" }].compactMap { $0 }).map { entry in
+            SpliceReport.Key(key: entry.key, value: entry.value, previous: base.metadata[entry.key])
+        }
+        report.baseTensorsCopied = base.tensors.count - baseConnectorNames.count + keptNames.count
+        return SplicePlan(report: report, tensors: tensors, metadata: metadata, overflow: overflow)
+    }
+
+    /// Writes a valid plan atomically (nothing appears at the output unless everything succeeded).
+    public static func write(_ plan: inout SplicePlan, overwrite: Bool, inputs: [String],
+                             progress: ((Int, Int, Int, Int) -> Void)? = nil) throws {
+        precondition(plan.report.valid, "only a valid plan is written")
+        let output = try OutputFile(path: plan.report.output, overwrite: overwrite, inputs: inputs)
+        do {
+            let total = plan.tensors.count
+            let totalBytes = plan.tensors.reduce(0) { $0 + $1.info.byteCount }
+            var doneBytes = 0
+            let tensors = plan.tensors.enumerated().map { index, tensor in
+                OutputTensor(info: tensor.info) { file in
+                    try tensor.produce(file)
+                    doneBytes += tensor.info.byteCount
+                    progress?(index + 1, total, doneBytes, totalBytes)
+                }
+            }
+            try GGUFWriter.write(tensors: tensors, metadata: plan.metadata, to: output)
+            try output.commit()
+        } catch {
+            output.abandon()
+            throw error
+        }
+        plan.report.written = true
+        plan.report.bytesWritten = output.position
+    }
+
+    /// The connector a report bound, or why there is none.
+    static func connector(of report: ValidationReport, path: String, isBase: Bool) throws -> BoundConnector {
+        if let connector = report.connector { return connector }
+        let ambiguous = report.diagnostics.first { $0.code == .ambiguousFamily }
+        throw SpliceError.noConnector(path: path, isBase: isBase, ambiguous: ambiguous?.message)
+    }
+
+    /// What the base's vision encoder fixes for the connector: its width (`clip.vision.embedding_length`,
+    /// else the base connector's input width) and, for the LLaVA line, how many encoder layers feed it
+    /// (`clip.vision.feature_layer`, one when absent).
+    static func encoderClaims(of base: Checkpoint, baseConnector: BoundConnector) -> [DimensionClaim] {
+        var claims: [DimensionClaim] = []
+        let widthKey = "clip.vision.embedding_length"
+        if let width = base.metadata[widthKey]?.intValue, width > 0 {
+            claims.append(DimensionClaim(key: "encoder", value: width, source: .mmprojBase(path: base.path, key: widthKey)))
+        } else if let width = baseConnector.dimensions.first(where: { $0.key == "encoder" })?.value {
+            claims.append(DimensionClaim(key: "encoder", value: width,
+                                         source: .mmprojBase(path: base.path, key: "the input width of its connector")))
+        }
+        if baseConnector.dimensions.contains(where: { $0.key == "feature_layers" }) {
+            let layersKey = "clip.vision.feature_layer"
+            if case .array(_, let layers)? = base.metadata[layersKey], !layers.isEmpty {
+                claims.append(DimensionClaim(key: "feature_layers", value: layers.count, source: .mmprojBase(path: base.path, key: layersKey)))
+            } else {
+                claims.append(DimensionClaim(key: "feature_layers", value: 1,
+                                             source: .mmprojBase(path: base.path, key: "\(layersKey) absent: one layer")))
+            }
+        }
+        return claims
+    }
+
+    /// The new connector must be the base's kind: same family and graph, the same release where both
+    /// name one, and the projector type the base declares.
+    static func kindDiagnostics(base: BoundConnector, baseType: String?, new: BoundConnector) -> [Diagnostic] {
+        let newType = Family(rawValue: new.family).flatMap { MmprojFacts.projectorType(for: $0, variant: new.variant) }
+        let generic: Set<String> = ["minicpmv"]
+        let sameKind = base.family == new.family && base.graph.name == new.graph.name
+            && (base.variant == new.variant || generic.contains(base.variant) || generic.contains(new.variant))
+        guard !sameKind || newType != baseType else { return [] }
+        let typeText = { (type: String?) in type.map { "clip.projector_type \"\($0)\"" } ?? "no llama.cpp projector type" }
+        return [Diagnostic(.projectorTypeMismatch,
+            "the base's connector is \(base.family)/\(base.variant) (\(typeText(baseType))) but the new one is \(new.family)/\(new.variant) (\(typeText(newType)))",
+            hint: "splice a connector of the base's kind, or start from an mmproj of the new connector's model")]
+    }
+}
