@@ -18,10 +18,15 @@ let package = Package(
     targets: [
         // zlib from the system (zlib1g-dev): raw DEFLATE for .npz members and CRC-32.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // protobuf-c from the system (libprotobuf-c-dev): the ONNX wire format.
+        .systemLibrary(name: "CProtobufC", path: "Sources/CProtobufC"),
+        // protobuf-c code generated from schemas/onnx-subset.proto3 (Sources/CONNXProto/generate.sh).
+        .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto",
+                exclude: ["generate.sh"]),
         // Vectorised f16/bf16 <-> f32 casts (runtime F16C/AVX2 detection, portable fallback) and syscall shims.
         .target(name: "CConnkit", path: "Sources/CConnkit"),
-        // Byte-level tensor containers: safetensors, npy/npz, GGUF; readers, writers, conversion.
-        .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit"], path: "Sources/TensorFormats"),
+        // Byte-level tensor containers: safetensors, npy/npz, GGUF, PyTorch, ONNX; readers, writers, conversion.
+        .target(name: "TensorFormats", dependencies: ["CZlib", "CConnkit", "CONNXProto", "CProtobufC"], path: "Sources/TensorFormats"),
         // ggml block quantization (bit-exact with ggml), MLX affine quantization, the selection policy,
         // the accuracy report and the quantize pipeline.
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
@@ -44,7 +49,7 @@ let package = Package(
         // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
         // that runs the built `connkit` binary.
         .target(name: "ConnkitTestSupport", dependencies: ["TensorFormats"], path: "Tests/Support"),
-        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "ConnkitTestSupport"],
+        .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "CONNXProto", "ConnkitTestSupport"],
                     path: "Tests/TensorFormatsTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
                     path: "Tests/QuantizationTests"),

@@ -36,6 +36,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup var reading: ReadingOptions
+
     func validate() throws {
         guard OutputFormat(path: io.output) != nil else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
@@ -48,7 +50,7 @@ struct Convert: ParsableCommand {
         let selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.selection = selection
         options.overwrite = write.force
-        var checkpoint = try CheckpointReader.open(io.input)
+        var checkpoint = try reading.open(io.input)
         if let scheme = try scheme?.value {
             checkpoint = try SchemeConvert.apply(scheme, to: checkpoint, input: io.input, connectorOnly: connector,
                                                  selected: selection.includes, decode: options.dtype.target == nil ? nil : CLIHooks.float32)
@@ -73,8 +75,8 @@ struct Convert: ParsableCommand {
 enum SchemeConvert {
     static func apply(_ scheme: SchemeName, to checkpoint: Checkpoint, input: String, connectorOnly: Bool,
                       selected: (String) -> Bool, decode: (@Sendable (Tensor) throws -> Tensor)?) throws -> Checkpoint {
-        let config = try configNextTo([input]).map { try ConfigReader.read(path: $0) }
-        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, config: config, checkValues: false))
+        let configs = try configsNextTo([input]).map { try ConfigReader.read(path: $0) }
+        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: configs, checkValues: false))
         let connector = try boundConnector(report, path: input)
         let conversion = try SchemeConversion(connector, to: scheme.rawValue, decode: decode)
         return try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected)
@@ -84,7 +86,7 @@ enum SchemeConvert {
     /// connector that fails its checks prints them (stderr) and fails (exit 1).
     static func boundConnector(_ report: ValidationReport, path: String) throws -> BoundConnector {
         guard let connector = report.connector else {
-            if let ambiguous = report.diagnostics.first(where: { $0.code == .ambiguousFamily }) {
+            if let ambiguous = report.diagnostics.first(where: { $0.code == .ambiguousFamily || $0.code == .multipleConnectors }) {
                 throw ConnectorDetectionError.ambiguous("\(path): \(ambiguous.message)")
             }
             throw CommandFailure(.unusableInput, .emptySelection,

@@ -5,7 +5,7 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List a tensor file's format, metadata and tensors.",
         discussion: """
-            PATH is a .safetensors, .npy, .npz, .gguf or PyTorch (.bin/.pt/.pth) file, or a sharded checkpoint \
+            PATH is a .safetensors, .npy, .npz, .gguf, PyTorch (.bin/.pt/.pth) or ONNX (.onnx) file, or a sharded checkpoint \
             (a folder holding its index, or the index file itself). Shapes are row-major (numpy / PyTorch \
             order) whatever the file stores; tensors are listed in the order their data lies in the file.
             """)
@@ -16,8 +16,10 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/inspect.schema.json).")
     var json = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let checkpoint = try CheckpointReader.open(path)
+        let checkpoint = try reading.open(path)
         if json {
             emitJSON(InspectReport.json(checkpoint))
         } else {

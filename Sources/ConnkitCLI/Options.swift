@@ -66,8 +66,15 @@ struct ConnectorOptions: ParsableArguments {
     @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
     var llmCheckpoint: String?
 
+    /// The options given, for a request that reads no checkpoint (which refuses them).
+    var given: [String] {
+        [family == nil ? nil : "--family", graph == nil ? nil : "--graph", encoderDim == nil ? nil : "--encoder-dim",
+         llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim", presets.encoder == nil ? nil : "--encoder",
+         presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config", llmCheckpoint == nil ? nil : "--llm-checkpoint"].compactMap { $0 }
+    }
+
     /// What `Validator.validate` needs for the checkpoint made of `paths`.
-    func request(_ paths: [String], checkValues: Bool) throws -> ValidationRequest {
+    func request(_ paths: [String], checkValues: Bool, reading: ReadingOptions) throws -> ValidationRequest {
         if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
         let family = try family?.value
         var claims: [DimensionClaim] = []
@@ -76,12 +83,12 @@ struct ConnectorOptions: ParsableArguments {
         claims += try parseDimensionArguments(dims, flag: "--dim")
         let encoderPreset = try presets.encoderPreset
         let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths)
+        let checkpoint = try pooledCheckpoint(paths, reading: reading)
         let graphDescription = try graph.map(ConnectorGraph.load)
-        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
+        let configFacts = try (config.map { [$0] } ?? configsNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            let llmModel = try reading.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
                 throw CommandFailure(.unusableInput, .unreadableInput,
                                      "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
@@ -89,7 +96,7 @@ struct ConnectorOptions: ParsableArguments {
             llmClaim = claim
         }
         return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
+                                 encoderPreset: encoderPreset, llmPreset: llmPreset, configs: configFacts,
                                  llmCheckpointClaim: llmClaim, checkValues: checkValues)
     }
 }

@@ -42,6 +42,8 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
         var request = QuantizeRequest(type: try type.value)
         if let groupSize {
@@ -54,7 +56,7 @@ struct Quantize: ParsableCommand {
         request.keep = keep
         request.only = only
         request.exclude = write.exclude
-        let checkpoint = try CheckpointReader.open(io.input)
+        let checkpoint = try reading.open(io.input)
         let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
         defer { bar.finish() }
         let report: QuantizationReport

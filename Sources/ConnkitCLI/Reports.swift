@@ -13,7 +13,10 @@ extension ValidationReport {
         if let family {
             var head = "connector: \(family)"
             if let variant { head += " / \(variant)" }
-            if let scheme { head += " (\(scheme) names)" }
+            if let scheme {
+                let place = ownPrefix.map { own in prefix?.isEmpty == true ? " without their prefix \(own)" : " under \(prefix ?? "") instead of \(own)" } ?? ""
+                head += " (\(scheme) names\(place))"
+            }
             lines.append(head)
             if !detectedBy.isEmpty { lines.append("detected by: " + detectedBy.joined(separator: ", ")) }
             for dim in dims {

@@ -131,7 +131,7 @@ public enum Splicer {
     /// The connector a report bound, or why there is none.
     static func connector(of report: ValidationReport, path: String, isBase: Bool) throws -> BoundConnector {
         if let connector = report.connector { return connector }
-        let ambiguous = report.diagnostics.first { $0.code == .ambiguousFamily }
+        let ambiguous = report.diagnostics.first { $0.code == .ambiguousFamily || $0.code == .multipleConnectors }
         throw SpliceError.noConnector(path: path, isBase: isBase, ambiguous: ambiguous?.message)
     }
 

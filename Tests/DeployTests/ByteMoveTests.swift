@@ -95,7 +95,7 @@ import TensorFormats
                                        tensors: [memoryTensor("mm.model.mb_block.1.block.1.fc1.weight", .q8_0, [16, 64], seed: 3)])
         parameter.layout = .squeezed
         let graph = LDPFamily.ldp
-        let connector = BoundConnector(family: "ldp", variant: "ldp", scheme: "mmproj", graph: graph, dimensions: [], parameters: [parameter])
+        let connector = BoundConnector(family: "ldp", variant: "ldp", scheme: "mmproj", prefix: "mm.", graph: graph, dimensions: [], parameters: [parameter])
         #expect(throws: SchemeConversionError.layoutUnfit(role: "mb_block.1.se.fc1.weight", dtype: .q8_0)) {
             try SchemeConversion(connector, to: "mobilevlm")
         }

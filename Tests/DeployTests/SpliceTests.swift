@@ -41,7 +41,7 @@ func spliceRequest(base: String, connector paths: [String], output: String, type
         return FileManager.default.fileExists(atPath: folder) ? folder : nil
     }
     let request = ValidationRequest(checkpoint: try Checkpoint.pooled(paths), flagClaims: claims,
-                                    config: try config.map { try ConfigReader.read(path: $0) }, llmCheckpointClaim: llm)
+                                    configs: try config.map { [try ConfigReader.read(path: $0)] } ?? [], llmCheckpointClaim: llm)
     return SpliceRequest(base: try CheckpointReader.open(base), connector: request, type: type, outputPath: output)
 }
 

@@ -47,7 +47,7 @@ struct FixtureCase: Sendable, CustomStringConvertible {
 extension Checkpoint {
     /// Several files as one checkpoint (as `validate PATH...` pools them).
     static func pooled(_ paths: [String]) throws -> Checkpoint {
-        let parts = try paths.map(CheckpointReader.open)
+        let parts = try paths.map { try CheckpointReader.open($0) }
         guard parts.count > 1 else { return parts[0] }
         return Checkpoint(path: paths.joined(separator: " + "), format: parts[0].format, metadata: parts.flatMap(\.metadata),
                           tensors: parts.flatMap(\.tensors))

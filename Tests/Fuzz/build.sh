@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds libFuzzer targets for connkit's parsers (not part of `swift build`).
 #
-#   Tests/Fuzz/build.sh NAME...      # e.g. Safetensors GGUF Npy Npz Unpickler; no NAME = every *Fuzz.swift
+#   Tests/Fuzz/build.sh NAME...      # e.g. Safetensors GGUF Npy Npz Unpickler ONNX; no NAME = every *Fuzz.swift
 #   Tests/Fuzz/bin/NAMEFuzz -max_total_time=600 Tests/Fuzz/corpus-NAME Tests/Fixtures/...   # run one
 #
 # TensorFormats is compiled as a static library with ASan + coverage instrumentation, each entry file
@@ -26,12 +26,27 @@ module CConnkit {
     export *
 }
 MAP
-flags=(-O -g -parse-as-library -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib")
+# The same for the protobuf-c code generated for ONNX (its own target; libprotobuf-c from the system).
+mkdir -p "$work/connxproto"
+cat > "$work/connxproto/module.modulemap" <<MAP
+module CONNXProto {
+    header "$root/Sources/CONNXProto/include/onnx-subset.proto3.pb-c.h"
+    export *
+}
+MAP
+flags=(-O -g -parse-as-library -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib"
+       -I "$work/connxproto" -I "$root/Sources/CProtobufC")
 
 objects=()
 for c in "$root"/Sources/CConnkit/*.c; do
   o="$work/$(basename "$c" .c).o"
   clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/CConnkit/include" -c "$c" -o "$o"
+  objects+=("$o")
+done
+
+for c in "$root"/Sources/CONNXProto/*.c; do
+  o="$work/$(basename "$c" .c).o"
+  clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/CONNXProto/include" -c "$c" -o "$o"
   objects+=("$o")
 done
 
@@ -53,6 +68,6 @@ for name in "${names[@]}"; do
     fi
     libs+=("-l$module")
   done
-  swiftc "${flags[@]}" -I "$work" -L "$work" "${libs[@]}" -lTensorFormats "${objects[@]}" -lz "$entry" -o "$out/${name}Fuzz"
+  swiftc "${flags[@]}" -I "$work" -L "$work" "${libs[@]}" -lTensorFormats "${objects[@]}" -lz -lprotobuf-c "$entry" -o "$out/${name}Fuzz"
   echo "built $out/${name}Fuzz"
 done

@@ -6,6 +6,8 @@ public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The run was killed after its timeout (the command blocked).
+    public var timedOut = false
 }
 
 /// Runs the built `connkit` executable as a user would, from the repository root; every CLI test goes
@@ -33,7 +35,10 @@ public enum CLI {
     }()
 
     /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
-    public static func run(_ arguments: [String], in directory: String = repositoryRoot) throws -> CommandResult {
+    /// With a `timeout` (seconds), a run that has not ended by then is killed and reported as `timedOut`,
+    /// so a test of something that must not block fails instead of hanging the suite.
+    public static func run(_ arguments: [String], in directory: String = repositoryRoot,
+                           timeout: Double? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -42,11 +47,18 @@ public enum CLI {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let watchdog = timeout.map { seconds in
+            DispatchWorkItem { if process.isRunning { process.terminate() } }
+        }
+        if let watchdog, let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        watchdog?.cancel()
         return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                             stderr: String(decoding: stderrData, as: UTF8.self))
+                             stderr: String(decoding: stderrData, as: UTF8.self),
+                             timedOut: watchdog != nil && process.terminationReason == .uncaughtSignal
+                                 && process.terminationStatus == SIGTERM)
     }
 
     /// A schema under schemas/; its references to the other schema files there are followed.

@@ -18,6 +18,10 @@ public struct ValueStats: Sendable, Equatable {
     /// All elements equal (NaN never equals anything, so a NaN breaks it).
     public var constant = true
     public var first: Float?
+    /// Flat indices of the first non-finite elements, in storage order (at most `positionLimit`).
+    public var nonFinitePositions: [Int] = []
+
+    public static let positionLimit = 8
 
     mutating func merge(_ other: ValueStats) {
         guard other.elements > 0 else { return }
@@ -31,6 +35,7 @@ public struct ValueStats: Sendable, Equatable {
         infinite += other.infinite
         zeros += other.zeros
         maxAbs = max(maxAbs, other.maxAbs)
+        nonFinitePositions = Array((nonFinitePositions + other.nonFinitePositions).prefix(ValueStats.positionLimit))
     }
 }
 
@@ -94,7 +99,8 @@ public enum ValueScanner {
         return merged
     }
 
-    /// Statistics of elements `start ..< start + count` of a row-major little-endian buffer.
+    /// Statistics of elements `start ..< start + count` of a row-major little-endian buffer (chunks of one
+    /// tensor are merged in the order of `start`, so the positions stay in storage order).
     static func scanChunk(_ bytes: UnsafeRawBufferPointer, dtype: DType, start: Int, count: Int) -> ValueStats {
         var stats = ValueStats()
         guard count > 0, let base = bytes.baseAddress else { return stats }
@@ -108,7 +114,7 @@ public enum ValueScanner {
                 floats.withUnsafeMutableBytes { raw in
                     raw.copyMemory(from: UnsafeRawBufferPointer(start: base.advanced(by: (start + done) * 4), count: n * 4))
                 }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), offset: start + done, into: &stats) }
                 done += n
             }
         case .f64:
@@ -122,7 +128,7 @@ public enum ValueScanner {
                     // A finite f64 beyond Float's range still counts as a huge finite value.
                     floats[i] = value.isFinite && abs(value) > Double(Float.greatestFiniteMagnitude) ? Float.greatestFiniteMagnitude : Float(value)
                 }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), offset: start + done, into: &stats) }
                 done += n
             }
         case .f16, .bf16:
@@ -144,7 +150,7 @@ public enum ValueScanner {
                         }
                     }
                 }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
+                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), offset: start + done, into: &stats) }
                 done += n
             }
         default:
@@ -153,22 +159,23 @@ public enum ValueScanner {
         return stats
     }
 
-    /// Folds a batch of values into the statistics: a tight loop over local counters.
-    static func accumulate(_ values: UnsafeBufferPointer<Float>, into stats: inout ValueStats) {
+    /// Folds a batch of values (elements `offset…` of the tensor) into the statistics: a tight loop over
+    /// local counters; the rare non-finite element also records its position.
+    static func accumulate(_ values: UnsafeBufferPointer<Float>, offset: Int, into stats: inout ValueStats) {
         guard !values.isEmpty else { return }
         var nan = 0, infinite = 0, zeros = 0
         var maxAbs = stats.maxAbs
         let first = stats.first ?? values[0]
         var constant = stats.constant
-        for value in values {
+        var positions = stats.nonFinitePositions
+        for (position, value) in values.enumerated() {
             let magnitude = abs(value)
             if magnitude.isFinite {
                 if magnitude > maxAbs { maxAbs = magnitude }
                 if value == 0 { zeros += 1 }
-            } else if value.isNaN {
-                nan += 1
             } else {
-                infinite += 1
+                if value.isNaN { nan += 1 } else { infinite += 1 }
+                if positions.count < ValueStats.positionLimit { positions.append(offset + position) }
             }
             // NaN never equals `first`, so a NaN also ends constancy.
             if value != first { constant = false }
@@ -180,6 +187,7 @@ public enum ValueScanner {
         stats.zeros += zeros
         stats.maxAbs = maxAbs
         stats.constant = constant
+        stats.nonFinitePositions = positions
     }
 }
 

@@ -1,6 +1,6 @@
 /// The container formats connkit reads.
 public enum FileFormat: String, Sendable, CaseIterable {
-    case safetensors, npy, npz, gguf, pytorch
+    case safetensors, npy, npz, gguf, pytorch, onnx
 }
 
 /// A parsed, validated tensor file (or a set of shards): its metadata and its tensors, in the order
@@ -26,7 +26,7 @@ public struct Checkpoint: Sendable {
     }
 
     public func tensor(named name: String) -> Tensor? {
-        tensors.first(where: { $0.name == name })
+        tensors.first(where: { $0.name.isSameName(as: name) })
     }
 
     public var totalBytes: Int { tensors.reduce(0) { $0 + $1.info.byteCount } }

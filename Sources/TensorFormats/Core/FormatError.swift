@@ -23,6 +23,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case member(String)
         case memberByte(String, Int)
         case key(String)
+        /// A protobuf field by its path from the root message (`graph.initializer.raw_data`).
+        case field(String)
+        case fieldByte(String, Int)
 
         public var description: String {
             switch self {
@@ -31,6 +34,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             case .member(let name): "member '\(name)'"
             case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
             case .key(let key): "key '\(key)'"
+            case .field(let path): "field '\(path)'"
+            case .fieldByte(let path, let offset): "field '\(path)', byte \(offset)"
             }
         }
     }
@@ -42,7 +47,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case badMagic(expected: String, found: String)
         case unsupportedVersion(String)
         case unsupportedFormat(String)
-        /// The structure needs `needed` bytes where only `available` remain.
+        /// The structure needs `needed` bytes where only `available` remain. `Int.max` stands for a need
+        /// that does not fit an `Int` (the declared number itself then belongs in `what`).
         case truncated(what: String, needed: Int, available: Int)
         /// A declared size or count is above what connkit accepts.
         case limitExceeded(what: String, value: String, limit: String)
@@ -59,11 +65,12 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooManyDimensions(count: Int, limit: Int)
         /// Declared byte length differs from element count × dtype size.
         case sizeMismatch(expected: Int, found: Int)
-        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order).
-        case badOffset(expected: Int, found: Int)
+        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order). `found` is
+        /// the offset as the file stores it (GGUF's are u64).
+        case badOffset(expected: Int, found: UInt64)
         /// The data section is not covered exactly (trailing or missing bytes).
         case uncoveredBytes(expectedEnd: Int, fileSize: Int)
-        case misaligned(offset: Int, alignment: Int)
+        case misaligned(offset: UInt64, alignment: Int)
         case crcMismatch(expected: UInt32, found: UInt32)
         case compression(String)
         /// Two parts of a checkpoint disagree (a sharded index and its shards, say).
@@ -85,7 +92,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let version): "unsupported version \(version)"
         case .unsupportedFormat(let what): what
         case .truncated(let what, let needed, let available):
-            "truncated \(what): needs \(needed) bytes, only \(available) available"
+            "truncated \(what): needs \(needed == Int.max ? "2^63 or more" : String(needed)) bytes, only \(available) available"
         case .limitExceeded(let what, let value, let limit): "\(what) \(value) exceeds the limit \(limit)"
         case .overflow(let what): "integer overflow computing \(what)"
         case .invalidUTF8(let what): "invalid UTF-8 in \(what)"

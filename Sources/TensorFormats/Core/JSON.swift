@@ -30,7 +30,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first(where: { $0.key == key })?.value
+        return members.first(where: { $0.key.isSameName(as: key) })?.value
     }
 
     public var objectMembers: [Member]? {
@@ -249,7 +249,7 @@ private struct JSONParser {
     mutating func parseObject(depth: Int) throws -> JSONValue {
         position += 1
         var members: [JSONValue.Member] = []
-        var seen = Set<String>()
+        var seen = Set<ExactName>()  // names are bytes: NFC and NFD spellings are two keys
         skipWhitespace()
         if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -260,7 +260,7 @@ private struct JSONParser {
             guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let keyOffset = position
             let key = try parseString()
-            guard seen.insert(key).inserted else {
+            guard seen.insert(ExactName(key)).inserted else {
                 throw JSONParseError(offset: keyOffset, reason: .duplicateKey(key))
             }
             skipWhitespace()

@@ -110,6 +110,6 @@ public struct MetadataEntry: Sendable, Equatable {
 
 extension Array where Element == MetadataEntry {
     public subscript(key: String) -> MetadataValue? {
-        first(where: { $0.key == key })?.value
+        first(where: { $0.key.isSameName(as: key) })?.value
     }
 }

@@ -85,7 +85,7 @@ public enum SafetensorsReader {
                                   at: .tensor(entry.info.name))
             }
             guard entry.begin == expectedBegin else {
-                throw FormatError(.badOffset(expected: expectedBegin, found: entry.begin), at: .tensor(entry.info.name))
+                throw FormatError(.badOffset(expected: expectedBegin, found: UInt64(entry.begin)), at: .tensor(entry.info.name))
             }
             guard entry.end - entry.begin == entry.info.byteCount else {
                 throw FormatError(.sizeMismatch(expected: entry.info.byteCount, found: entry.end - entry.begin),
@@ -138,7 +138,8 @@ public enum SafetensorsReader {
         }
         guard let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0, end >= 0 else {
             if offsets.contains(where: { $0.uint64Value != nil && $0.intValue == nil }) {
-                throw FormatError(.overflow(what: "data offsets"), at: .tensor(name))
+                throw FormatError(.overflow(what: "data offsets [\(offsets.map { $0.serialized() }.joined(separator: ", "))]"),
+                                  at: .tensor(name))
             }
             throw fail("data offsets must be non-negative integers")
         }

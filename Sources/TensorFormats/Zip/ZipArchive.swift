@@ -82,7 +82,7 @@ public struct ZipArchive: Sendable {
     }
 
     public func entry(named name: String) -> ZipEntry? {
-        entries.first(where: { $0.name == name })
+        entries.first(where: { $0.name.isSameName(as: name) })
     }
 
     // MARK: - Parsing
@@ -113,12 +113,12 @@ public struct ZipArchive: Sendable {
         }
         var entries: [ZipEntry] = []
         entries.reserveCapacity(directory.entryCount)
-        var names = Set<String>()
+        var names = Set<ExactName>()
         var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[directory.offset ..< directory.offset + directory.size]),
                                 origin: directory.offset)
         for index in 0 ..< directory.entryCount {
             let central = try CentralHeader(&cursor, index: index)
-            guard names.insert(central.name).inserted else {
+            guard names.insert(ExactName(central.name)).inserted else {
                 throw FormatError(.duplicateName(central.name), at: .byte(central.headerOffset))
             }
             let entry = try validatedEntry(central, index: index, bytes: bytes, directoryOffset: directory.offset,
