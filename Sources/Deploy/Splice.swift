@@ -1,4 +1,5 @@
 import ConnectorGraph
+import Dispatch
 import Quantization
 import TensorFormats
 
@@ -34,6 +35,36 @@ public struct SplicePlan {
     public var metadata: [MetadataEntry]
     /// f16 casts whose values overflowed (filled while writing).
     public var overflow = OverflowLog()
+    /// The full check (values scanned) that `write` runs beside the writing.
+    var valueCheck: ValueCheck?
+}
+
+/// The connector's check with its values scanned, and the kind diagnostics added to it.
+struct ValueCheck: Sendable {
+    var request: ValidationRequest
+    var kind: [Diagnostic]
+}
+
+/// A value check running on a background queue.
+final class ValueScan: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var report: ValidationReport?
+
+    init(_ check: ValueCheck) {
+        DispatchQueue.global().async {
+            var report = Validator.validate(check.request)
+            report.diagnostics += check.kind
+            self.report = report
+            self.done.signal()
+        }
+    }
+
+    /// Waits for the scan (once).
+    func result() -> ValidationReport {
+        done.wait()
+        done.signal()
+        return report!
+    }
 }
 
 public enum Splicer {
@@ -54,12 +85,17 @@ public enum Splicer {
 
         var connectorRequest = request.connector
         connectorRequest.flagClaims += encoderClaims(of: base, baseConnector: baseConnector)
+        // Names and shapes decide the plan; the values (NaN, never-trained weights) are scanned while the
+        // output is written (`write`), which is abandoned if the scan finds an error.
+        let scanValues = connectorRequest.checkValues
+        connectorRequest.checkValues = false
         var check = Validator.validate(connectorRequest)
         let connector = try self.connector(of: check, path: connectorRequest.checkpoint.path, isBase: false)
         let baseType = baseFacts.projectorType ?? Family(rawValue: baseConnector.family).flatMap {
             MmprojFacts.projectorType(for: $0, variant: baseConnector.variant)
         }
-        check.diagnostics += kindDiagnostics(base: baseConnector, baseType: baseType, new: connector)
+        let kind = kindDiagnostics(base: baseConnector, baseType: baseType, new: connector)
+        check.diagnostics += kind
         var report = SpliceReport(base: base.path, output: request.outputPath, check: check, baseConnector: baseConnector,
                                   baseProjectorType: baseType)
         guard check.valid else { return SplicePlan(report: report, tensors: [], metadata: []) }
@@ -99,13 +135,19 @@ public enum Splicer {
             SpliceReport.Key(key: entry.key, value: entry.value, previous: base.metadata[entry.key])
         }
         report.baseTensorsCopied = base.tensors.count - baseConnectorNames.count + keptNames.count
-        return SplicePlan(report: report, tensors: tensors, metadata: metadata, overflow: overflow)
+        var valuesRequest = connectorRequest
+        valuesRequest.checkValues = true
+        return SplicePlan(report: report, tensors: tensors, metadata: metadata, overflow: overflow,
+                          valueCheck: scanValues ? ValueCheck(request: valuesRequest, kind: kind) : nil)
     }
 
-    /// Writes a valid plan atomically (nothing appears at the output unless everything succeeded).
+    /// Writes a valid plan atomically (nothing appears at the output unless everything succeeded). The
+    /// connector's values are scanned meanwhile, on other threads; when the scan finds an error (NaN or
+    /// infinite values) the output is abandoned and the report says why (`valid` false, nothing written).
     public static func write(_ plan: inout SplicePlan, overwrite: Bool, inputs: [String],
                              progress: ((Int, Int, Int, Int) -> Void)? = nil) throws {
         precondition(plan.report.valid, "only a valid plan is written")
+        let scan = plan.valueCheck.map { ValueScan($0) }
         let output = try OutputFile(path: plan.report.output, overwrite: overwrite, inputs: inputs)
         do {
             let total = plan.tensors.count
@@ -119,9 +161,17 @@ public enum Splicer {
                 }
             }
             try GGUFWriter.write(tensors: tensors, metadata: plan.metadata, to: output)
+            if let scan {
+                plan.report.check = scan.result()
+                guard plan.report.valid else {
+                    output.abandon()
+                    return
+                }
+            }
             try output.commit()
         } catch {
             output.abandon()
+            _ = scan?.result()
             throw error
         }
         plan.report.written = true

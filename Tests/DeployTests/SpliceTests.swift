@@ -212,6 +212,28 @@ func spliceRequest(base: String, connector paths: [String], output: String, type
         #expect(!FileManager.default.fileExists(atPath: directory + "/out.gguf"))
     }
 
+    /// Values are scanned while the output is written: a NaN abandons it (nothing at the output).
+    @Test func nonFiniteValuesAbandonTheOutput() throws {
+        let base = try makeBase("mlp2x_gelu/mmproj/mmproj.gguf", in: directory)
+        let source = try CheckpointReader.open(runtimeFixtures + "/llava-next/llava/model.safetensors")
+        let tensors = try source.tensors.map { tensor -> Tensor in
+            guard tensor.name == "model.mm_projector.2.weight" else { return tensor }
+            var values = try floats(of: tensor)
+            values[17] = .nan
+            return Tensor(info: tensor.info, data: MemoryData(bytes: values.withUnsafeBytes { Array($0) }))
+        }
+        let broken = Checkpoint(path: "broken.safetensors", format: .safetensors, metadata: [], tensors: tensors)
+        let out = directory + "/out.gguf"
+        let request = SpliceRequest(base: try CheckpointReader.open(base), connector: ValidationRequest(checkpoint: broken), outputPath: out)
+        var plan = try Splicer.plan(request)
+        #expect(plan.report.valid)
+        try Splicer.write(&plan, overwrite: false, inputs: [base])
+        #expect(!plan.report.valid && !plan.report.written)
+        #expect(plan.report.check.diagnostics.contains { $0.code == .nonFinite && $0.tensor == "model.mm_projector.2.weight" })
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect((try FileManager.default.contentsOfDirectory(atPath: directory)).allSatisfy { !$0.contains(".tmp") })
+    }
+
     @Test func refusesWhatIsNotAnMmproj() throws {
         let notGGUF = try spliceRequest(base: runtimeFixtures + "/mlp2x_gelu/hf/model.safetensors",
                                         connector: [runtimeFixtures + "/llava-next/llava/model.safetensors"], output: directory + "/o.gguf")
