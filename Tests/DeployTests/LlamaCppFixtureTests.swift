@@ -85,3 +85,30 @@ import TensorFormats
         #expect(entry["llama_cpp"]?["outcome"]?.stringValue?.isEmpty == false)
     }
 }
+
+/// Tests/Fixtures/deploy/transformers.json (check_transformers.py): every connector connkit converts into
+/// transformers' names, from every scheme of every runtime fixture that transformers serves, loaded with
+/// `from_pretrained` (no unexpected, missing or mismatched connector key; values equal to transformers' own
+/// checkpoint), and into `hf` also with `load_state_dict(strict=True)` on the connector's submodule.
+@Suite struct TransformersManifestTests {
+    @Test func everyConversionIntoTransformersNamesLoaded() throws {
+        let file = try MappedFile(path: CLI.fixture("deploy/transformers.json"))
+        let results = try file.withBytes { try JSONValue.parse($0) }["results"]?.arrayValue ?? []
+        var loaded = Set<String>()
+        for result in results where result["loaded"]?.boolValue == true {
+            loaded.insert([result["case"], result["source"], result["target"]].compactMap { $0?.stringValue }.joined(separator: " "))
+        }
+        #expect(results.count == loaded.count, "every recorded conversion loaded")
+        var expected = 0
+        for fixture in FixtureCase.all where fixture.checkpoints["hf"] != nil && !fixture.expectInvalid.contains("hf") {
+            let targets = ["hf"] + (fixture.checkpoints["hf-legacy"] != nil ? ["hf-legacy"] : [])
+            for source in fixture.checkpoints.keys where !fixture.expectInvalid.contains(source) {
+                for target in targets {
+                    expected += 1
+                    #expect(loaded.contains("\(fixture.name) \(source) \(target)"), "\(fixture.name) \(source) → \(target)")
+                }
+            }
+        }
+        #expect(expected >= 40)
+    }
+}
