@@ -20,6 +20,10 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True
+from convert_bench import reset_page_cache  # noqa: E402  (the same page-cache reset for every benchmark)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "Benchmarks", "work", "splice")
 CONNKIT = os.path.join(ROOT, ".build", "release", "connkit")
@@ -110,19 +114,6 @@ def make_inputs(base, connector):
                    "model.mm_projector.2.weight": (rng.standard_normal((4096, 4096), dtype=np.float32) * 0.02).astype(np.float16),
                    "model.mm_projector.2.bias": (rng.standard_normal(4096, dtype=np.float32) * 0.02).astype(np.float16)},
                   connector, metadata={"format": "pt"})
-
-
-def reset_page_cache(warm):
-    subprocess.run(["sync"])
-    try:
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("1\n")
-    except OSError:
-        pass
-    for path in warm:
-        with open(path, "rb") as f:
-            while f.read(1 << 24):
-                pass
 
 
 def timed(argv, warm):
