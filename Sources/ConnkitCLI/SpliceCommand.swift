@@ -64,7 +64,10 @@ struct Splice: ParsableCommand {
         if plan.report.valid {
             let bar = ProgressBar(label: "splicing", quiet: quiet || json)
             defer { bar.finish() }
-            try Splicer.write(&plan, overwrite: force, inputs: [base] + connectors, progress: bar.update)
+            let checkpoint = request.connector.checkpoint
+            let folder = checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? ""
+            let inputs = [base] + connectors + (connector.llmCheckpoint.map { [$0] } ?? []) + checkpoint.shards.map { folder + $0 }
+            try Splicer.write(&plan, overwrite: force, inputs: inputs, progress: bar.update)
             bar.finish()
             for (name, magnitude) in plan.overflow.entries {
                 writeStandardError("connkit: warning: tensor '\(printable(name))': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf\n")
