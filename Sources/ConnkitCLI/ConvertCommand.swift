@@ -53,12 +53,11 @@ struct Convert: ParsableCommand {
         var checkpoint = try reading.open(io.input)
         if let scheme = try scheme?.value {
             checkpoint = try SchemeConvert.apply(scheme, to: checkpoint, input: io.input, connectorOnly: connector,
-                                                 selected: selection.includes, decode: options.dtype.target == nil ? nil : CLIHooks.float32)
+                                                 selected: selection.includes, decodeBlocks: options.dtype.target != nil)
             options.selection = TensorSelection()
         } else if connector {
             options.names = Set(try connectorTensorNames(in: checkpoint))
         }
-        options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
         options.progress = bar.update
@@ -74,11 +73,11 @@ struct Convert: ParsableCommand {
 /// `convert --scheme`: detect and bind the connector as `validate` does, then re-express it.
 enum SchemeConvert {
     static func apply(_ scheme: SchemeName, to checkpoint: Checkpoint, input: String, connectorOnly: Bool,
-                      selected: (String) -> Bool, decode: (@Sendable (Tensor) throws -> Tensor)?) throws -> Checkpoint {
+                      selected: (String) -> Bool, decodeBlocks: Bool) throws -> Checkpoint {
         let configs = try configsNextTo([input]).map { try ConfigReader.read(path: $0) }
         let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: configs, checkValues: false))
         let connector = try boundConnector(report, path: input)
-        let conversion = try SchemeConversion(connector, to: scheme.rawValue, decode: decode)
+        let conversion = try SchemeConversion(connector, to: scheme.rawValue, decodeBlocks: decodeBlocks)
         return try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected)
     }
 
@@ -99,37 +98,4 @@ enum SchemeConvert {
         }
         return connector
     }
-}
-
-/// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
-enum CLIHooks {
-    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
-
-    /// A tensor's values as an f32 tensor, decoded when its bytes are asked for.
-    static let float32: @Sendable (Tensor) throws -> Tensor = { tensor in
-        Tensor(info: try TensorInfo(name: tensor.name, dtype: .f32, shape: tensor.shape), data: Float32Data(source: tensor))
-    }
-}
-
-/// Any floating or block-quantized tensor's values as little-endian f32.
-struct Float32Data: TensorData {
-    let source: Tensor
-
-    var fileRegion: FileRegion? { nil }
-
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let count = source.info.elementCount
-        let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(count, 1))
-        defer { floats.deallocate() }
-        try source.withBytes { bytes in
-            if source.dtype.isBlockQuantized {
-                try Quantization.dequantize(source.dtype, bytes, into: UnsafeMutableBufferPointer(rebasing: floats[0 ..< count]))
-            } else if count > 0 {
-                Cast.toFloat32(bytes.baseAddress!, source.dtype, count: count, into: floats.baseAddress!)
-            }
-        }
-        return try body(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: floats[0 ..< count])))
-    }
-
-    func release() { source.data.release() }
 }

@@ -59,7 +59,7 @@ struct Splice: ParsableCommand {
         let type = try type?.value
         let baseCheckpoint = try reading.open(base)
         let request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true, reading: reading),
-                                    type: type, outputPath: output, decode: CLIHooks.float32)
+                                    type: type, outputPath: output)
         var plan = try Splicer.plan(request)
         if plan.report.valid {
             let bar = ProgressBar(label: "splicing", quiet: quiet || json)

@@ -44,7 +44,7 @@ extension Splicer {
                 if let decided = prepared.report.entries.first, !decided.reason.isQuantized { reason += " (\(decided.reason.description))" }
                 target = output.info.dtype
             } else {
-                output = try Converter.castTensor(tensor, to: target, dequantize: nil, overflow: overflow)
+                output = try Converter.castTensor(tensor, to: target, overflow: overflow)
             }
             result.append(Encoded(tensor: output, entry: entry(tensor, conversion, output.info.dtype, reason)))
         }

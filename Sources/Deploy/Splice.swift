@@ -14,16 +14,11 @@ public struct SpliceRequest: Sendable {
     public var type: QuantizationType?
     /// The output path (its extension must be `.gguf`).
     public var outputPath: String
-    /// Turns a block-quantized tensor into f32 (for a layout that needs a transpose, with `--type`).
-    public var decode: (@Sendable (Tensor) throws -> Tensor)?
-
-    public init(base: Checkpoint, connector: ValidationRequest, type: QuantizationType? = nil, outputPath: String,
-                decode: (@Sendable (Tensor) throws -> Tensor)? = nil) {
+    public init(base: Checkpoint, connector: ValidationRequest, type: QuantizationType? = nil, outputPath: String) {
         self.base = base
         self.connector = connector
         self.type = type
         self.outputPath = outputPath
-        self.decode = decode
     }
 }
 
@@ -100,7 +95,8 @@ public enum Splicer {
                                   baseProjectorType: baseType)
         guard check.valid else { return SplicePlan(report: report, tensors: [], metadata: []) }
 
-        let conversion = try SchemeConversion(connector, to: SchemeName.mmproj.rawValue, decode: request.type == nil ? nil : request.decode)
+        // With --type every tensor is re-encoded anyway: a block-quantized one that needs a transpose is decoded first.
+        let conversion = try SchemeConversion(connector, to: SchemeName.mmproj.rawValue, decodeBlocks: request.type != nil)
         let overflow = OverflowLog()
         let encoded = try encode(conversion, base: baseConnector, request: request, overflow: overflow)
         let newRoles = Set(conversion.parameters.map(\.role))
@@ -148,35 +144,33 @@ public enum Splicer {
                              progress: ((Int, Int, Int, Int) -> Void)? = nil) throws {
         precondition(plan.report.valid, "only a valid plan is written")
         let scan = plan.valueCheck.map { ValueScan($0) }
-        let output = try OutputFile(path: plan.report.output, overwrite: overwrite, inputs: inputs)
+        var writer = try CheckpointWriter(path: plan.report.output, overwrite: overwrite, inputs: inputs)
+        if let progress { writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) } }
+        // The scan is joined once the last tensor is out: failing it abandons the output before the commit.
+        var tensors = plan.tensors
+        if let scan, let last = tensors.popLast() {
+            tensors.append(OutputTensor(info: last.info) { file in
+                try last.produce(file)
+                guard scan.result().valid else { throw ValuesRefused() }
+            })
+        }
+        let result: WriteResult
         do {
-            let total = plan.tensors.count
-            let totalBytes = plan.tensors.reduce(0) { $0 + $1.info.byteCount }
-            var doneBytes = 0
-            let tensors = plan.tensors.enumerated().map { index, tensor in
-                OutputTensor(info: tensor.info) { file in
-                    try tensor.produce(file)
-                    doneBytes += tensor.info.byteCount
-                    progress?(index + 1, total, doneBytes, totalBytes)
-                }
-            }
-            try GGUFWriter.write(tensors: tensors, metadata: plan.metadata, to: output)
-            if let scan {
-                plan.report.check = scan.result()
-                guard plan.report.valid else {
-                    output.abandon()
-                    return
-                }
-            }
-            try output.commit()
+            result = try writer.write(tensors, metadata: plan.metadata)
+        } catch is ValuesRefused {
+            plan.report.check = scan!.result()
+            return
         } catch {
-            output.abandon()
             _ = scan?.result()
             throw error
         }
+        if let scan { plan.report.check = scan.result() }
         plan.report.written = true
-        plan.report.bytesWritten = output.position
+        plan.report.bytesWritten = result.bytesWritten
     }
+
+    /// Thrown inside the writer to abandon the output when the value scan finds an error.
+    private struct ValuesRefused: Error {}
 
     /// The connector a report bound, or why there is none.
     static func connector(of report: ValidationReport, path: String, isBase: Bool) throws -> BoundConnector {

@@ -69,15 +69,19 @@ import TensorFormats
         #expect(throws: SchemeConversionError.transposeOfBlocks(tensor: "resampler.proj", dtype: .q8_0)) {
             try SchemeConversion(connector, to: "mmproj")
         }
-        let decoded = try SchemeConversion(connector, to: "mmproj") { tensor in
-            Tensor(info: try TensorInfo(name: tensor.name, dtype: .f32, shape: tensor.shape), data: MemoryData(bytes: [UInt8](repeating: 0, count: tensor.info.elementCount * 4)))
-        }
+        let decoded = try SchemeConversion(connector, to: "mmproj", decodeBlocks: true)
         let fused = try bytes(of: try #require(connector.parameter(role: "attn.qkv.weight")?.tensors.first))
         let parts = try #require(decoded.parameters.first { $0.role == "attn.qkv.weight" })
         #expect(parts.tensors.map(\.name) == ["resampler.attn.q.weight", "resampler.attn.k.weight", "resampler.attn.v.weight"])
         #expect(parts.tensors.allSatisfy { $0.dtype == .q8_0 && $0.shape == [64, 64] })
         #expect(try parts.tensors.flatMap { try bytes(of: $0) } == fused)
-        #expect(decoded.parameters.first { $0.role == "proj.weight" }?.tensors.first?.dtype == .f32)
+        // proj: decoded (gguf-py's values, the float reader's) and transposed to [out, in].
+        let proj = try #require(decoded.parameters.first { $0.role == "proj.weight" }?.tensors.first)
+        #expect(proj.dtype == .f32 && proj.name == "resampler.proj.weight")
+        let stored = try #require(connector.parameter(role: "proj.weight")?.tensors.first).floats().map(\.bitPattern)
+        let written = try proj.floats().map(\.bitPattern)
+        let transposed: [UInt32] = (0 ..< 64 * 64).map { (index: Int) -> UInt32 in stored[(index % 64) * 64 + index / 64] }
+        #expect(written == transposed)
     }
 
     @Test func unknownSchemeAndRolesTheTargetCannotHold() throws {

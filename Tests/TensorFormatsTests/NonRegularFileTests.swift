@@ -118,7 +118,6 @@ struct NonRegularFileTests {
         #expect(error?.kind.caseName == "truncated")
         #expect(error?.file == "eight.bin")
         file.release(offset: offset, count: count)           // hints never trap either
-        file.adviseSequential(offset: offset, count: count)
         #expect(try file.withBytes(offset: 8, count: 0) { $0.count } == 0)
     }
 }

@@ -12,7 +12,7 @@ struct RowRangeData: TensorData {
     let count: Int
 
     var fileRegion: FileRegion? {
-        source.fileRegion.map { FileRegion(file: $0.file, offset: $0.offset + offset, count: count) }
+        source.fileRegion?.part(offset: offset, count: count)
     }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -110,6 +110,20 @@ struct TransposedData: TensorData {
             rowStart = rowEnd
         }
     }
+}
+
+/// A tensor's values as little-endian f32 (a block type decoded: gguf-py's values), for the call.
+struct Float32Data: TensorData {
+    let source: Tensor
+
+    var fileRegion: FileRegion? { nil }
+
+    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let values = try source.floats()
+        return try values.withUnsafeBytes(body)
+    }
+
+    func release() { source.data.release() }
 }
 
 extension Tensor {

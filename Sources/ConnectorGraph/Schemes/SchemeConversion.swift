@@ -9,7 +9,7 @@ import TensorFormats
 /// Bytes are moved, never decoded: the tensors are lazy views (`ByteMoves.swift`) of the stored ones,
 /// so a split, a squeeze or a transpose of f16 data is exact and an unchanged layout is copied by the
 /// kernel. A transpose needs whole elements: a block-quantized tensor that needs one is refused unless
-/// `decode` is given (then it is decoded to f32 first: the `--dtype` path).
+/// `decodeBlocks` (then it is decoded to f32 first: the `--dtype` and `--type` paths).
 public struct SchemeConversion: Sendable {
     /// One parameter in the target scheme.
     public struct Parameter: Sendable {
@@ -35,9 +35,10 @@ public struct SchemeConversion: Sendable {
     /// Every source tensor the conversion replaces.
     public var sourceNames: Set<String> { Set(parameters.flatMap(\.sourceNames)) }
 
-    /// Converts `connector` (from a valid `ValidationReport`) to the scheme named `scheme`. `decode` turns
-    /// a block-quantized tensor into an f32 one; without it such a tensor that needs a transpose is refused.
-    public init(_ connector: BoundConnector, to scheme: String, decode: (@Sendable (Tensor) throws -> Tensor)? = nil) throws {
+    /// Converts `connector` (from a valid `ValidationReport`) to the scheme named `scheme`. With
+    /// `decodeBlocks`, a block-quantized tensor that needs a transpose is decoded to f32 first; without it,
+    /// it is refused.
+    public init(_ connector: BoundConnector, to scheme: String, decodeBlocks: Bool = false) throws {
         let graph = connector.graph
         guard let target = graph.schemes.first(where: { $0.name == scheme }) else {
             throw SchemeConversionError.unknownScheme(scheme: scheme, family: connector.family, variant: connector.variant,
@@ -65,7 +66,7 @@ public struct SchemeConversion: Sendable {
                 throw SchemeConversionError.roleNotHeld(role: parameter.role, scheme: scheme, holders: holders)
             }
             let exprs = shapes[parameter.roleTemplate] ?? []
-            let oriented = try GraphOriented(parameter, exprs: exprs, decode: decode)
+            let oriented = try GraphOriented(parameter, exprs: exprs, decodeBlocks: decodeBlocks)
             let names = entry.names.map { $0.instantiate { parameter.indices[$0] } }
             guard !names.isEmpty, names.allSatisfy({ $0 != nil }) else {
                 throw SchemeConversionError.invalidScheme(scheme: scheme, reason: "no name for \(parameter.role)")
@@ -90,7 +91,7 @@ private struct GraphOriented {
     /// transpose), so a target that also stores it transposed takes it unchanged.
     var transposedSource: Tensor?
 
-    init(_ parameter: BoundParameter, exprs: [DimExpr], decode: (@Sendable (Tensor) throws -> Tensor)?) throws {
+    init(_ parameter: BoundParameter, exprs: [DimExpr], decodeBlocks: Bool) throws {
         role = parameter.role
         let stored = parameter.tensors
         guard let first = stored.first else { throw SchemeConversionError.unresolvedShape(role: parameter.role) }
@@ -120,7 +121,7 @@ private struct GraphOriented {
             guard first.shape.count == 2 else { throw SchemeConversionError.unresolvedShape(role: parameter.role) }
             transposedSource = first
             shape = [first.shape[1], first.shape[0]]
-            let source = try GraphOriented.transposable(first, decode: decode)
+            let source = try GraphOriented.transposable(first, decodeBlocks: decodeBlocks)
             dtype = source.dtype
             blocks = [try GraphOriented.transpose(source, name: first.name)]
         }
@@ -205,11 +206,13 @@ private struct GraphOriented {
         return info
     }
 
-    /// The stored tensor, decoded to f32 when its elements are not whole bytes (block types) and a decoder is given.
-    static func transposable(_ tensor: Tensor, decode: (@Sendable (Tensor) throws -> Tensor)?) throws -> Tensor {
+    /// The stored tensor, decoded to f32 when its elements are not whole bytes (block types) and asked to.
+    static func transposable(_ tensor: Tensor, decodeBlocks: Bool) throws -> Tensor {
         if tensor.dtype.elementSize != nil { return tensor }
-        guard let decode else { throw SchemeConversionError.transposeOfBlocks(tensor: tensor.name, dtype: tensor.dtype) }
-        return try decode(tensor)
+        guard decodeBlocks, tensor.dtype.readsAsFloat32 else {
+            throw SchemeConversionError.transposeOfBlocks(tensor: tensor.name, dtype: tensor.dtype)
+        }
+        return Tensor(info: try TensorInfo(name: tensor.name, dtype: .f32, shape: tensor.shape), data: Float32Data(source: tensor))
     }
 
     static func transpose(_ tensor: Tensor, name: String) throws -> Tensor {

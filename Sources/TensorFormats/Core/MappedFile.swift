@@ -97,14 +97,11 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel the pages of this range are no longer needed (they are re-read from the file
-    /// if touched again). Keeps peak RSS flat while streaming a large checkpoint.
+    /// if touched again). Keeps peak RSS flat while streaming a large checkpoint. A no-op for an anonymous
+    /// mapping, whose dropped pages would read back as zeros.
     public func release(offset: Int, count: Int) {
+        guard descriptor >= 0 else { return }
         advise(offset: offset, count: count, Int32(MADV_DONTNEED))
-    }
-
-    /// Hints sequential access for a range about to be streamed.
-    public func adviseSequential(offset: Int, count: Int) {
-        advise(offset: offset, count: count, Int32(MADV_WILLNEED))
     }
 
     /// A hint for the pages of a range, clipped to the mapping (a hint never fails or traps).

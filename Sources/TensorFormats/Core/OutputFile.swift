@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CConnkit
 import Dispatch
+import Synchronization
 
 /// An output written atomically: bytes go to a temporary file beside the target, which replaces the
 /// target only in `commit()`. A failure, a full disk or a kill never leaves a partial file at the target.
@@ -20,6 +21,9 @@ public final class OutputFile {
     public let path: String
     public let temporaryPath: String
     public private(set) var position = 0
+    /// Called with `position` each time a full buffer is handed to the writer (about every MiB) and after
+    /// a kernel copy: progress within a tensor.
+    public var progress: ((Int) -> Void)?
     private var descriptor: Int32
     private let overwrite: Bool
     /// Two buffers: the producer fills `buffers[current]` while the other may be in flight.
@@ -195,6 +199,7 @@ public final class OutputFile {
         }
         if usedKernelCopy {
             _ = lseek(descriptor, off_t(position), SEEK_SET)
+            progress?(position)
             return
         }
         // Fallback (different file systems, old kernels): write the rest from the mapping.
@@ -228,12 +233,13 @@ public final class OutputFile {
         try failure.rethrow()
         let full = UnsafeRawBufferPointer(rebasing: buffer[0 ..< buffered])
         let fd = descriptor, path = self.path, failure = self.failure
-        let job = UnsafeSendable(full)
+        let job = UncheckedSendable(full)
         writer.async(group: inFlight) {
             do { try OutputFile.writeFully(job.value, to: fd, path: path) } catch { failure.record(error) }
         }
         current ^= 1
         buffered = 0
+        progress?(position)
     }
 
     /// Writes everything buffered so far to the file and waits for it.
@@ -311,15 +317,14 @@ public final class OutputFile {
 
 /// Temporary outputs still open, so a signal handler can remove them before the process dies.
 public enum TemporaryFiles {
-    nonisolated(unsafe) private static var paths: [String] = []
-    private static let lock = Mutex()
+    private static let paths = Mutex<[String]>([])
 
-    static func register(_ path: String) { lock.locked { paths.append(path) } }
-    static func unregister(_ path: String) { lock.locked { paths.removeAll { $0 == path } } }
+    static func register(_ path: String) { paths.withLock { $0.append(path) } }
+    static func unregister(_ path: String) { paths.withLock { $0.removeAll { $0 == path } } }
 
     /// Removes every registered temporary file (called from SIGINT/SIGTERM handling).
     public static func removeAll() {
-        lock.locked {
+        paths.withLock { paths in
             for path in paths { unlink(path) }
             paths.removeAll()
         }
@@ -327,26 +332,8 @@ public enum TemporaryFiles {
 }
 
 /// The first error of a background write, reported to the producer at its next write or flush.
-final class FailureBox: @unchecked Sendable {
-    private let lock = Mutex()
-    private var error: (any Error)?
-    func record(_ error: any Error) { lock.locked { if self.error == nil { self.error = error } } }
-    func rethrow() throws { if let error = lock.locked({ self.error }) { throw error } }
-}
-
-/// Hands a buffer to the writer queue; the producer does not touch it until the queue is done with it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-final class Mutex: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func locked<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
+final class FailureBox: Sendable {
+    private let error = Mutex<(any Error)?>(nil)
+    func record(_ error: any Error) { self.error.withLock { if $0 == nil { $0 = error } } }
+    func rethrow() throws { if let error = error.withLock({ $0 }) { throw error } }
 }

@@ -10,12 +10,10 @@ public struct TensorInfo: Sendable, Equatable {
 
     /// Checks the shape and computes the sizes (throws on overflow or a partial block).
     public init(name: String, dtype: DType, shape: [Int]) throws {
-        let (elements, bytes) = try Checked.byteCount(shape: shape, dtype: dtype)
+        (elementCount, byteCount) = try Checked.byteCount(shape: shape, dtype: dtype)
         self.name = name
         self.dtype = dtype
         self.shape = shape
-        self.elementCount = elements
-        self.byteCount = bytes
     }
 }
 
@@ -25,10 +23,11 @@ public struct FileRegion: Sendable {
     public let offset: Int
     public let count: Int
 
-    public init(file: MappedFile, offset: Int, count: Int) {
-        self.file = file
-        self.offset = offset
-        self.count = count
+    /// `count` bytes from `offset` within this region (a row range of a tensor), or nil when they do not
+    /// lie inside it.
+    public func part(offset start: Int, count length: Int) -> FileRegion? {
+        guard start >= 0, length >= 0, start <= count - length else { return nil }
+        return FileRegion(file: file, offset: offset + start, count: length)
     }
 }
 
