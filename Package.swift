@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "Deploy", targets: ["Deploy"]),
+        .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -34,6 +35,19 @@ let package = Package(
         .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
         // Putting a connector where it runs: splicing it into an llama.cpp mmproj (checks, storage types, keys).
         .target(name: "Deploy", dependencies: ["TensorFormats", "Quantization", "ConnectorGraph"], path: "Sources/Deploy"),
+        // OpenBLAS from the system (libopenblas-dev) on Linux: cblas_sgemm. macOS uses Accelerate.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // The runtime's element-wise and row-wise kernels (AVX2+FMA with a bit-identical portable path).
+        .target(name: "CRuntimeKernels", path: "Sources/CRuntimeKernels"),
+        // Runs a bound connector graph in float32: one interpreter, one kernel per operation, planned buffers.
+        .target(
+            name: "ConnectorRuntime",
+            dependencies: [
+                "ConnectorGraph", "TensorFormats", "CRuntimeKernels",
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+            ],
+            path: "Sources/ConnectorRuntime",
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -42,6 +56,7 @@ let package = Package(
                 "Quantization",
                 "ConnectorGraph",
                 "Deploy",
+                "ConnectorRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
@@ -59,8 +74,12 @@ let package = Package(
             path: "Tests/ConnectorGraphTests"),
         .testTarget(
             name: "DeployTests",
-            dependencies: ["ConnectorGraph", "Deploy", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
+            dependencies: ["ConnectorGraph", "ConnectorRuntime", "Deploy", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/DeployTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "ConnectorRuntimeTests",
+            dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
+            path: "Tests/ConnectorRuntimeTests"),
     ]
 )

@@ -60,7 +60,7 @@ struct Convert: ParsableCommand {
         }
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
-        options.progress = bar.update
+        options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
         for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }

@@ -110,8 +110,9 @@ struct Describe: ParsableCommand {
                 return
             }
             let bound = report.dims.compactMap { dim in dim.value.map { DimensionClaim(key: dim.key, value: $0, source: dim.source ?? .familyDefault) } }
+            let held = Set(report.connector?.parameters.filter { $0.layout != .absent }.map(\.node) ?? [])
             description = Describer.describe(chosen, claims: claims + bound, scheme: report.scheme,
-                                             prefix: report.ownPrefix.map { ($0, report.prefix ?? "") })
+                                             prefix: report.ownPrefix.map { ($0, report.prefix ?? "") }, present: held)
         }
         json ? emitJSON(description.json) : emit(description.text)
     }

@@ -66,15 +66,18 @@ struct ConnectorOptions: ParsableArguments {
     @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
     var llmCheckpoint: String?
 
-    /// The options given, for a request that reads no checkpoint (which refuses them).
+    @OptionGroup var reading: ReadingOptions
+
+    /// The options set on the command line, by flag (a command that binds no connector refuses them).
     var given: [String] {
         [family == nil ? nil : "--family", graph == nil ? nil : "--graph", encoderDim == nil ? nil : "--encoder-dim",
          llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim", presets.encoder == nil ? nil : "--encoder",
-         presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config", llmCheckpoint == nil ? nil : "--llm-checkpoint"].compactMap { $0 }
+         presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config", llmCheckpoint == nil ? nil : "--llm-checkpoint",
+         reading.isSet ? "--max-materialize" : nil].compactMap { $0 }
     }
 
     /// What `Validator.validate` needs for the checkpoint made of `paths`.
-    func request(_ paths: [String], checkValues: Bool, reading: ReadingOptions) throws -> ValidationRequest {
+    func request(_ paths: [String], checkValues: Bool) throws -> ValidationRequest {
         if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
         let family = try family?.value
         var claims: [DimensionClaim] = []

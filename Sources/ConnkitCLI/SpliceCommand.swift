@@ -42,8 +42,6 @@ struct Splice: ParsableCommand {
 
     @OptionGroup var connector: ConnectorOptions
 
-    @OptionGroup var reading: ReadingOptions
-
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
@@ -57,8 +55,8 @@ struct Splice: ParsableCommand {
         if connectors.isEmpty { throw CommandFailure.usage("give the new connector's checkpoint after BASE") }
         if connector.graph != nil { throw CommandFailure.usage("splice takes a built-in family's connector; --graph describes a custom one") }
         let type = try type?.value
-        let baseCheckpoint = try reading.open(base)
-        let request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true, reading: reading),
+        let baseCheckpoint = try connector.reading.open(base)
+        let request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true),
                                     type: type, outputPath: output)
         var plan = try Splicer.plan(request)
         if plan.report.valid {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 #if canImport(Glibc)
 import Glibc
@@ -31,33 +32,78 @@ struct Validate: ParsableCommand {
     @Flag(name: .customLong("no-values"), help: "Check names and shapes only; do not read tensor values.")
     var noValues = false
 
+    @Flag(name: .customLong("run"),
+          help: "Also run the connector on random features of its TOKENS IN (or --input): a non-finite output is an error, a collapsed one a warning.")
+    var runCheck = false
+
+    @OptionGroup var features: FeatureOptions
+
     @Flag(help: "Print one JSON object (schema: schemas/validation-report.schema.json).")
     var json = false
 
     @Flag(name: .customLong("list-presets"), help: "List the encoder and LLM presets, then exit.")
     var listPresets = false
 
-    @OptionGroup var reading: ReadingOptions
-
     func run() throws {
         if listPresets {
             // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
-            let ignored = [paths.isEmpty ? nil : "PATH"] + connector.given.map(Optional.some)
-                + [noValues ? "--no-values" : nil, reading.isSet ? "--max-materialize" : nil]
-            if let first = ignored.compactMap({ $0 }).first {
-                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignored.compactMap { $0 }.count > 1 ? " (and \(ignored.compactMap { $0 }.dropFirst().joined(separator: ", ")))" : "")")
+            let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+            let ignored: [String?] = [paths.isEmpty ? nil : "PATH"] + connector.given.map { Optional($0) }
+                + [noValues ? "--no-values" : nil, runCheck ? "--run" : nil, usesFeatures ? "--input/--random/--grid" : nil]
+            let ignoredFlags = ignored.compactMap { $0 }
+            if let first = ignoredFlags.first {
+                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignoredFlags.count > 1 ? " (and \(ignoredFlags.dropFirst().joined(separator: ", ")))" : "")")
             }
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
         if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
-        let report = Validator.validate(try connector.request(paths, checkValues: !noValues, reading: reading))
-        json ? emitJSON(report.json(inputs: paths)) : emit(report.text)
+        let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+        if usesFeatures && !runCheck { throw CommandFailure.usage("--input, --random and --grid go with --run") }
+        try features.validate(required: false)
+        var report = Validator.validate(try connector.request(paths, checkValues: !noValues))
+        var ran: (features: Features, output: RunOutput)?
+        if runCheck, report.valid, let bound = report.connector { (report, ran) = try functionalCheck(report, bound) }
+        if json {
+            var members = report.json(inputs: paths).objectMembers ?? []
+            if let ran {
+                members.append(.init("run", .object([
+                    .init("input", RunReport.inputJSON(ran.features, grid: try Connector.grid(tokens: ran.features.tokens, given: features.parsedGrid))),
+                    .init("output", .object([.init("shape", .array(ran.output.shape.map { .int($0) })),
+                                             .init("statistics", RunReport.statisticsJSON(ran.output.statistics))])),
+                ])))
+            }
+            emitJSON(.object(members))
+        } else {
+            var text = report.text
+            if let ran {
+                text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
+                    + "\(ran.output.statistics.nonFinite) non-finite"
+            }
+            emit(text)
+        }
         if !report.valid { throw CheckFailed() }
     }
 }
 
 extension Validate: JSONCommand {}
+
+extension Validate {
+    /// `--run`: the connector on random features of its TOKENS IN (or `--input`); what the output shows is
+    /// added to the report's diagnostics.
+    func functionalCheck(_ report: ValidationReport, _ bound: BoundConnector) throws -> (ValidationReport, (Features, RunOutput)) {
+        let model = try Connector(bound: bound)
+        if features.input == nil, features.random == nil, report.inputTokens == nil {
+            throw CommandFailure.usage("--run needs the token count: pass --dim tokens=N, an --encoder preset, --random T or --input")
+        }
+        let input = try features.features(width: model.inputWidth, tokens: report.inputTokens)
+        let output = try model.run(input, grid: try features.parsedGrid)
+        var checked = report
+        checked.diagnostics += output.functionalDiagnostics(features: input.origin)
+        checked.diagnostics = checked.diagnostics.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+        return (checked, (input, output))
+    }
+}
 
 // MARK: - Shared by validate and describe
 

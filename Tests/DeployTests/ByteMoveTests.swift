@@ -92,6 +92,20 @@ import TensorFormats
         }
     }
 
+    /// A parameter whose role the target scheme declares absent (and the graph cannot compute) is refused,
+    /// naming the schemes that hold it.
+    @Test func aRoleTheTargetCannotHold() throws {
+        var connector = try resampler(.f16)
+        connector.graph.schemes = connector.graph.schemes.map { scheme in
+            var scheme = scheme
+            if scheme.name == "mmproj" { scheme.absent.append("ln_post.weight") }
+            return scheme
+        }
+        #expect(throws: SchemeConversionError.roleNotHeld(role: "ln_post.weight", scheme: "mmproj", holders: ["minicpmv"])) {
+            try SchemeConversion(connector, to: "mmproj")
+        }
+    }
+
     @Test func unsqueezeThatCutsBlocksIsRefused() throws {
         // An LDP squeeze-excitation fc1 stored squeezed as q8_0 [16, 64] cannot become [16, 64, 1, 1].
         var parameter = BoundParameter(role: "mb_block.1.se.fc1.weight", roleTemplate: "mb_block.1.se.fc1.weight", indices: [:], node: "mb_block.1.se",

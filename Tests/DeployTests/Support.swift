@@ -15,6 +15,9 @@ struct FixtureCase: Sendable, CustomStringConvertible {
     var dims: [String: Int]
     /// Schemes validate refuses today (a known gap, named in the manifest).
     var expectInvalid: Set<String>
+    /// The features file (relative to the fixtures folder) and the patch grid the run needs.
+    var input: String = ""
+    var grid: [Int]? = nil
 
     var description: String { name }
 
@@ -29,7 +32,10 @@ struct FixtureCase: Sendable, CustomStringConvertible {
             var values: [String: Int] = [:]
             for member in dims { if let value = member.value.intValue { values[member.key] = value } }
             let invalid = Set((entry["expect_invalid"]?.objectMembers ?? []).map(\.key))
-            return FixtureCase(name: name, checkpoints: files, dims: values, expectInvalid: invalid)
+            var fixture = FixtureCase(name: name, checkpoints: files, dims: values, expectInvalid: invalid)
+            fixture.input = entry["input"]?["file"]?.stringValue ?? ""
+            fixture.grid = entry["grid"]?.arrayValue?.compactMap(\.intValue)
+            return fixture
         }
     }()
 

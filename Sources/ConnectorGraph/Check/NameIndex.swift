@@ -116,7 +116,7 @@ struct CompiledScheme {
         var shapes: [String: [DimExpr]] = [:]
         graph.forEachOperation { node, _ in
             for param in node.params {
-                if node.optional { optional.insert(param.role) }
+                if node.optionalGroup(slot: param.slot, instance: node.name) != nil { optional.insert(param.role) }
                 shapes[param.role] = param.shape
             }
         }

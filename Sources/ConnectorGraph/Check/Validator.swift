@@ -106,10 +106,11 @@ public enum Validator {
 
         // A --graph description is reported as "custom" (its own names are in `graph`), so the closed
         // vocabularies of family, variant and scheme stay closed.
-        let connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
+        var connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
                                        variant: report.isCustom ? "custom" : variantName,
                                        scheme: report.isCustom ? "custom" : chosen.scheme, prefix: chosen.compiled.prefix, check: check,
                                        graph: variant.graph)
+        connector.attributes = ConfiguredAttributes(merging: request.configs.map(\.attributes))
         report.describe(connector)
         report.diagnostics = ordered(report.diagnostics)
         return report
@@ -332,6 +333,7 @@ extension ValidationReport {
         }
         parameters = count
         inputTokens = connector.graph.dimension(key: "tokens").flatMap { connector.value(.symbol($0.symbol)) }
-        outputTokens = connector.graph.outputs.first?.shape.first.flatMap { connector.value($0) }
+        let held = Set(connector.parameters.filter { $0.layout != .absent }.map(\.node))
+        outputTokens = connector.graph.outputTokens({ symbol in connector.value(.symbol(symbol)) }) { held.contains($0) }
     }
 }

@@ -31,6 +31,9 @@ public struct SchemeConversion: Sendable {
     public var parameters: [Parameter]
     /// Optional parameters the target could hold but the source does not store.
     public var notWritten: [String]
+    /// Stored parameters the target never stores and the graph computes when absent (MiniCPM-V's
+    /// precomputed key positions `resampler.pos_embed_k`, which only llama.cpp stores): left out.
+    public var computedInstead: [String]
 
     /// Every source tensor the conversion replaces.
     public var sourceNames: Set<String> { Set(parameters.flatMap(\.sourceNames)) }
@@ -48,13 +51,14 @@ public struct SchemeConversion: Sendable {
         do { compiled = try CompiledScheme(target, graph: graph) } catch {
             throw SchemeConversionError.invalidScheme(scheme: scheme, reason: "\(error)")
         }
-        let shapes = Dictionary(graph.parameterSites.map { ($0.param.role, $0.param.shape) }, uniquingKeysWith: { first, _ in first })
+        let sites = Dictionary(graph.parameterSites.map { ($0.param.role, $0) }, uniquingKeysWith: { first, _ in first })
         family = connector.family
         variant = connector.variant
         sourceScheme = connector.scheme
         targetScheme = scheme
         parameters = []
         notWritten = []
+        computedInstead = []
         for parameter in connector.parameters {
             let entry = compiled.entryByRole[parameter.roleTemplate]
             guard parameter.layout != .absent else {
@@ -62,10 +66,14 @@ public struct SchemeConversion: Sendable {
                 continue
             }
             guard let entry else {
+                if sites[parameter.roleTemplate]?.node.operation.runsWithoutParameters == true {
+                    computedInstead.append(parameter.role)
+                    continue
+                }
                 let holders = graph.schemes.filter { !$0.absent.contains(parameter.roleTemplate) }.map(\.name)
                 throw SchemeConversionError.roleNotHeld(role: parameter.role, scheme: scheme, holders: holders)
             }
-            let exprs = shapes[parameter.roleTemplate] ?? []
+            let exprs = sites[parameter.roleTemplate]?.param.shape ?? []
             let oriented = try GraphOriented(parameter, exprs: exprs, decodeBlocks: decodeBlocks)
             let names = entry.names.map { $0.instantiate { parameter.indices[$0] } }
             guard !names.isEmpty, names.allSatisfy({ $0 != nil }) else {
