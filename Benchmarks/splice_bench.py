@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True
-from convert_bench import reset_page_cache  # noqa: E402  (the same page-cache reset for every benchmark)
+from convert_bench import median_ratio, reset_page_cache  # noqa: E402  (the same page-cache reset and ratios for every benchmark)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "Benchmarks", "work", "splice")
@@ -165,13 +165,11 @@ def main():
         os.remove(output)
         print(f"{label:30s} {min(times[label]):8.2f} {statistics.median(times[label]):9.2f} {rss / (1 << 20):8.0f} MiB")
 
-    def ratio(case, floor):
-        return statistics.median(a / b for a, b in zip(times[case], times[floor]))
     print()
     print("median over rounds of the ratio within a round:")
-    print(f"connkit splice / cp base:              {ratio('connkit splice', 'cp base (floor)'):.2f}x")
-    print(f"connkit splice --type q4_k / cp base:  {ratio('connkit splice --type q4_k', 'cp base (floor)'):.2f}x")
-    print(f"gguf-py rewrite / connkit splice:      {ratio('gguf-py rewrite', 'connkit splice'):.2f}x")
+    print(f"connkit splice / cp base:              {median_ratio(times, 'connkit splice', 'cp base (floor)'):.2f}x")
+    print(f"connkit splice --type q4_k / cp base:  {median_ratio(times, 'connkit splice --type q4_k', 'cp base (floor)'):.2f}x")
+    print(f"gguf-py rewrite / connkit splice:      {median_ratio(times, 'gguf-py rewrite', 'connkit splice'):.2f}x")
 
 
 if __name__ == "__main__":

@@ -38,47 +38,58 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var reading: ReadingOptions
 
+    @Flag(help: "Print what was written as one JSON object (schemas/convert.schema.json).")
+    var json = false
+
     func validate() throws {
-        guard OutputFormat(path: io.output) != nil else {
+        // An existing folder is refused as such by run().
+        guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
         }
     }
 
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         var options = ConversionOptions()
         options.dtype = try dtype.value
         let selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.selection = selection
         options.overwrite = write.force
+        options.strict = write.strict
         var checkpoint = try reading.open(io.input)
+        var conversion: SchemeConversion?
         if let scheme = try scheme?.value {
-            checkpoint = try SchemeConvert.apply(scheme, to: checkpoint, input: io.input, connectorOnly: connector,
-                                                 selected: selection.includes, decodeBlocks: options.dtype.target != nil)
+            // --only/--exclude pick by the input's names, with the same checks as a plain conversion.
+            do { _ = try selection.select(checkpoint.tensors) } catch { throw error.inFile(checkpoint.path) }
+            (checkpoint, conversion) = try SchemeConvert.apply(scheme, to: checkpoint, input: io.input, connectorOnly: connector,
+                                                               selected: selection.includes, decodeBlocks: options.dtype.target != nil)
             options.selection = TensorSelection()
         } else if connector {
             options.names = Set(try connectorTensorNames(in: checkpoint))
         }
-        let bar = ProgressBar(label: "converting", quiet: write.quiet)
+        let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }
         options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
-        let cast = summary.tensors.filter { $0.from != $0.to }.count
-        emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
-            + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
+        summary.warnings.forEach(printWarning)
+        if json {
+            emitJSON(summary.json(input: checkpoint.path, scheme: conversion))
+        } else if !write.quiet {
+            emit(summary.text)
+        }
     }
 }
 
 /// `convert --scheme`: detect and bind the connector as `validate` does, then re-express it.
 enum SchemeConvert {
     static func apply(_ scheme: SchemeName, to checkpoint: Checkpoint, input: String, connectorOnly: Bool,
-                      selected: (String) -> Bool, decodeBlocks: Bool) throws -> Checkpoint {
+                      selected: (String) -> Bool, decodeBlocks: Bool) throws -> (Checkpoint, SchemeConversion) {
         let configs = try configsNextTo([input]).map { try ConfigReader.read(path: $0) }
         let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: configs, checkValues: false))
         let connector = try boundConnector(report, path: input)
         let conversion = try SchemeConversion(connector, to: scheme.rawValue, decodeBlocks: decodeBlocks)
-        return try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected)
+        return (try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected), conversion)
     }
 
     /// The report's connector when it is usable: none or several candidates is unusable input (exit 2); a
@@ -99,3 +110,5 @@ enum SchemeConvert {
         return connector
     }
 }
+
+extension Convert: JSONCommand {}

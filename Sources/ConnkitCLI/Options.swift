@@ -11,15 +11,27 @@ struct InputOutput: ParsableArguments {
     var output: String
 }
 
-/// The output options of the commands that write a checkpoint.
+/// The output options of the commands that write a checkpoint (`convert`, `quantize`).
 struct WriteOptions: ParsableArguments {
     @Option(name: .customLong("exclude"), help: "Leave tensors matching this glob out of the output; repeatable.")
     var exclude: [String] = []
 
+    @OptionGroup var flags: WriteFlags
+
+    var force: Bool { flags.force }
+    var strict: Bool { flags.strict }
+    var quiet: Bool { flags.quiet }
+}
+
+/// How every command that writes a file writes it (`convert`, `quantize`, `splice`).
+struct WriteFlags: ParsableArguments {
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "A cast that turns finite values into ±inf (f16 beyond ±65504) is an error: exit status 1, nothing written.")
+    var strict = false
+
+    @Flag(help: "No progress bar and no informational lines ('wrote …'); warnings, errors and results are still printed.")
     var quiet = false
 }
 

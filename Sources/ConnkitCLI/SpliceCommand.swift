@@ -42,11 +42,7 @@ struct Splice: ParsableCommand {
 
     @OptionGroup var connector: ConnectorOptions
 
-    @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
-    var force = false
-
-    @Flag(help: "No progress bar.")
-    var quiet = false
+    @OptionGroup var write: WriteFlags
 
     @Flag(help: "Print one JSON object (schema: schemas/splice.schema.json).")
     var json = false
@@ -56,20 +52,19 @@ struct Splice: ParsableCommand {
         if connector.graph != nil { throw CommandFailure.usage("splice takes a built-in family's connector; --graph describes a custom one") }
         let type = try type?.value
         let baseCheckpoint = try connector.reading.open(base)
-        let request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true),
+        var request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true),
                                     type: type, outputPath: output)
+        request.strict = write.strict
         var plan = try Splicer.plan(request)
         if plan.report.valid {
-            let bar = ProgressBar(label: "splicing", quiet: quiet || json)
+            let bar = ProgressBar(label: "splicing", quiet: write.quiet || json)
             defer { bar.finish() }
             let checkpoint = request.connector.checkpoint
             let folder = checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? ""
             let inputs = [base] + connectors + (connector.llmCheckpoint.map { [$0] } ?? []) + checkpoint.shards.map { folder + $0 }
-            try Splicer.write(&plan, overwrite: force, inputs: inputs, progress: bar.update)
+            try Splicer.write(&plan, overwrite: write.force, inputs: inputs, progress: bar.update)
             bar.finish()
-            for (name, magnitude) in plan.overflow.entries {
-                writeStandardError("connkit: warning: tensor '\(printable(name))': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf\n")
-            }
+            plan.report.warnings.forEach(printWarning)
         }
         json ? emitJSON(plan.report.json(inputs: connectors)) : emit(text(plan.report))
         if !plan.report.valid { throw CheckFailed() }
@@ -98,7 +93,7 @@ struct Splice: ParsableCommand {
             lines.append("key \(key.key) = \(printable(key.value.json.serialized()))"
                 + (key.previous.map { $0 == key.value ? " (unchanged)" : " (was \(printable($0.json.serialized())))" } ?? " (new)"))
         }
-        if report.written {
+        if report.written, !write.quiet {
             lines.append("wrote \(printable(report.output)): \(report.tensors.count) connector tensors, \(report.baseTensorsCopied) copied from the base, \(formatBytes(report.bytesWritten))")
         }
         return lines.joined(separator: "\n")

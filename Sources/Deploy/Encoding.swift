@@ -16,20 +16,30 @@ extension Splicer {
         var entry: SpliceReport.Tensor
     }
 
-    static func encode(_ conversion: SchemeConversion, base: BoundConnector, request: SpliceRequest, overflow: OverflowLog) throws -> [Encoded] {
+    /// The tensors encoded, and the quantization pipelines that encode some of them (their reports hold the
+    /// warnings of their f16 casts once written).
+    static func encode(_ conversion: SchemeConversion, base: BoundConnector, request: SpliceRequest,
+                       overflow: CastOverflow) throws -> ([Encoded], [QuantizePipeline.Prepared]) {
         let baseTensors = Dictionary(base.parameters.flatMap(\.tensors).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var result: [Encoded] = []
+        var pipelines: [QuantizePipeline.Prepared] = []
+        func quantizeRequest(_ type: QuantizationType) -> QuantizeRequest {
+            var quantize = QuantizeRequest(type: type)
+            quantize.strict = request.strict
+            quantize.refuseNothingToQuantize = false
+            return quantize
+        }
         if let type = request.type {
             let tensors = conversion.parameters.flatMap(\.tensors)
             let checkpoint = Checkpoint(path: request.connector.checkpoint.path, format: request.connector.checkpoint.format,
                                         metadata: [], tensors: tensors)
-            let prepared = try QuantizePipeline.prepare(checkpoint, outputPath: request.outputPath, request: QuantizeRequest(type: type))
+            let prepared = try QuantizePipeline.prepare(checkpoint, outputPath: request.outputPath, request: quantizeRequest(type))
             var entries = prepared.report.entries.makeIterator()
             for (tensor, output) in zip(tensors, prepared.tensors) {
                 let reason = entries.next().map { $0.reason == .selected ? "--type \(type.name)" : $0.reason.description } ?? ""
                 result.append(Encoded(tensor: output, entry: entry(tensor, conversion, output.info.dtype, reason)))
             }
-            return result
+            return (result, [prepared])
         }
         for tensor in conversion.parameters.flatMap(\.tensors) {
             var (target, reason) = storageType(of: tensor, base: baseTensors[tensor.name])
@@ -39,7 +49,8 @@ extension Splicer {
             } else if target.isBlockQuantized {
                 let single = Checkpoint(path: request.connector.checkpoint.path, format: .safetensors, metadata: [], tensors: [tensor])
                 let prepared = try QuantizePipeline.prepare(single, outputPath: request.outputPath,
-                                                            request: QuantizeRequest(type: .ggml(target)))
+                                                            request: quantizeRequest(.ggml(target)))
+                pipelines.append(prepared)
                 output = prepared.tensors[0]
                 if let decided = prepared.report.entries.first, !decided.reason.isQuantized { reason += " (\(decided.reason.description))" }
                 target = output.info.dtype
@@ -48,7 +59,7 @@ extension Splicer {
             }
             result.append(Encoded(tensor: output, entry: entry(tensor, conversion, output.info.dtype, reason)))
         }
-        return result
+        return (result, pipelines)
     }
 
     /// The type a float tensor is stored as without `--type`, and why.

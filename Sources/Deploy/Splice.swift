@@ -14,6 +14,9 @@ public struct SpliceRequest: Sendable {
     public var type: QuantizationType?
     /// The output path (its extension must be `.gguf`).
     public var outputPath: String
+    /// `--strict`: a cast to f16/bf16 that turns finite values into ±inf is an error (`CastOverflowError`,
+    /// exit status 1) and nothing is written.
+    public var strict = false
     public init(base: Checkpoint, connector: ValidationRequest, type: QuantizationType? = nil, outputPath: String) {
         self.base = base
         self.connector = connector
@@ -29,7 +32,9 @@ public struct SplicePlan {
     public var tensors: [OutputTensor]
     public var metadata: [MetadataEntry]
     /// f16 casts whose values overflowed (filled while writing).
-    public var overflow = OverflowLog()
+    public var overflow = CastOverflow()
+    /// The quantization pipelines encoding connector tensors (`--type`, a quantized base's types).
+    var pipelines: [QuantizePipeline.Prepared] = []
     /// The full check (values scanned) that `write` runs beside the writing.
     var valueCheck: ValueCheck?
 }
@@ -97,8 +102,8 @@ public enum Splicer {
 
         // With --type every tensor is re-encoded anyway: a block-quantized one that needs a transpose is decoded first.
         let conversion = try SchemeConversion(connector, to: SchemeName.mmproj.rawValue, decodeBlocks: request.type != nil)
-        let overflow = OverflowLog()
-        let encoded = try encode(conversion, base: baseConnector, request: request, overflow: overflow)
+        let overflow = CastOverflow(strict: request.strict)
+        let (encoded, pipelines) = try encode(conversion, base: baseConnector, request: request, overflow: overflow)
         let newRoles = Set(conversion.parameters.map(\.role))
         let kept = baseConnector.parameters.filter { !newRoles.contains($0.role) && !$0.tensors.isEmpty }
         let keptNames = Set(kept.flatMap(\.tensors).map(\.name))
@@ -133,7 +138,7 @@ public enum Splicer {
         report.baseTensorsCopied = base.tensors.count - baseConnectorNames.count + keptNames.count
         var valuesRequest = connectorRequest
         valuesRequest.checkValues = true
-        return SplicePlan(report: report, tensors: tensors, metadata: metadata, overflow: overflow,
+        return SplicePlan(report: report, tensors: tensors, metadata: metadata, overflow: overflow, pipelines: pipelines,
                           valueCheck: scanValues ? ValueCheck(request: valuesRequest, kind: kind) : nil)
     }
 
@@ -165,6 +170,7 @@ public enum Splicer {
             throw error
         }
         if let scan { plan.report.check = scan.result() }
+        plan.report.warnings = plan.overflow.warnings + plan.pipelines.flatMap(\.report.warnings)
         plan.report.written = true
         plan.report.bytesWritten = result.bytesWritten
     }

@@ -43,6 +43,8 @@ public struct SpliceReport {
     public var baseTensorsCopied = 0
     public var written = false
     public var bytesWritten = 0
+    /// What the writing changed (values beyond the f16 range cast to ±inf), as printed on stderr.
+    public var warnings: [String] = []
 
     public var valid: Bool { check.valid }
 
@@ -79,6 +81,7 @@ public struct SpliceReport {
             })),
             .init("base_tensors_copied", .int(baseTensorsCopied)),
             .init("bytes_written", .int(bytesWritten)),
+            .init("warnings", .array(warnings.map { .string($0) })),
         ])
     }
 }

@@ -10,7 +10,8 @@ import TensorFormats
 
     func expectSchema(_ result: CommandResult, _ schema: String) throws {
         let json = try CLI.json(result)
-        #expect(try CLI.schema(schema).validate(json) == [], "\(result.stdout)")
+        let problems = try CLI.schema(schema).validate(json)
+        #expect(problems == [], "\(problems)\n\(result.stdout)")
     }
 
     func errorCode(_ result: CommandResult) throws -> String? { try CLI.json(result)["code"]?.stringValue }

@@ -65,6 +65,28 @@ import TensorFormats
         }
     }
 
+    /// The keys connkit writes for a connector (`MmprojKeys`: splice, and `convert --scheme mmproj`) are the
+    /// ones llama.cpp's own converter wrote into the base for that projector type, with the same values and
+    /// GGUF types — but `clip.vision.spatial_merge_size`, which the Qwen2-VL converter leaves to libmtmd's
+    /// default (2) and connkit states.
+    @Test(arguments: families)
+    func connectorKeysAreTheConvertersKeys(_ name: String) throws {
+        let entry = try #require(Self.entry("families", name))
+        let base = Self.root + "/" + (entry["base"]?.stringValue ?? "")
+        let connector = Self.root + "/" + (entry["connector"]?.stringValue ?? "")
+        let plan = try Splicer.plan(try spliceRequest(base: base, connector: [connector], output: directory + "/\(name).gguf"))
+        #expect(plan.report.valid, "\(plan.report.check.diagnostics.map(\.line))")
+        let keys = plan.report.keys.filter { $0.key != "general.file_type" }
+        #expect(keys.contains { $0.key == "clip.projector_type" })
+        for key in keys {
+            if key.key == "clip.vision.spatial_merge_size", key.previous == nil {
+                #expect(key.value == .uint32(2), "\(name)")
+            } else {
+                #expect(key.previous == key.value, "\(name): \(key.key) = \(key.value), llama.cpp wrote \(String(describing: key.previous))")
+            }
+        }
+    }
+
     /// Each malformed splice whose effect on llama.cpp the manifest records (an abort inside ggml, a refusal
     /// at load, or silently wrong embeddings) is still refused, with the same diagnostic codes.
     @Test(arguments: malformed)
