@@ -77,6 +77,39 @@ import TensorFormats
         }
     }
 
+    /// An mmproj llama.cpp's converter wrote: `convert --scheme hf` without `--connector` renames the
+    /// connector and copies every encoder tensor unchanged; with `--connector` it extracts the connector,
+    /// and splicing that back gives every tensor of the base, byte for byte.
+    @Test func extractAndSpliceBackThroughTheCLI() throws {
+        let base = CLI.fixture("deploy/qwen2-vl/base.gguf")
+        let original = try CheckpointReader.open(base)
+        let connectorNames: Set = ["v.post_ln.weight", "v.post_ln.bias", "mm.0.weight", "mm.0.bias", "mm.2.weight", "mm.2.bias"]
+        let all = scratch.file("all.safetensors")
+        let whole = try CLI.run(["convert", base, all, "--scheme", "hf", "--quiet"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let renamed = try CheckpointReader.open(all)
+        #expect(renamed.tensors.count == original.tensors.count)
+        for tensor in original.tensors where !connectorNames.contains(tensor.name) {
+            let copy = try #require(renamed.tensor(named: tensor.name))
+            #expect(try copy.dtype == tensor.dtype && bytes(of: copy) == bytes(of: tensor), "\(tensor.name)")
+        }
+        #expect(renamed.tensor(named: "model.visual.merger.mlp.0.weight") != nil && renamed.tensor(named: "mm.0.weight") == nil)
+
+        let extracted = scratch.file("merger.safetensors")
+        let extract = try CLI.run(["convert", base, extracted, "--scheme", "hf", "--connector", "--quiet"])
+        #expect(extract.status == 0, "\(extract.stderr)")
+        #expect(try CheckpointReader.open(extracted).tensors.count == connectorNames.count)
+        let out = scratch.file("back.gguf")
+        let splice = try CLI.run(["splice", base, extracted, "-o", out, "--quiet"])
+        #expect(splice.status == 0, "\(splice.stderr)")
+        let back = try CheckpointReader.open(out)
+        #expect(Set(back.tensors.map(\.name)) == Set(original.tensors.map(\.name)))
+        for tensor in original.tensors {
+            let spliced = try #require(back.tensor(named: tensor.name))
+            #expect(try spliced.dtype == tensor.dtype && bytes(of: spliced) == bytes(of: tensor), "\(tensor.name)")
+        }
+    }
+
     /// The LLaVA-NeXT fixture's projector with one value beyond the f16 range, as f32 safetensors.
     func overflowingConnector() throws -> String {
         let source = try CheckpointReader.open(CLI.fixture("runtime/llava-next/llava/model.safetensors"))

@@ -164,13 +164,17 @@ def main():
     parser.add_argument("--llama-cpp", required=True, help="llama.cpp's source tree (vendor/llama.cpp of llama-cpp-python's sdist)")
     parser.add_argument("--connkit", default=os.path.join(REPO, ".build", "release", "connkit"))
     args = parser.parse_args()
-    import gguf
+    import importlib.metadata
     import llama_cpp
     import transformers
+    # convert_hf_to_gguf.py puts llama.cpp's own gguf-py first on its path; the malformed files are written
+    # with the installed gguf.
+    with open(os.path.join(args.llama_cpp, "gguf-py", "pyproject.toml")) as f:
+        vendored = re.search(r'^version\s*=\s*"([^"]+)"', f.read(), re.M)
     manifest = {
         "generator": "Tests/Fixtures/deploy/generate.py",
         "versions": {"llama-cpp-python": llama_cpp.__version__, "transformers": transformers.__version__, "torch": torch.__version__,
-                     "gguf": getattr(gguf, "__version__", "?")},
+                     "gguf": importlib.metadata.version("gguf"), "gguf-py (llama.cpp's)": vendored.group(1) if vendored else "?"},
         "threshold": THRESHOLD,
         "families": [],
         "malformed": [],
