@@ -38,4 +38,33 @@ import Testing
         try output.commit()
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/out.bin"))) == expected)
     }
+
+    /// Kernel copies are split at the output's multiples of `copyAlignment`: copies that start before,
+    /// on and after such a boundary, shorter and longer than it, still write exactly the source's bytes.
+    @Test func copiesSplitAtAlignedOutputOffsetsStayExact() throws {
+        let directory = NSTemporaryDirectory() + "connkit-copy-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let alignment = OutputFile.copyAlignment
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let source = (0 ..< 5 * alignment + 777).map { _ -> UInt8 in
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+        let path = directory + "/source.bin"
+        FileManager.default.createFile(atPath: path, contents: Data(source))
+        let file = try MappedFile(path: path)
+        let output = try OutputFile(path: directory + "/out.bin", overwrite: false)
+        var expected: [UInt8] = []
+        // (source offset, count), each written after a byte that ends the previous run.
+        for (offset, count) in [(13, 2 * alignment + 5), (0, alignment), (4096, alignment - 1), (alignment - 3, 3 * alignment),
+                                (1, 10), (2 * alignment, alignment + 1)] {
+            try output.write([0xA5])
+            expected.append(0xA5)
+            try output.copy(from: FileRegion(file: file, offset: offset, count: count))
+            expected += source[offset ..< offset + count]
+        }
+        try output.commit()
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/out.bin"))) == expected)
+    }
 }

@@ -174,6 +174,12 @@ public final class OutputFile {
 
     static let coalescedCopyBytes = 64 << 20
 
+    /// Output offsets kernel copies are split at. Measured here (ext4, Linux 6.18, a 600 MB copy whose
+    /// source and output offsets agree modulo the page size): a copy that starts 4 KiB past a multiple of
+    /// 64 KiB costs about 1.5 times the system time of one that starts on it (0.21 s against 0.14 s), and
+    /// splitting it there costs one more call.
+    static let copyAlignment = 64 << 10
+
     /// A kernel copy not yet made: it ends at `position`, and nothing is buffered behind it.
     private struct PendingCopy {
         let file: MappedFile
@@ -204,7 +210,10 @@ public final class OutputFile {
         var left = region.count
         var usedKernelCopy = region.file.descriptor >= 0
         while usedKernelCopy, left > 0 {
-            let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, left)
+            // Split at the first multiple of `copyAlignment` in the output (faster from there; see it).
+            let misalignment = Int(outOffset % Int64(OutputFile.copyAlignment))
+            let chunk = misalignment != 0 && left > OutputFile.copyAlignment - misalignment ? OutputFile.copyAlignment - misalignment : left
+            let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, chunk)
             if copied <= 0 {
                 usedKernelCopy = false
                 break
