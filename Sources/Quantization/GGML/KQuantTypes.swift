@@ -34,12 +34,7 @@ extension Q2_K {
 
     /// 4-bit scale and min codes in bytes 0..<16, d and dmin at 80 and 82, 2-bit levels at 16.
     static func finish(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
-        var maxScale: Float = 0
-        var maxMin: Float = 0
-        for j in 0 ..< 16 {
-            if s.scales[j] > maxScale { maxScale = s.scales[j] }
-            if s.mins[j] > maxMin { maxMin = s.mins[j] }
-        }
+        let (maxScale, maxMin) = s.largestScaleAndMin(groups: 16)
         if maxScale > 0 {
             let iscale = 15 / maxScale
             for j in 0 ..< 16 {
@@ -190,12 +185,7 @@ extension AsymmetricKQuant {
 
     /// d and dmin at 0 and 2, scale and min codes at 4, [qh at 16,] low nibbles at 16 (q4_k) or 48 (q5_k).
     static func finish(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ s: KQuantScratch, vector: Bool) {
-        var maxScale: Float = 0
-        var maxMin: Float = 0
-        for j in 0 ..< 8 {
-            if s.scales[j] > maxScale { maxScale = s.scales[j] }
-            if s.mins[j] > maxMin { maxMin = s.mins[j] }
-        }
+        let (maxScale, maxMin) = s.largestScaleAndMin(groups: 8)
         let invScale: Float = maxScale > 0 ? 63 / maxScale : 0
         let invMin: Float = maxMin > 0 ? 63 / maxMin : 0
         var scaleCodes: (UInt64, UInt64) = (0, 0)

@@ -107,6 +107,18 @@ struct KQuantScratch {
         trial = .allocate(capacity: 32)
     }
 
+    /// The largest group scale and the largest negated minimum (0 when none is positive), as ggml's
+    /// asymmetric k-quants take them before encoding the scales.
+    func largestScaleAndMin(groups: Int) -> (scale: Float, min: Float) {
+        var maxScale: Float = 0
+        var maxMin: Float = 0
+        for j in 0 ..< groups {
+            if scales[j] > maxScale { maxScale = scales[j] }
+            if mins[j] > maxMin { maxMin = mins[j] }
+        }
+        return (maxScale, maxMin)
+    }
+
     func deallocate() {
         values.deallocate()
         weights.deallocate()
