@@ -57,6 +57,7 @@ struct MessageSafetyCLITests {
                       ("arch_not_string.gguf", "out.gguf", "general.architecture must be a string"),
                       ("nested_array.gguf", "out.gguf", "nested arrays"),
                       ("nested_array.gguf", "out.safetensors", ""),
+                      ("empty_name.gguf", "out.npz", "non-empty tensor name"),
                       ("../accepted/empty_huge_dims.gguf", "out.safetensors", "safetensors cannot hold q8_0")])
     func contentErrorsNameTheInput(_ file: String, _ output: String, _ phrase: String) throws {
         let scratch = try Scratch()

@@ -47,6 +47,12 @@ public enum NpzWriter {
         let headers = try infos.map { try NpyWriter.header(for: $0) }
         var names = Set<ExactName>()
         for info in infos {
+            // An empty name would be the member ".npy", which connkit's npz reader refuses (numpy would list it
+            // under the key "").
+            guard !info.name.isEmpty else {
+                throw FormatError(.invalidHeader("an npz member needs a non-empty tensor name (it would be '.npy')"),
+                                  at: .tensor(info.name))
+            }
             guard names.insert(ExactName(info.name)).inserted else {
                 throw FormatError(.duplicateName(info.name), at: .tensor(info.name))
             }

@@ -21,7 +21,9 @@ Each must be refused by the writer with an error that names the input file, neve
 - empty_beside_weights.{safetensors,gguf,npz,pt}: empty tensors whose other dimensions are huge ([0, 2, 2^40]
   f32, [2, 0, 2^62] f16, [2^40, 0] bf16 or q8_0, a Fortran-ordered [0, 2, 2^40] in the npz) beside a
   64 x 64 f32 "w" that every quantization type quantizes (class 1): quantize must copy each empty tensor
-  unchanged with the reason "empty" and quantize "w". Packed with the accepted corpus's packers (they read
+  unchanged with the reason "empty" and quantize "w".
+- empty_name.gguf: a tensor named "" (found by the Writers fuzzer): converting it to npz is refused (its member
+  would be ".npy", which connkit's npz reader refuses), naming the input. Packed with the accepted corpus's packers (they read
   each file back with the reference reader); expected_empty.json records what the references read (names as UTF-8 hex, dtypes, shapes).
 """
 
@@ -129,10 +131,10 @@ def write_empty_beside_weights():
             member = io.BytesIO()
             np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": fortran,
                                                           "shape": (0, 2, 1 << 40)})
-            archive.writestr(name + ".npy", member.getvalue())
+            archive.writestr(zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
         member = io.BytesIO()
         np.lib.format.write_array(member, w)
-        archive.writestr("w.npy", member.getvalue())
+        archive.writestr(zipfile.ZipInfo("w.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
     with open(out("empty_beside_weights.npz"), "wb") as f:
         f.write(buffer.getvalue())
     with np.load(out("empty_beside_weights.npz")) as loaded:
@@ -150,6 +152,10 @@ def write_empty_beside_weights():
     for file in expected.values():  # names, dtypes and shapes are what the test needs; the data is "w"'s
         for tensor in file["tensors"]:
             tensor.pop("data", None)
+    # A tensor named "" (found by the Writers fuzzer): gguf-py and connkit read it; an npz member for it would
+    # be ".npy", which connkit's npz reader refuses, so the npz writer refuses the name.
+    expected["empty_name.gguf"] = accepted.gguf_file("empty_name.gguf", [("", 0, [4], np.arange(4, dtype="<f4").tobytes())],
+                                                     [("general.architecture", "tensors")])
     with open(out("expected_empty.json"), "w") as f:
         json.dump(expected, f, indent=1, sort_keys=True)
         f.write("\n")
