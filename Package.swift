@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
+        .library(name: "ConnectorQuantization", targets: ["ConnectorQuantization"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -45,6 +46,9 @@ let package = Package(
             ],
             path: "Sources/ConnectorRuntime",
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        // Quantization judged by what the connector outputs: --eval, importance matrices, --target-cosine.
+        .target(name: "ConnectorQuantization", dependencies: ["Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats"],
+                path: "Sources/ConnectorQuantization"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -53,6 +57,7 @@ let package = Package(
                 "Quantization",
                 "ConnectorGraph",
                 "ConnectorRuntime",
+                "ConnectorQuantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),

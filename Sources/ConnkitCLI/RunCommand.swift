@@ -187,21 +187,3 @@ struct RunReport {
         return lines.joined(separator: "\n")
     }
 }
-
-/// Wall-clock laps.
-struct Stopwatch {
-    private var last = Stopwatch.now()
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
-
-    /// Seconds since the previous lap (or the start).
-    mutating func lap() -> Double {
-        let now = Stopwatch.now()
-        defer { last = now }
-        return now - last
-    }
-}

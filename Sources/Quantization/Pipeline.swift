@@ -12,6 +12,14 @@ public struct QuantizeRequest: Sendable {
     public var exclude: [String] = []
     /// MLX group size (32, 64 or 128).
     public var groupSize = 64
+    /// Per-tensor types by tensor name (a `--target-cosine` assignment): a tensor named here is decided by
+    /// the same rule with its own type (fallbacks included); the others with `type`. All of one format.
+    public var types: [String: QuantizationType] = [:]
+    /// Importance vectors by tensor name (ggml's `quant_weights`: one float32 per element of a row),
+    /// passed to the ggml types that weight by them; other types ignore them, as `ggml_quantize_chunk` does.
+    public var importance: [String: [Float]] = [:]
+    /// Entries the output's metadata gets besides the quantization's own (set after them).
+    public var metadata: [MetadataEntry] = []
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
     /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
@@ -53,15 +61,20 @@ public enum QuantizePipeline {
         guard let format = OutputFormat(path: outputPath), format == .gguf || format == .safetensors else {
             throw QuantizationError(.invalidRequest("the output must be a .gguf or .safetensors file: \(outputPath)"))
         }
-        switch request.type {
-        case .ggml(let type) where format != .gguf:
-            throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
-        case .mlx(let bits) where format != .safetensors:
-            throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
-        case .mlx:
-            guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
-        default:
-            break
+        for type in [request.type] + request.types.values.sorted(by: { $0.name < $1.name }) {
+            switch type {
+            case .ggml(let type) where format != .gguf:
+                throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
+            case .mlx(let bits) where format != .safetensors:
+                throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
+            case .mlx:
+                guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
+            default:
+                break
+            }
+        }
+        for name in request.types.keys.sorted() where checkpoint.tensor(named: name) == nil {
+            throw QuantizationError(.invalidRequest("a type is given for \(name), which the checkpoint does not hold"))
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
                                         groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
@@ -73,11 +86,19 @@ public enum QuantizePipeline {
         }
         let kept = checkpoint.tensors.filter { tensor in !exclude.contains { $0.matches(tensor.name) } }
         guard !kept.isEmpty else { throw QuantizationError(.invalidRequest("--exclude leaves no tensor to write")) }
-        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
-                                        groupSize: request.type.isMLX ? request.groupSize : nil)
+        let mixed = !request.types.isEmpty
+        let anyMLX = ([request.type] + request.types.values).contains { $0.isMLX }
+        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: mixed ? nil : request.type,
+                                        groupSize: anyMLX ? request.groupSize : nil)
         var plans: [(Tensor, QuantizationPolicy.Decision)] = []
         for tensor in kept {
-            plans.append((tensor, try policy.decide(tensor.info)))
+            var own = policy
+            if let type = request.types[tensor.name] { own.type = type }
+            let decision = try own.decide(tensor.info)
+            if let weights = request.importance[tensor.name] {
+                try ImportanceWeights.check(weights, for: tensor.info, action: decision.action)
+            }
+            plans.append((tensor, decision))
         }
         let builder = ReportBuilder()
         var outputs: [OutputTensor] = []
@@ -93,7 +114,7 @@ public enum QuantizePipeline {
             outputs += entryTensors
         }
         builder.report = report
-        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize)
+        let metadata = try outputMetadata(checkpoint, format: format, report: report, request: request)
         return Prepared(format: format, tensors: outputs, metadata: metadata, builder: builder)
     }
 
@@ -165,6 +186,7 @@ public enum QuantizePipeline {
             let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
             let rowLength = rowLength(info)
             let threads = request.threads
+            let importance = request.importance[info.name]
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
@@ -172,8 +194,8 @@ public enum QuantizePipeline {
                     // Whole rows of whole blocks: the quantizer checks the row length first.
                     let bytes = scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
-                        try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
-                                                threads: threads)
+                        try ImportanceWeights.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target,
+                                                       importance: importance, into: bytes, threads: threads)
                     } catch var error as QuantizationError {
                         if case .nonFinite(let index, let value) = error.kind {
                             error.kind = .nonFinite(index: firstElement + index, value: value)
@@ -201,7 +223,7 @@ public enum QuantizePipeline {
                            names: inout Set<String>) throws -> [OutputTensor] {
         let threads = request.threads
         let info = tensor.info
-        let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
+        let base = moduleName(info.name)
         for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
             throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
                 + "which the checkpoint already uses"), tensor: info.name)
@@ -287,37 +309,6 @@ public enum QuantizePipeline {
     static func forEachSlice(of tensor: Tensor, rows rowLength: Int, _ request: QuantizeRequest,
                              _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
         try tensor.forEachFloatChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
-    }
-
-    // MARK: metadata
-
-    /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
-    /// and `general.file_type` (llama.cpp's numbering); for MLX types in safetensors `format` = `mlx` and
-    /// `quantization`. (What each format carries, and GGUF's `general.architecture`, is
-    /// `CheckpointWriter`'s.)
-    static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
-                               groupSize: Int) throws -> [MetadataEntry] {
-        func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
-                entries[index].value = value
-            } else {
-                entries.append(MetadataEntry(key, value))
-            }
-        }
-        switch format {
-        case .gguf:
-            var entries = checkpoint.metadata
-            setting(&entries, "general.quantization_version", .uint32(2))
-            if let fileType = QuantizationPolicy.fileType(type) { setting(&entries, "general.file_type", .uint32(fileType)) }
-            return entries
-        default:
-            var entries = checkpoint.metadata
-            if case .mlx(let bits) = type {
-                setting(&entries, "format", .string("mlx"))
-                setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))
-            }
-            return entries
-        }
     }
 }
 

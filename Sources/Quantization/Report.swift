@@ -102,9 +102,16 @@ public struct QuantizationReport: Sendable {
     public var input: String
     public var output: String
     public var format: OutputFormat
-    public var type: QuantizationType
+    /// The type asked for; nil when every tensor has its own (a `--target-cosine` assignment: "mixed").
+    public var type: QuantizationType?
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the quantized connector outputs against the original (`--eval`, `--target-cosine`).
+    public var evaluation: OutputEvaluation?
+    /// How the per-tensor types were chosen (`--target-cosine`).
+    public var target: TargetSummary?
+    /// The importance vectors used (`--imatrix`, `--imatrix-file`).
+    public var importance: ImportanceSummary?
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
     public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }
@@ -137,7 +144,7 @@ public struct QuantizationReport: Sendable {
             .init("input", .string(input)),
             .init("output", .string(output)),
             .init("format", .string(format.rawValue)),
-            .init("type", .string(type.name)),
+            .init("type", .string(type?.name ?? "mixed")),
         ]
         if let groupSize { head.append(.init("group_size", .int(groupSize))) }
         return .object(head + [
@@ -151,7 +158,7 @@ public struct QuantizationReport: Sendable {
                 .init("compression_ratio", number(compressionRatio)),
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
-        ])
+        ] + extensionMembers)
     }
 }
 
