@@ -60,7 +60,10 @@ let package = Package(
                 "ConnectorQuantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/ConnkitCLI"),
+            path: "Sources/ConnkitCLI",
+            plugins: ["BuildInfo"]),
+        // Writes BuildInfo.swift (the commit `connkit --version` prints) before every build; never fails it.
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
         // that runs the built `connkit` binary.
@@ -78,5 +81,9 @@ let package = Package(
             name: "ConnectorRuntimeTests",
             dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
             path: "Tests/ConnectorRuntimeTests"),
+        .testTarget(
+            name: "ConnectorQuantizationTests",
+            dependencies: ["ConnectorQuantization", "Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorQuantizationTests"),
     ]
 )

@@ -82,7 +82,7 @@ struct Compare: ParsableCommand {
 
     func invalidText(_ a: BoundRun, _ b: BoundRun) -> String {
         [(self.a, a), (self.b, b)].filter { !$0.1.report.valid }.map { path, bound in
-            "\(printable(path)):\n" + bound.report.text
+            "\(printable(path)):\n" + bound.report.text(style: .forStream(1))
         }.joined(separator: "\n\n")
     }
 }

@@ -20,7 +20,8 @@ struct Describe: ParsableCommand {
     @Argument(help: "A family, a graph .json or a checkpoint, then KEY=N dimensions.")
     var arguments: [String] = []
 
-    @Option(help: "The family variant (default: the family's first, e.g. mlp2x_gelu, blip2).")
+    @Option(help: "The family variant (default: the family's first, e.g. mlp2x_gelu, blip2).",
+            completion: .list(VariantName.names))
     var variant: String?
 
     @OptionGroup var presets: PresetOptions
@@ -61,18 +62,9 @@ struct Describe: ParsableCommand {
 
         let target = arguments[0]
         let description: GraphDescription
-        if let family = Family.named(target) {
-            let candidates = Catalog.variants(of: family)
-            let chosen: FamilyVariant
-            if let variant {
-                guard let match = Catalog.variant(family, variant) else {
-                    throw CommandFailure(.usage, .unknownValue,
-                                         "\(family.rawValue) has no variant \(variant) (variants: \(candidates.flatMap(\.variantNames).joined(separator: ", ")))")
-                }
-                chosen = match
-            } else {
-                chosen = Catalog.defaultVariant(of: family)
-            }
+        if let family = Family.lookup(target) {
+            let named = try variant.map { try VariantName.within(family, $0) }
+            let chosen = named?.variant ?? Catalog.defaultVariant(of: family)
             if graphJSON {
                 emit(try chosen.graph.jsonText().trimmingTrailingNewline)
                 return
@@ -80,7 +72,7 @@ struct Describe: ParsableCommand {
             if let encoderPreset {
                 claims += Presets.claims(encoder: encoderPreset, keepsClassToken: chosen.keepsClassToken, source: .preset(encoderPreset.name))
             }
-            if let variant { claims = try withImplied(chosen, variant, claims) }
+            if let named { claims = try withImplied(chosen, named.name, claims) }
             description = Describer.describe(chosen, claims: claims, scheme: chosen.graph.schemes.first?.name)
         } else if target.hasSuffix(".json") {
             if let variant { throw CommandFailure.usage("--variant \(variant) names a variant of a built-in FAMILY; \(target) is a graph of its own") }
@@ -92,6 +84,10 @@ struct Describe: ParsableCommand {
             let custom = FamilyVariant.custom(graph)
             if let encoderPreset { claims += Presets.claims(encoder: encoderPreset, keepsClassToken: false, source: .preset(encoderPreset.name)) }
             description = Describer.describe(custom, claims: claims, scheme: graph.schemes.first?.name)
+        } else if !pathExists(target), !target.contains("/"), !target.contains(".") {
+            // A bare word (not a path that does not exist, which the reader reports as such).
+            throw CommandFailure(.usage, .unknownValue, "'\(printable(target))' is neither a family nor an existing file or folder"
+                + suggestions(for: target, among: Family.names, listedAs: "families"))
         } else {
             // A checkpoint: detect and bind as validate does, then describe with the bound dimensions.
             if let variant {

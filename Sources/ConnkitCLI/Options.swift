@@ -19,7 +19,10 @@ struct WriteOptions: ParsableArguments {
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "A cast that turns finite values into ±inf (f16 beyond ±65504) is an error: exit status 1, nothing written.")
+    var strict = false
+
+    @Flag(help: "No progress bar and no informational lines ('wrote …'); warnings, errors and results are still printed.")
     var quiet = false
 }
 

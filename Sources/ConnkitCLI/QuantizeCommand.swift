@@ -16,13 +16,15 @@ struct Quantize: ParsableCommand {
         discussion: """
             TYPE (case-insensitive): \(GGMLBlocks.quantizable.map(\.rawValue).joined(separator: " ")) \
             (ggml block types, bit-exact with ggml's reference quantizer, written to .gguf); f16 bf16 f32 \
-            (plain casts, .gguf or .safetensors); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
+            (plain casts, .gguf or .safetensors; fp16, half, bfloat16, fp32… name them too); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
             (MLX affine, written to .safetensors, --group-size 32|64|128, default 64).
 
             \(QuantizationPolicy.rules)
 
             GGUF output sets general.quantization_version = 2 and general.file_type (llama.cpp's \
-            numbering; the _S variant for q3_k, q4_k, q5_k).
+            numbering; the _S variant for q3_k, q4_k, q5_k) of the type holding the most bytes among the \
+            tensors re-encoded. A request under which no tensor would change type is refused \
+            (nothing-to-quantize), naming the --only that selects the block-quantized tensors.
 
             Prints a table of every tensor (type, reason, bytes before and after, RMSE, max |error|, SNR, \
             cosine against the original values, computed from the written bytes) and totals; --json prints \
@@ -76,6 +78,7 @@ struct Quantize: ParsableCommand {
     @OptionGroup(title: "Connector (with --eval, --imatrix, --target-cosine)") var connector: ConnectorOptions
 
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         let request = try outputRequest()
         let judged = request.needsConnector || output.evalInput != nil
         try refuseUnused(judged: judged)
@@ -111,15 +114,16 @@ struct Quantize: ParsableCommand {
         do {
             report = try ConnectorQuantize.run(checkpoint, bound: bound, connector: model, features: evaluation, heldOut: heldOut,
                                                to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError {
-            throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
+        } catch let error as QuantizationError where error.tensor != nil || error.code == .nothingToQuantize {
+            throw error.inFile(io.input)  // an error about the input's tensors: the file is the input
         }
         bar.finish()
+        report.warnings.forEach(printWarning)
         if json {
             emitJSON(report.json)
         } else {
             emit(report.table + report.judgedText)
-            emit("wrote \(printable(io.output)) (\(report.format.rawValue))")
+            if !write.quiet { emit("wrote \(printable(io.output)) (\(report.format.rawValue))") }
         }
         if report.evaluation?.passed == false { throw CheckFailed() }
     }
@@ -144,6 +148,7 @@ struct Quantize: ParsableCommand {
         quantize.keep = keep
         quantize.only = only
         quantize.exclude = write.exclude
+        quantize.strict = write.strict
         var request = OutputQuantizeRequest(quantize: quantize)
         request.evaluate = output.eval || output.evalInput != nil
         request.minCosine = output.minCosine

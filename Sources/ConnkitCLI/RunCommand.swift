@@ -38,7 +38,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/run.schema.json).")
     var json = false
 
-    @Flag(help: "Print nothing on success (errors still go to stderr).")
+    @Flag(help: "With --output, print no summary (the file is the result); warnings and errors are still printed.")
     var quiet = false
 
     func run() throws {
@@ -48,10 +48,10 @@ struct Run: ParsableCommand {
         var clock = Stopwatch()
         let bound = try BoundRun(paths: paths, options: connector)
         guard let model = bound.connector else {
-            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emit(bound.report.text)
+            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emit(bound.report.text(style: .forStream(1)))
             throw CheckFailed()
         }
-        if !json, !quiet { bound.printWarnings() }
+        if !json { bound.printWarnings() }
         let input = try features.features(width: model.inputWidth)
         let bindSeconds = clock.lap()
         let result = try model.run(input, grid: try features.parsedGrid)
@@ -63,8 +63,8 @@ struct Run: ParsableCommand {
         report.seconds = (bindSeconds, runSeconds)
         if json {
             emitJSON(report.json)
-        } else if !quiet {
-            emit(report.text)
+        } else if !quiet || output == nil {
+            emit(report.text)  // without --output the summary is the result: --quiet never drops it
         }
     }
 
@@ -126,9 +126,12 @@ struct BoundRun {
         connector = try report.valid ? report.connector.map(Connector.init(bound:)) : nil
     }
 
+    /// The warnings (never silenced), severities in colour on a terminal.
     func printWarnings() {
+        let style = Style.forStream(2)
         for diagnostic in report.diagnostics where diagnostic.severity != .note {
-            writeStandardError("connkit: \(printable(diagnostic.line))\n")
+            let rest = diagnostic.line.dropFirst(diagnostic.severity.rawValue.count)
+            writeStandardError("connkit: \(style.severity(diagnostic.severity))\(printable(String(rest)))\n")
         }
     }
 }

@@ -75,7 +75,7 @@ struct Validate: ParsableCommand {
             }
             emitJSON(.object(members))
         } else {
-            var text = report.text
+            var text = report.text(style: .forStream(1))
             if let ran {
                 text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
                     + "\(ran.output.statistics.nonFinite) non-finite"
@@ -119,11 +119,13 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
         guard parts.count == 2, let value = Int(parts[1]) else {
             throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
-        guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure(.usage, .unknownValue,
-                                 "\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        let key: String
+        do throws(CommandFailure) {
+            key = try DimensionKeyName.parse(parts[0]).key
+        } catch {
+            throw CommandFailure(error.failure, error.code, "\(flag) \(argument): \(error.message)")
         }
-        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+        return DimensionClaim(key: key, value: try positive(value, "\(flag) \(key)"), source: .flag("\(flag) \(argument)"))
     }
 }
 
@@ -199,4 +201,10 @@ enum PresetListing {
             })),
         ])
     }
+}
+
+/// Whether anything (file, folder, link target) exists at `path`.
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0
 }

@@ -2,16 +2,16 @@ import TensorFormats
 
 extension QuantizePipeline {
     /// The input's metadata with the quantization's keys set, then `request.metadata`:
-    /// - GGUF: `general.quantization_version` = 2 and `general.file_type` (llama.cpp's numbering) of the
-    ///   type asked for, or with per-tensor types of the type holding the most bytes among the quantized
-    ///   tensors (the `_S` value for a k-quant).
+    /// - GGUF: `general.quantization_version` = 2 and `general.file_type` = `fileType` (llama.cpp's
+    ///   numbering of the type holding the most bytes among the re-encoded tensors, `ReEncoding.fileType`:
+    ///   the `_S` value for a k-quant; an input's own value is dropped when there is none).
     /// - MLX types in safetensors: `format` = `mlx` and `quantization`, mlx-lm's object: the group size and
     ///   bits of the file and, with per-tensor types, an entry per module (the tensor's name without
     ///   `.weight`) whose bits differ, `{"group_size": G, "bits": B, "mode": "affine"}`, as mlx-lm's
     ///   `quantize_model` records a mixed quantization and its `load_model` reads it.
     /// (What each format carries, and GGUF's `general.architecture`, is `CheckpointWriter`'s.)
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, report: QuantizationReport,
-                               request: QuantizeRequest) throws -> [MetadataEntry] {
+                               request: QuantizeRequest, fileType: UInt32?) throws -> [MetadataEntry] {
         var entries = checkpoint.metadata
         func setting(_ key: String, _ value: MetadataValue) {
             if let index = entries.firstIndex(where: { $0.key == key }) {
@@ -20,12 +20,16 @@ extension QuantizePipeline {
                 entries.append(MetadataEntry(key, value))
             }
         }
-        let main = report.type ?? mostBytes(report) ?? request.type
         switch format {
         case .gguf:
             setting("general.quantization_version", .uint32(2))
-            if let fileType = QuantizationPolicy.fileType(main) { setting("general.file_type", .uint32(fileType)) }
+            if let fileType {
+                setting("general.file_type", .uint32(fileType))
+            } else {
+                entries.removeAll { $0.key == "general.file_type" }
+            }
         default:
+            let main = report.type ?? mostBytes(report) ?? request.type
             if case .mlx(let bits) = main {
                 setting("format", .string("mlx"))
                 func parameters(_ bits: Int) -> String { #"{"group_size": \#(request.groupSize), "bits": \#(bits), "mode": "affine""# }

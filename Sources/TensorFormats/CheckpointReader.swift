@@ -51,7 +51,8 @@ public enum CheckpointReader {
         where exists(folder + name) {
             return try open(folder + name, options: options)
         }
-        throw FormatError(.notFound("\(safetensorsIndexName) (or model.safetensors) in this folder"), file: path)
+        throw FormatError(.unsupportedFormat("no checkpoint in this folder (none of \(safetensorsIndexName), model.safetensors, "
+            + "pytorch_model.bin.index.json, pytorch_model.bin, model.onnx); \(FolderContents.summary(of: path))"), file: path)
     }
 
     /// Picks a reader from the first bytes of a file with an unfamiliar extension.

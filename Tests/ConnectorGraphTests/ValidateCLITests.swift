@@ -89,7 +89,7 @@ import TensorFormats
         let both = try run(["validate", "examples/llava-1.5-tiny", "--family", "mlp", "--graph", "examples/graphs/mlp.mlpNx_gelu.json"])
         #expect(both.status == 2)
         let badDim = try report(["validate", "examples/llava-1.5-tiny", "--dim", "qeuries=3"], status: 2)
-        #expect(badDim["error"]?.stringValue?.contains("unknown key qeuries") == true)
+        #expect(badDim["error"]?.stringValue?.contains("unknown dimension key 'qeuries': did you mean queries?") == true)
         let badPreset = try run(["validate", "examples/llava-1.5-tiny", "--llm", "llama-9"])
         #expect(badPreset.status == 2 && badPreset.stderr.contains("unknown LLM preset"))
     }

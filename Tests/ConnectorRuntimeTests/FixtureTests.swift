@@ -20,8 +20,6 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     let input: String
     let output: String
     let outputMaxAbs: Double
-    /// The case reuses another case's checkpoints (`weights_from` in its notes).
-    let weightsFrom: String?
 
     var description: String { name }
 
@@ -54,13 +52,10 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
                 grid = Grid(height: h, width: w)
             }
             let maxAbs = entry["output_max_abs"]?.doubleValue ?? 0
-            let firstNote = entry["notes"]?.arrayValue?.first?.stringValue ?? ""
-            let weightsFrom = firstNote.hasPrefix("weights_from ") ? String(firstNote.dropFirst("weights_from ".count)) : nil
             return RuntimeCase(name: entry["name"]!.stringValue!, family: entry["family"]!.stringValue!,
                                variant: entry["variant"]!.stringValue!, grid: grid, checkpoints: checkpoints, configs: configs,
                                cliDims: cliDims, input: path(entry["input"]!["file"]!.stringValue!),
-                               output: path(entry["output"]!["file"]!.stringValue!), outputMaxAbs: maxAbs,
-                               weightsFrom: weightsFrom)
+                               output: path(entry["output"]!["file"]!.stringValue!), outputMaxAbs: maxAbs)
         }
     }()
 
@@ -104,19 +99,6 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     @Test(arguments: RuntimeCase.pairs)
     func matchesTheReleaseModule(pair: String) throws {
         let (fixture, scheme) = RuntimeCase.named(pair)
-        guard fixture.weightsFrom == nil else {
-            // generate.py seeds a module's weights with its own case's dimensions, so a case that points at
-            // another case's checkpoints got its output from different weights than those files hold.
-            try withKnownIssue("the fixture's output was made with other weights than \(fixture.weightsFrom!)'s checkpoints") {
-                try compare(fixture, scheme)
-            }
-            return
-        }
-        try compare(fixture, scheme)
-    }
-
-    func compare(_ fixture: RuntimeCase, _ scheme: String) throws {
-        let pair = "\(fixture.name)/\(scheme)"
         let report = try fixture.validate(scheme)
         #expect(report.family == fixture.family && report.variant == fixture.variant && report.scheme == scheme)
         let connector = try fixture.connector(scheme)

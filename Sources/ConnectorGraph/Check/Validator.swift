@@ -293,7 +293,7 @@ public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringCon
 
     public var description: String {
         switch self {
-        case .notFound(let path, let count): "\(path): no connector of a built-in family among its \(count) tensors"
+        case .notFound(let path, let count): "\(path): no connector of a built-in family among its \(count) tensor\(count == 1 ? "" : "s")"
         case .ambiguous(let detail): detail
         }
     }

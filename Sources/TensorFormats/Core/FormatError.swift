@@ -82,6 +82,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
+        /// The file is not of the format its name or the reader expects; `found` says what its first
+        /// bytes look like (`FileSniffer`).
+        case notFormat(expected: String, found: String)
     }
 
     public var message: String {
@@ -118,6 +121,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
+        case .notFormat(let expected, let found): "not \("aeiouAEIOUnN".contains(expected.first ?? "x") ? "an" : "a") \(expected) file: it looks like \(found)"
         }
     }
 
@@ -170,6 +174,7 @@ extension FormatError.Kind {
              .compression, .inconsistent:
             .malformedInput
         case .unconvertible: .notConvertible
+        case .notFormat: .unreadableInput
         }
     }
 

@@ -44,6 +44,7 @@ public final class OutputFile {
     public init(path: String, overwrite: Bool, inputs: [String] = []) throws {
         self.path = path
         self.overwrite = overwrite
+        try OutputFile.refuseFolder(path)
         var target = stat()
         if stat(path, &target) == 0 {
             for input in inputs {
@@ -55,9 +56,6 @@ public final class OutputFile {
             }
             if !overwrite {
                 throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
-            }
-            if (target.st_mode & S_IFMT) == S_IFDIR {
-                throw FormatError(.refused("the output is a directory"), file: path, code: .outputExists)
             }
         }
         let directory: String
@@ -77,12 +75,25 @@ public final class OutputFile {
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else {
-            throw FormatError(.io(operation: "create a temporary file beside the output", message: errnoText()), file: path)
+            let folder = directory.isEmpty ? "." : directory
+            var info = stat()
+            if stat(folder, &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR {
+                throw FormatError(.notFound("folder \(folder)"), file: path, code: .io)
+            }
+            throw FormatError(.io(operation: "create a temporary file in \(folder)", message: errnoText()), file: path)
         }
         descriptor = fd
         temporaryPath = candidate
         buffers = (0 ..< 2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: OutputFile.bufferSize, alignment: 64) }
         TemporaryFiles.register(candidate)
+    }
+
+    /// Refuses an existing folder as an output path, whatever `--force` says.
+    public static func refuseFolder(_ path: String) throws {
+        var target = stat()
+        guard stat(path, &target) == 0, (target.st_mode & S_IFMT) == S_IFDIR else { return }
+        let inside = (path.hasSuffix("/") ? path : path + "/") + "model.safetensors"
+        throw FormatError(.refused("the output is a folder; give a file name (\(inside), say)"), file: path, code: .outputExists)
     }
 
     deinit {

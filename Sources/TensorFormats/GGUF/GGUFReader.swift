@@ -50,9 +50,10 @@ public enum GGUFReader {
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, file: MappedFile) throws -> Checkpoint {
         var cursor = ByteCursor(bytes)
+        if bytes.count < 4, let error = FileSniffer.notFormat("GGUF", bytes) { throw error }
         let magic = try cursor.readBytes(4, "magic")
         guard magic.elementsEqual(GGUFLayout.magic) else {
-            throw FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
+            throw FileSniffer.notFormat("GGUF", bytes) ?? FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
         }
         let rawVersion = try cursor.readU32("version")
         let bigEndian = rawVersion != 0 && rawVersion & 0xFFFF == 0

@@ -12,6 +12,7 @@
 /// - Stored little-endian C-ordered members are lent straight from the mapping (zero-copy).
 public enum NpzReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
+        if let error = file.withBytes({ FileSniffer.notFormat("npz", $0) }) { throw error.inFile(file.path) }
         let archive = try ZipArchive(file: file)
         return try attributing(to: file.path) {
             var tensors: [Tensor] = []

@@ -14,6 +14,7 @@ public enum PyTorchReader {
     static func read(_ file: MappedFile, budget: TorchMaterialization) throws -> Checkpoint {
         if file.withBytes({ isZip($0) }) { return try TorchZipReader.read(file, budget: budget) }
         if file.withBytes({ TorchLegacyReader.hasMagic($0) }) { return try TorchLegacyReader.read(file, budget: budget) }
+        if let error = file.withBytes({ FileSniffer.notFormat("PyTorch", $0) }) { throw error.inFile(file.path) }
         let found = file.withBytes { TorchLegacyReader.hexPrefix($0) }
         throw FormatError(.badMagic(expected: "a zip archive (50 4b 03 04) or the legacy torch.save magic number",
                                     found: found), file: file.path, at: .byte(0))

@@ -40,13 +40,14 @@ public enum SafetensorsReader {
     /// by data offset, and the absolute offset of the data section.
     static func parseHeader(_ bytes: UnsafeRawBufferPointer, fileSize: Int) throws -> ([MetadataEntry], [Entry], Int) {
         var cursor = ByteCursor(bytes)
+        if bytes.count < 8, let error = FileSniffer.notFormat("safetensors", bytes) { throw error }
         let declared = try cursor.readU64("header length")
         guard let headerLength = Int(fileValue: declared), headerLength <= maxHeaderSize else {
-            throw FormatError(.limitExceeded(what: "header length", value: String(declared), limit: String(maxHeaderSize)),
+            throw FileSniffer.notFormat("safetensors", bytes) ?? FormatError(.limitExceeded(what: "header length", value: String(declared), limit: String(maxHeaderSize)),
                               at: .byte(0))
         }
         guard headerLength <= cursor.remaining else {
-            throw FormatError(.truncated(what: "header", needed: headerLength, available: cursor.remaining), at: .byte(8))
+            throw FileSniffer.notFormat("safetensors", bytes) ?? FormatError(.truncated(what: "header", needed: headerLength, available: cursor.remaining), at: .byte(8))
         }
         let headerBytes = try cursor.readBytes(headerLength, "header")
         guard String(validatingUTF8Bytes: headerBytes) != nil else {

@@ -240,7 +240,7 @@ def main():
     expected["legacy_storage_count_mismatch.pt"] = ["inconsistent", str(1 << 60), None]
     with open(out("not_a_checkpoint.pt"), "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00 this is not a torch file")
-    expected["not_a_checkpoint.pt"] = ["badMagic", None, None]
+    expected["not_a_checkpoint.pt"] = ["notFormat", None, None]  # named for what it is: a GGUF file
 
     # torch's own weights-only loader refuses the same globals (it raises; nothing runs).
     for name, (kind, _, _) in expected.items():
