@@ -5,6 +5,7 @@ import ConnkitTestSupport
 import Foundation
 import Quantization
 import TensorFormats
+import Testing
 
 /// Connector checkpoints for the output-judged quantization tests: two generated here with seeded
 /// weights at dimensions the k-quants take (rows of 256), and two of the forward-pass fixtures
@@ -60,7 +61,7 @@ struct ConnectorCase: CustomTestStringConvertible, Sendable {
         let checkpoint = try CheckpointReader.open(self.checkpoint)
         let configs = try config.map { [try ConfigReader.read(path: $0)] } ?? []
         let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: configs, checkValues: true))
-        guard report.valid, let bound = report.connector else { throw CaseError("\(name) does not validate:\n\(report.text)") }
+        guard report.valid, let bound = report.connector else { throw CaseError("\(name) does not validate: \(report.diagnostics.map(\.line))") }
         return (checkpoint, bound, try Connector(bound: bound))
     }
 
