@@ -92,7 +92,10 @@ public enum ConnectorQuantize {
         case nil:
             break
         }
-        if let matrix { quantize.importance = matrix.vectors }
+        if let matrix {
+            quantize.importance = matrix.vectors
+            if let out = request.importanceOut { try matrix.checkWritable(to: out) }
+        }
 
         // The target search.
         var targetSummary: TargetSummary?

@@ -82,6 +82,17 @@ public struct ImportanceMatrix: Sendable, Equatable {
         try CheckpointWriter(path: path, overwrite: overwrite, inputs: inputs).write(tensors, metadata: metadata)
     }
 
+    /// Refuses, before anything is written, a matrix `write` could not store: an entry whose tensor name
+    /// with `.in_sum2` exceeds GGUF's 63 bytes (ggml's `GGML_MAX_NAME`; names are never truncated — the
+    /// transformers names of a Q-Former's layers are that long).
+    public func checkWritable(to path: String) throws {
+        for name in entries.keys.sorted() where (name + ".in_sum2").utf8.count > GGUFLayout.maxTensorNameBytes {
+            throw OutputQuantizationError(.usage("--imatrix-out: the entry \(name).in_sum2 is \((name + ".in_sum2").utf8.count) bytes, "
+                + "over GGUF's \(GGUFLayout.maxTensorNameBytes) (ggml's GGML_MAX_NAME), so llama.cpp's imatrix layout cannot key this "
+                + "checkpoint's tensors; quantize without --imatrix-out"), file: path)
+        }
+    }
+
     /// Reads a GGUF importance matrix (llama.cpp's layout, from `llama-imatrix` or `--imatrix-out`) whose
     /// entries name tensors of `checkpoint`: every `.in_sum2` needs its `.counts`, both float32, one matrix
     /// per entry (no experts), as many sums as the tensor's rows have elements, finite and not negative.
