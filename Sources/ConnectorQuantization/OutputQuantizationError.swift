@@ -16,12 +16,8 @@ public struct OutputQuantizationError: ConnkitError, Sendable, Equatable {
     }
 
     public var kind: Kind
+    /// The file the problem is in (the input, an importance-matrix file, `--imatrix-out`), when one is.
     public var file: String?
-
-    public init(_ kind: Kind, file: String? = nil) {
-        self.kind = kind
-        self.file = file
-    }
 
     public var message: String {
         switch kind {
@@ -49,5 +45,10 @@ public struct OutputQuantizationError: ConnkitError, Sendable, Equatable {
         case .importanceFile: .malformedInput
         case .targetUnreachable: .checkFailed
         }
+    }
+
+    public init(_ kind: Kind, file: String? = nil) {
+        self.kind = kind
+        self.file = file
     }
 }
