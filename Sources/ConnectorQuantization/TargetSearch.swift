@@ -60,14 +60,15 @@ public struct TargetResult: Sendable {
 ///    even that misses X, nothing can meet it.
 /// 2. Each tensor the run reads is quantized in memory to each type from the cheapest up and the connector
 ///    run with only that tensor altered, from the first step that reads it (`RecordedRun`): the per-token
-///    error `1 − cos` it causes. A tensor's ladder stops once that error is negligible (below 5% of the
-///    budget `1 − X` shared by all tensors).
+///    error `1 − cos` it causes (the rounded values are cached, up to 512 MiB, for the full runs). A
+///    tensor's ladder stops once that error is negligible (below a quarter of its share of the budget `1 − X`).
 /// 3. Errors of different tensors are taken as adding up per token. A multiple-choice knapsack over each
 ///    tensor's worst-token error (an upper bound of the sum) gives the smallest assignment within the
 ///    budget; then tensors are stepped down while the per-token sums stay within it.
 /// 4. One full run verifies the assignment. A miss scales the budget by how far the prediction was off
 ///    and solves again without stepping any tensor down, or, when that changes nothing, raises the tensor
-///    contributing most to the worst token; then verifies again.
+///    contributing most to the worst token; then verifies again. A pass well within the budget scales it
+///    up the same way and solves again while a smaller assignment verifies (`loosen`).
 /// 5. The greedy baseline's assignment (`greedyByBisection`), when smaller, replaces it; so does a
 ///    uniform assignment smaller than the result that also meets X (one full run each).
 /// Tensors the run does not read get the cheapest type: they cannot change the output.
@@ -97,6 +98,13 @@ final class TargetSearch {
     private(set) var measurements = 0
     private(set) var verifications = 0
     private var cachedOriginal: (index: Int, values: [Float])?
+    /// Candidates quantized and read back, by (candidate, rung), oldest first out beyond `cacheFloats`:
+    /// successive verifications mostly differ in a few tensors.
+    private var roundTrips: [Int: [Float]] = [:]
+    private var roundTripOrder: [Int] = []
+    private var cachedFloats = 0
+    /// 512 MiB of float32 values.
+    static let cacheFloats = 128 << 20
 
     var budget: Double { 1 - request.minCosine }
 
@@ -137,8 +145,22 @@ final class TargetSearch {
 
     // MARK: quantizing and running
 
-    /// The float32 values of candidate `c` quantized to rung `r` and read back.
+    /// The float32 values of candidate `c` quantized to rung `r` and read back (kept while the cache allows).
     func values(_ c: Int, _ r: Int) throws -> [Float] {
+        let key = c * 256 + r  // at most 255 rungs (`TargetRequest.check`)
+        if let cached = roundTrips[key] { return cached }
+        let values = try quantized(c, r)
+        guard values.count <= Self.cacheFloats else { return values }
+        while cachedFloats + values.count > Self.cacheFloats, !roundTripOrder.isEmpty {
+            cachedFloats -= roundTrips.removeValue(forKey: roundTripOrder.removeFirst())?.count ?? 0
+        }
+        roundTrips[key] = values
+        roundTripOrder.append(key)
+        cachedFloats += values.count
+        return values
+    }
+
+    private func quantized(_ c: Int, _ r: Int) throws -> [Float] {
         let candidate = candidates[c]
         if cachedOriginal?.index != c {
             cachedOriginal = nil
@@ -210,7 +232,7 @@ final class TargetSearch {
         var (assignment, achieved) = request.strategy == .greedy ? try greedy() : try knapsack()
         var chosenBy = request.strategy.rawValue
         // The greedy baseline's assignment, found along its path by bisection: a smaller one wins.
-        if request.strategy == .knapsack, let (path, figures) = try greedyByBisection(), bytes(path) < bytes(assignment) {
+        if request.strategy == .knapsack, let (path, figures) = try greedyByBisection(below: bytes(assignment)) {
             (assignment, achieved, chosenBy) = (path, figures, "greedy")
         }
         // A smaller uniform assignment that meets X wins.
@@ -240,7 +262,7 @@ final class TargetSearch {
     /// Steps 2–4 of the search.
     func knapsack() throws -> ([Int], OutputErrorFigures) {
         let reachedCount = max(1, candidates.filter(\.reached).count)
-        let negligible = 0.05 * budget / Double(reachedCount)
+        let negligible = 0.25 * budget / Double(reachedCount)
         for c in candidates.indices where candidates[c].reached {
             for r in candidates[c].rungs.indices {
                 try measure(c, r)
@@ -252,7 +274,7 @@ final class TargetSearch {
         while true {
             let assignment = solve(allowance: allowance, floor: floor) ?? floor
             let result = try verify(assignment)
-            if result.figures.minCosine >= request.minCosine { return (assignment, result.figures) }
+            if result.figures.minCosine >= request.minCosine { return try loosen(assignment, result, allowance: allowance) }
             let predicted = predictedErrors(assignment).max() ?? 0
             let actual = result.errors.max() ?? 0
             allowance *= min(0.9, 0.95 * (predicted > 0 ? predicted / actual : 0.5))
@@ -264,6 +286,29 @@ final class TargetSearch {
                 return (top, try verify(top).figures)
             }
         }
+    }
+
+    /// A verified assignment whose actual error is well below the budget: the model over-predicts (errors
+    /// of different tensors do not all peak on the same token, nor add up exactly), so the allowance is
+    /// scaled by how far it was off and the knapsack solved again; a smaller assignment that a full run
+    /// verifies replaces the last, up to three times.
+    func loosen(_ start: [Int], _ verified: (figures: OutputErrorFigures, errors: [Double]),
+                allowance start0: Double) throws -> ([Int], OutputErrorFigures) {
+        var best = (assignment: start, figures: verified.figures, errors: verified.errors)
+        var allowance = start0
+        for _ in 0 ..< 3 {
+            let predicted = predictedErrors(best.assignment).max() ?? 0, actual = best.errors.max() ?? 0
+            guard actual > 0, predicted > 0 else { break }
+            let scaled = 0.95 * budget * predicted / actual
+            guard scaled > allowance * 1.01 else { break }
+            allowance = scaled
+            guard let next = solve(allowance: allowance, floor: [Int](repeating: 0, count: candidates.count)),
+                  bytes(next) < bytes(best.assignment) else { break }
+            let result = try verify(next)
+            guard result.figures.minCosine >= request.minCosine else { break }
+            best = (next, result.figures, result.errors)
+        }
+        return (best.assignment, best.figures)
     }
 
     /// The knapsack's assignment within `allowance`, no tensor below `floor`, then stepped down while the
@@ -337,37 +382,30 @@ final class TargetSearch {
         return raised
     }
 
-    /// The greedy baseline's result without a full run per step: its path (the most sensitive tensor
-    /// raised one rung at a time) depends only on the single-tensor measurements, so it is laid out first,
-    /// as far as the model predicts a quarter of the budget (to the top when a full run there misses X),
-    /// then the first assignment on it that a full run verifies is found by bisection — `greedy()`'s when
-    /// passing is monotone along the path, in about log₂ of its length runs.
-    func greedyByBisection() throws -> ([Int], OutputErrorFigures)? {
-        var path = [[Int](repeating: 0, count: candidates.count)]
-        func extend(while predicate: ([Int]) -> Bool) throws {
-            var assignment = path.last!
-            while predicate(assignment) {
-                var best: (c: Int, worst: Double)?
-                for c in candidates.indices where candidates[c].reached && assignment[c] < candidates[c].rungs.count - 1 {
-                    try measure(c, assignment[c])
-                    let worst = candidates[c].rungs[assignment[c]].worst!
-                    if best == nil || worst > best!.worst { best = (c, worst) }
-                }
-                guard let step = best else { return }
-                assignment[step.c] += 1
-                try measure(step.c, assignment[step.c])
-                path.append(assignment)
+    /// The greedy baseline's result when it is smaller than `limit` bytes, without a full run per step:
+    /// its path (the most sensitive tensor raised one rung at a time, each step larger than the one
+    /// before) depends only on the single-tensor measurements, so it is laid out first while smaller than
+    /// `limit`; if its last assignment misses X, greedy's result is not smaller (nil); else the first
+    /// assignment on it that a full run verifies is found by bisection — `greedy()`'s when passing is
+    /// monotone along the path, in about log₂ of its length runs.
+    func greedyByBisection(below limit: Int) throws -> ([Int], OutputErrorFigures)? {
+        var assignment = [Int](repeating: 0, count: candidates.count)
+        var path: [[Int]] = []
+        while bytes(assignment) < limit {
+            path.append(assignment)
+            var best: (c: Int, worst: Double)?
+            for c in candidates.indices where candidates[c].reached && assignment[c] < candidates[c].rungs.count - 1 {
+                try measure(c, assignment[c])
+                let worst = candidates[c].rungs[assignment[c]].worst!
+                if best == nil || worst > best!.worst { best = (c, worst) }
             }
+            guard let step = best else { break }
+            assignment[step.c] += 1
         }
-        try extend { (self.predictedErrors($0).max() ?? 0) > self.budget / 4 }
+        guard let last = path.last else { return nil }
+        let end = try verify(last)
+        guard end.figures.minCosine >= request.minCosine else { return nil }
         var low = -1  // path[low] misses X (-1: before the path)
-        var end = try verify(path.last!)
-        if end.figures.minCosine < request.minCosine {
-            low = path.count - 1
-            try extend { _ in true }
-            end = try verify(path.last!)
-            guard end.figures.minCosine >= request.minCosine else { return nil }
-        }
         var passing = (index: path.count - 1, figures: end.figures)
         while passing.index - low > 1 {
             let middle = (low + passing.index) / 2
