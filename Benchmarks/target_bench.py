@@ -14,7 +14,9 @@ For every case it runs the release `connkit` (2 threads, this machine's cores):
   1. each uniform ladder type with --eval: its minimum output cosine and bits per weight;
   2. for X in --targets: --target-cosine X (the knapsack search) and --target-cosine X --search greedy
      (the plain baseline: raise the most sensitive tensor until a full run meets X), each with its wall
-     time, the search's own time (the report's target.seconds), the runs it made, and the bits per weight.
+     time, the search's own time (the report's target.seconds), the process's wall and CPU time (user + system,
+     from getrusage: other jobs share this machine's two cores, so wall times drift with the load), the
+     runs it made, and the bits per weight.
 It checks, and prints FAIL otherwise, that every assignment meets X (the report's eval, read back from the
 written file), is no larger than the smallest uniform ladder type meeting X, and no larger than greedy's.
 
@@ -28,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -73,12 +76,14 @@ def prepare(case, spec):
 
 def quantize(connkit, folder, out, options):
     command = [connkit, "quantize", folder, out, "--random", "256", "--seed", "0", "--json", "--force"] + options
-    start = time.monotonic()
+    start, before = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)}: exit {result.returncode}: {result.stderr}")
-    return json.loads(result.stdout), wall, result.returncode
+    return json.loads(result.stdout), (wall, cpu), result.returncode
 
 
 def candidates(report):
@@ -108,7 +113,7 @@ def main():
         extra = ["--group-size", "64"] if ext == "safetensors" else []
         uniform = {}
         for t in ladder:
-            report, wall, status = quantize(args.connkit, folder, out, ["--type", t, "--eval"] + extra)
+            report, (wall, _), status = quantize(args.connkit, folder, out, ["--type", t, "--eval"] + extra)
             written, _ = candidates(report)
             uniform[t] = dict(min=report["eval"]["features"]["cosine"]["min"], bpw=bpw(report), bytes=written,
                               tokens=report["eval"]["features"]["tokens"], wall=wall)
@@ -117,7 +122,7 @@ def main():
             found = {}
             for search in ("knapsack", "greedy"):
                 options = ["--target-cosine", repr(x)] + (["--search", "greedy"] if search == "greedy" else []) + extra
-                report, wall, status = quantize(args.connkit, folder, out, options)
+                report, (wall, cpu), status = quantize(args.connkit, folder, out, options)
                 if status != 0:
                     found[search] = None
                     print(f"{case} X={x} {search}: exit {status}: {report.get('error')}", flush=True)
@@ -125,7 +130,7 @@ def main():
                 target = report["target"]
                 written, _ = candidates(report)
                 found[search] = dict(bpw=bpw(report), bytes=written, min=report["eval"]["features"]["cosine"]["min"],
-                                     seconds=target["seconds"], wall=wall, measurements=target["measurements"],
+                                     seconds=target["seconds"], wall=wall, cpu=cpu, measurements=target["measurements"],
                                      verifications=target["verifications"], chosen_by=target["chosen_by"],
                                      types=sorted({t["type"] for t in report["tensors"] if not t["reason"].startswith("kept")}))
                 print(f"{case} X={x} {search}: {found[search]}", flush=True)
@@ -146,13 +151,13 @@ def main():
 
 def print_table(rows):
     print()
-    print("| connector | X | uniform: min cosine (bpw) | `--target-cosine X`: bpw, min cosine, types | search s (wall s) | runs: single / full | greedy: bpw, search s |")
+    print("| connector | X | uniform: min cosine (bpw) | `--target-cosine X`: bpw, min cosine, types | search s (process wall s, CPU s) | runs: single / full | greedy: bpw, search s |")
     print("|---|---:|---|---|---:|---:|---:|")
     for label, x, uniform, knapsack, greedy, ladder in rows:
         cells = ", ".join(f"{t} {u['min']:.5f} ({u['bpw']:.2f})" for t, u in uniform.items())
         if knapsack:
             chosen = f"**{knapsack['bpw']:.2f}**, {knapsack['min']:.5f}, {'+'.join(knapsack['types'])}"
-            timing = f"{knapsack['seconds']:.1f} ({knapsack['wall']:.1f})"
+            timing = f"{knapsack['seconds']:.1f} ({knapsack['wall']:.1f}, {knapsack['cpu']:.1f})"
             runs = f"{knapsack['measurements']} / {knapsack['verifications']}"
         else:
             chosen, timing, runs = "unreachable", "-", "-"
