@@ -154,13 +154,5 @@ public enum ConnectorQuantize {
             }
             guard out != path else { throw OutputQuantizationError(.usage("--imatrix-out and OUT are the same file")) }
         }
-        // A type ggml weights whose connkit quantizer does not take weights yet: refused before any work.
-        if request.importance != nil {
-            for case .ggml(let type) in types where ImportanceWeights.weightedByGGML.contains(type) && !ImportanceWeights.accepted.contains(type) {
-                throw OutputQuantizationError(.usage("--imatrix with \(type.rawValue): connkit's \(type.rawValue) quantizer does not take "
-                    + "importance weights yet (the weighted kernels are not written); ggml's q8_0 takes none and is accepted: "
-                    + (request.target == nil ? "--type q8_0" : "--types q8_0,f16")))
-            }
-        }
     }
 }

@@ -117,7 +117,6 @@ struct OutputQuantizeCLITests {
         (["--types", "q4_k"], "usage"),
         (["--type", "q8_0", "--min-cosine", "0.9"], "usage"),
         (["--type", "q8_0", "--random", "16"], "usage"),
-        (["--type", "q4_k", "--imatrix"], "usage"),
         (["--type", "q8_0", "--imatrix", "--imatrix-out", "IM.safetensors"], "usage"),
         (["--type", "q8_0", "--imatrix-out", "IM.gguf"], "usage"),
         (["--type", "q8_0", "--eval", "--input", CLI.fixture("runtime/blip2/input.npy")], nil),
@@ -136,6 +135,18 @@ struct OutputQuantizeCLITests {
         if let code { #expect(json["code"]?.stringValue == code, "\(options): \(json)") }
         #expect(!FileManager.default.fileExists(atPath: out))
         #expect(!FileManager.default.fileExists(atPath: scratch.file("IM.gguf")) && !FileManager.default.fileExists(atPath: scratch.file("IM.safetensors")))
+    }
+
+    /// `--imatrix` with a type ggml weights, and with --target-cosine's default ladder: exit 0, the report
+    /// names the tensors that got a vector.
+    @Test(arguments: [["--type", "q4_0"], ["--target-cosine", "0.999"]])
+    func imatrixWithWeightedTypes(_ options: [String]) throws {
+        let scratch = try Scratch()
+        let result = try CLI.run(["quantize", Self.llava, scratch.file("out.gguf"), "--imatrix", "--json"] + options)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try CLI.json(result)
+        #expect(try CLI.schema("quantize-report.schema.json").validate(json) == [])
+        #expect(json["imatrix"]?["tensors"]?.arrayValue?.count == 2)
     }
 
     /// `--imatrix` with an MLX type: MLX's affine quantizer takes no weights.

@@ -102,15 +102,45 @@ import Testing
         }
     }
 
-    /// A type ggml weights whose weighted connkit kernel is not written, and MLX types: usage errors
-    /// before any work, nothing written.
-    @Test(arguments: ["q4_k", "q4_0", "mlx-q4"])
-    func typesThatCannotTakeTheVectorAreRefused(_ type: String) throws {
+    /// The types ggml weights get the vector end to end: each written tensor is, byte for byte,
+    /// `GGMLBlocks.quantize` of its values given `in_sum2 / count` from the file (that kernel is bit-exact
+    /// with `ggml_quantize_chunk` given an imatrix: QuantizationTests), and differs from the unweighted one.
+    @Test(arguments: ["q4_k", "q6_k", "q4_0", "q5_1"])
+    func weightedTypesGetTheVector(_ type: String) throws {
         let scratch = try Scratch()
         let connectorCase = try ConnectorCase.llava(in: scratch)
-        var request = OutputQuantizeRequest(quantize: QuantizeRequest(type: try QuantizationType(parsing: type)))
+        let quantization = try QuantizationType(parsing: type)
+        guard case .ggml(let dtype) = quantization else { throw CaseError("\(type) is not a ggml type") }
+        var request = OutputQuantizeRequest(quantize: QuantizeRequest(type: quantization))
+        request.importance = .file(CLI.fixture("quant/imatrix/llava.imatrix.gguf"))
+        let report = try connectorCase.quantize(request, to: scratch.file("weighted.gguf"))
+        #expect(report.importance?.tensors.count == 2)
+        _ = try connectorCase.quantize(OutputQuantizeRequest(quantize: QuantizeRequest(type: quantization)), to: scratch.file("plain.gguf"))
+        let weighted = try Self.tensorBytes(scratch.file("weighted.gguf")), plain = try Self.tensorBytes(scratch.file("plain.gguf"))
+        let (checkpoint, _, _) = try connectorCase.open()
+        let vector = (0 ..< 256).map { Float($0 % 17 + 1) / 4 }
+        for name in ["linear_1.weight", "linear_2.weight"].map({ Self.prefix + $0 }) {
+            let tensor = try #require(checkpoint.tensor(named: name))
+            var values = [Float](repeating: 0, count: tensor.info.elementCount)
+            try values.withUnsafeMutableBufferPointer { try tensor.readFloats(into: $0) }
+            var expected = [UInt8](repeating: 0, count: values.count / dtype.layout.blockElements * dtype.layout.blockBytes)
+            try values.withUnsafeBufferPointer { values in
+                try expected.withUnsafeMutableBytes {
+                    try GGMLBlocks.quantize(values, rowLength: 256, as: dtype, importance: vector, into: $0, threads: 1, kernel: .reference)
+                }
+            }
+            #expect(weighted[name] == expected, "\(name)")
+            #expect(plain[name] != expected, "\(name): the vector changed nothing")
+        }
+    }
+
+    /// MLX types take no importance vector: a usage error before any work, nothing written.
+    @Test func mlxTypesAreRefused() throws {
+        let scratch = try Scratch()
+        let connectorCase = try ConnectorCase.llava(in: scratch)
+        var request = OutputQuantizeRequest(quantize: QuantizeRequest(type: .mlx(bits: 4)))
         request.importance = .collect
-        let path = scratch.file(type.hasPrefix("mlx") ? "out.safetensors" : "out.gguf")
+        let path = scratch.file("out.safetensors")
         #expect {
             _ = try connectorCase.quantize(request, to: path)
         } throws: { error in
