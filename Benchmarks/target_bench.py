@@ -24,7 +24,10 @@ Bits per weight are over the candidate tensors (those the selection rule quantiz
 biases, queries): 8 x their bytes written / their elements. Sizes compared are tensor bytes.
 
     swift build -c release --product connkit
-    /work/main/venv/bin/python Benchmarks/target_bench.py [--connkit .build/release/connkit] [--cases ...] [--targets 0.999 0.9999]
+    /work/main/venv/bin/python Benchmarks/target_bench.py [--connkit .build/release/connkit] [--cases ...] [--targets 0.999 0.9999] [--imatrix]
+
+With --imatrix (GGUF cases), the uniform types but f16 and the knapsack search run again with --imatrix: the importance
+vectors collected from the same features the figures are taken on (so these rows are not held-out figures).
 """
 import argparse
 import hashlib
@@ -102,10 +105,13 @@ def main():
     parser.add_argument("--connkit", default=os.path.join(ROOT, ".build", "release", "connkit"))
     parser.add_argument("--cases", nargs="*", default=["llava-1.5-7b", "blip2-opt-2.7b", "qwen2-vl-7b"])
     parser.add_argument("--targets", nargs="*", type=float, default=[0.999, 0.9999])
+    parser.add_argument("--imatrix", action="store_true",
+                        help="also with --imatrix (importance vectors from the same features): uniform types and the knapsack search")
     args = parser.parse_args()
     by_name = specs()
     failures = []
     rows = []
+    imatrix_rows = []
     for case in args.cases:
         name, ext, ladder, label = CASES[case]
         folder = prepare(case, by_name[name])
@@ -143,7 +149,30 @@ def main():
             if knapsack and greedy and knapsack["bytes"] > greedy["bytes"]:
                 failures.append(f"{case} X={x}: knapsack {knapsack['bytes']} B > greedy {greedy['bytes']} B")
             rows.append((label, x, uniform, knapsack, greedy, ladder))
+        if args.imatrix and ext == "gguf":
+            weighted = {}
+            for t in ladder[:-1]:
+                report, _, _ = quantize(args.connkit, folder, out, ["--type", t, "--eval", "--imatrix"])
+                weighted[t] = dict(min=report["eval"]["features"]["cosine"]["min"], bpw=bpw(report))
+            for x in args.targets:
+                report, (wall, cpu), status = quantize(args.connkit, folder, out, ["--target-cosine", repr(x), "--imatrix"])
+                chosen = None
+                if status == 0:
+                    chosen = dict(bpw=bpw(report), min=report["eval"]["features"]["cosine"]["min"], seconds=report["target"]["seconds"],
+                                  types=sorted({t["type"] for t in report["tensors"] if not t["reason"].startswith("kept")}))
+                    if chosen["min"] < x:
+                        failures.append(f"{case} X={x} --imatrix: min cosine {chosen['min']} < X")
+                imatrix_rows.append((label, x, weighted, chosen))
+                print(f"{case} X={x} --imatrix: {chosen}", flush=True)
     print_table(rows)
+    if imatrix_rows:
+        print()
+        print("| connector | X | uniform with --imatrix: min cosine (bpw) | `--target-cosine X --imatrix`: bpw, min cosine, types | search s |")
+        print("|---|---:|---|---|---:|")
+        for label, x, weighted, chosen in imatrix_rows:
+            cells = ", ".join(f"{t} {u['min']:.5f} ({u['bpw']:.2f})" for t, u in weighted.items())
+            found = f"**{chosen['bpw']:.2f}**, {chosen['min']:.5f}, {'+'.join(chosen['types'])}" if chosen else "unreachable"
+            print(f"| {label} | {x} | {cells} | {found} | {chosen['seconds']:.1f} |" if chosen else f"| {label} | {x} | {cells} | {found} | - |")
     for failure in failures:
         print("FAIL:", failure)
     return 1 if failures else 0
