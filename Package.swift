@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
+        .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -31,6 +32,19 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
         // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
         .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
+        // OpenBLAS from the system (libopenblas-dev) on Linux: cblas_sgemm. macOS uses Accelerate.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // The runtime's element-wise and row-wise kernels (AVX2+FMA with a bit-identical portable path).
+        .target(name: "CRuntimeKernels", path: "Sources/CRuntimeKernels"),
+        // Runs a bound connector graph in float32: one interpreter, one kernel per operation, planned buffers.
+        .target(
+            name: "ConnectorRuntime",
+            dependencies: [
+                "ConnectorGraph", "TensorFormats", "CRuntimeKernels",
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+            ],
+            path: "Sources/ConnectorRuntime",
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -38,6 +52,7 @@ let package = Package(
                 "TensorFormats",
                 "Quantization",
                 "ConnectorGraph",
+                "ConnectorRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),
@@ -54,5 +69,9 @@ let package = Package(
             dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
+        .testTarget(
+            name: "ConnectorRuntimeTests",
+            dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
+            path: "Tests/ConnectorRuntimeTests"),
     ]
 )

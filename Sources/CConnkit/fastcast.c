@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <string.h>
 #include "CConnkit.h"
 
@@ -68,6 +69,9 @@ void ck_f16_to_f32_portable(const uint16_t *src, float *dst, size_t n) {
 void ck_f32_to_bf16_portable(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = f32_to_bf16_one(src[i]);
 }
+void ck_bf16_to_f32_portable(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) { uint32_t u = (uint32_t)src[i] << 16; memcpy(dst + i, &u, 4); }
+}
 
 #ifdef CK_X86
 static int detected = -1;
@@ -98,13 +102,24 @@ static void f32_to_f16_avx(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = f32_to_f16_one(src[i]);
 }
 
+// vcvtph2ps sets the quiet bit of a signalling NaN; numpy (and `f16_to_f32_one`) keep every payload bit,
+// so the quiet bit is put back to the input's bit 9 in NaN lanes.
+__attribute__((target("avx2,f16c")))
+static inline __m256 f16x8_to_f32(__m128i h) {
+    __m256i wide = _mm256_cvtepu16_epi32(h);
+    __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(wide, _mm256_set1_epi32(0x7FFF)), _mm256_set1_epi32(0x7C00));
+    __m256i cleared = _mm256_andnot_si256(_mm256_slli_epi32(wide, 13), _mm256_set1_epi32(0x00400000));
+    __m256i flip = _mm256_and_si256(nan, cleared);
+    return _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(_mm256_cvtph_ps(h)), flip));
+}
+
 __attribute__((target("avx2,f16c")))
 static void f16_to_f32_avx(const uint16_t *src, float *dst, size_t n) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m128i a = _mm_loadu_si128((const __m128i *)(src + i)), b = _mm_loadu_si128((const __m128i *)(src + i + 8));
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(a));
-        _mm256_storeu_ps(dst + i + 8, _mm256_cvtph_ps(b));
+        _mm256_storeu_ps(dst + i, f16x8_to_f32(a));
+        _mm256_storeu_ps(dst + i + 8, f16x8_to_f32(b));
     }
     for (; i < n; i++) dst[i] = f16_to_f32_one(src[i]);
 }
@@ -140,45 +155,9 @@ static void bf16_to_f32_avx(const uint16_t *src, float *dst, size_t n) {
         __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(src + i)));
         _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(w, 16));
     }
-    for (; i < n; i++) { uint32_t u = (uint32_t)src[i] << 16; memcpy(dst + i, &u, 4); }
+    ck_bf16_to_f32_portable(src + i, dst + i, n - i);
 }
 #endif
-
-int ck_has_f16c(void) {
-#ifdef CK_X86
-    return detect();
-#else
-    return 0;
-#endif
-}
-
-void ck_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
-#ifdef CK_X86
-    if (detect()) { f32_to_f16_avx(src, dst, n); return; }
-#endif
-    ck_f32_to_f16_portable(src, dst, n);
-}
-
-void ck_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
-#ifdef CK_X86
-    if (detect()) { f16_to_f32_avx(src, dst, n); return; }
-#endif
-    ck_f16_to_f32_portable(src, dst, n);
-}
-
-void ck_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
-#ifdef CK_X86
-    if (detect()) { f32_to_bf16_avx(src, dst, n); return; }
-#endif
-    ck_f32_to_bf16_portable(src, dst, n);
-}
-
-void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
-#ifdef CK_X86
-    if (detect()) { bf16_to_f32_avx(src, dst, n); return; }
-#endif
-    for (size_t i = 0; i < n; i++) { uint32_t u = (uint32_t)src[i] << 16; memcpy(dst + i, &u, 4); }
-}
 
 static float max_abs_finite_portable(const float *src, size_t n) {
     float m = 0.0f;
@@ -211,9 +190,40 @@ static float max_abs_finite_avx(const float *src, size_t n) {
 }
 #endif
 
-float ck_max_abs_finite_f32(const float *src, size_t n) {
+// The implementations in use, chosen once: the AVX2/F16C kernels where the CPU has them.
+static struct {
+    void (*f32_to_f16)(const float *, uint16_t *, size_t);
+    void (*f16_to_f32)(const uint16_t *, float *, size_t);
+    void (*f32_to_bf16)(const float *, uint16_t *, size_t);
+    void (*bf16_to_f32)(const uint16_t *, float *, size_t);
+    float (*max_abs_finite)(const float *, size_t);
+} casts = {ck_f32_to_f16_portable, ck_f16_to_f32_portable, ck_f32_to_bf16_portable, ck_bf16_to_f32_portable,
+           max_abs_finite_portable};
+
+static void choose(void) {
 #ifdef CK_X86
-    if (detect()) return max_abs_finite_avx(src, n);
+    if (detect()) {
+        casts.f32_to_f16 = f32_to_f16_avx;
+        casts.f16_to_f32 = f16_to_f32_avx;
+        casts.f32_to_bf16 = f32_to_bf16_avx;
+        casts.bf16_to_f32 = bf16_to_f32_avx;
+        casts.max_abs_finite = max_abs_finite_avx;
+    }
 #endif
-    return max_abs_finite_portable(src, n);
 }
+
+static pthread_once_t chosen = PTHREAD_ONCE_INIT;
+
+int ck_has_f16c(void) {
+#ifdef CK_X86
+    return detect();
+#else
+    return 0;
+#endif
+}
+
+void ck_f32_to_f16(const float *src, uint16_t *dst, size_t n) { pthread_once(&chosen, choose); casts.f32_to_f16(src, dst, n); }
+void ck_f16_to_f32(const uint16_t *src, float *dst, size_t n) { pthread_once(&chosen, choose); casts.f16_to_f32(src, dst, n); }
+void ck_f32_to_bf16(const float *src, uint16_t *dst, size_t n) { pthread_once(&chosen, choose); casts.f32_to_bf16(src, dst, n); }
+void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n) { pthread_once(&chosen, choose); casts.bf16_to_f32(src, dst, n); }
+float ck_max_abs_finite_f32(const float *src, size_t n) { pthread_once(&chosen, choose); return casts.max_abs_finite(src, n); }

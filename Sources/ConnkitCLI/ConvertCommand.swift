@@ -39,10 +39,9 @@ struct Convert: ParsableCommand {
         options.overwrite = write.force
         let checkpoint = try CheckpointReader.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
-        options.dequantize = CLIHooks.dequantize
         let bar = ProgressBar(label: "converting", quiet: write.quiet)
         defer { bar.finish() }
-        options.progress = bar.update
+        options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
         for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
@@ -50,9 +49,4 @@ struct Convert: ParsableCommand {
         emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
             + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
     }
-}
-
-/// Capabilities other libraries plug into the CLI (block dequantization comes from the quantization layer).
-enum CLIHooks {
-    static let dequantize: BlockDequantizer? = { try Quantization.dequantize($0, $1, into: $2) }
 }

@@ -98,7 +98,8 @@ struct Describe: ParsableCommand {
                 throw CommandFailure(.unusableInput, .emptySelection, "\(target): \(report.diagnostics.first?.message ?? "no connector found")")
             }
             let bound = report.dims.compactMap { dim in dim.value.map { DimensionClaim(key: dim.key, value: $0, source: dim.source ?? .familyDefault) } }
-            description = Describer.describe(chosen, claims: claims + bound, scheme: report.scheme)
+            let held = Set(report.connector?.parameters.filter { $0.layout != .absent }.map(\.node) ?? [])
+            description = Describer.describe(chosen, claims: claims + bound, scheme: report.scheme, present: held)
         }
         json ? emitJSON(description.json) : emit(description.text)
     }

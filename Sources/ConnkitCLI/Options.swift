@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorGraph
+import TensorFormats
 
 /// IN and OUT of the commands that write a checkpoint (`convert`, `quantize`).
 struct InputOutput: ParsableArguments {
@@ -36,5 +37,59 @@ struct PresetOptions: ParsableArguments {
 
     var llmPreset: LLMPreset? {
         get throws(CommandFailure) { try llm?.value }
+    }
+}
+
+/// How `validate`, `run` and `compare` find and bind a connector: the family or a graph description, and
+/// every dimension source besides the checkpoint itself.
+struct ConnectorOptions: ParsableArguments {
+    @Option(help: "Check against this family instead of detecting it.")
+    var family: Choice<Family>?
+
+    @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
+    var graph: String?
+
+    @Option(name: .customLong("encoder-dim"), help: "Vision encoder width (D_enc).")
+    var encoderDim: Int?
+
+    @Option(name: .customLong("llm-dim"), help: "LLM hidden size (D_llm).")
+    var llmDim: Int?
+
+    @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
+    var dims: [String] = []
+
+    @OptionGroup var presets: PresetOptions
+
+    @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
+    var config: String?
+
+    @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
+    var llmCheckpoint: String?
+
+    /// What `Validator.validate` needs for the checkpoint made of `paths`.
+    func request(_ paths: [String], checkValues: Bool) throws -> ValidationRequest {
+        if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
+        let family = try family?.value
+        var claims: [DimensionClaim] = []
+        if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
+        if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
+        claims += try parseDimensionArguments(dims, flag: "--dim")
+        let encoderPreset = try presets.encoderPreset
+        let llmPreset = try presets.llmPreset
+        let checkpoint = try pooledCheckpoint(paths)
+        let graphDescription = try graph.map(ConnectorGraph.load)
+        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
+        var llmClaim: DimensionClaim?
+        if let llmCheckpoint {
+            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            guard let claim = LLMWidth.find(in: llmModel) else {
+                throw CommandFailure(.unusableInput, .unreadableInput,
+                                     "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
+            }
+            llmClaim = claim
+        }
+        return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
+                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
+                                 llmCheckpointClaim: llmClaim, checkValues: checkValues)
     }
 }

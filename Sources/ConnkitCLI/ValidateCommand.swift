@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 #if canImport(Glibc)
 import Glibc
@@ -25,31 +26,16 @@ struct Validate: ParsableCommand {
     @Argument(help: "The checkpoint file(s) or folder.")
     var paths: [String] = []
 
-    @Option(help: "Check against this family instead of detecting it.")
-    var family: Choice<Family>?
-
-    @Option(help: "Check against a connector graph description (JSON, schemas/connector-graph.schema.json).")
-    var graph: String?
-
-    @Option(name: .customLong("encoder-dim"), help: "Vision encoder width (D_enc).")
-    var encoderDim: Int?
-
-    @Option(name: .customLong("llm-dim"), help: "LLM hidden size (D_llm).")
-    var llmDim: Int?
-
-    @Option(name: .customLong("dim"), help: "Any dimension by key, KEY=N (e.g. queries=64, merge=2); repeatable.")
-    var dims: [String] = []
-
-    @OptionGroup var presets: PresetOptions
-
-    @Option(help: "A config.json to read dimensions from (default: the one next to the weights, if any).")
-    var config: String?
-
-    @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
-    var llmCheckpoint: String?
+    @OptionGroup var connector: ConnectorOptions
 
     @Flag(name: .customLong("no-values"), help: "Check names and shapes only; do not read tensor values.")
     var noValues = false
+
+    @Flag(name: .customLong("run"),
+          help: "Also run the connector on random features of its TOKENS IN (or --input): a non-finite output is an error, a collapsed one a warning.")
+    var runCheck = false
+
+    @OptionGroup var features: FeatureOptions
 
     @Flag(help: "Print one JSON object (schema: schemas/validation-report.schema.json).")
     var json = false
@@ -62,40 +48,53 @@ struct Validate: ParsableCommand {
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
-        if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
         if paths.isEmpty { throw CommandFailure.usage("give at least one PATH (or --list-presets)") }
-        let report = Validator.validate(try makeRequest())
-        json ? emitJSON(report.json(inputs: paths)) : emit(report.text)
-        if !report.valid { throw CheckFailed() }
-    }
-
-    func makeRequest() throws -> ValidationRequest {
-        let family = try family?.value
-        var claims: [DimensionClaim] = []
-        if let encoderDim { claims.append(DimensionClaim(key: "encoder", value: try positive(encoderDim, "--encoder-dim"), source: .flag("--encoder-dim"))) }
-        if let llmDim { claims.append(DimensionClaim(key: "llm", value: try positive(llmDim, "--llm-dim"), source: .flag("--llm-dim"))) }
-        claims += try parseDimensionArguments(dims, flag: "--dim")
-        let encoderPreset = try presets.encoderPreset
-        let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths)
-        let graphDescription = try graph.map(ConnectorGraph.load)
-        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
-        var llmClaim: DimensionClaim?
-        if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
-            guard let claim = LLMWidth.find(in: llmModel) else {
-                throw CommandFailure(.unusableInput, .unreadableInput,
-                                     "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
+        let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+        if usesFeatures && !runCheck { throw CommandFailure.usage("--input, --random and --grid go with --run") }
+        try features.validate(required: false)
+        var report = Validator.validate(try connector.request(paths, checkValues: !noValues))
+        var ran: (features: Features, output: RunOutput)?
+        if runCheck, report.valid, let bound = report.connector { (report, ran) = try functionalCheck(report, bound) }
+        if json {
+            var members = report.json(inputs: paths).objectMembers ?? []
+            if let ran {
+                members.append(.init("run", .object([
+                    .init("input", RunReport.inputJSON(ran.features, grid: try Connector.grid(tokens: ran.features.tokens, given: features.parsedGrid))),
+                    .init("output", .object([.init("shape", .array(ran.output.shape.map { .int($0) })),
+                                             .init("statistics", RunReport.statisticsJSON(ran.output.statistics))])),
+                ])))
             }
-            llmClaim = claim
+            emitJSON(.object(members))
+        } else {
+            var text = report.text
+            if let ran {
+                text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
+                    + "\(ran.output.statistics.nonFinite) non-finite"
+            }
+            emit(text)
         }
-        return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
-                                 llmCheckpointClaim: llmClaim, checkValues: !noValues)
+        if !report.valid { throw CheckFailed() }
     }
 }
 
 extension Validate: JSONCommand {}
+
+extension Validate {
+    /// `--run`: the connector on random features of its TOKENS IN (or `--input`); what the output shows is
+    /// added to the report's diagnostics.
+    func functionalCheck(_ report: ValidationReport, _ bound: BoundConnector) throws -> (ValidationReport, (Features, RunOutput)) {
+        let model = try Connector(bound: bound)
+        if features.input == nil, features.random == nil, report.inputTokens == nil {
+            throw CommandFailure.usage("--run needs the token count: pass --dim tokens=N, an --encoder preset, --random T or --input")
+        }
+        let input = try features.features(width: model.inputWidth, tokens: report.inputTokens)
+        let output = try model.run(input, grid: try features.parsedGrid)
+        var checked = report
+        checked.diagnostics += output.functionalDiagnostics(features: input.origin)
+        checked.diagnostics = checked.diagnostics.enumerated().sorted { ($0.element.severity, $0.offset) < ($1.element.severity, $1.offset) }.map(\.element)
+        return (checked, (input, output))
+    }
+}
 
 // MARK: - Shared by validate and describe
 

@@ -17,6 +17,8 @@ public struct QuantizeRequest: Sendable {
     /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
     /// (beyond it they are computed again; tests lower it).
     var mlxParameterCacheBytes = 64 << 20
+    /// Values per slice: rows are read and processed in slices of about this many elements (tests lower it).
+    var sliceElements = 1 << 20
 
     public init(type: QuantizationType) {
         self.type = type
@@ -44,9 +46,6 @@ public enum QuantizePipeline {
 
         public var report: QuantizationReport { builder.report }
     }
-
-    /// Values per slice: rows are processed in slices of about this many elements (tests lower it).
-    nonisolated(unsafe) static var sliceElements = 1 << 20
 
     /// Plans the output of quantizing `checkpoint` into a file at `outputPath` (whose extension sets the
     /// format). Throws for a request that cannot be met (`QuantizationError`) before anything is written.
@@ -100,34 +99,15 @@ public enum QuantizePipeline {
 
     /// Quantizes `checkpoint` into `path` (atomically: nothing appears at `path` unless everything
     /// succeeded) and returns the report. `progress` gets (tensors written, total, bytes written, total
-    /// bytes) after each output tensor.
+    /// bytes) after each output tensor and about every MiB within one.
     public static func run(_ checkpoint: Checkpoint, to path: String, request: QuantizeRequest, overwrite: Bool,
                            progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> QuantizationReport {
         let prepared = try prepare(checkpoint, outputPath: path, request: request)
-        let inputs = [checkpoint.path] + checkpoint.shards.map { shard in
-            (checkpoint.path.lastIndex(of: "/").map { String(checkpoint.path[...$0]) } ?? "") + shard
+        var writer = try CheckpointWriter(path: path, from: checkpoint, overwrite: overwrite)
+        if let progress {
+            writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) }
         }
-        let output = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
-        do {
-            let total = prepared.tensors.count
-            let totalBytes = prepared.tensors.reduce(0) { $0 + $1.info.byteCount }
-            var doneBytes = 0
-            let tensors = prepared.tensors.enumerated().map { index, tensor in
-                OutputTensor(info: tensor.info) { file in
-                    try tensor.produce(file)
-                    doneBytes += tensor.info.byteCount
-                    progress?(index + 1, total, doneBytes, totalBytes)
-                }
-            }
-            switch prepared.format {
-            case .gguf: try GGUFWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
-            default: try SafetensorsWriter.write(tensors: tensors, metadata: prepared.metadata, to: output)
-            }
-            try output.commit()
-        } catch {
-            output.abandon()
-            throw error
-        }
+        try writer.write(prepared.tensors, metadata: prepared.metadata)
         return prepared.report
     }
 
@@ -159,7 +139,7 @@ public enum QuantizePipeline {
             return [OutputTensor(info: info) { output in
                 try copy.produce(output)
                 var metrics = ErrorMetrics()
-                try forEachSlice(of: tensor, rows: 1) { values, _ in
+                try forEachSlice(of: tensor, rows: 1, request) { values, _ in
                     metrics.merge(.measure(original: values.baseAddress!, result: values.baseAddress!, count: values.count,
                                            threads: request.threads))
                 }
@@ -169,40 +149,28 @@ public enum QuantizePipeline {
             let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
-                let encoded = UnsafeMutableRawBufferPointer.allocate(byteCount: sliceElements * 4 + 4096, alignment: 64)
-                let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: sliceElements + 1024)
-                defer {
-                    encoded.deallocate()
-                    decoded.deallocate()
-                }
-                try forEachSlice(of: tensor, rows: rowLength(info)) { values, _ in
+                let scratch = SliceScratch()
+                try forEachSlice(of: tensor, rows: rowLength(info), request) { values, _ in
                     let n = values.count
+                    let encoded = scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
-                    let bytes = UnsafeRawBufferPointer(rebasing: encoded[0 ..< n * target.layout.blockBytes])
-                    try output.write(bytes)
-                    Cast.toFloat32(bytes.baseAddress!, target, count: n, into: decoded.baseAddress!)
-                    metrics.merge(.measure(original: values.baseAddress!, result: decoded.baseAddress!, count: n,
-                                           threads: request.threads))
+                    try output.write(UnsafeRawBufferPointer(encoded))
+                    let decoded = scratch.floats(1, n)
+                    Cast.toFloat32(encoded.baseAddress!, target, count: n, into: decoded)
+                    metrics.merge(.measure(original: values.baseAddress!, result: decoded, count: n, threads: request.threads))
                 }
                 builder.setMetrics(metrics, entry: entry)
             }]
         case .ggml(let target):
             let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
             let rowLength = rowLength(info)
-            let rowBytes = rowLength / target.layout.blockElements * target.layout.blockBytes
             let threads = request.threads
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
-                let maxRows = max(1, sliceElements / rowLength)
-                let quantized = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowBytes, alignment: 64)
-                let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: maxRows * rowLength)
-                defer {
-                    quantized.deallocate()
-                    decoded.deallocate()
-                }
-                try forEachSlice(of: tensor, rows: rowLength) { values, firstElement in
-                    let rows = values.count / rowLength
-                    let bytes = UnsafeMutableRawBufferPointer(rebasing: quantized[0 ..< rows * rowBytes])
+                let scratch = SliceScratch()
+                try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
+                    // Whole rows of whole blocks: the quantizer checks the row length first.
+                    let bytes = scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
                         try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
                                                 threads: threads)
@@ -213,7 +181,7 @@ public enum QuantizePipeline {
                         throw error.on(tensor: info.name)
                     }
                     try output.write(UnsafeRawBufferPointer(bytes))
-                    let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
+                    let back = UnsafeMutableBufferPointer(start: scratch.floats(1, values.count), count: values.count)
                     try GGMLBlocks.dequantize(target, UnsafeRawBufferPointer(bytes), into: back, threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
@@ -221,17 +189,17 @@ public enum QuantizePipeline {
                 builder.setMetrics(metrics, entry: entry)
             }]
         case .mlx(let bits, let groupSize):
-            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, threads: request.threads,
-                                  parameterCacheBytes: request.mlxParameterCacheBytes, builder: builder,
+            return try mlxTensors(for: tensor, bits: bits, groupSize: groupSize, request: request, builder: builder,
                                   entry: entry, names: &names)
         }
     }
 
     /// A packed `name` (uint32), `base.scales` and `base.biases` where `base` is the name without
     /// `.weight` (mlx-lm's layout).
-    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, threads: Int, parameterCacheBytes: Int,
+    static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, request: QuantizeRequest,
                            builder: ReportBuilder, entry: Int,
                            names: inout Set<String>) throws -> [OutputTensor] {
+        let threads = request.threads
         let info = tensor.info
         let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
         for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
@@ -251,7 +219,7 @@ public enum QuantizePipeline {
         // computes the codes and the report's figures; the others need only the scales and biases.
         enum Part { case words, scales, biases }
         let parameterBytes = info.elementCount / groupSize * parameterType.layout.blockBytes
-        let cache = MLXParameterCache(keeping: 2 * parameterBytes <= parameterCacheBytes)
+        let cache = MLXParameterCache(keeping: 2 * parameterBytes <= request.mlxParameterCacheBytes)
         @Sendable func produce(_ part: Part, _ output: OutputFile) throws {
             if part != .words, let kept = cache.kept {
                 try (part == .scales ? kept.scales : kept.biases).withUnsafeBytes { try output.write($0) }
@@ -263,22 +231,12 @@ public enum QuantizePipeline {
                 keptBiases.reserveCapacity(parameterBytes)
             }
             var metrics = ErrorMetrics()
-            let maxRows = max(1, sliceElements / rowLength)
             let parameterSize = parameterType.layout.blockBytes
-            let words = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength * bits / 8, alignment: 64)
-            let scales = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength / groupSize * parameterSize, alignment: 64)
-            let biases = UnsafeMutableRawBufferPointer.allocate(byteCount: maxRows * rowLength / groupSize * parameterSize, alignment: 64)
-            let decoded = UnsafeMutableBufferPointer<Float>.allocate(capacity: part == .words ? maxRows * rowLength : 0)
-            defer {
-                words.deallocate()
-                scales.deallocate()
-                biases.deallocate()
-                decoded.deallocate()
-            }
-            try forEachSlice(of: tensor, rows: rowLength) { values, firstElement in
-                let packed = UnsafeMutableRawBufferPointer(rebasing: words[0 ..< values.count * bits / 8])
-                let scaleSlice = UnsafeMutableRawBufferPointer(rebasing: scales[0 ..< values.count / groupSize * parameterSize])
-                let biasSlice = UnsafeMutableRawBufferPointer(rebasing: biases[0 ..< values.count / groupSize * parameterSize])
+            let scratch = SliceScratch()
+            try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
+                let packed = scratch.bytes(0, values.count * bits / 8)
+                let scaleSlice = scratch.bytes(1, values.count / groupSize * parameterSize)
+                let biasSlice = scratch.bytes(2, values.count / groupSize * parameterSize)
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
                                            parameterType: parameterType, words: part == .words ? packed : nil,
@@ -292,7 +250,7 @@ public enum QuantizePipeline {
                 switch part {
                 case .words:
                     try output.write(UnsafeRawBufferPointer(packed))
-                    let back = UnsafeMutableBufferPointer(rebasing: decoded[0 ..< values.count])
+                    let back = UnsafeMutableBufferPointer(start: scratch.floats(3, values.count), count: values.count)
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
                                              rowLength: rowLength, groupSize: groupSize, bits: bits, into: back,
@@ -323,48 +281,20 @@ public enum QuantizePipeline {
         max(1, info.shape.last ?? 1)
     }
 
-    /// Calls `body` with consecutive slices of whole rows of `tensor` widened to float32 (and the index of
-    /// the slice's first element), releasing each slice's pages of a mapped file once it is done, so the
-    /// memory in use stays at one slice whatever the tensor's size.
-    static func forEachSlice(of tensor: Tensor, rows rowLength: Int,
+    /// Calls `body` with consecutive slices of whole rows of `tensor` as float32 (and the index of the
+    /// slice's first element), `request.sliceElements` values at a time: the memory in use stays at one
+    /// slice whatever the tensor's size.
+    static func forEachSlice(of tensor: Tensor, rows rowLength: Int, _ request: QuantizeRequest,
                              _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
-        let count = tensor.info.elementCount
-        guard count > 0 else { return }
-        let sliceRows = max(1, sliceElements / rowLength)
-        let capacity = min(count, sliceRows * rowLength)
-        let values = UnsafeMutableBufferPointer<Float>.allocate(capacity: capacity)
-        defer { values.deallocate() }
-        let dtype = tensor.dtype
-        let region = tensor.data.fileRegion
-        if let region { region.file.adviseSequential(offset: region.offset, count: region.count) }
-        try tensor.withBytes { bytes in
-            var start = 0
-            while start < count {
-                let n = min(capacity, count - start)
-                let slice = UnsafeMutableBufferPointer(rebasing: values[0 ..< n])
-                if dtype.isBlockQuantized {
-                    let (blockElements, blockBytes) = dtype.layout
-                    let raw = UnsafeRawBufferPointer(rebasing: bytes[start / blockElements * blockBytes ..< (start + n) / blockElements * blockBytes])
-                    try GGMLBlocks.dequantize(dtype, raw, into: slice, threads: Parallel.processorCount)
-                } else {
-                    Cast.toFloat32(bytes.baseAddress! + start * dtype.layout.blockBytes, dtype, count: n, into: slice.baseAddress!)
-                }
-                try body(slice, start)
-                if let region {
-                    let (blockElements, blockBytes) = dtype.layout
-                    region.file.release(offset: region.offset + start / blockElements * blockBytes, count: n / blockElements * blockBytes)
-                }
-                start += n
-            }
-        }
-        tensor.data.release()
+        try tensor.forEachFloatChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
     }
 
     // MARK: metadata
 
-    /// GGUF: every key of the input (typed), `general.architecture` first, `general.quantization_version`
-    /// = 2 and `general.file_type` (llama.cpp's numbering) set. safetensors: the input's metadata as
-    /// strings, plus `format` = `mlx` and `quantization` for MLX types.
+    /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
+    /// and `general.file_type` (llama.cpp's numbering); for MLX types in safetensors `format` = `mlx` and
+    /// `quantization`. (What each format carries, and GGUF's `general.architecture`, is
+    /// `CheckpointWriter`'s.)
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
                                groupSize: Int) throws -> [MetadataEntry] {
         func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
@@ -377,14 +307,11 @@ public enum QuantizePipeline {
         switch format {
         case .gguf:
             var entries = checkpoint.metadata
-            if entries["general.architecture"] == nil {
-                entries.insert(MetadataEntry("general.architecture", .string(Converter.defaultArchitecture)), at: 0)
-            }
             setting(&entries, "general.quantization_version", .uint32(2))
             if let fileType = QuantizationPolicy.fileType(type) { setting(&entries, "general.file_type", .uint32(fileType)) }
             return entries
         default:
-            var entries = checkpoint.metadata.map { MetadataEntry($0.key, .string($0.value.text)) }
+            var entries = checkpoint.metadata
             if case .mlx(let bits) = type {
                 setting(&entries, "format", .string("mlx"))
                 setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))
@@ -400,6 +327,27 @@ final class ReportBuilder: @unchecked Sendable {
 
     func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
         report.entries[entry].metrics = metrics
+    }
+}
+
+/// Scratch memory a producer reuses from slice to slice: each slot is allocated at the size of its first
+/// request (a producer's first slice is its largest), so no buffer is sized from the tensor's shape.
+final class SliceScratch {
+    private var slots: [Int: UnsafeMutableRawBufferPointer] = [:]
+
+    deinit { for buffer in slots.values { buffer.deallocate() } }
+
+    /// `count` bytes of slot `slot`, 64-byte aligned.
+    func bytes(_ slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
+        let buffer = slots[slot] ?? .allocate(byteCount: max(count, 1), alignment: 64)
+        slots[slot] = buffer
+        precondition(count <= buffer.count, "a slice larger than the first one")
+        return UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< count])
+    }
+
+    /// `count` floats of slot `slot`.
+    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
+        bytes(slot, count * MemoryLayout<Float>.stride).baseAddress!.bindMemory(to: Float.self, capacity: count)
     }
 }
 

@@ -34,7 +34,7 @@ module CONNXProto {
     export *
 }
 MAP
-flags=(-O -g -parse-as-library -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib"
+flags=(-O -g -parse-as-library -package-name connkit -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib"
        -I "$work/connxproto" -I "$root/Sources/CProtobufC")
 
 objects=()

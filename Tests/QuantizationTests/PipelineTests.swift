@@ -297,9 +297,6 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
 
     @Test func nanIsRefusedNamingTheTensorAndElementAndNothingIsWritten() throws {
         let folder = try TemporaryFolder()
-        let saved = QuantizePipeline.sliceElements
-        QuantizePipeline.sliceElements = 256
-        defer { QuantizePipeline.sliceElements = saved }
         var values = sampleValues(8 * 128, seed: 16)
         values[700] = .nan
         try writeCheckpoint(folder.file("in.safetensors"), [
@@ -307,9 +304,11 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         ])
         for type in [QuantizationType.ggml(.q4_k), .ggml(.q8_0), .mlx(bits: 4)] {
             let out = folder.file(type.isMLX ? "out.safetensors" : "out.gguf")
+            var request = QuantizeRequest(type: type)
+            request.sliceElements = 256
             let error = #expect(throws: QuantizationError.self) {
                 try QuantizePipeline.run(try CheckpointReader.open(folder.file("in.safetensors")), to: out,
-                                         request: QuantizeRequest(type: type), overwrite: false)
+                                         request: request, overwrite: false)
             }
             #expect(error?.tensor == "w")
             guard case .nonFinite(let index, _) = error?.kind else {

@@ -75,6 +75,22 @@ struct CastTests {
         }
     }
 
+    /// numpy's `astype(np.float32)` keeps every bit of an f16 NaN's payload, signalling ones included
+    /// (`0x7D01` -> `0x7FA02000`, checked with numpy 2.4); F16C's `vcvtph2ps` would set the quiet bit, so
+    /// the result depended on whether an element fell in the vector part or the tail of a call.
+    @Test func f16NaNsWidenWithTheirPayloadWhereverTheyFall() {
+        let nans = (0 ... UInt16.max).filter { $0 & 0x7FFF > 0x7C00 }
+        var fast = [Float](repeating: 0, count: nans.count)
+        ck_f16_to_f32(nans, &fast, nans.count)
+        let expected = nans.map { h in (UInt32(h & 0x8000) << 16) | 0x7F80_0000 | (UInt32(h & 0x3FF) << 13) }
+        #expect(fast.map(\.bitPattern) == expected)
+        #expect(fast.map(\.bitPattern)[nans.firstIndex(of: 0x7D01)!] == 0x7FA0_2000)
+        var bf16 = [Float](repeating: 0, count: nans.count), portable = bf16
+        ck_bf16_to_f32(nans, &bf16, nans.count)
+        ck_bf16_to_f32_portable(nans, &portable, nans.count)
+        #expect(bf16.map(\.bitPattern) == portable.map(\.bitPattern))
+    }
+
     @Test func f64CastsMatchNumpyAndMLDtypes() throws {
         let doubles = try #require(casts["f64"]?.arrayValue).map { Double(try #require($0.stringValue).hexDoubleValue) }
         let expectF16 = try u16s("f64_to_f16")

@@ -6,7 +6,8 @@
 #include <sys/types.h>
 
 // Float casts. Round to nearest even; overflow to +-inf; subnormals kept. f32 -> f16 NaN keeps its sign
-// and quiets (as F16C and numpy do for quiet NaNs); f32 -> bf16 NaN becomes 0x7FC0 | sign (ml_dtypes).
+// and quiets (as F16C and numpy do for quiet NaNs); f32 -> bf16 NaN becomes 0x7FC0 | sign (ml_dtypes);
+// widening keeps every NaN payload bit, signalling ones included (numpy).
 // Each function picks an F16C/AVX2 path at run time when the CPU has it and a portable one otherwise;
 // both give identical bits.
 void ck_f32_to_f16(const float *src, uint16_t *dst, size_t n);
@@ -18,6 +19,7 @@ void ck_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void ck_f32_to_f16_portable(const float *src, uint16_t *dst, size_t n);
 void ck_f16_to_f32_portable(const uint16_t *src, float *dst, size_t n);
 void ck_f32_to_bf16_portable(const float *src, uint16_t *dst, size_t n);
+void ck_bf16_to_f32_portable(const uint16_t *src, float *dst, size_t n);
 
 // Largest |x| over the finite elements (0 if none). Used to report f16 overflow.
 float ck_max_abs_finite_f32(const float *src, size_t n);

@@ -19,6 +19,8 @@ public struct BoundConnector: Sendable {
     /// Every parameter the graph holds for this checkpoint, in graph order with repeats unrolled (a
     /// node excluded by its `when` condition has none).
     public var parameters: [BoundParameter]
+    /// Node attributes the model's config sets (norm epsilons, a pixel shuffle's order).
+    public var attributes = ConfiguredAttributes()
 
     private var roleIndex: [String: Int]
     private var values: [String: Int]

@@ -45,16 +45,20 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case quantizedCheckpoint = "quantized-checkpoint"
     case assumedDefault = "assumed-default"
     case valuesSkipped = "values-skipped"
+    /// `validate --run`: the connector's output on test features holds NaN or infinity.
+    case nonFiniteOutput = "non-finite-output"
+    /// `validate --run`: every output token is bit-for-bit the same.
+    case collapsedOutput = "collapsed-output"
 
     public var severity: Severity {
         switch self {
         case .noConnector, .ambiguousFamily, .duplicateConnector, .duplicateTensor, .missingTensor, .layerCountMismatch,
              .wrongRank, .shapeMismatch, .transposedWeight, .headsIndivisible, .queryCountMismatch, .crossAttnLayers,
              .zeroElements, .packedQuantized, .unexpectedDType, .dimensionConflict, .nonFinite, .projectorTypeUnknown,
-             .projectorTypeMismatch:
+             .projectorTypeMismatch, .nonFiniteOutput:
             .error
         case .unexpectedTensor, .unresolvedDimension, .allZero, .constant, .zeroGate, .f16OverflowRisk, .projectorTypeMissing,
-             .metadataMismatch, .quantizedCheckpoint:
+             .metadataMismatch, .quantizedCheckpoint, .collapsedOutput:
             .warning
         case .assumedDefault, .valuesSkipped:
             .note

@@ -92,7 +92,8 @@ struct ExpectedParam {
     var shape: [DimExpr]
     var gate: Bool
     var site: Site
-    /// Set for a parameter of an optional node (the node instance's name).
+    /// Set for a parameter that may be absent: the group it is present or absent with (an optional
+    /// node instance's name, or its q/k norm pair).
     var optionalNode: String?
     /// Stored names: primary then aliases, or the parts of a split parameter. Empty when the scheme
     /// never stores the parameter (`absent`).
@@ -279,7 +280,7 @@ extension GraphCheck.Expanded {
         let nodeName = (try? NameTemplate(op.name))?.instantiate(instantiate) ?? op.name
         params.append(ExpectedParam(
             role: role, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
-            optionalNode: op.optional ? nodeName : nil, names: names, isParts: entry?.isParts ?? false,
+            optionalNode: op.optionalGroup(slot: param.slot, instance: nodeName), names: names, isParts: entry?.isParts ?? false,
             transposed: entry?.transposed ?? false, squeezed: entry?.squeezed ?? false,
             conditionKey: op.when.flatMap { c in outer.indices[c.index].map { "\(outer.blocks[c.index] ?? ""):\($0)" } },
             isAttention: { if case .attention = op.operation { return true } else { return false } }()))

@@ -99,7 +99,7 @@ struct CompiledScheme {
         entryByRole = byRole
         var optional = Set<String>()
         graph.forEachOperation { node, _ in
-            if node.optional { for param in node.params { optional.insert(param.role) } }
+            for param in node.params where node.optionalGroup(slot: param.slot, instance: node.name) != nil { optional.insert(param.role) }
         }
         optionalRoles = optional
         ignored = scheme.ignored.map(Glob.init)

@@ -97,9 +97,10 @@ public enum Validator {
 
         // A --graph description is reported as "custom" (its own names are in `graph`), so the closed
         // vocabularies of family, variant and scheme stay closed.
-        let connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
+        var connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
                                        variant: report.isCustom ? "custom" : variantName,
                                        scheme: report.isCustom ? "custom" : chosen.scheme, check: check, graph: variant.graph)
+        connector.attributes = request.config?.attributes ?? ConfiguredAttributes()
         report.describe(connector)
         report.diagnostics = ordered(report.diagnostics)
         return report
@@ -270,17 +271,6 @@ public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringCon
     }
 }
 
-extension ConnectorDetectionError: ConnkitError {
-    public var failure: FailureClass { .unusableInput }
-    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
-    public var code: ErrorCode {
-        switch self {
-        case .notFound: .emptySelection
-        case .ambiguous: .notConvertible
-        }
-    }
-}
-
 extension ValidationReport {
     /// The summary fields, from the bound connector.
     mutating func describe(_ connector: BoundConnector) {
@@ -303,6 +293,18 @@ extension ValidationReport {
         }
         parameters = count
         inputTokens = connector.graph.dimension(key: "tokens").flatMap { connector.value(.symbol($0.symbol)) }
-        outputTokens = connector.graph.outputs.first?.shape.first.flatMap { connector.value($0) }
+        let held = Set(connector.parameters.filter { $0.layout != .absent }.map(\.node))
+        outputTokens = connector.graph.outputTokens({ symbol in connector.value(.symbol(symbol)) }) { held.contains($0) }
+    }
+}
+
+extension ConnectorDetectionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: .emptySelection
+        case .ambiguous: .notConvertible
+        }
     }
 }

@@ -1,11 +1,4 @@
-import CConnkit
-import Dispatch
 import TensorFormats
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Statistics of one tensor's values, read once from the mapping.
 public struct ValueStats: Sendable, Equatable {
@@ -36,121 +29,43 @@ public struct ValueStats: Sendable, Equatable {
 
 /// Reads tensor values in parallel: each tensor is cut into chunks of at most `chunkElements`
 /// elements (tensors not lying verbatim in a file are one chunk, so they are materialised once), and
-/// the chunks are spread over the cores with `concurrentPerform`.
+/// the chunks are spread over the cores; each is read as float32 (`Tensor.forEachFloatChunk`) a
+/// cache-sized batch at a time.
 public enum ValueScanner {
     public static let chunkElements = 1 << 22
-
-    struct Chunk {
-        var tensor: Int
-        var start: Int
-        var count: Int
-    }
+    /// Values per batch folded into the statistics.
+    static let batchElements = 4096
+    /// The dtypes scanned: the plain floats (block-quantized tensors are checked for shape only).
+    static let scanned: Set<DType> = [.f32, .f16, .bf16, .f64]
 
     /// Float tensors (f32, f16, bf16, f64) are scanned; nil for other dtypes.
     public static func scan(_ tensors: [Tensor]) throws -> [ValueStats?] {
-        var chunks: [Chunk] = []
-        for (index, tensor) in tensors.enumerated() {
-            guard [.f32, .f16, .bf16, .f64].contains(tensor.dtype) else { continue }
+        var chunks: [(tensor: Int, elements: Range<Int>)] = []
+        for (index, tensor) in tensors.enumerated() where scanned.contains(tensor.dtype) {
             let total = tensor.info.elementCount
-            if tensor.data.fileRegion == nil || total <= chunkElements {
-                chunks.append(Chunk(tensor: index, start: 0, count: total))
-            } else {
-                var start = 0
-                while start < total {
-                    let count = min(chunkElements, total - start)
-                    chunks.append(Chunk(tensor: index, start: start, count: count))
-                    start += count
+            let step = tensor.data.fileRegion == nil ? max(total, 1) : chunkElements
+            for start in stride(from: 0, to: total, by: step) {
+                chunks.append((index, start ..< min(total, start + step)))
+            }
+        }
+        let results = Parallel.map(count: chunks.count, threads: Parallel.processorCount) { positions in
+            Result { () throws -> [ValueStats] in
+                try positions.map { position in
+                    let (index, elements) = chunks[position]
+                    var stats = ValueStats()
+                    // A finite f64 beyond Float's range still counts as a huge finite value.
+                    try tensors[index].forEachFloatChunk(maxElements: batchElements, in: elements, f64: .saturating) { values, _ in
+                        accumulate(UnsafeBufferPointer(values), into: &stats)
+                    }
+                    return stats
                 }
             }
         }
-        let results = ResultBox(count: chunks.count)
-        let chunkList = chunks
-        DispatchQueue.concurrentPerform(iterations: chunkList.count) { position in
-            let chunk = chunkList[position]
-            let tensor = tensors[chunk.tensor]
-            do {
-                let stats = try tensor.withBytes { bytes in scanChunk(bytes, dtype: tensor.dtype, start: chunk.start, count: chunk.count) }
-                results.set(position, .success(stats))
-            } catch {
-                results.set(position, .failure(error))
-            }
-        }
-        var merged = [ValueStats?](repeating: nil, count: tensors.count)
-        for (position, chunk) in chunkList.enumerated() {
-            switch results.get(position) {
-            case .success(let stats):
-                var current = merged[chunk.tensor] ?? ValueStats()
-                current.merge(stats)
-                merged[chunk.tensor] = current
-            case .failure(let error):
-                throw error
-            case nil:
-                continue
-            }
-        }
-        for (index, tensor) in tensors.enumerated() where merged[index] == nil && [.f32, .f16, .bf16, .f64].contains(tensor.dtype) {
-            merged[index] = ValueStats()
+        var merged = tensors.map { scanned.contains($0.dtype) ? ValueStats() as ValueStats? : nil }
+        for (chunk, stats) in zip(chunks, try results.flatMap { try $0.get() }) {
+            merged[chunk.tensor]!.merge(stats)
         }
         return merged
-    }
-
-    /// Statistics of elements `start ..< start + count` of a row-major little-endian buffer.
-    static func scanChunk(_ bytes: UnsafeRawBufferPointer, dtype: DType, start: Int, count: Int) -> ValueStats {
-        var stats = ValueStats()
-        guard count > 0, let base = bytes.baseAddress else { return stats }
-        switch dtype {
-        case .f32:
-            let batch = 4096
-            var floats = [Float](repeating: 0, count: batch)
-            var done = 0
-            while done < count {
-                let n = min(batch, count - done)
-                floats.withUnsafeMutableBytes { raw in
-                    raw.copyMemory(from: UnsafeRawBufferPointer(start: base.advanced(by: (start + done) * 4), count: n * 4))
-                }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
-                done += n
-            }
-        case .f64:
-            let values = base.advanced(by: start * 8)
-            var floats = [Float](repeating: 0, count: min(count, 4096))
-            var done = 0
-            while done < count {
-                let n = min(floats.count, count - done)
-                for i in 0 ..< n {
-                    let value = values.loadUnaligned(fromByteOffset: (done + i) * 8, as: Double.self)
-                    // A finite f64 beyond Float's range still counts as a huge finite value.
-                    floats[i] = value.isFinite && abs(value) > Double(Float.greatestFiniteMagnitude) ? Float.greatestFiniteMagnitude : Float(value)
-                }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
-                done += n
-            }
-        case .f16, .bf16:
-            let batch = 4096
-            var buffer = [UInt16](repeating: 0, count: batch)
-            var floats = [Float](repeating: 0, count: batch)
-            var done = 0
-            while done < count {
-                let n = min(batch, count - done)
-                buffer.withUnsafeMutableBytes { raw in
-                    raw.copyMemory(from: UnsafeRawBufferPointer(start: base.advanced(by: (start + done) * 2), count: n * 2))
-                }
-                buffer.withUnsafeBufferPointer { source in
-                    floats.withUnsafeMutableBufferPointer { target in
-                        if dtype == .f16 {
-                            ck_f16_to_f32(source.baseAddress!, target.baseAddress!, n)
-                        } else {
-                            ck_bf16_to_f32(source.baseAddress!, target.baseAddress!, n)
-                        }
-                    }
-                }
-                floats.withUnsafeBufferPointer { accumulate(UnsafeBufferPointer(rebasing: $0[0 ..< n]), into: &stats) }
-                done += n
-            }
-        default:
-            break
-        }
-        return stats
     }
 
     /// Folds a batch of values into the statistics: a tight loop over local counters.
@@ -180,31 +95,5 @@ public enum ValueScanner {
         stats.zeros += zeros
         stats.maxAbs = maxAbs
         stats.constant = constant
-    }
-}
-
-/// Per-chunk results written from concurrent workers (each index by exactly one worker).
-private final class ResultBox: @unchecked Sendable {
-    private var results: [Result<ValueStats, Error>?]
-    private let lock = NSLockLike()
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: Result<ValueStats, Error>) {
-        lock.withLock { results[index] = value }
-    }
-
-    func get(_ index: Int) -> Result<ValueStats, Error>? { lock.withLock { results[index] } }
-}
-
-/// A pthread mutex (Foundation-free).
-private final class NSLockLike: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
     }
 }

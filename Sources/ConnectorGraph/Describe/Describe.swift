@@ -45,8 +45,10 @@ public struct GraphDescription: Sendable {
 public enum Describer {
     /// Describes a graph with dimensions from `claims` (strong, in precedence order), then the
     /// family's defaults, then relations among the dimensions (`C*X = L_llm` gives C).
+    /// `present`: the optional nodes (by instance name) the checkpoint holds; the others pass their input
+    /// on (a family described without a checkpoint has none: LLaVA-1.5, not LLaVA-NeXT).
     public static func describe(_ variant: FamilyVariant, claims: [DimensionClaim], scheme: String? = nil,
-                                evidence: VariantEvidence = VariantEvidence()) -> GraphDescription {
+                                evidence: VariantEvidence = VariantEvidence(), present: Set<String> = []) -> GraphDescription {
         let graph = variant.graph
         var binder = Binder()
         for claim in claims.enumerated().sorted(by: { ($0.element.source.precedence, $0.offset) < ($1.element.source.precedence, $1.offset) }).map(\.element) {
@@ -152,7 +154,7 @@ public enum Describer {
             variant: Family(rawValue: graph.family) != nil ? variant.variantName(dims: bound, evidence: evidence) : (graph.variant ?? "custom"),
             graph: graph.name, scheme: compiled?.name, dims: dims, nodes: nodes,
             inputTokens: tokenSymbol.flatMap { binder.value($0) },
-            outputTokens: graph.outputs.first?.shape.first?.value(binder.lookup),
+            outputTokens: graph.outputTokens(binder.lookup) { present.contains($0) },
             parameters: parameters, macsPerImage: macs,
             unknown: dims.filter { $0.value == nil && graph.dimension($0.symbol)?.key != nil }.map(\.key))
     }
@@ -212,5 +214,56 @@ extension GraphDescription {
             JSONValue.Member("tokens", .object([JSONValue.Member("input", int(inputTokens)), JSONValue.Member("output", int(outputTokens))])),
             JSONValue.Member("unknown_dims", .array(unknown.map { .string($0) })),
         ])
+    }
+}
+
+extension ConnectorGraph {
+    /// The tokens the connector hands the LLM: its first output's row count, with the connector's
+    /// optional nodes present where `present(instance name)` says and passing their input on elsewhere (so
+    /// that LLaVA-NeXT's `image_newline` adds its token only when the checkpoint holds it). Nil when a
+    /// dimension it needs is unknown.
+    public func outputTokens(_ lookup: (String) -> Int?, present: (String) -> Bool) -> Int? {
+        var values: [String: [DimExpr]] = [:]
+        for input in inputs { values[input.name] = input.shape }
+        var complete = true
+        func walk(_ items: [GraphNode], _ indices: [String: Int]) {
+            func scoped(_ symbol: String) -> Int? { indices[symbol] ?? lookup(symbol) }
+            for item in items {
+                switch item {
+                case .repeatBlock(let block):
+                    guard Describer.sites(block.body).contains(.connector) else { continue }
+                    guard let count = block.count.value(scoped) else {
+                        complete = false
+                        continue
+                    }
+                    for value in 0 ..< min(max(0, count), 4096) {
+                        var inner = indices
+                        inner[block.index] = value
+                        walk(block.body, inner)
+                    }
+                case .operation(let op):
+                    guard op.site == .connector else { continue }
+                    if let condition = op.when, let index = indices[condition.index] {
+                        guard let holds = condition.holds(at: index, scoped) else {
+                            complete = false
+                            continue
+                        }
+                        if !holds { continue }
+                    }
+                    let shapes = op.inputs.map { values[$0] ?? [] }
+                    let name = (try? NameTemplate(op.name))?.instantiate { indices[$0] } ?? op.name
+                    if op.optional, !op.params.isEmpty, !op.operation.runsWithoutParameters, !present(name), let first = shapes.first {
+                        values[op.output] = first
+                    } else if case .success(let shape) = op.operation.outputShape(shapes) {
+                        values[op.output] = shape
+                    } else {
+                        complete = false
+                    }
+                }
+            }
+        }
+        walk(nodes, [:])
+        guard complete, let output = outputs.first, let shape = values[output.name], let tokens = shape.first else { return nil }
+        return tokens.value(lookup)
     }
 }

@@ -23,6 +23,9 @@ public struct ConfigFacts: Sendable {
     /// A token count stated outright (`image_seq_length`), used as is.
     public var statedTokens: DimensionClaim?
     public var minicpmvVersion: String?
+    /// Node attributes the config sets: norm epsilons of the connector's own sub-config, a pixel
+    /// shuffle's order.
+    public var attributes = ConfiguredAttributes()
     /// Things worth telling the user (a declared quantization, a vision tower by name…).
     public var notes: [Diagnostic]
 

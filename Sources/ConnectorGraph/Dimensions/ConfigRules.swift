@@ -70,10 +70,13 @@ extension ConfigReader {
                             "llm_layers": "text_config.num_hidden_layers", "llm_ffn": "text_config.intermediate_size"],
                    declares: (.mlp, "mlp2x_gelu"), extra: readTransformersLLaVA),
         ConfigRule(.modelType(["blip-2"]), claims: qformerClaims, declares: (.qformer, "blip2"),
-                   patches: ("vision_config.image_size", "vision_config.patch_size", true)),
+                   patches: ("vision_config.image_size", "vision_config.patch_size", true)) { reading in
+            reading.readEps(layerNorm: "qformer_config.layer_norm_eps")
+        },
         ConfigRule(.modelType(["instructblip"]), claims: qformerClaims, declares: (.qformer, "instructblip"),
                    patches: ("vision_config.image_size", "vision_config.patch_size", true)) { reading in
             reading.claim("vocab", "qformer_config.vocab_size")
+            reading.readEps(layerNorm: "qformer_config.layer_norm_eps")
         },
         // IDEFICS (v1): sub-configs, or the same keys flattened into the top level.
         ConfigRule(.modelType(["idefics"]),
@@ -90,7 +93,8 @@ extension ConfigReader {
                             "queries": "perceiver_config.resampler_n_latents", "layers": "perceiver_config.resampler_depth",
                             "heads": "perceiver_config.resampler_n_heads", "head_dim": "perceiver_config.resampler_head_dim",
                             "kv_heads": "perceiver_config.num_key_value_heads"],
-                   declares: (.perceiverResampler, "idefics2"), patches: ("vision_config.image_size", "vision_config.patch_size", false)),
+                   declares: (.perceiverResampler, "idefics2"), patches: ("vision_config.image_size", "vision_config.patch_size", false),
+                   extra: readIdefics2Eps),
         ConfigRule(.modelType(["idefics3", "smolvlm"]),
                    claims: ["encoder": "vision_config.hidden_size", "llm": "text_config.hidden_size", "merge": "scale_factor"],
                    declares: (.pixelShuffleMLP, "idefics3"), patches: ("vision_config.image_size", "vision_config.patch_size", false)),
@@ -112,7 +116,15 @@ extension ConfigReader {
         },
         ConfigRule(.modelType(["internvl_chat"]),
                    claims: ["encoder": "vision_config.hidden_size", "llm": "llm_config.hidden_size", "llm_layers": "llm_config.num_hidden_layers"],
-                   declares: (.pixelShuffleMLP, "internvl"), extra: readDownsampleRatio),
+                   declares: (.pixelShuffleMLP, "internvl")) { reading in
+            readDownsampleRatio(&reading)
+            // modeling_internvl_chat.py pixel_shuffle: "v1" leaves height and width swapped.
+            switch reading.root["ps_version"]?.stringValue {
+            case "v1": reading.setAttribute(\.pixelShuffleOrder, .columns, "ps_version \"v1\"")
+            case "v2": reading.setAttribute(\.pixelShuffleOrder, .rows, "ps_version \"v2\"")
+            default: break
+            }
+        },
         ConfigRule(.modelType(["internvl"]), claims: ["encoder": "vision_config.hidden_size", "llm": "text_config.hidden_size"],
                    declares: (.pixelShuffleMLP, "internvl"), extra: readDownsampleRatio),
         // Qwen-VL (model_type "qwen"): `visual` describes the ViT and its attn_pool output.
@@ -130,6 +142,18 @@ extension ConfigReader {
         "cross_every": "qformer_config.cross_attention_frequency", "queries": "num_query_tokens",
         "llm": "text_config.d_model|text_config.hidden_size",
     ]
+
+    /// Idefics2's perceiver norms: `perceiver_config.rms_norm_eps`; a perceiver config without its own
+    /// `hidden_size` differing from the text model's takes the text model's epsilon
+    /// (`Idefics2Config.__post_init__`), else the class default 1e-6 (the graph's).
+    @Sendable static func readIdefics2Eps(_ reading: inout ConfigReading) {
+        if reading.readEps(rmsNorm: "perceiver_config.rms_norm_eps") { return }
+        let perceiverWidth = reading.root["perceiver_config"]?["hidden_size"]?.intValue ?? 4096
+        let textWidth = reading.root["text_config"]?["hidden_size"]?.intValue ?? 4096
+        if perceiverWidth != textWidth, !reading.readEps(rmsNorm: "text_config.rms_norm_eps") {
+            reading.setAttribute(\.rmsNormEps, 1e-5, "text_config.rms_norm_eps (the Mistral default 1e-5, taken by the perceiver)")
+        }
+    }
 
     /// Original LLaVA: the projector `mm_projector_type` declares (its depth), and the token count of
     /// the tower `mm_vision_tower` names.
@@ -225,6 +249,26 @@ struct ConfigReading {
             if let (value, source) = integer(path) { return (value, source, path) }
         }
         return nil
+    }
+
+    /// A norm epsilon at a dotted path (a positive number below 1); true when the config states one.
+    @discardableResult
+    mutating func readEps(layerNorm path: String) -> Bool { readEps(\.layerNormEps, path) }
+
+    @discardableResult
+    mutating func readEps(rmsNorm path: String) -> Bool { readEps(\.rmsNormEps, path) }
+
+    private mutating func readEps(_ attribute: WritableKeyPath<ConfiguredAttributes, Double?>, _ path: String) -> Bool {
+        var node: JSONValue? = root
+        for part in path.split(separator: ".") { node = node?[String(part)] }
+        guard let value = node?.doubleValue, value > 0, value < 1 else { return false }
+        setAttribute(attribute, value, path)
+        return true
+    }
+
+    mutating func setAttribute<T>(_ attribute: WritableKeyPath<ConfiguredAttributes, T?>, _ value: T, _ key: String) {
+        facts.attributes[keyPath: attribute] = value
+        facts.attributes.sources.append("\(file): \(key)")
     }
 
     /// The patch tokens of an encoder from its image and patch sizes: `(image / patch)²`.

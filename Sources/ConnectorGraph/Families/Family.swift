@@ -138,9 +138,9 @@ extension ConnectorGraph {
 }
 
 func op(_ name: String, _ operation: Operation, _ inputs: [String], _ output: String, when: Condition? = nil,
-        site: Site = .connector, optional: Bool = false) -> GraphNode {
+        site: Site = .connector, optional: Bool = false, eps: Double? = nil) -> GraphNode {
     .operation(OperationNode(name: name, operation: operation, inputs: inputs, output: output, roles: [:], when: when,
-                             site: site, optional: optional))
+                             site: site, optional: optional, eps: eps))
 }
 
 func loop(_ name: String, _ index: String, _ count: DimExpr, _ body: [GraphNode]) -> GraphNode {

@@ -54,10 +54,10 @@ enum LinearFamilies {
         "Yi-VL mlp2x_gelu_Norm: Linear, LayerNorm, GELU, Linear, LayerNorm.",
         nodes: [
             op("proj.0", .linear(in: "D_enc*F", out: "D_llm", bias: true), ["image"], "x"),
-            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x"),
+            op("norm.0", .layerNorm(dim: "D_llm", bias: true), ["x"], "x", eps: 1e-5),
             op("act", .activation(.gelu), ["x"], "x"),
             op("proj.1", .linear(in: "D_llm", out: "D_llm", bias: true), ["x"], "x"),
-            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out"),
+            op("norm.1", .layerNorm(dim: "D_llm", bias: true), ["x"], "out", eps: 1e-5),
         ],
         schemes: [
             NamingScheme(.llava, linearEntries("proj.0", "model.mm_projector.0") + linearEntries("norm.0", "model.mm_projector.1")

@@ -16,22 +16,23 @@ enum PerceiverFamily {
     /// `block.{i}` LayerNorms of media and latents, a cross-attention whose keys come from both, a
     /// residual, a LayerNorm, a 4× feed-forward without biases and a residual; a final LayerNorm.
     static func visionWidthResampler(_ block: String, projections: Operation.Attention.Projections, qkNorm: Operation.Attention.QKNorm,
-                                     activation: Operation.Activation) -> [GraphNode] {
+                                     qkNormOptional: Bool = false, activation: Operation.Activation) -> [GraphNode] {
         let layer = "\(block).{i}."
         return [
             op("latents", .learnedQueries(count: "Q", dim: "D_enc", leadingUnit: false), [], "lat"),
             loop(block, "i", "L", [
-                op(layer + "norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media"),
-                op(layer + "norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n"),
+                op(layer + "norm_media", .layerNorm(dim: "D_enc", bias: true), ["image"], "media", eps: 1e-5),
+                op(layer + "norm_latents", .layerNorm(dim: "D_enc", bias: true), ["lat"], "lat_n", eps: 1e-5),
                 op(layer + "attn", .attention(.init(kind: .cross, dim: "D_enc", heads: "heads", headDim: "Dh", projections: projections,
-                                                   bias: false, qkNorm: qkNorm, keysIncludeQueries: true)), ["lat_n", "media"], "a"),
+                                                   bias: false, qkNorm: qkNorm, keysIncludeQueries: true, qkNormOptional: qkNormOptional)),
+                   ["lat_n", "media"], "a", eps: qkNorm == .none ? nil : 1e-5),
                 op(layer + "attn_res", .residual(gated: false), ["lat", "a"], "lat"),
-                op(layer + "ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h"),
+                op(layer + "ffn_norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "h", eps: 1e-5),
                 op(layer + "ffn", .feedForward(.init(in: "D_enc", hidden: "4*D_enc", activation: activation, gated: false, bias: false)),
                    ["h"], "f"),
                 op(layer + "ffn_res", .residual(gated: false), ["lat", "f"], "lat"),
             ]),
-            op("norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "out"),
+            op("norm", .layerNorm(dim: "D_enc", bias: true), ["lat"], "out", eps: 1e-5),
         ]
     }
 
@@ -98,7 +99,7 @@ enum PerceiverFamily {
     // MARK: IDEFICS
 
     static let idefics = ConnectorGraph(.perceiverResampler, "idefics", name: "idefics-perceiver",
-        "IDEFICS (v1) Perceiver Resampler in the vision width with q/k LayerNorms, and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
+        "IDEFICS (v1) Perceiver Resampler in the vision width (per-head q/k LayerNorms when qk_layer_norms_perceiver), and the gated cross-attention layers inserted every cross_layer_interval LLM layers.",
         encoder: "vision embed_dim", tokens: "encoder tokens per image, class token included", dims: """
             Q      queries       64  latents (resampler_n_latents)
             L      layers         6  resampler_depth
@@ -112,7 +113,7 @@ enum PerceiverFamily {
             T      -              -  text tokens
             """,
         image: "encoder features", inputs: [llmHiddenStates],
-        nodes: visionWidthResampler("blocks", projections: .separate, qkNorm: .layer_norm, activation: .relu) + [
+        nodes: visionWidthResampler("blocks", projections: .separate, qkNorm: .layer_norm, qkNormOptional: true, activation: .relu) + [
             loop("gated", "j", "C", [
                 op("gated.{j}.input_norm", .rmsNorm(dim: "D_llm"), ["text"], "t", site: .llm),
                 op("gated.{j}.attn", .attention(.init(kind: .cross, dim: "D_llm", contextDim: "D_enc", heads: "A", headDim: "D_llm/A",
@@ -174,16 +175,16 @@ enum PerceiverFamily {
                ["image"], "ctx"),
             op("latents", .learnedQueries(count: "Q", dim: "D_llm", leadingUnit: false), [], "lat"),
             loop("layers", "i", "L", [
-                op("layers.{i}.latents_norm", .rmsNorm(dim: "D_llm"), ["lat"], "lat_n"),
-                op("layers.{i}.context_norm", .rmsNorm(dim: "D_llm"), ["ctx"], "ctx_n"),
+                op("layers.{i}.latents_norm", .rmsNorm(dim: "D_llm"), ["lat"], "lat_n", eps: 1e-6),
+                op("layers.{i}.context_norm", .rmsNorm(dim: "D_llm"), ["ctx"], "ctx_n", eps: 1e-6),
                 op("layers.{i}.attn", .attention(.init(kind: .cross, dim: "D_llm", heads: "heads", kvHeads: "kv", headDim: "Dh",
                                                       projections: .separate, bias: false, keysIncludeQueries: true)), ["lat_n", "ctx_n"], "a"),
                 op("layers.{i}.attn_res", .residual(gated: false), ["lat", "a"], "lat"),
-                op("layers.{i}.post_norm", .rmsNorm(dim: "D_llm"), ["lat"], "h"),
+                op("layers.{i}.post_norm", .rmsNorm(dim: "D_llm"), ["lat"], "h", eps: 1e-6),
                 op("layers.{i}.mlp", .feedForward(.init(in: "D_llm", hidden: "4*D_llm", activation: .silu, gated: true, bias: false)), ["h"], "f"),
                 op("layers.{i}.mlp_res", .residual(gated: false), ["lat", "f"], "lat"),
             ]),
-            op("norm", .rmsNorm(dim: "D_llm"), ["lat"], "out"),
+            op("norm", .rmsNorm(dim: "D_llm"), ["lat"], "out", eps: 1e-6),
         ],
         output: ValueDecl("out", ["Q", "D_llm"], "LLM input embeddings"),
         constraints: [Constraint(.divisible, "heads", "kv", code: "heads-indivisible", message: "query heads must be a multiple of key/value heads")],

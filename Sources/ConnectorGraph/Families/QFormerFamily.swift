@@ -11,6 +11,9 @@
 /// `t5_proj` or `llm_proj` depending on the LLM (LAVIS `blip2_opt.py`, `blip2_t5.py`,
 /// `blip2_vicuna_instruct.py`).
 enum QFormerFamily {
+    /// BERT's LayerNorm epsilon (`Blip2QFormerConfig.layer_norm_eps`).
+    static let qformerEps = 1e-12
+
     static let qformerDims = """
         H      hidden        768  Q-Former width
         L      layers         12  Q-Former layers
@@ -33,19 +36,19 @@ enum QFormerFamily {
         var body: [GraphNode] = [
             op("layers.{i}.attn", attention, ["q"], "a"),
             op("layers.{i}.attn_res", .residual(gated: false), ["q", "a"], "q"),
-            op("layers.{i}.attn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("layers.{i}.attn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
             op("layers.{i}.xattn", cross, ["q", "image"], "a", when: crossLayer),
             op("layers.{i}.xattn_res", .residual(gated: false), ["q", "a"], "q", when: crossLayer),
-            op("layers.{i}.xattn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", when: crossLayer),
+            op("layers.{i}.xattn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", when: crossLayer, eps: qformerEps),
             op("layers.{i}.ffn", ffn, ["q"], "f"),
             op("layers.{i}.ffn_res", .residual(gated: false), ["q", "f"], "q"),
-            op("layers.{i}.ffn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("layers.{i}.ffn_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
         ]
         if text {
             body += [
                 op("layers.{i}.text_ffn", ffn, ["t"], "g", site: .text),
                 op("layers.{i}.text_ffn_res", .residual(gated: false), ["t", "g"], "t", site: .text),
-                op("layers.{i}.text_ffn_norm", .layerNorm(dim: "H", bias: true), ["t"], "t", site: .text),
+                op("layers.{i}.text_ffn_norm", .layerNorm(dim: "H", bias: true), ["t"], "t", site: .text, eps: qformerEps),
             ]
         }
         return body
@@ -56,11 +59,11 @@ enum QFormerFamily {
         if text {
             nodes += [
                 op("word_embeddings", .embedding(vocab: "V", dim: "H"), ["instruction"], "t", site: .text),
-                op("position_embeddings", .positionEmbedding(count: "P", dim: "H"), ["t"], "t", site: .text),
+                op("position_embeddings", .positionEmbedding(count: "P", dim: "H", layout: .sequence), ["t"], "t", site: .text),
             ]
         }
         nodes += [
-            op("embed_norm", .layerNorm(dim: "H", bias: true), ["q"], "q"),
+            op("embed_norm", .layerNorm(dim: "H", bias: true), ["q"], "q", eps: qformerEps),
             loop("layers", "i", "L", layerNodes(text: text)),
             op("proj", .linear(in: "H", out: "D_llm", bias: true), ["q"], "out"),
         ]

@@ -4,7 +4,8 @@
 /// to E), `ln_q`, `ln_kv`, one `nn.MultiheadAttention` (fused `in_proj_weight [3E, E]`, q/k/v order),
 /// `ln_post`, and `proj`, a raw `[E, E]` parameter applied as `x @ proj` (so stored as the transpose of
 /// an `nn.Linear` weight); MiniCPM-V 2.0 and Qwen-VL also carry a fixed 2-D sin-cos `pos_embed [Q, E]`.
-/// Heads are E/128. Names: MiniCPM-V model repositories (`resampler.*`; as read by vLLM's
+/// Keys (not values) carry positions: MiniCPM-V's 2-D sin-cos embedding of the patch grid (any H×W,
+/// `Resampler(adaptive=True)`), Qwen-VL's stored table resized to the grid. Heads are E/128. Names: MiniCPM-V model repositories (`resampler.*`; as read by vLLM's
 /// `minicpmv.py` and llama.cpp's `minicpmv-surgery.py`), Qwen-VL (`transformer.visual.attn_pool.*`,
 /// with `ln_post`/`proj` on `transformer.visual`), and llama.cpp's mmproj (`clip-impl.h`:
 /// `resampler.attn.{q,k,v,out}`, `resampler.kv.weight`, `resampler.proj.weight` transposed back to
@@ -15,8 +16,13 @@
 /// before transformers 4.52, per `conversion_mapping.py`); llama.cpp maps `merger.ln_q` → `v.post_ln`
 /// and `merger.mlp.N` → `mm.N` (`tensor_mapping.py`, `clip.cpp` `PROJECTOR_TYPE_QWEN2VL`).
 enum AttentionResamplerFamily {
-    static let graph = ConnectorGraph(.attentionResampler, "minicpmv", name: "attention-resampler",
-        "One cross-attention layer from learned queries to the projected image features (MiniCPM-V Resampler, Qwen-VL attn_pool).",
+    static let attention = Operation.attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true))
+    static let constraints = [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")]
+
+    /// MiniCPM-V's `Resampler`: keys get the 2-D sin-cos embedding of the input's grid (values do not);
+    /// 2.0 also adds its stored query positions `pos_embed` (a 2-D sin-cos table of the query grid).
+    static let graph = ConnectorGraph(.attentionResampler, "minicpmv", name: "minicpmv-resampler",
+        "MiniCPM-V Resampler: one cross-attention from learned queries to the projected image features, keys with 2-D sin-cos positions of the patch grid.",
         encoder: "vision encoder width (kv_dim)", llm: "resampler width = LLM hidden size", llmSymbol: "E",
         tokens: "encoder patch tokens per image", dims: """
             Q      queries           64  learned queries (query_num; 64 for MiniCPM-V 2.0 and 2.6, 96 for 2.5)
@@ -27,37 +33,64 @@ enum AttentionResamplerFamily {
         nodes: [
             op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
             op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
-            op("pos_embed_k", .positionEmbedding(count: "G", dim: "E"), ["kv"], "kv", optional: true),
-            op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv"),
-            op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q"),
-            op("pos_embed", .positionEmbedding(count: "Q", dim: "E"), ["q"], "q", optional: true),
-            op("attn", .attention(.init(kind: .cross, dim: "E", heads: "E/Dh", headDim: "Dh", projections: .fused_qkv, bias: true)),
-               ["q", "kv"], "a"),
-            op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a"),
+            op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv", eps: 1e-6),
+            op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q", eps: 1e-6),
+            op("pos_embed", .positionEmbedding(count: "Q", dim: "E", layout: .sequence), ["q"], "q", optional: true),
+            op("pos_embed_k", .positionEmbedding(count: "G", dim: "E", layout: .sincos_2d), ["kv"], "k", optional: true),
+            op("attn", attention, ["q", "kv", "k"], "a"),
+            op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
             op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
         ],
         output: ValueDecl("out", ["Q", "E"], "LLM input embeddings"),
-        constraints: [Constraint(.divisible, "E", "Dh", code: "heads-indivisible", message: "the resampler width must be a multiple of the 128-wide heads")],
+        constraints: constraints,
         schemes: [
-            NamingScheme(.minicpmv, repositoryEntries(pool: "resampler.", tower: "resampler."), absent: ["pos_embed_k.table"]),
-            NamingScheme(.qwenVL, repositoryEntries(pool: "transformer.visual.attn_pool.", tower: "transformer.visual."),
+            NamingScheme(.minicpmv, repositoryEntries(pool: "resampler.", tower: "resampler.", queryPositions: "pos_embed.table"),
                          absent: ["pos_embed_k.table"]),
+            // minicpmv-convert-image-encoder-to-gguf.py keeps 2.0's `pos_embed` and adds the 70x70 key table.
             NamingScheme(.mmproj, [entry("query.queries", "resampler.query"), entry("kv_proj.weight", "resampler.kv.weight"),
-                                   entry("pos_embed_k.table", "resampler.pos_embed_k")]
+                                   entry("pos_embed.table", "resampler.pos_embed"), entry("pos_embed_k.table", "resampler.pos_embed_k")]
                 + linearEntries("ln_kv", "resampler.ln_kv") + linearEntries("ln_q", "resampler.ln_q")
                 + [SchemeEntry(role: "attn.qkv.weight", name: "", parts: ["resampler.attn.q.weight", "resampler.attn.k.weight", "resampler.attn.v.weight"]),
                    SchemeEntry(role: "attn.qkv.bias", name: "", parts: ["resampler.attn.q.bias", "resampler.attn.k.bias", "resampler.attn.v.bias"]),
                    entry("attn.out.weight", "resampler.attn.out.weight"), entry("attn.out.bias", "resampler.attn.out.bias")]
-                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj.weight")],
-                absent: ["pos_embed.table"]),
+                + linearEntries("ln_post", "resampler.ln_post") + [entry("proj.weight", "resampler.proj.weight")]),
         ])
 
+    /// Qwen-VL's `attn_pool` (its `Resampler`, then the visual tower's `ln_post` and `x @ proj`): the stored
+    /// 16x16 sin-cos table `pos_embed` is added to the queries and, resized bicubically to the input's
+    /// grid (`get_abs_pos`), to the keys.
+    static let qwenVLGraph = ConnectorGraph(.attentionResampler, "qwen-vl", name: "qwen-vl-attn-pool",
+        "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj; positions from the stored query table, resized to the patch grid for the keys.",
+        encoder: "vision encoder width (kv_dim)", llm: "resampler width = LLM hidden size", llmSymbol: "E",
+        tokens: "encoder patch tokens per image", dims: """
+            Q      queries           256  learned queries (fixed in code)
+            Dh     head_dim          128  width of one head (heads = E/128)
+            """,
+        image: "encoder patch features",
+        nodes: [
+            op("query", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "q"),
+            op("pos_embed", .learnedQueries(count: "Q", dim: "E", leadingUnit: false), [], "pos"),
+            op("kv_proj", .linear(in: "D_enc", out: "E", bias: false), ["image"], "kv"),
+            op("ln_kv", .layerNorm(dim: "E", bias: true), ["kv"], "kv", eps: 1e-6),
+            op("ln_q", .layerNorm(dim: "E", bias: true), ["q"], "q", eps: 1e-6),
+            op("q_pos", .residual(gated: false), ["q", "pos"], "q"),
+            op("k_pos", .resize, ["pos", "kv"], "kp"),
+            op("k", .residual(gated: false), ["kv", "kp"], "k"),
+            op("attn", attention, ["q", "kv", "k"], "a"),
+            op("ln_post", .layerNorm(dim: "E", bias: true), ["a"], "a", eps: 1e-6),
+            op("proj", .linear(in: "E", out: "E", bias: false), ["a"], "out"),
+        ],
+        output: ValueDecl("out", ["Q", "E"], "LLM input embeddings"),
+        constraints: constraints,
+        schemes: [NamingScheme(.qwenVL, repositoryEntries(pool: "transformer.visual.attn_pool.", tower: "transformer.visual.",
+                                                          queryPositions: "pos_embed.queries"))])
+
     /// The names of the model repositories: the pool's modules under `pool`, `ln_post` and the raw `proj`
-    /// parameter under `tower`.
-    static func repositoryEntries(pool: String, tower: String) -> [SchemeEntry] {
+    /// parameter under `tower`; the stored query positions as the role `queryPositions`.
+    static func repositoryEntries(pool: String, tower: String, queryPositions: String) -> [SchemeEntry] {
         [entry("query.queries", pool + "query"), entry("kv_proj.weight", pool + "kv_proj.weight")]
             + linearEntries("ln_kv", pool + "ln_kv") + linearEntries("ln_q", pool + "ln_q")
-            + [entry("pos_embed.table", pool + "pos_embed")]
+            + [entry(queryPositions, pool + "pos_embed")]
             + entries("attn", pool + "attn.", [("qkv.weight", "in_proj_weight"), ("qkv.bias", "in_proj_bias"),
                                                ("out.weight", "out_proj.weight"), ("out.bias", "out_proj.bias")])
             + linearEntries("ln_post", tower + "ln_post") + [entry("proj.weight", tower + "proj", transposed: true)]
@@ -82,30 +115,9 @@ enum AttentionResamplerFamily {
     }
 
     static let variants: [FamilyVariant] = [
-        FamilyVariant(.attentionResampler, "minicpmv", graph: minicpmvGraph, isDefault: true) { dims, evidence in release(dims, evidence) },
+        FamilyVariant(.attentionResampler, "minicpmv", graph: graph, isDefault: true) { dims, evidence in release(dims, evidence) },
         FamilyVariant(.attentionResampler, "qwen-vl", graph: qwenVLGraph),
     ]
-
-    /// Qwen-VL's attn_pool: the same graph, 256 queries, only the Qwen-VL naming scheme.
-    static var qwenVLGraph: ConnectorGraph {
-        var copy = graph
-        copy.name = "qwen-vl-attn-pool"
-        copy.variant = "qwen-vl"
-        copy.description = "Qwen-VL attn_pool (256 queries) followed by the visual tower's ln_post and proj."
-        copy.dimensions = copy.dimensions.map { $0.symbol == "Q" ? dim("Q", "queries", "learned queries (fixed in code)", 256) : $0 }
-        copy.schemes = copy.schemes.filter { $0.name == SchemeName.qwenVL.rawValue }
-        return copy
-    }
-}
-
-extension AttentionResamplerFamily {
-    /// MiniCPM-V's graph without the Qwen-VL scheme (the two variants must not both claim it).
-    static var minicpmvGraph: ConnectorGraph {
-        var copy = graph
-        copy.name = "minicpmv-resampler"
-        copy.schemes = copy.schemes.filter { $0.name != SchemeName.qwenVL.rawValue }
-        return copy
-    }
 }
 
 enum PatchMergerFamily {
@@ -121,7 +133,7 @@ enum PatchMergerFamily {
             tokens: "ViT patches per image", dims: "m  merge  2  spatial_merge_size",
             image: "ViT patch features",
             nodes: [
-                op("ln_q", rms ? .rmsNorm(dim: "D_enc") : .layerNorm(dim: "D_enc", bias: true), ["image"], "x"),
+                op("ln_q", rms ? .rmsNorm(dim: "D_enc") : .layerNorm(dim: "D_enc", bias: true), ["image"], "x", eps: 1e-6),
                 op("merge", .spatialMerge(factor: "m"), ["x"], "x"),
                 op("mlp.0", .linear(in: "D_enc*m*m", out: "D_enc*m*m", bias: true), ["x"], "x"),
                 op("act", .activation(.gelu), ["x"], "x"),

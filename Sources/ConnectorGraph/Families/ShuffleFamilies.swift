@@ -23,7 +23,7 @@ enum PixelShuffleFamily {
         dims: "s  merge  2  pixel-shuffle factor per side (1/downsample_ratio)", image: "ViT patch features",
         nodes: [
             op("shuffle", .pixelShuffle(factor: "s"), ["image"], "x"),
-            op("norm", .layerNorm(dim: "D_enc*s*s", bias: true), ["x"], "x"),
+            op("norm", .layerNorm(dim: "D_enc*s*s", bias: true), ["x"], "x", eps: 1e-5),
             op("linear_1", .linear(in: "D_enc*s*s", out: "D_llm", bias: true), ["x"], "x"),
             op("act", .activation(.gelu), ["x"], "x"),
             op("linear_2", .linear(in: "D_llm", out: "D_llm", bias: true), ["x"], "out"),
@@ -67,11 +67,11 @@ enum LDPFamily {
         let p = "mb_block.\(b)"
         var nodes: [GraphNode] = [
             op("\(p).dw", .depthwiseConv(channels: "D_llm", kernel: 3, stride: stride, bias: false), ["x"], "y"),
-            op("\(p).dw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], "y"),
+            op("\(p).dw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], "y", eps: 1e-5),
             op("\(p).dw_act", .activation(.hardswish), ["y"], "y"),
             op("\(p).se", .squeezeExcite(channels: "D_llm", hidden: "D_llm/4"), ["y"], "y"),
             op("\(p).pw", .pointwiseConv(in: "D_llm", out: "D_llm", bias: false), ["y"], "y"),
-            op("\(p).pw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], stride == 1 ? "y" : "x"),
+            op("\(p).pw_norm", .layerNorm(dim: "D_llm", bias: true), ["y"], stride == 1 ? "y" : "x", eps: 1e-5),
         ]
         if stride == 1 { nodes.append(op("\(p).res", .residual(gated: false), ["x", "y"], "x")) }
         return nodes

@@ -94,7 +94,13 @@ public enum Site: String, Sendable, Equatable, CaseIterable, Codable {
 public struct Condition: Sendable, Equatable {
     public var index: String
     public var every: DimExpr
-    public var phase: DimExpr = 0
+    public var phase: DimExpr
+
+    public init(index: String, every: DimExpr, phase: DimExpr = 0) {
+        self.index = index
+        self.every = every
+        self.phase = phase
+    }
 
     /// Whether iteration `value` runs, given the bindings (nil when `every`/`phase` are unknown).
     func holds(at value: Int, _ lookup: (String) -> Int?) -> Bool? {
@@ -122,6 +128,13 @@ public struct RepeatBlock: Sendable, Equatable {
     public var index: String
     public var count: DimExpr
     public var body: [GraphNode]
+
+    public init(name: String, index: String, count: DimExpr, body: [GraphNode]) {
+        self.name = name
+        self.index = index
+        self.count = count
+        self.body = body
+    }
 }
 
 /// One typed operation with its parameters.
@@ -137,18 +150,104 @@ public struct OperationNode: Sendable, Equatable {
     /// The node may be absent as a whole (all its parameters missing together), e.g. LLaVA-NeXT's
     /// `image_newline` or a resampler's `kv_proj` when the widths already agree.
     public var optional: Bool
+    /// The epsilon of a `layer_norm`, `rms_norm` or an attention's q/k norms, as the release's module
+    /// sets it; nil means PyTorch's default (1e-5 for LayerNorm, 1e-6 for RMSNorm). A config's
+    /// `layer_norm_eps`/`rms_norm_eps` overrides it (`ConfiguredAttributes`).
+    public var eps: Double?
+    /// The element order of a `pixel_shuffle` (nil: `.rows`).
+    public var order: PixelShuffleOrder?
+
+    public init(name: String, operation: Operation, inputs: [String], output: String, roles: [String: String],
+                when: Condition? = nil, site: Site = .connector, optional: Bool = false, eps: Double? = nil,
+                order: PixelShuffleOrder? = nil) {
+        self.name = name
+        self.operation = operation
+        self.inputs = inputs
+        self.output = output
+        self.when = when
+        self.site = site
+        self.optional = optional
+        self.eps = eps
+        self.order = order
+        params = operation.parameterSlots.map { slot in
+            ParamSpec(slot: slot.slot, role: roles[slot.slot] ?? "\(name).\(slot.slot)", shape: slot.shape,
+                      gate: slot.isGate)
+        }
+    }
+
+    init(name: String, operation: Operation, inputs: [String], output: String, params: [ParamSpec],
+         when: Condition?, site: Site, optional: Bool, eps: Double?, order: PixelShuffleOrder?) {
+        self.name = name
+        self.operation = operation
+        self.inputs = inputs
+        self.output = output
+        self.params = params
+        self.when = when
+        self.site = site
+        self.optional = optional
+        self.eps = eps
+        self.order = order
+    }
+
+    /// The epsilon this node normalises with, given what the model's config sets: the config's value
+    /// for the norm's kind wins, then the description's `eps`, then PyTorch's default. Nil for a node
+    /// that does not normalise.
+    public func normEps(_ configured: ConfiguredAttributes = ConfiguredAttributes()) -> Double? {
+        let rms: Bool
+        switch operation {
+        case .layerNorm: rms = false
+        case .rmsNorm: rms = true
+        case .attention(let a) where a.qkNorm != .none: rms = a.qkNorm == .rms_norm
+        default: return nil
+        }
+        return (rms ? configured.rmsNormEps : configured.layerNormEps) ?? eps ?? (rms ? 1e-6 : 1e-5)
+    }
+
+    /// The group a parameter slot is optional with (absent or present together), or nil when the slot is
+    /// required: the whole node for an optional node, the q/k norm pair of an attention whose norms are
+    /// optional (`node.qk_norm`).
+    public func optionalGroup(slot: String, instance: String) -> String? {
+        if optional { return instance }
+        if case .attention(let a) = operation, a.qkNormOptional, slot.hasPrefix("q_norm.") || slot.hasPrefix("k_norm.") {
+            return instance + ".qk_norm"
+        }
+        return nil
+    }
+
+    /// The pixel shuffle's order, given what the model's config sets (InternVL's `ps_version`).
+    public func shuffleOrder(_ configured: ConfiguredAttributes = ConfiguredAttributes()) -> PixelShuffleOrder {
+        configured.pixelShuffleOrder ?? order ?? .rows
+    }
 }
 
-extension OperationNode {
-    /// A node whose parameters follow from the operation's slots; a slot's role is `roles[slot]`, by
-    /// default `name.slot`.
-    public init(name: String, operation: Operation, inputs: [String], output: String, roles: [String: String],
-                when: Condition? = nil, site: Site = .connector, optional: Bool = false) {
-        let params = operation.parameterSlots.map { slot in
-            ParamSpec(slot: slot.slot, role: roles[slot.slot] ?? "\(name).\(slot.slot)", shape: slot.shape, gate: slot.isGate)
-        }
-        self.init(name: name, operation: operation, inputs: inputs, output: output, params: params, when: when, site: site,
-                  optional: optional)
+/// The element order of a pixel shuffle on an H×W grid by s. Both put patch (s·i + a, s·j + b) into
+/// channel block `a·s + b` of the merged token of cell (i, j); they differ in the order of the merged
+/// tokens.
+public enum PixelShuffleOrder: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Cells row by row (token `i·W/s + j`): transformers' InternVL and Idefics3, InternVL's original
+    /// `ps_version` "v2".
+    case rows
+    /// Cells column by column (token `j·H/s + i`): InternVL's original `ps_version` "v1", which does not
+    /// swap height and width back.
+    case columns
+}
+
+/// Node attributes a model's config sets over the graph description's values, with where each came from.
+public struct ConfiguredAttributes: Sendable, Equatable {
+    /// Every LayerNorm of the connector (BLIP-2's `qformer_config.layer_norm_eps`).
+    public var layerNormEps: Double?
+    /// Every RMSNorm of the connector (Idefics2's `perceiver_config.rms_norm_eps`).
+    public var rmsNormEps: Double?
+    public var pixelShuffleOrder: PixelShuffleOrder?
+    /// `key = value (from where)`, for reports.
+    public var sources: [String]
+
+    public init(layerNormEps: Double? = nil, rmsNormEps: Double? = nil, pixelShuffleOrder: PixelShuffleOrder? = nil,
+                sources: [String] = []) {
+        self.layerNormEps = layerNormEps
+        self.rmsNormEps = rmsNormEps
+        self.pixelShuffleOrder = pixelShuffleOrder
+        self.sources = sources
     }
 }
 
@@ -160,7 +259,14 @@ public struct ParamSpec: Sendable, Equatable {
     public var shape: [DimExpr]
     /// A tanh gate initialised to zero (Flamingo `attn_gate`, IDEFICS `alpha_*`): all-zero values mean
     /// the block was never trained.
-    public var gate: Bool = false
+    public var gate: Bool
+
+    public init(slot: String, role: String, shape: [DimExpr], gate: Bool = false) {
+        self.slot = slot
+        self.role = role
+        self.shape = shape
+        self.gate = gate
+    }
 }
 
 /// A relation between dimensions, checked once its symbols are known.

@@ -108,13 +108,13 @@ extension ParamSpec: Codable, ObjectCoded {
 
 extension GraphNode: Codable {
     enum Keys: String, CodingKey, CaseIterable {
-        case name, op, inputs, output, params, when, site, optional
+        case name, op, inputs, output, params, when, site, optional, eps, order
         // repeat
         case index, count, body
         // attributes
         case `in`, out, bias, function, dim, kind, context_dim, heads, kv_heads, head_dim, out_dim, projections,
-             out_bias, qk_norm, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
-             kernel, stride, grid, vocab
+             out_bias, qk_norm, qk_norm_optional, keys_include_queries, hidden, activation, gated, leading_unit, factor, channels,
+             kernel, stride, grid, vocab, layout
     }
 
     /// Attribute keys each operation accepts (besides the common ones).
@@ -122,19 +122,21 @@ extension GraphNode: Codable {
         switch op {
         case "linear", "pointwise_conv": [.in, .out, .bias]
         case "activation": [.function]
-        case "layer_norm": [.dim, .bias]
-        case "rms_norm", "image_newline": [.dim]
+        case "layer_norm": [.dim, .bias, .eps]
+        case "rms_norm": [.dim, .eps]
+        case "image_newline": [.dim]
         case "attention": [.kind, .dim, .context_dim, .heads, .kv_heads, .head_dim, .out_dim, .projections, .bias,
-                           .out_bias, .qk_norm, .keys_include_queries]
+                           .out_bias, .qk_norm, .qk_norm_optional, .keys_include_queries, .eps]
         case "feed_forward": [.in, .hidden, .out, .activation, .gated, .bias]
         case "learned_queries": [.count, .dim, .leading_unit]
         case "residual": [.gated]
-        case "pixel_shuffle", "spatial_merge": [.factor]
+        case "pixel_shuffle": [.factor, .order]
+        case "spatial_merge": [.factor]
         case "depthwise_conv": [.channels, .kernel, .stride, .bias]
         case "squeeze_excite": [.channels, .hidden]
         case "pooling": [.kind, .stride, .grid]
         case "embedding": [.vocab, .dim]
-        case "position_embedding": [.count, .dim]
+        case "position_embedding": [.count, .dim, .layout]
         default: []
         }
     }
@@ -154,6 +156,7 @@ extension Operation {
             [(.kind, a.kind), (.dim, a.dim), (.context_dim, a.contextDim), (.heads, a.heads), (.kv_heads, a.kvHeads),
              (.head_dim, a.headDim), (.out_dim, a.outDim), (.projections, a.projections), (.bias, a.bias), (.out_bias, a.outBias),
              (.qk_norm, a.qkNorm), (.keys_include_queries, a.keysIncludeQueries)]
+                + (a.qkNormOptional ? [(.qk_norm_optional, true)] : [])
         case .feedForward(let f):
             [(.in, f.inDim), (.hidden, f.hidden), (.out, f.outDim), (.activation, f.activation), (.gated, f.gated), (.bias, f.bias)]
         case .learnedQueries(let count, let dim, let leadingUnit): [(.count, count), (.dim, dim), (.leading_unit, leadingUnit)]
@@ -164,7 +167,9 @@ extension Operation {
         case .squeezeExcite(let channels, let hidden): [(.channels, channels), (.hidden, hidden)]
         case .pooling(let kind, let stride, let grid): [(.kind, kind), (.stride, stride)] + (grid.map { [(.grid, $0)] } ?? [])
         case .embedding(let vocab, let dim): [(.vocab, vocab), (.dim, dim)]
-        case .positionEmbedding(let count, let dim): [(.count, count), (.dim, dim)]
+        case .positionEmbedding(let count, let dim, let layout):
+            [(.count, count), (.dim, dim)] + (layout == .sequence ? [] : [(.layout, layout)])
+        case .resize: []
         }
     }
 }
@@ -213,7 +218,7 @@ extension GraphNode {
                 projections: try c.decodeIfPresent(Operation.Attention.Projections.self, forKey: .projections) ?? .separate,
                 bias: try flag(.bias, true), outBias: try c.decodeIfPresent(Bool.self, forKey: .out_bias),
                 qkNorm: try c.decodeIfPresent(Operation.Attention.QKNorm.self, forKey: .qk_norm) ?? .none,
-                keysIncludeQueries: try flag(.keys_include_queries, false)))
+                keysIncludeQueries: try flag(.keys_include_queries, false), qkNormOptional: try flag(.qk_norm_optional, false)))
         case "feed_forward":
             operation = .feedForward(Operation.FeedForward(
                 in: try dim(.in), hidden: try dim(.hidden), out: try c.decodeIfPresent(DimExpr.self, forKey: .out),
@@ -237,7 +242,10 @@ extension GraphNode {
             operation = .pooling(kind: try c.decodeIfPresent(Operation.PoolingKind.self, forKey: .kind) ?? .average,
                                  stride: try integer(.stride, 2), grid: grid)
         case "embedding": operation = .embedding(vocab: try dim(.vocab), dim: try dim(.dim))
-        case "position_embedding": operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim))
+        case "position_embedding":
+            operation = .positionEmbedding(count: try dim(.count), dim: try dim(.dim),
+                                           layout: try c.decodeIfPresent(Operation.PositionLayout.self, forKey: .layout) ?? .sequence)
+        case "resize": operation = .resize
         default: operation = .imageNewline(dim: try dim(.dim))
         }
 
@@ -262,12 +270,17 @@ extension GraphNode {
                 debugDescription: "\(op) node \"\(name)\" has no parameter slot \"\(given.slot)\" (its slots: \(operation.parameterSlots.map(\.slot).joined(separator: ", ")))"))
         }
 
+        let eps = try c.decodeIfPresent(Double.self, forKey: .eps)
+        if let eps, !(eps > 0 && eps < 1) {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [Keys.eps], debugDescription: "expected an epsilon in (0, 1), got \(eps)"))
+        }
         self = .operation(OperationNode(
             name: name, operation: operation, inputs: try c.decodeIfPresent([String].self, forKey: .inputs) ?? [],
             output: try c.decode(String.self, forKey: .output), params: params,
             when: try c.decodeIfPresent(Condition.self, forKey: .when),
             site: try c.decodeIfPresent(Site.self, forKey: .site) ?? .connector,
-            optional: try flag(.optional, false)))
+            optional: try flag(.optional, false), eps: eps,
+            order: try c.decodeIfPresent(PixelShuffleOrder.self, forKey: .order)))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -285,6 +298,8 @@ extension GraphNode {
             try c.encode(node.inputs, forKey: .inputs)
             try c.encode(node.output, forKey: .output)
             for (key, value) in node.operation.attributes { try c.encode(value, forKey: key) }
+            try c.encodeIfPresent(node.eps, forKey: .eps)
+            try c.encodeIfPresent(node.order, forKey: .order)
             if !node.params.isEmpty { try c.encode(node.params, forKey: .params) }
             try c.encodeIfPresent(node.when, forKey: .when)
             if node.site != .connector { try c.encode(node.site, forKey: .site) }

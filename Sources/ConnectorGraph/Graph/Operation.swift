@@ -33,9 +33,17 @@ public enum Operation: Sendable, Equatable {
     case pooling(kind: PoolingKind, stride: Int, grid: Int?)
     /// A token-embedding table `[vocab, dim]` (a Q-Former's instruction-text path).
     case embedding(vocab: DimExpr, dim: DimExpr)
-    /// A learned position table `[count, dim]` added to its input.
-    case positionEmbedding(count: DimExpr, dim: DimExpr)
-    /// LLaVA-NeXT's learned `image_newline` vector `[dim]`, appended after each row of patches.
+    /// Positions added to its input: a table `[count, dim]` whose row t goes to token t (`sequence`), or
+    /// the 2-D sin-cos embedding at the input's patch grid (`sincos_2d`, MiniCPM-V's
+    /// `get_2d_sincos_pos_embed`), which a checkpoint may store precomputed on a √count × √count grid
+    /// (llama.cpp's `resampler.pos_embed_k`): the table is then optional and read by grid position.
+    case positionEmbedding(count: DimExpr, dim: DimExpr, layout: PositionLayout)
+    /// Bicubic resize (PyTorch's `F.interpolate(mode="bicubic", align_corners=False)`) of `inputs[0]`,
+    /// whose tokens form a square grid, to the patch grid of `inputs[1]` (Qwen-VL's `get_abs_pos`).
+    case resize
+    /// LLaVA-NeXT's learned `image_newline` vector `[dim]`: appended once after the tokens of an untiled
+    /// image (`[N, D] -> [N+1, D]`), as transformers' `pack_image_features` does (anyres tiling, which puts
+    /// one after each row of patches, is not modelled).
     case imageNewline(dim: DimExpr)
 
     public enum Activation: String, Sendable, Equatable, CaseIterable, Codable {
@@ -44,6 +52,17 @@ public enum Operation: Sendable, Equatable {
 
     public enum PoolingKind: String, Sendable, Equatable, CaseIterable, Codable {
         case average, max
+    }
+
+    public enum PositionLayout: String, Sendable, Equatable, CaseIterable, Codable {
+        case sequence
+        case sincos_2d
+    }
+
+    /// Runs when its parameters are absent (an optional table it can compute instead).
+    public var runsWithoutParameters: Bool {
+        if case .positionEmbedding(_, _, .sincos_2d) = self { return true }
+        return false
     }
 
     /// Multi-head attention. Queries come from `inputs[0]` (width `dim`); keys and values from
@@ -77,10 +96,13 @@ public enum Operation: Sendable, Equatable {
         public var qkNorm: QKNorm
         /// Keys and values are computed from the context *and* the queries (Perceiver resamplers).
         public var keysIncludeQueries: Bool
+        /// The q/k norms may be absent, as a pair (IDEFICS's `qk_layer_norms_perceiver`, false by default).
+        public var qkNormOptional: Bool
 
         public init(kind: Kind, dim: DimExpr, contextDim: DimExpr? = nil, heads: DimExpr, kvHeads: DimExpr? = nil,
                     headDim: DimExpr, outDim: DimExpr? = nil, projections: Projections = .separate,
-                    bias: Bool, outBias: Bool? = nil, qkNorm: QKNorm = .none, keysIncludeQueries: Bool = false) {
+                    bias: Bool, outBias: Bool? = nil, qkNorm: QKNorm = .none, keysIncludeQueries: Bool = false,
+                    qkNormOptional: Bool = false) {
             self.kind = kind
             self.dim = dim
             self.contextDim = contextDim ?? dim
@@ -93,6 +115,7 @@ public enum Operation: Sendable, Equatable {
             self.outBias = outBias ?? bias
             self.qkNorm = qkNorm
             self.keysIncludeQueries = keysIncludeQueries
+            self.qkNormOptional = qkNormOptional
         }
 
         var inner: DimExpr { simplifiedProduct(heads, headDim) }
@@ -138,6 +161,7 @@ public enum Operation: Sendable, Equatable {
         case .pooling: "pooling"
         case .embedding: "embedding"
         case .positionEmbedding: "position_embedding"
+        case .resize: "resize"
         case .imageNewline: "image_newline"
         }
     }
@@ -145,14 +169,15 @@ public enum Operation: Sendable, Equatable {
     public static let opNames = ["linear", "activation", "layer_norm", "rms_norm", "attention", "feed_forward",
                                  "learned_queries", "residual", "pixel_shuffle", "spatial_merge", "depthwise_conv",
                                  "pointwise_conv", "squeeze_excite", "pooling", "embedding", "position_embedding",
-                                 "image_newline"]
+                                 "image_newline", "resize"]
 
     /// How many values the operation reads.
     public var inputCount: ClosedRange<Int> {
         switch self {
         case .learnedQueries: 0 ... 0
-        case .residual: 2 ... 2
-        case .attention(let a): a.kind == .cross ? 2 ... 2 : 1 ... 1
+        case .residual, .resize: 2 ... 2
+        // Cross-attention: queries, context (values, and keys), optionally the keys' own source.
+        case .attention(let a): a.kind == .cross ? 2 ... 3 : 1 ... 1
         default: 1 ... 1
         }
     }
@@ -169,7 +194,7 @@ public enum Operation: Sendable, Equatable {
         switch self {
         case .linear(let inDim, let outDim, let bias):
             return [slot("weight", [outDim, inDim])] + (bias ? [slot("bias", [outDim])] : [])
-        case .activation, .pixelShuffle, .spatialMerge, .pooling:
+        case .activation, .pixelShuffle, .spatialMerge, .pooling, .resize:
             return []
         case .layerNorm(let dim, let bias):
             return [slot("weight", [dim])] + (bias ? [slot("bias", [dim])] : [])
@@ -226,7 +251,7 @@ public enum Operation: Sendable, Equatable {
                     slot("fc2.weight", [channels, hidden, 1, 1]), slot("fc2.bias", [channels])]
         case .embedding(let vocab, let dim):
             return [slot("weight", [vocab, dim])]
-        case .positionEmbedding(let count, let dim):
+        case .positionEmbedding(let count, let dim, _):
             return [slot("table", [count, dim])]
         case .imageNewline(let dim):
             return [slot("newline", [dim])]
@@ -250,13 +275,23 @@ public enum Operation: Sendable, Equatable {
             return .success([tokens(0), outDim])
         case .activation:
             return inputs.first.map { .success($0) } ?? .failure(ShapeMismatch(reason: "no input"))
-        case .layerNorm(let dim, _), .rmsNorm(let dim), .positionEmbedding(_, let dim), .imageNewline(let dim):
+        case .layerNorm(let dim, _), .rmsNorm(let dim), .positionEmbedding(_, let dim, _):
             if let problem = width(0, dim) { return .failure(problem) }
             return .success(inputs[0])
+        case .imageNewline(let dim):
+            // Appended once after the tokens of an untiled image (transformers' pack_image_features).
+            if let problem = width(0, dim) { return .failure(problem) }
+            return .success([.add(tokens(0), 1), dim])
         case .attention(let a):
             if let problem = width(0, a.dim) { return .failure(problem) }
             if a.kind == .cross, let problem = width(1, a.contextDim) { return .failure(problem) }
+            if inputs.count > 2, let problem = width(2, a.contextDim) { return .failure(problem) }
             return .success([tokens(0), a.outDim])
+        case .resize:
+            guard inputs.count == 2, inputs[0].count == 2, inputs[1].count == 2 else {
+                return .failure(ShapeMismatch(reason: "a resize reads the table and the value whose grid it takes"))
+            }
+            return .success([inputs[1][0], inputs[0][1]])
         case .feedForward(let f):
             if let problem = width(0, f.inDim) { return .failure(problem) }
             return .success([tokens(0), f.outDim])

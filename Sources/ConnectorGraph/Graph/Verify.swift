@@ -92,6 +92,7 @@ extension ConnectorGraph {
         }
 
         var roles = Set<String>()
+        var alternatives: [String: [DimExpr]] = [:]
         func walk(_ nodes: [GraphNode], _ scope: Set<String>, _ indices: [String]) {
             for node in nodes {
                 switch node {
@@ -120,7 +121,10 @@ extension ConnectorGraph {
                     }
                     if known {
                         switch op.operation.outputShape(shapes) {
-                        case .success(let shape): values[op.output] = shape
+                        case .success(let shape):
+                            values[op.output] = shape
+                            // Without the optional node, its output is its input.
+                            if op.optional, let first = shapes.first { alternatives[op.output] = first } else { alternatives[op.output] = nil }
                         case .failure(let mismatch): problems.append("\(place): \(mismatch.reason)")
                         }
                     }
@@ -147,7 +151,10 @@ extension ConnectorGraph {
                 problems.append("output \(output.name) is not produced by any node")
                 continue
             }
-            if shape.count != output.shape.count || !zip(shape, output.shape).allSatisfy({ sameDimension($0, $1) }) {
+            func matches(_ produced: [DimExpr]) -> Bool {
+                produced.count == output.shape.count && zip(produced, output.shape).allSatisfy { sameDimension($0, $1) }
+            }
+            if !matches(shape) && !(alternatives[output.name].map(matches) ?? false) {
                 problems.append("output \(output.name): declared \(output.shape), the nodes produce \(shape)")
             }
         }

@@ -69,26 +69,6 @@ extension GGMLBlocks {
             throw QuantizationError(.nonFinite(index: bad, value: "\(source[bad])"))
         }
     }
-
-    /// Dequantizes whole blocks of `type` to float32 (gguf-py's values).
-    public static func dequantize(_ type: DType, _ bytes: UnsafeRawBufferPointer, into values: UnsafeMutableBufferPointer<Float>,
-                                  threads: Int = 1) throws {
-        guard let kernel = dequantizeKernel(type) else {
-            throw QuantizationError(.unsupportedType(type, operation: "dequantize"))
-        }
-        let (blockElements, blockBytes) = type.layout
-        guard bytes.count % blockBytes == 0 else {
-            throw QuantizationError(.sizeMismatch(expected: bytes.count - bytes.count % blockBytes + blockBytes, found: bytes.count))
-        }
-        let blocks = bytes.count / blockBytes
-        guard values.count == blocks * blockElements else {
-            throw QuantizationError(.sizeMismatch(expected: blocks * blockElements, found: values.count))
-        }
-        guard blocks > 0, let source = bytes.baseAddress, let destination = values.baseAddress else { return }
-        _ = Parallel.map(count: blocks, threads: threads, minimumChunk: max(1, 65536 / blockElements)) { range in
-            kernel(source + range.lowerBound * blockBytes, destination + range.lowerBound * blockElements, range.count)
-        }
-    }
 }
 
 /// Index of the first NaN or ±inf among `count` floats, or nil.

@@ -1,3 +1,5 @@
+import TensorFormats
+
 /// Fast kernels for the k-quants: the per-group scale searches (the bulk of the work) run on four
 /// groups at once with `KQuantSearchSIMD`; the per-super-block steps that follow (scale codes, f16
 /// fields, requantization, packing) are the reference's, with the requantization vectorised along the

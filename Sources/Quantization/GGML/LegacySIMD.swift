@@ -1,4 +1,5 @@
 import CConnkit
+import TensorFormats
 
 /// Fast kernels for the 32-element legacy types: a block is eight 4-lane vectors; vector k holds
 /// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each type splits its

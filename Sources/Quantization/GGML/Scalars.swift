@@ -1,6 +1,7 @@
-/// Scalar helpers shared by the ggml block codecs: ggml's own f32 -> f16 rounding, exact f16 -> f32, the
-/// k-quant `nearest_int`, and C's float -> integer conversion as x86-64 compiles it. Each is a
-/// transcription of the C it names, because bit-exactness depends on every rounding step.
+/// Scalar helpers of the ggml block quantizers: ggml's own f32 -> f16 rounding, the k-quant
+/// `nearest_int`, and C's float -> integer conversion as x86-64 compiles it. Each is a transcription of
+/// the C it names, because bit-exactness depends on every rounding step. (Reading block fields back,
+/// f16 -> f32 included, is TensorFormats' `Blocks/BlockFields.swift`.)
 
 /// `ggml_compute_fp32_to_fp16` (ggml-impl.h, from the FP16 library): round to nearest even, overflow to
 /// ±inf, subnormals kept, NaN -> 0x7E00 with the sign.
@@ -20,26 +21,6 @@ func ggmlFP16(_ value: Float) -> UInt16 {
     let mantissaBits = bits & 0x0000_0FFF
     let nonSign = exponentBits &+ mantissaBits
     return UInt16(truncatingIfNeeded: (sign >> 16) | (shl1W > 0xFF00_0000 ? 0x7E00 : nonSign))
-}
-
-/// Exact f16 -> f32 (`ggml_compute_fp16_to_fp32`); a NaN keeps its sign and payload bits unchanged, as
-/// numpy's `astype(np.float32)` (which gguf-py uses) and the CConnkit casts do.
-@inline(__always)
-func f32(fromF16 half: UInt16) -> Float {
-    let w = UInt32(half) << 16
-    let sign = w & 0x8000_0000
-    let twoW = w &+ w
-    if twoW >= 0xF800_0000 {
-        // Inf or NaN: widen the payload as it is.
-        return Float(bitPattern: sign | 0x7F80_0000 | UInt32(half & 0x03FF) << 13)
-    }
-    let expOffset: UInt32 = 0xE0 << 23
-    let expScale = Float(bitPattern: 0x0780_0000)  // 0x1.0p-112
-    let normalized = Float(bitPattern: (twoW >> 4) &+ expOffset) * expScale
-    let magicMask: UInt32 = 126 << 23
-    let denormalized = Float(bitPattern: (twoW >> 17) | magicMask) - 0.5
-    let denormalizedCutoff: UInt32 = 1 << 27
-    return Float(bitPattern: sign | (twoW < denormalizedCutoff ? denormalized.bitPattern : normalized.bitPattern))
 }
 
 /// The k-quant `nearest_int`: add 1.5 * 2^23 and read the low mantissa bits. Round half to even for
@@ -96,38 +77,5 @@ extension UnsafeMutableRawPointer {
     @inline(__always)
     func storeLE(_ value: Float, at offset: Int) {
         storeBytes(of: value.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self)
-    }
-}
-
-extension UnsafeRawPointer {
-    @inline(__always)
-    func loadLE(_: UInt16.Type, at offset: Int) -> UInt16 {
-        UInt16(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-    }
-
-    @inline(__always)
-    func loadLE(_: UInt32.Type, at offset: Int) -> UInt32 {
-        UInt32(littleEndian: loadUnaligned(fromByteOffset: offset, as: UInt32.self))
-    }
-
-    @inline(__always)
-    func loadLE(_: Int16.Type, at offset: Int) -> Int16 {
-        Int16(littleEndian: loadUnaligned(fromByteOffset: offset, as: Int16.self))
-    }
-
-    /// An f16 field, widened exactly.
-    @inline(__always)
-    func loadF16(at offset: Int) -> Float {
-        f32(fromF16: loadLE(UInt16.self, at: offset))
-    }
-
-    @inline(__always)
-    func loadF32(at offset: Int) -> Float {
-        Float(bitPattern: loadLE(UInt32.self, at: offset))
-    }
-
-    @inline(__always)
-    func byte(_ offset: Int) -> UInt8 {
-        load(fromByteOffset: offset, as: UInt8.self)
     }
 }

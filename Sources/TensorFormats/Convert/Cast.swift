@@ -1,5 +1,17 @@
 import CConnkit
 
+/// How an f64 element becomes float32.
+public enum Float64Rounding: Sendable {
+    /// Round to nearest even; finite values beyond float32's range become ±inf (numpy's `astype`).
+    case toNearestEven
+    /// Round to odd: a second, narrower rounding of the result (to f16) then equals rounding the f64
+    /// directly, as numpy's f64 -> f16 cast does.
+    case toOdd
+    /// Round to nearest even, but a finite value beyond float32's range becomes ±`greatestFiniteMagnitude`
+    /// (statistics that must tell a huge finite value from an infinity).
+    case saturating
+}
+
 /// Element casts between floating types, bit-identical to numpy (f16) and ml_dtypes (bf16):
 /// f32 -> f16 / bf16 round to nearest even; f64 -> f16 rounds once, directly, as numpy does
 /// (round-to-odd through f32, then to nearest even); f64 -> bf16 goes through f32 as ml_dtypes does
@@ -13,10 +25,9 @@ public enum Cast {
         }
     }
 
-    /// Decodes `count` elements of `dtype` (little-endian) to f32. f64 rounds to nearest even, or to odd
-    /// with `roundToOdd` (for a second, narrower rounding that must not double-round).
+    /// Decodes `count` elements of `dtype` (little-endian) to f32; f64 rounds as `f64` says.
     public static func toFloat32(_ src: UnsafeRawPointer, _ dtype: DType, count: Int,
-                                 into dst: UnsafeMutablePointer<Float>, roundToOdd: Bool = false) {
+                                 into dst: UnsafeMutablePointer<Float>, f64: Float64Rounding = .toNearestEven) {
         switch dtype {
         case .f32:
             dst.update(from: src.assumingMemoryBound(to: Float.self), count: count)
@@ -25,9 +36,18 @@ public enum Cast {
         case .bf16:
             ck_bf16_to_f32(src.assumingMemoryBound(to: UInt16.self), dst, count)
         case .f64:
-            for i in 0 ..< count {
-                let value = src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)
-                dst[i] = roundToOdd ? float32RoundedToOdd(value) : Float(value)
+            switch f64 {
+            case .toNearestEven:
+                for i in 0 ..< count { dst[i] = Float(src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+            case .toOdd:
+                for i in 0 ..< count { dst[i] = float32RoundedToOdd(src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)) }
+            case .saturating:
+                let limit = Double(Float.greatestFiniteMagnitude)
+                for i in 0 ..< count {
+                    let value = src.loadUnaligned(fromByteOffset: i * 8, as: Double.self)
+                    dst[i] = !value.isFinite || abs(value) <= limit ? Float(value)
+                        : value > 0 ? .greatestFiniteMagnitude : -.greatestFiniteMagnitude
+                }
             }
         case .f8_e4m3, .f8_e5m2, .f8_e8m0, .f8_e4m3fnuz, .f8_e5m2fnuz:
             let table = Float8Tables.table(for: dtype)

@@ -30,4 +30,10 @@ public struct Checkpoint: Sendable {
     }
 
     public var totalBytes: Int { tensors.reduce(0) { $0 + $1.info.byteCount } }
+
+    /// The files the checkpoint was read from: `path`, then each shard (beside the index).
+    public var files: [String] {
+        let directory = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
+        return [path] + shards.map { directory + $0 }
+    }
 }

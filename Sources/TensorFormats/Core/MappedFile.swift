@@ -84,24 +84,26 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel the pages of this range are no longer needed (they are re-read from the file
-    /// if touched again). Keeps peak RSS flat while streaming a large checkpoint.
+    /// if touched again). Keeps peak RSS flat while streaming a large checkpoint. A no-op for an anonymous
+    /// mapping, whose dropped pages would read back as zeros.
     public func release(offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (offset / page) * page
-        let end = min(size, offset + count)
-        guard end > start else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+        guard descriptor >= 0 else { return }
+        advise(MADV_DONTNEED, offset: offset, count: count)
     }
 
     /// Hints sequential access for a range about to be streamed.
     public func adviseSequential(offset: Int, count: Int) {
+        advise(MADV_WILLNEED, offset: offset, count: count)
+    }
+
+    /// `madvise` over the pages covering `count` bytes at `offset` (clipped to the file).
+    private func advise(_ advice: Int32, offset: Int, count: Int) {
         guard let base, count > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (offset / page) * page
         let end = min(size, offset + count)
         guard end > start else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_WILLNEED))
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
     }
 }
 

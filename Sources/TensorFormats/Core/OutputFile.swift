@@ -20,6 +20,9 @@ public final class OutputFile {
     public let path: String
     public let temporaryPath: String
     public private(set) var position = 0
+    /// Called with `position` each time a full buffer is handed to the writer (about every MiB) and after
+    /// a kernel copy: progress within a tensor.
+    public var progress: ((Int) -> Void)?
     private var descriptor: Int32
     private let overwrite: Bool
     /// Two buffers: the producer fills `buffers[current]` while the other may be in flight.
@@ -153,6 +156,7 @@ public final class OutputFile {
         if usedKernelCopy {
             position += region.count
             _ = lseek(descriptor, off_t(position), SEEK_SET)
+            progress?(position)
             return
         }
         // Fallback (different file systems, old kernels): write the rest from the mapping.
@@ -185,12 +189,13 @@ public final class OutputFile {
         try failure.rethrow()
         let full = UnsafeRawBufferPointer(rebasing: buffer[0 ..< buffered])
         let fd = descriptor, path = self.path, failure = self.failure
-        let job = UnsafeSendable(full)
+        let job = UncheckedSendable(full)
         writer.async(group: inFlight) {
             do { try OutputFile.writeFully(job.value, to: fd, path: path) } catch { failure.record(error) }
         }
         current ^= 1
         buffered = 0
+        progress?(position)
     }
 
     /// Writes everything buffered so far to the file and waits for it.
@@ -288,12 +293,6 @@ final class FailureBox: @unchecked Sendable {
     private var error: (any Error)?
     func record(_ error: any Error) { lock.locked { if self.error == nil { self.error = error } } }
     func rethrow() throws { if let error = lock.locked({ self.error }) { throw error } }
-}
-
-/// Hands a buffer to the writer queue; the producer does not touch it until the queue is done with it.
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
 
 final class Mutex: @unchecked Sendable {

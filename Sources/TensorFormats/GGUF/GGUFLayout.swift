@@ -23,4 +23,16 @@ public enum GGUFLayout {
     public static let maxMetadataValues = 1 << 24
     /// Arrays nested deeper than this are refused (ggml refuses any nesting; gguf-py reads any depth).
     public static let maxArrayNesting = 16
+
+    /// The alignment of tensor data: `general.alignment` (a u32 non-zero power of two) or the default 32;
+    /// anything else is refused, in reading and in writing alike.
+    static func alignment(of metadata: [MetadataEntry]) throws -> Int {
+        guard let value = metadata[alignmentKey] else { return defaultAlignment }
+        guard case .uint32(let alignment) = value, alignment != 0, alignment & (alignment - 1) == 0 else {
+            throw FormatError(.invalidHeader(
+                "general.alignment must be a u32 non-zero power of two, found \(value.type) \(value.json.serialized())"),
+                              at: .key(alignmentKey))
+        }
+        return Int(alignment)
+    }
 }

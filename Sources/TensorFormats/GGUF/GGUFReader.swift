@@ -74,7 +74,7 @@ public enum GGUFReader {
                                                 what: "tensor infos", at: tensorCountOffset)
 
         let metadata = try header.readMetadata(count: kvCount)
-        let alignment = try alignment(of: metadata)
+        let alignment = try GGUFLayout.alignment(of: metadata)
         let infos = try header.readTensorInfos(count: tensorCount)
 
         var dataStart = header.cursor.position
@@ -134,20 +134,6 @@ public enum GGUFReader {
         let unit = info.dtype.swapUnit
         guard unit > 1 else { return MappedTensorData(file: file, offset: offset, count: info.byteCount) }
         return ByteSwappedTensorData(file: file, offset: offset, count: info.byteCount, unit: unit)
-    }
-
-    /// `general.alignment` (a u32 non-zero power of two) or the default 32.
-    private static func alignment(of metadata: [MetadataEntry]) throws -> Int {
-        guard let value = metadata[GGUFLayout.alignmentKey] else { return GGUFLayout.defaultAlignment }
-        guard case .uint32(let alignment) = value, alignment != 0, alignment & (alignment - 1) == 0 else {
-            throw FormatError(.invalidHeader("general.alignment must be a u32 non-zero power of two, found \(describe(value))"),
-                              at: .key(GGUFLayout.alignmentKey))
-        }
-        return Int(alignment)
-    }
-
-    private static func describe(_ value: MetadataValue) -> String {
-        "\(value.type) \(value.json.serialized())"
     }
 
     private static func describeMagic(_ bytes: UnsafeRawBufferPointer) -> String {

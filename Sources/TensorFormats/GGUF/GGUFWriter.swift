@@ -24,7 +24,7 @@ public enum GGUFWriter {
         precondition(output.position == 0, "GGUFWriter writes a whole file: give it an empty OutputFile")
         try attributing(to: output.path) {
             let entries = try orderedMetadata(metadata)
-            let alignment = try alignment(of: entries)
+            let alignment = try GGUFLayout.alignment(of: entries)
             let layouts = try tensorLayouts(tensors.map(\.info), alignment: alignment)
 
             try output.write(GGUFLayout.magic)
@@ -113,15 +113,6 @@ public enum GGUFWriter {
             throw FormatError(.limitExceeded(what: "string length", value: "\(text.utf8.count) bytes",
                                              limit: "\(GGUFLayout.maxStringBytes) bytes"), at: .key(key))
         }
-    }
-
-    private static func alignment(of metadata: [MetadataEntry]) throws -> Int {
-        guard let value = metadata[GGUFLayout.alignmentKey] else { return GGUFLayout.defaultAlignment }
-        guard case .uint32(let alignment) = value, alignment != 0, alignment & (alignment - 1) == 0 else {
-            throw FormatError(.invalidHeader("general.alignment must be a u32 non-zero power of two, found \(value.type) \(value.json.serialized())"),
-                              at: .key(GGUFLayout.alignmentKey))
-        }
-        return Int(alignment)
     }
 
     // MARK: tensors

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/Quantization/GGML/IQGrids.swift: the lattice tables of ggml's i-quant types, copied
+"""Writes Sources/TensorFormats/Blocks/IQGrids.swift: the lattice tables of ggml's i-quant types, copied
 from gguf-py (`gguf.quants.IQ2_XXS.grid_hex` etc., which packs ggml-common.h's iq2xxs_grid, iq2xs_grid,
 iq2s_grid, iq3xxs_grid, iq3s_grid and iq1s_grid) with their value maps and ksigns_iq2xs.
 
@@ -10,7 +10,7 @@ import os
 from gguf import quants as q
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-OUT = os.path.join(ROOT, "Sources", "Quantization", "GGML", "IQGrids.swift")
+OUT = os.path.join(ROOT, "Sources", "TensorFormats", "Blocks", "IQGrids.swift")
 
 TABLES = [("iq2xxs", q.IQ2_XXS), ("iq2xs", q.IQ2_XS), ("iq2s", q.IQ2_S), ("iq3xxs", q.IQ3_XXS), ("iq3s", q.IQ3_S),
           ("iq1s", q.IQ1_S)]

@@ -6,8 +6,8 @@ import Darwin
 import Dispatch
 import Synchronization
 
-/// Splits row ranges across threads. Rows are independent in every quantizer, so the output does not
-/// depend on the thread count.
+/// Splits row ranges across threads. Rows (blocks, chunks) are independent wherever it is used, so the
+/// output does not depend on the thread count.
 public enum Parallel {
     /// Online processors, at least 1.
     public static var processorCount: Int {
@@ -17,7 +17,7 @@ public enum Parallel {
     /// Calls `body` on disjoint, contiguous sub-ranges of `0 ..< count` covering it, using up to
     /// `threads` threads; ranges are at least `minimumChunk` long (except possibly the last). Returns
     /// the results in range order.
-    static func map<R>(count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> R) -> [R] {
+    package static func map<R>(count: Int, threads: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> R) -> [R] {
         guard count > 0 else { return [] }
         let maximumChunks = (count + max(1, minimumChunk) - 1) / max(1, minimumChunk)
         let workers = max(1, min(threads, maximumChunks))
@@ -58,7 +58,7 @@ private final class ChunkCounter: Sendable {
 
 /// Hands non-Sendable values (raw pointers, a non-escaping body) to `concurrentPerform`, whose parts
 /// touch disjoint memory and all finish before it returns.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+package struct UncheckedSendable<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
 }

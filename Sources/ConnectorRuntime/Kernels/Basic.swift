@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ConnectorGraph
+import TensorFormats
+
+/// A width the graph's shapes guarantee for a validated connector; a custom graph can still break it.
+func expectWidth(_ shape: ValueShape, _ expected: Int, node: String, input: Int = 0) throws {
+    guard shape.width == expected else {
+        throw RuntimeError(.unsupported("node \(node): input \(input) is \(shape.width) wide, the operation expects \(expected)"))
+    }
+}
+
+/// `linear` (and `pointwise_conv`, whose `[out, in, 1, 1]` weight has the same memory layout).
+struct LinearKernel: Kernel {
+    let name: String
+    let weight: Weight
+    let bias: Weight?
+    let inDim: Int
+    let outDim: Int
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        try expectWidth(inputs[0], inDim, node: name)
+        return ValueShape(tokens: inputs[0].tokens, width: outDim, grid: inputs[0].grid)
+    }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        let x = inputs[0]
+        context.observe(weight.role, x.base, count: x.tokens, width: inDim)
+        applyLinear(x.base, rows: x.tokens, inDim: inDim, weight: weight.pointer, outDim: outDim, bias: bias?.pointer, into: output.base)
+    }
+}
+
+struct ActivationKernel: Kernel {
+    let activation: Operation.Activation
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape { inputs[0] }
+    var memory: KernelMemory { .inPlace }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        output.take(inputs[0])
+        Elementwise.activate(output.base, count: output.count, activation)
+    }
+}
+
+/// `layer_norm` (with or without bias) and `rms_norm` over the width of each token.
+struct NormKernel: Kernel {
+    let name: String
+    let weight: Weight
+    let bias: Weight?
+    let rms: Bool
+    let eps: Float
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        try expectWidth(inputs[0], weight.count, node: name)
+        return inputs[0]
+    }
+
+    var memory: KernelMemory { .inPlace }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        let x = inputs[0]
+        if rms {
+            Elementwise.rmsNorm(x.base, output.base, rows: x.tokens, cols: x.width, weight: weight.pointer, eps: eps)
+        } else {
+            Elementwise.layerNorm(x.base, output.base, rows: x.tokens, cols: x.width, weight: weight.pointer, bias: bias?.pointer, eps: eps)
+        }
+    }
+}
+
+/// `a + b`, or `a + tanh(gate)·b`.
+struct ResidualKernel: Kernel {
+    let name: String
+    let gate: Weight?
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        guard inputs[0].tokens == inputs[1].tokens, inputs[0].width == inputs[1].width else {
+            throw RuntimeError(.unsupported("node \(name): adds values of shapes [\(inputs[0].tokens), \(inputs[0].width)] and [\(inputs[1].tokens), \(inputs[1].width)]"))
+        }
+        return inputs[0]
+    }
+
+    var memory: KernelMemory { .inPlace }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        output.take(inputs[0])
+        let scale = gate.map { tanhf($0.pointer[0]) }
+        Elementwise.add(output.base, inputs[1].base, count: output.count, scale: scale)
+    }
+}
+
+/// Learned queries or latents: the table itself, `[count, dim]` (a leading unit axis dropped).
+struct LearnedQueriesKernel: Kernel {
+    let table: Weight
+    let count: Int
+    let dim: Int
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape { ValueShape(tokens: count, width: dim, grid: nil) }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        output.base.update(from: table.pointer, count: count * dim)
+    }
+}
+
+/// LLaVA-NeXT's `image_newline`, appended once after the tokens of an untiled image (transformers'
+/// `pack_image_features` for a single-patch image).
+struct ImageNewlineKernel: Kernel {
+    let name: String
+    let newline: Weight
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        try expectWidth(inputs[0], newline.count, node: name)
+        guard let tokens = Checked.add(inputs[0].tokens, 1) else { throw RuntimeError(.plan("node \(name): token count overflows")) }
+        return ValueShape(tokens: tokens, width: inputs[0].width, grid: nil)
+    }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        let x = inputs[0]
+        output.base.update(from: x.base, count: x.count)
+        (output.base + x.count).update(from: newline.pointer, count: x.width)
+    }
+}
+
+/// `feed_forward`: `down(act(up(x)))`, or `down(act(gate(x)) · up(x))`.
+struct FeedForwardKernel: Kernel {
+    let name: String
+    let gate: Weight?
+    let up: Weight
+    let upBias: Weight?
+    let down: Weight
+    let downBias: Weight?
+    let inDim: Int
+    let hidden: Int
+    let outDim: Int
+    let activation: Operation.Activation
+
+    func output(for inputs: [ValueShape]) throws -> ValueShape {
+        try expectWidth(inputs[0], inDim, node: name)
+        return ValueShape(tokens: inputs[0].tokens, width: outDim, grid: inputs[0].grid)
+    }
+
+    func scratch(for inputs: [ValueShape]) -> Int? {
+        Checked.product([inputs[0].tokens, hidden, gate == nil ? 1 : 2])
+    }
+
+    func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
+        let x = inputs[0], rows = x.tokens
+        let h = scratch
+        context.observe(up.role, x.base, count: rows, width: inDim)
+        applyLinear(x.base, rows: rows, inDim: inDim, weight: up.pointer, outDim: hidden, bias: upBias?.pointer, into: h)
+        var activated = h
+        if let gate {
+            let g = scratch + rows * hidden
+            context.observe(gate.role, x.base, count: rows, width: inDim)
+            applyLinear(x.base, rows: rows, inDim: inDim, weight: gate.pointer, outDim: hidden, bias: nil, into: g)
+            Elementwise.activateMultiply(g, h, count: rows * hidden, activation)
+            activated = g
+        } else {
+            Elementwise.activate(h, count: rows * hidden, activation)
+        }
+        context.observe(down.role, activated, count: rows, width: hidden)
+        applyLinear(activated, rows: rows, inDim: hidden, weight: down.pointer, outDim: outDim, bias: downBias?.pointer, into: output.base)
+    }
+}
