@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
+        .library(name: "ConnectorExport", targets: ["ConnectorExport"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -45,6 +46,9 @@ let package = Package(
             ],
             path: "Sources/ConnectorRuntime",
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        // Writes a bound connector as an ONNX model computing what the runtime computes (`connkit export`).
+        .target(name: "ConnectorExport", dependencies: ["ConnectorGraph", "ConnectorRuntime", "TensorFormats"],
+                path: "Sources/ConnectorExport"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -53,6 +57,7 @@ let package = Package(
                 "Quantization",
                 "ConnectorGraph",
                 "ConnectorRuntime",
+                "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI"),

@@ -10,7 +10,7 @@ public struct Connkit: ParsableCommand {
         commandName: "connkit",
         abstract: "Inspect, convert, quantize and validate the weights of multimodal-LLM connectors.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Quantize.self, Validate.self, Describe.self, Run.self, Compare.self])
+        subcommands: [Inspect.self, Convert.self, Quantize.self, Validate.self, Describe.self, Run.self, Compare.self, Export.self])
 
     public init() {}
 

@@ -27,6 +27,9 @@ struct Convert: ParsableCommand {
     @OptionGroup var write: WriteOptions
 
     func validate() throws {
+        if CheckpointReader.fileExtension(io.output) == "onnx" {
+            throw ValidationError("an ONNX model is written by `connkit export` (a connector as a runnable model): connkit export \(io.input) -o \(io.output)")
+        }
         guard OutputFormat(path: io.output) != nil else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
         }

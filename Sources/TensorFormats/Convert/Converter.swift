@@ -70,9 +70,7 @@ public enum Converter {
         let result = try writer.write(outputs, metadata: checkpoint.metadata)
         summary.bytesWritten = result.bytesWritten
         summary.warnings += result.warnings
-        for (name, magnitude) in overflow.entries {
-            summary.warnings.append("tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf")
-        }
+        summary.warnings += overflow.warnings
         return summary
     }
 
@@ -123,4 +121,7 @@ public enum Converter {
 final class OverflowLog: @unchecked Sendable {
     private(set) var entries: [(String, Float)] = []
     func record(_ name: String, _ magnitude: Float) { entries.append((name, magnitude)) }
+    var warnings: [String] {
+        entries.map { name, magnitude in "tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf" }
+    }
 }
