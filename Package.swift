@@ -78,5 +78,9 @@ let package = Package(
             name: "ConnectorRuntimeTests",
             dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
             path: "Tests/ConnectorRuntimeTests"),
+        .testTarget(
+            name: "ConnectorExportTests",
+            dependencies: ["ConnectorExport", "ConnectorGraph", "ConnectorRuntime", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorExportTests"),
     ]
 )

@@ -65,7 +65,7 @@ public enum ONNXExport {
         let initializers = emitter.weights.initializers
         let model = ONNXModelDescription(
             irVersion: ONNXModelDescription.irVersion(opset: options.opset), opset: options.opset, producerName: producerName,
-            producerVersion: options.producerVersion, graphName: bound.graph.name, metadata: metadata(bound, version: options.producerVersion),
+            producerVersion: options.producerVersion, graphName: bound.graph.name, metadata: metadata(bound, version: options.producerVersion, tokens: input.tokens.fixed),
             inputs: [inputInfo], outputs: [outputInfo], nodes: nodes, initializers: initializers)
         var writer = ONNXWriter(path: path)
         writer.placement = options.externalData ? .external : .automatic
@@ -78,7 +78,7 @@ public enum ONNXExport {
         for node in nodes { counts[node.opType, default: 0] += 1 }
         return ExportSummary(
             path: path, dataFile: written.dataFile, opset: options.opset, precision: options.precision, input: inputInfo, output: outputInfo,
-            grid: input.grid, nodes: nodes.count, operators: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            grid: try gridNodes(bound).isEmpty ? nil : input.grid, nodes: nodes.count, operators: counts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
             initializers: initializers.count, weightBytes: initializers.reduce(0) { $0 + $1.info.byteCount },
             modelBytes: written.modelBytes, dataBytes: written.dataBytes, embeddedInitializers: written.embeddedTensors,
             externalInitializers: written.externalTensors, warnings: emitter.weights.outputs.warnings)
@@ -94,10 +94,12 @@ public enum ONNXExport {
         }
     }
 
-    /// `metadata_props`: what the connector is and every dimension by key (JSON, in the graph's order).
-    static func metadata(_ bound: BoundConnector, version: String) -> [(key: String, value: String)] {
+    /// `metadata_props`: what the connector is and every dimension by key (JSON, in the graph's order; the
+    /// encoder's `tokens` are the model's fixed token count, null when dynamic).
+    static func metadata(_ bound: BoundConnector, version: String, tokens: Int?) -> [(key: String, value: String)] {
         let dims = JSONValue.object(bound.dimensions.map { dimension in
-            JSONValue.Member(dimension.key ?? dimension.symbol, dimension.value.map { .int($0) } ?? .null)
+            let value = dimension.key == "tokens" ? tokens : dimension.value
+            return JSONValue.Member(dimension.key ?? dimension.symbol, value.map { .int($0) } ?? .null)
         })
         return [("connkit.family", bound.family), ("connkit.variant", bound.variant), ("connkit.scheme", bound.scheme),
                 ("connkit.dims", dims.serialized(pretty: false)), ("connkit.version", version)]

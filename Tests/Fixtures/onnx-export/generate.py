@@ -3,8 +3,9 @@
 checked by onnx and run by ONNX Runtime, against `connkit run` on the same features.
 
 For each case and naming scheme (f32, opset 17), for each case's first scheme in f16, at opsets 18 and 24,
-with --dynamic where the computation allows it (run at the fixture's token count and at twice it) and once
-with --external-data, this script
+with --dynamic where the computation allows it (run at the fixture's token count and at twice it), for a few
+cases with --external-data, at another token count (LDPv2's unequal adaptive pooling windows) and from a
+block-quantized checkpoint (Qwen2-VL's mmproj in q8_0, made by `connkit quantize`), this script
 
   1. runs `connkit export` (the arguments are recorded, relative to the repository root),
   2. checks the model with `onnx.checker.check_model(full_check=True)`,
@@ -91,6 +92,21 @@ def batched(features):
 EXTRA_TOKENS = {"ldpv2": 625}
 
 
+# Checkpoints made here from a fixture's: block-quantized weights, which export dequantizes (gguf-py's values).
+QUANTIZED = {"qwen2-vl": ("mmproj", "q8_0")}
+
+
+def quantized_checkpoint(binary, fixtures, entry):
+    """The case's mmproj quantized by `connkit quantize` (committed here; written again when missing)."""
+    scheme, kind = QUANTIZED[entry["name"]]
+    path = os.path.join(HERE, entry["name"], f"{scheme}-{kind}.gguf")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        source = os.path.join(fixtures, entry["checkpoints"][scheme][0])
+        connkit(binary, ["quantize", source, path, "--type", kind, "--quiet"])
+    return f"{scheme}-{kind}", relative_to_root(path)
+
+
 def variants(entry):
     """(name, scheme, export options, runs) of one case; a run is a multiple of the fixture's features
     (concatenated along the tokens) or ("random", T)."""
@@ -126,13 +142,23 @@ def main():
         for entry in runtime_manifest["cases"]:
             features = np.load(os.path.join(fixtures, entry["input"]["file"]))
             reference = np.load(os.path.join(fixtures, entry["output"]["file"]))
-            for name, scheme, options, multiples in variants(entry):
+            cases = variants(entry)
+            quantized = None
+            if entry["name"] in QUANTIZED and fixtures == os.path.join(ROOT, "Tests/Fixtures/runtime"):
+                quantized = quantized_checkpoint(binary, fixtures, entry)
+                scheme = QUANTIZED[entry["name"]][0]
+                cases += [(f"{quantized[0]}-f32", scheme, [], [1]), (f"{quantized[0]}-f16", scheme, ["--dtype", "f16"], [1])]
+            for name, scheme, options, multiples in cases:
                 checkpoints = [relative_to_root(os.path.join(fixtures, f)) for f in entry["checkpoints"][scheme]]
+                if quantized and name.startswith(quantized[0]):
+                    checkpoints = [quantized[1]]
                 dynamic = "--dynamic" in options
                 token_arguments = [] if dynamic or "--tokens" in options else ["--tokens", str(entry["tokens"])]
                 fixture_grid = not dynamic and "--tokens" not in options
                 arguments = ["export", *checkpoints, *token_arguments, *dims_arguments(entry, scheme, grid=fixture_grid), *options]
-                model = os.path.join(scratch, f"{entry['name']}-{name}.onnx")
+                # Every model is `model.onnx` (an external data file's name is recorded in the model).
+                os.makedirs(os.path.join(scratch, entry["name"], name))
+                model = os.path.join(scratch, entry["name"], name, "model.onnx")
                 try:
                     connkit(binary, arguments + ["-o", model, "--force", "--quiet"])
                 except RuntimeError as error:
@@ -167,8 +193,10 @@ def main():
                     run = batched(np.load(run_file))
                     cosine, relative = closeness(run, y)
                     ok = y.shape == run.shape and within(dtype, cosine, relative)
-                    # Cases that reuse another case's weights have no PyTorch output of their own to compare with.
-                    has_reference = multiple == 1 and not any(n.startswith("weights_from") for n in entry["notes"])
+                    # Cases that reuse another case's weights have no PyTorch output of their own to compare with
+                    # (Nor do quantized weights: their output differs from the release's by the quantization.)
+                    has_reference = multiple == 1 and not any(n.startswith("weights_from") for n in entry["notes"]) \
+                        and not (quantized and name.startswith(quantized[0]))
                     torch_cosine = closeness(batched(reference), y)[0] if has_reference else None
                     ok = ok and (torch_cosine is None or within(dtype, torch_cosine, 0))
                     failures += 0 if ok else 1
@@ -187,7 +215,8 @@ def main():
                 entries.append({"case": entry["name"], "name": name, "dtype": dtype, "arguments": arguments,
                                 "model_sha256": hashlib.sha256(data).hexdigest(), "model_bytes": len(data),
                                 "run_arguments": [*checkpoints, *dims_arguments(entry, scheme, grid=fixture_grid)],
-                                "external_data": os.path.exists(model + ".data"), "runs": runs})
+                                "data_sha256": hashlib.sha256(open(model + ".data", "rb").read()).hexdigest()
+                                if os.path.exists(model + ".data") else None, "runs": runs})
     if not args.report:
         manifest = {"generator": "Tests/Fixtures/onnx-export/generate.py",
                     "versions": {"onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},
