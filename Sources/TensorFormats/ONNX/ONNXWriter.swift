@@ -39,6 +39,8 @@ public struct ONNXWriter {
     public var inputs: [String] = []
     /// Called after each initializer and about every MiB within one.
     public var progress: ((WriteProgress) -> Void)?
+    /// The largest model written with every initializer embedded (protobuf's limit; tests lower it).
+    var embeddedLimit = ONNXWriter.protobufLimit
 
     /// onnx's `size_threshold`: smaller initializers stay in the model.
     public static let externalThreshold = 1024
@@ -71,7 +73,7 @@ public struct ONNXWriter {
             embeddedSizes.append(Self.packedSize(builder.initializerChunk(proto)))
         }
         let embeddedTotal = embeddedSizes.reduce(header.count) { Checked.add($0, $1) ?? Int.max }
-        let external = placement == .external || embeddedTotal > Self.protobufLimit
+        let external = placement == .external || embeddedTotal > embeddedLimit
 
         let modelFile = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
         var dataFile: OutputFile?
