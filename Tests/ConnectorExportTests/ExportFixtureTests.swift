@@ -52,7 +52,7 @@ struct ExportCase: CustomStringConvertible, Sendable {
     }
 
     static func sha256(_ path: String) throws -> String {
-        try MappedFile(path: path).withBytes { SHA256.hex($0) }
+        try MappedFile(path: path).withBytes { SHA256.hex(Array($0)) }
     }
 
     @Test func theManifestCoversEveryFixtureCase() throws {

@@ -47,6 +47,16 @@ final class ONNXMessageBuilder {
         return pointer
     }
 
+    /// A repeated message field: its count and its array of pointers.
+    private func list<T>(_ messages: [UnsafeMutablePointer<T>]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<T>?>?) {
+        (messages.count, array(messages.map { Optional($0) }))
+    }
+
+    /// A repeated string field.
+    private func list(_ strings: [UnsafeMutablePointer<CChar>]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) {
+        (strings.count, array(strings.map { Optional($0) }))
+    }
+
     private func message<T>(_ initialize: (UnsafeMutablePointer<T>) -> Void) -> UnsafeMutablePointer<T> {
         let pointer = allocate(T.self, count: 1)
         initialize(pointer)
@@ -83,9 +93,7 @@ final class ONNXMessageBuilder {
                 tensor.pointee.raw_data = raw
             } else {
                 tensor.pointee.data_location = ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL
-                let entries = external.map { entry in entryMessage(entry.key, entry.value) }
-                tensor.pointee.n_external_data = entries.count
-                tensor.pointee.external_data = array(entries.map { Optional($0) })
+                (tensor.pointee.n_external_data, tensor.pointee.external_data) = list(external.map { entryMessage($0.key, $0.value) })
             }
         }
     }
@@ -117,8 +125,7 @@ final class ONNXMessageBuilder {
         }
         let shape = message { (shape: UnsafeMutablePointer<Onnx__TensorShapeProto>) in
             onnx__tensor_shape_proto__init(shape)
-            shape.pointee.n_dim = dimensions.count
-            shape.pointee.dim = array(dimensions.map { Optional($0) })
+            (shape.pointee.n_dim, shape.pointee.dim) = list(dimensions)
         }
         let tensorType = message { (type: UnsafeMutablePointer<Onnx__TypeProto__Tensor>) in
             onnx__type_proto__tensor__init(type)
@@ -180,12 +187,9 @@ final class ONNXMessageBuilder {
             onnx__node_proto__init(proto)
             proto.pointee.name = string(name)
             proto.pointee.op_type = string(node.opType)
-            proto.pointee.n_input = inputs.count
-            proto.pointee.input = array(inputs.map { Optional($0) })
-            proto.pointee.n_output = outputs.count
-            proto.pointee.output = array(outputs.map { Optional($0) })
-            proto.pointee.n_attribute = attributes.count
-            proto.pointee.attribute = array(attributes.map { Optional($0) })
+            (proto.pointee.n_input, proto.pointee.input) = list(inputs)
+            (proto.pointee.n_output, proto.pointee.output) = list(outputs)
+            (proto.pointee.n_attribute, proto.pointee.attribute) = list(attributes)
         }
     }
 
@@ -197,12 +201,9 @@ final class ONNXMessageBuilder {
         let graph = message { (graph: UnsafeMutablePointer<Onnx__GraphProto>) in
             onnx__graph_proto__init(graph)
             graph.pointee.name = string(model.graphName)
-            graph.pointee.n_node = nodes.count
-            graph.pointee.node = array(nodes.map { Optional($0) })
-            graph.pointee.n_input = inputs.count
-            graph.pointee.input = array(inputs.map { Optional($0) })
-            graph.pointee.n_output = outputs.count
-            graph.pointee.output = array(outputs.map { Optional($0) })
+            (graph.pointee.n_node, graph.pointee.node) = list(nodes)
+            (graph.pointee.n_input, graph.pointee.input) = list(inputs)
+            (graph.pointee.n_output, graph.pointee.output) = list(outputs)
         }
         let opset = message { (opset: UnsafeMutablePointer<Onnx__OperatorSetIdProto>) in
             onnx__operator_set_id_proto__init(opset)
@@ -216,10 +217,8 @@ final class ONNXMessageBuilder {
             proto.pointee.producer_name = string(model.producerName)
             proto.pointee.producer_version = string(model.producerVersion)
             proto.pointee.graph = graph
-            proto.pointee.n_opset_import = 1
-            proto.pointee.opset_import = array([Optional(opset)])
-            proto.pointee.n_metadata_props = metadata.count
-            proto.pointee.metadata_props = array(metadata.map { Optional($0) })
+            (proto.pointee.n_opset_import, proto.pointee.opset_import) = list([opset])
+            (proto.pointee.n_metadata_props, proto.pointee.metadata_props) = list(metadata)
         }
     }
 
@@ -230,8 +229,7 @@ final class ONNXMessageBuilder {
     func initializerChunk(_ tensor: UnsafeMutablePointer<Onnx__TensorProto>) -> UnsafeMutablePointer<Onnx__ModelProto> {
         let graph = message { (graph: UnsafeMutablePointer<Onnx__GraphProto>) in
             onnx__graph_proto__init(graph)
-            graph.pointee.n_initializer = 1
-            graph.pointee.initializer = array([Optional(tensor)])
+            (graph.pointee.n_initializer, graph.pointee.initializer) = list([tensor])
         }
         return message { (proto: UnsafeMutablePointer<Onnx__ModelProto>) in
             onnx__model_proto__init(proto)

@@ -38,16 +38,9 @@ import onnxruntime as ort
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "../../.."))
+sys.path.insert(0, os.path.join(ROOT, "Tests/Fixtures/runtime"))
+from accuracy import per_token_cosine  # noqa: E402  (the forward-pass fixtures' measure)
 BOUNDS = {"f32": (0.99999, 1e-4), "f16": (0.999, None)}
-
-
-def per_token_cosine(reference, output):
-    a = reference.reshape(-1, reference.shape[-1]).astype(np.float64)
-    b = output.reshape(-1, output.shape[-1]).astype(np.float64)
-    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    both_zero = (na == 0) & (nb == 0)
-    denominator = np.where(na * nb > 0, na * nb, 1.0)
-    return np.where(both_zero, 1.0, np.where(na * nb > 0, (a * b).sum(1) / denominator, 0.0))
 
 
 def closeness(reference, output):
