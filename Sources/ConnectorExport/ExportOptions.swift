@@ -36,6 +36,9 @@ public struct ExportOptions {
     /// `producer_version` and `connkit.version`.
     public var producerVersion: String
     public var progress: ((WriteProgress) -> Void)?
+    /// Called when the model is written, before it is put in place; throwing leaves no output (the CLI
+    /// finishes the connector's value checks there, run while the weights are written).
+    public var beforeCommit: (() throws -> Void)?
 
     public init(tokens: Tokens, producerVersion: String) {
         self.tokens = tokens

@@ -72,6 +72,7 @@ public enum ONNXExport {
         writer.overwrite = options.overwrite
         writer.inputs = options.inputs
         writer.progress = options.progress
+        writer.beforeCommit = options.beforeCommit
         let written = try writer.write(model)
 
         var counts: [String: Int] = [:]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import ConnectorExport
 import ConnectorGraph
 import ConnectorRuntime
@@ -71,25 +72,24 @@ struct Export: ParsableCommand {
             return grid
         }
         let precision = try dtype.value
-        let request = try connector.request(paths, checkValues: true)
-        let report = Validator.validate(request)
-        guard report.valid, let bound = report.connector else {
-            json ? emitJSON(Self.json(report, inputs: paths, summary: nil)) : emit(report.text)
-            throw CheckFailed()
-        }
-        if !json, !quiet {
-            for diagnostic in report.diagnostics where diagnostic.severity != .note {
-                writeStandardError("connkit: \(printable(diagnostic.line))\n")
-            }
+        // The connector is bound and its shapes checked first; its values are scanned while the weights are
+        // written, and the model is put in place only if that full validation passes too (exit 1 otherwise).
+        let request = try connector.request(paths, checkValues: false)
+        let shapes = Validator.validate(request)
+        var valuesRequest = request
+        valuesRequest.checkValues = true
+        guard shapes.valid, let bound = shapes.connector else {
+            throw failedValidation(Validator.validate(valuesRequest))
         }
         let count: ExportOptions.Tokens
         if dynamic {
             count = .dynamic
-        } else if let tokens = tokens ?? parsedGrid.flatMap({ $0.height.multipliedReportingOverflow(by: $0.width).partialValue }) ?? report.inputTokens {
+        } else if let tokens = tokens ?? parsedGrid.flatMap({ $0.height.multipliedReportingOverflow(by: $0.width).partialValue }) ?? shapes.inputTokens {
             count = .fixed(tokens)
         } else {
             throw CommandFailure.usage("nothing fixes the connector's token count (no encoder preset, config or --dim tokens=N gives it): pass --tokens T or --dynamic")
         }
+        let scan = BackgroundValidation(valuesRequest)
         var options = ExportOptions(tokens: count, producerVersion: Connkit.configuration.version)
         options.opset = opset
         options.precision = precision
@@ -97,17 +97,68 @@ struct Export: ParsableCommand {
         options.externalData = externalData
         options.overwrite = force
         options.inputs = request.checkpoint.files
+        options.beforeCommit = {
+            let report = scan.report
+            guard report.valid else { throw ValuesFailed(report: report) }
+        }
         let bar = ProgressBar(label: "exporting", quiet: quiet || json)
         defer { bar.finish() }
         options.progress = { bar.update(done: $0.tensorsDone, total: $0.tensorsTotal, bytesDone: $0.bytesDone, bytesTotal: $0.bytesTotal) }
-        let summary = try ONNXExport.export(bound, to: output, options: options)
+        let summary: ExportSummary
+        do {
+            summary = try ONNXExport.export(bound, to: output, options: options)
+        } catch let failed as ValuesFailed {
+            bar.finish()
+            throw failedValidation(failed.report)
+        }
         bar.finish()
+        let report = scan.report
         if json {
             emitJSON(Self.json(report, inputs: paths, summary: summary))
             return
         }
+        if !quiet {
+            for diagnostic in report.diagnostics where diagnostic.severity != .note {
+                writeStandardError("connkit: \(printable(diagnostic.line))\n")
+            }
+        }
         for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
         if !quiet { emit(Self.text(report, summary)) }
+    }
+
+    /// Prints the report of a connector that fails validation; the error to throw (exit status 1).
+    private func failedValidation(_ report: ValidationReport) -> CheckFailed {
+        json ? emitJSON(Self.json(report, inputs: paths, summary: nil)) : emit(report.text)
+        return CheckFailed()
+    }
+
+    /// The full validation, values included, running on its own thread while the model is written.
+    private final class BackgroundValidation: @unchecked Sendable {
+        private let done = DispatchSemaphore(value: 0)
+        private var result: ValidationReport?
+        /// Read and written by the caller's thread only.
+        private var finished = false
+
+        init(_ request: ValidationRequest) {
+            DispatchQueue.global().async { [self] in
+                result = Validator.validate(request)
+                done.signal()
+            }
+        }
+
+        /// Waits for the validation to finish (the semaphore orders the background thread's write first).
+        var report: ValidationReport {
+            if !finished {
+                done.wait()
+                finished = true
+            }
+            return result!
+        }
+    }
+
+    /// Thrown before the model is put in place when the value checks fail.
+    private struct ValuesFailed: Error {
+        let report: ValidationReport
     }
 
     static func shapeText(_ info: ONNXValueInfo) -> String {

@@ -49,6 +49,31 @@ import TensorFormats
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == ["mlp.onnx"])
     }
 
+    /// Values are checked while the weights are written: a NaN fails the export (exit 1) and nothing is put
+    /// in place.
+    @Test func aValueErrorLeavesNoModel() throws {
+        let scratch = try Scratch()
+        let folder = scratch.file("nan")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.runtime + "/linear/llava/config.json", toPath: folder + "/config.json")
+        let source = try CheckpointReader.open(Self.runtime + "/linear/llava/model.safetensors")
+        let outputs = try source.tensors.map { tensor in
+            var values = try tensor.floats()
+            if tensor.name.hasSuffix("weight") { values[7] = .nan }
+            return OutputTensor(info: try TensorInfo(name: tensor.name, dtype: .f32, shape: tensor.shape)) { output in
+                try values.withUnsafeBytes { try output.write($0) }
+            }
+        }
+        try CheckpointWriter(path: folder + "/model.safetensors").write(outputs, metadata: [])
+        for extra in [[], ["--external-data"]] {
+            let result = try CLI.run(["export", folder, "--tokens", "36", "-o", scratch.file("nan.onnx"), "--json"] + extra)
+            #expect(result.status == 1)
+            let json = try expectSchema(result)
+            #expect(json["export"] == .null && json["diagnostics"]?.arrayValue?.contains { $0["code"]?.stringValue == "non-finite" } == true)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["nan"])
+    }
+
     @Test func theModelReadsBackUnderTheCheckpointsNames() throws {
         let scratch = try Scratch()
         for scheme in ["hf", "llava", "mmproj"] {

@@ -39,6 +39,9 @@ public struct ONNXWriter {
     public var inputs: [String] = []
     /// Called after each initializer and about every MiB within one.
     public var progress: ((WriteProgress) -> Void)?
+    /// Called once everything is written, before either output is put in place: throwing abandons both
+    /// (a check that runs while the model is written, such as the export's value scan).
+    public var beforeCommit: (() throws -> Void)?
     /// The largest model written with every initializer embedded (protobuf's limit; tests lower it).
     var embeddedLimit = ONNXWriter.protobufLimit
 
@@ -121,6 +124,7 @@ public struct ONNXWriter {
             try modelFile.flush()
             result.modelBytes = modelFile.position
             result.dataBytes = dataFile?.position ?? 0
+            try beforeCommit?()
             try dataFile?.commit()
             try modelFile.commit()
             return result

@@ -22,7 +22,8 @@ Python needed. Anything connkit changes in a model's bytes (its emission, the ve
 this script re-run.
 
     /work/main/venv/bin/python Tests/Fixtures/onnx-export/generate.py [--connkit PATH]
-    /work/main/venv/bin/python Tests/Fixtures/onnx-export/generate.py --fixtures DIR --report   # e.g. real dimensions
+    /work/main/venv/bin/python Tests/Fixtures/onnx-export/generate.py --fixtures DIR --report --primary-only
+        # a folder of `Tests/Fixtures/runtime/generate.py --real --out DIR`: each release's real dimensions
 """
 import argparse
 import hashlib
@@ -54,6 +55,14 @@ def closeness(reference, output):
 def within(dtype, cosine, relative):
     min_cosine, max_relative = BOUNDS[dtype]
     return cosine >= min_cosine and (max_relative is None or relative <= max_relative)
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def relative_to_root(path):
@@ -100,13 +109,15 @@ def quantized_checkpoint(binary, fixtures, entry):
     return f"{scheme}-{kind}", relative_to_root(path)
 
 
-def variants(entry):
+def variants(entry, primary_only=False):
     """(name, scheme, export options, runs) of one case; a run is a multiple of the fixture's features
     (concatenated along the tokens) or ("random", T)."""
     schemes = list(entry["checkpoints"])
-    out = [(f"{scheme}-f32", scheme, [], [1]) for scheme in schemes]
+    out = [(f"{scheme}-f32", scheme, [], [1]) for scheme in schemes[:1 if primary_only else None]]
     first = schemes[0]
     out.append((f"{first}-f16", first, ["--dtype", "f16"], [1]))
+    if primary_only:
+        return out
     out.append((f"{first}-opset18", first, ["--opset", "18"], [1]))
     out.append((f"{first}-opset24", first, ["--opset", "24"], [1]))
     out.append((f"{first}-dynamic", first, ["--dynamic"], [1, 2]))
@@ -123,6 +134,7 @@ def main():
     parser.add_argument("--connkit", default=os.path.join(ROOT, ".build/debug/connkit"))
     parser.add_argument("--fixtures", default=os.path.join(ROOT, "Tests/Fixtures/runtime"))
     parser.add_argument("--report", action="store_true", help="measure and print only; write nothing here")
+    parser.add_argument("--primary-only", action="store_true", help="each case's first scheme in f32 and f16 only")
     args = parser.parse_args()
     binary = os.path.abspath(args.connkit)
     fixtures = os.path.abspath(args.fixtures)
@@ -135,7 +147,7 @@ def main():
         for entry in runtime_manifest["cases"]:
             features = np.load(os.path.join(fixtures, entry["input"]["file"]))
             reference = np.load(os.path.join(fixtures, entry["output"]["file"]))
-            cases = variants(entry)
+            cases = variants(entry, args.primary_only)
             quantized = None
             if entry["name"] in QUANTIZED and fixtures == os.path.join(ROOT, "Tests/Fixtures/runtime"):
                 quantized = quantized_checkpoint(binary, fixtures, entry)
@@ -204,12 +216,15 @@ def main():
                                  relative_to_root(os.path.join(fixtures, entry["input"]["file"])),
                                  "repeat": multiple if isinstance(multiple, int) else 1, "output": output_file,
                                  "cosine": cosine, "relative": relative})
-                data = open(model, "rb").read()
                 entries.append({"case": entry["name"], "name": name, "dtype": dtype, "arguments": arguments,
-                                "model_sha256": hashlib.sha256(data).hexdigest(), "model_bytes": len(data),
+                                "model_sha256": sha256(model), "model_bytes": os.path.getsize(model),
                                 "run_arguments": [*checkpoints, *dims_arguments(entry, scheme, grid=fixture_grid)],
-                                "data_sha256": hashlib.sha256(open(model + ".data", "rb").read()).hexdigest()
-                                if os.path.exists(model + ".data") else None, "runs": runs})
+                                "data_sha256": sha256(model + ".data") if os.path.exists(model + ".data") else None,
+                                "runs": runs})
+                del session
+                for path in (model, model + ".data"):
+                    if os.path.exists(path):
+                        os.remove(path)
     if not args.report:
         manifest = {"generator": "Tests/Fixtures/onnx-export/generate.py",
                     "versions": {"onnx": onnx.__version__, "onnxruntime": ort.__version__, "numpy": np.__version__},
