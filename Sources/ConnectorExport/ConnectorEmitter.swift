@@ -26,12 +26,17 @@ final class ConnectorEmitter {
     init(bound: BoundConnector, options: ExportOptions) {
         self.bound = bound
         self.options = options
-        var dims: [String: Int] = [:]
-        for dimension in bound.dimensions { if let value = dimension.value { dims[dimension.symbol] = value } }
-        self.dims = dims
+        dims = Self.dimensions(bound)
         compute = options.precision.dtype
         builder = GraphBuilder(opset: options.opset)
         weights = ExportWeights(bound: bound, builder: builder)
+    }
+
+    /// Every dimension with a value, by symbol.
+    static func dimensions(_ bound: BoundConnector) -> [String: Int] {
+        var dims: [String: Int] = [:]
+        for dimension in bound.dimensions { if let value = dimension.value { dims[dimension.symbol] = value } }
+        return dims
     }
 
     /// The operations whose computation needs the patch grid, so a fixed token count.

@@ -74,16 +74,14 @@ final class ExportWeights {
     func matmulRight(_ role: String, out: Int, in inDim: Int, _ type: DType, scope: String) throws -> String {
         let key = "\(role)|right|\(type.rawValue)"
         if let value = cache[key] { return value }
-        let (parameter, _) = try self.parameter(role)
+        let (parameter, shape) = try self.parameter(role)
         let value: String
         if parameter.layout == .transposed, parameter.tensors[0].shape == [inDim, out] {
             value = try initializer(parameter.tensors[0], type, shape: [inDim, out], scope: scope)
         } else {
-            var matrix = try canonical(role, type, scope: scope)
-            if let shape = parameter.shape.compactMap({ $0 }) as [Int]?, shape != [out, inDim] {
-                matrix = builder.reshape(matrix, [out, inDim], scope: scope)
-            }
-            value = builder.transpose(matrix, [1, 0], scope: scope)
+            let matrix = try canonical(role, type, scope: scope)
+            value = builder.transpose(shape == [out, inDim] ? matrix : builder.reshape(matrix, [out, inDim], scope: scope), [1, 0],
+                                      scope: scope)
         }
         cache[key] = value
         return value

@@ -25,7 +25,7 @@ public enum ONNXExport {
     /// The connector-site nodes whose computation needs the patch grid (so a fixed token count), by name.
     public static func gridNodes(_ bound: BoundConnector) throws -> [String] {
         var names: [String] = []
-        try Program.walk(bound.graph, dims: ConnectorEmitter(bound: bound, options: ExportOptions(tokens: .dynamic, producerVersion: "")).dims) { node, name, _, _ in
+        try Program.walk(bound.graph, dims: ConnectorEmitter.dimensions(bound)) { node, name, _, _ in
             if ConnectorEmitter.needsGrid(node.operation) { names.append("\(name) (\(node.operation.opName))") }
         }
         return names

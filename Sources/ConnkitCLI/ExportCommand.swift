@@ -65,6 +65,9 @@ struct Export: ParsableCommand {
         guard CheckpointReader.fileExtension(output) == "onnx" else {
             throw CommandFailure.usage("-o \(output): the model's name must end in .onnx")
         }
+        guard ExportOptions.opsets.contains(opset) else {
+            throw CommandFailure.usage("--opset \(opset): export writes opsets \(ExportOptions.opsets.lowerBound) to \(ExportOptions.opsets.upperBound)")
+        }
         if dynamic && tokens != nil { throw CommandFailure.usage("--tokens and --dynamic exclude each other") }
         if let tokens, tokens <= 0 { throw CommandFailure.usage("--tokens needs a positive token count, got \(tokens)") }
         let parsedGrid = try grid.map { text in

@@ -43,7 +43,12 @@ import TensorFormats
             let target = code == "output-exists" ? out : scratch.file("x.onnx")
             let result = try CLI.run(["export", Self.runtime + "/mlp2x_gelu/" + scheme, "-o", target, "--json"] + arguments)
             #expect(result.status == 2, "\(arguments)")
-            #expect(try expectSchema(result)["code"]?.stringValue == code, "\(arguments): \(result.stdout)")
+            let error = try expectSchema(result)
+            #expect(error["code"]?.stringValue == code, "\(arguments): \(result.stdout)")
+            // The object says what stderr says, in one line; without --json, stdout stays empty.
+            #expect(result.stderr == "connkit: \(error["error"]?.stringValue ?? "")\n", "\(arguments): \(result.stderr)")
+            let plain = try CLI.run(["export", Self.runtime + "/mlp2x_gelu/" + scheme, "-o", target] + arguments)
+            #expect(plain.status == 2 && plain.stdout.isEmpty && plain.stderr == result.stderr)
         }
         #expect(!FileManager.default.fileExists(atPath: scratch.file("x.onnx")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted() == ["mlp.onnx"])
