@@ -18,7 +18,7 @@ struct Export: ParsableCommand {
             checkpoint's tensor names. The token count is --tokens T, H·W of --grid, or the one `validate` reports \
             for the encoder; --dynamic leaves it symbolic where the computation needs no patch grid (README: \
             "connkit export"). --dtype f16 makes input, output, weights and matrix products f16, with norms and \
-            softmax in f32. Initializers of 1 KiB or more go to OUT.data beside the model with --external-data, \
+            softmax in f32. Initializers of 1 KiB or more go to OUT.onnx.data beside the model with --external-data, \
             or when the model would exceed 2 GiB. Both files are written atomically; existing ones need --force.
 
             Exit status: 0 success, 1 the connector fails validation, 2 unusable input or bad usage.
@@ -45,12 +45,12 @@ struct Export: ParsableCommand {
     @Option(help: "The patch grid HxW of the tokens (default: the square root of the token count).")
     var grid: String?
 
-    @Flag(name: .customLong("external-data"), help: "Keep initializers of 1 KiB or more in OUT.data beside the model.")
+    @Flag(name: .customLong("external-data"), help: "Keep initializers of 1 KiB or more in OUT.onnx.data beside the model.")
     var externalData = false
 
     @OptionGroup var connector: ConnectorOptions
 
-    @Flag(help: "Replace OUT (and OUT.data) if they exist (an input is never overwritten).")
+    @Flag(help: "Replace OUT.onnx (and OUT.onnx.data) if they exist (an input is never overwritten).")
     var force = false
 
     @Flag(help: "Print one JSON object (schema: schemas/export.schema.json).")
