@@ -60,7 +60,10 @@ let package = Package(
                 "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Sources/ConnkitCLI"),
+            path: "Sources/ConnkitCLI",
+            plugins: ["BuildInfo"]),
+        // Writes BuildInfo.swift (the commit `connkit --version` prints) before every build; never fails it.
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
         .executableTarget(name: "connkit", dependencies: ["ConnkitCLI"], path: "Sources/connkit"),
         // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
         // that runs the built `connkit` binary.

@@ -9,6 +9,11 @@ with warm inputs and the same free memory (reclaiming a full page cache made wri
 
     swift build -c release
     /path/to/venv/bin/python Benchmarks/convert_bench.py [--gib 1.0] [--tensors 200] [--runs 3]
+                                                          [--baseline OTHER/connkit] [--no-python]
+
+--baseline adds the same three conversions by another connkit binary (say, a release build of the main
+branch) to every round and reports connkit / baseline within each round: an A/B on the same machine state.
+--no-python leaves out the (slow) Python reference pipelines.
 """
 import argparse
 import os
@@ -102,6 +107,8 @@ def main():
     parser.add_argument("--gib", type=float, default=1.0)
     parser.add_argument("--tensors", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="another connkit binary to measure in the same rounds")
+    parser.add_argument("--no-python", action="store_true", help="leave out the Python reference pipelines")
     args = parser.parse_args()
     if not os.path.exists(CONNKIT):
         sys.exit("build connkit first: swift build -c release")
@@ -128,18 +135,30 @@ def main():
         ("connkit -> gguf", [CONNKIT, "convert", source, out("ck.gguf"), "--force", "--quiet"]),
         ("connkit -> safetensors (copy)", [CONNKIT, "convert", source, out("ck.safetensors"), "--force", "--quiet"]),
         ("connkit -> f32 safetensors", [CONNKIT, "convert", source, out("ck-f32.safetensors"), "--dtype", "f32", "--force", "--quiet"]),
-        ("safetensors + gguf-py -> gguf", [python, "-c", REFERENCE_GGUF, source, out("py.gguf")]),
-        ("safetensors + numpy -> f32 safetensors", [python, "-c", REFERENCE_F32, source, out("py-f32.safetensors")]),
     ]
+    if args.baseline:
+        cases += [
+            ("baseline -> gguf", [args.baseline, "convert", source, out("base.gguf"), "--force", "--quiet"]),
+            ("baseline -> safetensors (copy)", [args.baseline, "convert", source, out("base.safetensors"), "--force", "--quiet"]),
+            ("baseline -> f32 safetensors", [args.baseline, "convert", source, out("base-f32.safetensors"), "--dtype", "f32",
+                                             "--force", "--quiet"]),
+        ]
+    if not args.no_python:
+        cases += [
+            ("safetensors + gguf-py -> gguf", [python, "-c", REFERENCE_GGUF, source, out("py.gguf")]),
+            ("safetensors + numpy -> f32 safetensors", [python, "-c", REFERENCE_F32, source, out("py-f32.safetensors")]),
+        ]
     print(f"input: {size / (1 << 30):.2f} GiB, {args.tensors} f16 tensors; {args.runs} rounds, "
           "cases interleaved within each round")
-    outputs = {label: (argv[-1] if argv[0] in ("cp", sys.executable) else argv[3]) for label, argv in cases}
+    outputs = {label: (argv[-1] if argv[0] in ("cp", python) else argv[3]) for label, argv in cases}
     times = {label: [] for label, _ in cases}
     # Rounds outside, cases inside: this machine's disk and page-cache allocation speed drift by several
     # times over minutes, so each ratio is taken within a round (against the floor measured minutes
     # apart at most) and the median over rounds is reported, next to each case's best time.
-    for _ in range(args.runs):
-        for label, argv in cases:
+    # Every other round runs the cases in reverse order: a run is slowed by the page cache its predecessor
+    # left behind (seen as a steady 10% in favour of whichever binary ran second in an A/B).
+    for round in range(args.runs):
+        for label, argv in (cases if round % 2 == 0 else cases[::-1]):
             wall, _ = measure(argv, 1, warm=(source, floor_f32), output=outputs[label])
             times[label].append(wall)
             os.remove(outputs[label])
@@ -158,8 +177,12 @@ def main():
     print(f"connkit -> gguf / cp input:               {ratio('connkit -> gguf', 'cp input (lossless floor)'):.2f}x")
     print(f"connkit copy / cp input:                  {ratio('connkit -> safetensors (copy)', 'cp input (lossless floor)'):.2f}x")
     print(f"connkit -> f32 / cp f32-sized file:       {ratio('connkit -> f32 safetensors', 'cp f32-sized file (cast floor)'):.2f}x")
-    print(f"gguf-py pipeline / connkit -> gguf:       {ratio('safetensors + gguf-py -> gguf', 'connkit -> gguf'):.2f}x")
-    print(f"numpy f32 pipeline / connkit -> f32:      {ratio('safetensors + numpy -> f32 safetensors', 'connkit -> f32 safetensors'):.2f}x")
+    if not args.no_python:
+        print(f"gguf-py pipeline / connkit -> gguf:       {ratio('safetensors + gguf-py -> gguf', 'connkit -> gguf'):.2f}x")
+        print(f"numpy f32 pipeline / connkit -> f32:      {ratio('safetensors + numpy -> f32 safetensors', 'connkit -> f32 safetensors'):.2f}x")
+    if args.baseline:
+        for kind in ("-> gguf", "-> safetensors (copy)", "-> f32 safetensors"):
+            print(f"connkit / baseline {kind:24s} {ratio('connkit ' + kind, 'baseline ' + kind):.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,10 @@ import COpenBLAS
 ///
 /// Threads: OpenBLAS sizes its pool from `OPENBLAS_NUM_THREADS` (else every online processor) when the
 /// library loads; `threads` reports it and the runtime's own element-wise kernels use the same count.
-/// OpenBLAS splits a product across threads by blocks of rows and columns of C, never along K, so every
-/// element is accumulated in the same order whatever the thread count: results are deterministic.
+/// A product's bits depend on how OpenBLAS blocks it, which depends on its thread count: the same thread
+/// count gives the same bits on every run.
+///
+/// Kernels: OpenBLAS picks them by CPU model, or as `OPENBLAS_CORETYPE` says (`core` reports which).
 enum BLAS {
     /// Threads BLAS and the runtime use.
     static var threads: Int {
@@ -19,6 +21,15 @@ enum BLAS {
         return Parallel.processorCount
         #else
         return max(1, Int(openblas_get_num_threads()))
+        #endif
+    }
+
+    /// The kernel set OpenBLAS uses (`Haswell`, `SkylakeX`…; `Accelerate` on macOS).
+    static var core: String {
+        #if canImport(Accelerate)
+        return "Accelerate"
+        #else
+        return openblas_get_corename().map { String(cString: $0) } ?? "unknown"
         #endif
     }
 

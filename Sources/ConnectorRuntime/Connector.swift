@@ -58,6 +58,9 @@ public final class Connector: Sendable {
     /// Threads the runtime uses (OpenBLAS's pool: `OPENBLAS_NUM_THREADS`, else every online processor).
     public static var threads: Int { BLAS.threads }
 
+    /// The matrix-product kernels in use (OpenBLAS's core name, `Accelerate` on macOS).
+    public static var blasCore: String { BLAS.core }
+
     /// The patch grid for `tokens`: `grid` when given (H·W must equal the token count), else the square
     /// root of the token count when it is a square, else none (kernels that need one say so).
     public static func grid(tokens: Int, given grid: Grid?) throws -> Grid? {

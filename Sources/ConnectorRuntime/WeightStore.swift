@@ -122,8 +122,8 @@ enum FloatReader {
     /// The pointer stays valid while the file's mapping lives (the store keeps the `MappedFile`).
     static func mappedFloats(_ tensor: Tensor) -> UnsafePointer<Float>? {
         guard tensor.dtype == .f32, let region = tensor.data.fileRegion, region.count == tensor.info.byteCount else { return nil }
-        let address = region.file.withBytes(offset: region.offset, count: region.count) { $0.baseAddress }
-        guard let address, Int(bitPattern: address) % MemoryLayout<Float>.alignment == 0 else { return nil }
+        let address = try? region.file.withBytes(offset: region.offset, count: region.count) { $0.baseAddress }
+        guard let address = address ?? nil, Int(bitPattern: address) % MemoryLayout<Float>.alignment == 0 else { return nil }
         return address.assumingMemoryBound(to: Float.self)
     }
 

@@ -82,7 +82,7 @@ struct Compare: ParsableCommand {
 
     func invalidText(_ a: BoundRun, _ b: BoundRun) -> String {
         [(self.a, a), (self.b, b)].filter { !$0.1.report.valid }.map { path, bound in
-            "\(printable(path)):\n" + bound.report.text
+            "\(printable(path)):\n" + bound.report.text(style: .forStream(1))
         }.joined(separator: "\n\n")
     }
 }
@@ -103,7 +103,7 @@ struct CompareReport {
 
     static func side(_ path: String, _ report: ValidationReport) -> JSONValue {
         let full = report.json(inputs: [path])
-        let keys = ["valid", "inputs", "family", "variant", "scheme", "graph", "diagnostics"]
+        let keys = ["valid", "inputs", "family", "variant", "scheme", "prefix", "graph", "diagnostics"]
         return .object((full.objectMembers ?? []).filter { keys.contains($0.key) })
     }
 

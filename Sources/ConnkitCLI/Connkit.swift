@@ -9,8 +9,12 @@ public struct Connkit: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "connkit",
         abstract: "Inspect, convert, quantize and validate the weights of multimodal-LLM connectors.",
-        version: "0.1.0",
+        version: "connkit \(version) (commit \(BuildInfo.commit))",
         subcommands: [Inspect.self, Convert.self, Quantize.self, Validate.self, Describe.self, Run.self, Compare.self, Export.self])
+
+    /// The release version; `--version` adds the commit the binary was built from (`BuildInfo`, written
+    /// by the BuildInfo plugin: `git describe --always --dirty`, or `unknown` outside a git checkout).
+    public static let version = "0.1.0"
 
     public init() {}
 
@@ -45,9 +49,11 @@ public struct Connkit: ParsableCommand {
         return 0
     }
 
-    /// The parser's message without its usage block, pointing at the subcommand's help.
+    /// What is wrong with the command line — an unknown command or option first, else the parser's
+    /// message without its usage block — pointing at the (sub)command's help.
     private static func usageFailure(_ error: Error, arguments: [String]) -> CommandFailure {
-        let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
+        let message = CommandLineCheck.failure(arguments, commands: configuration.subcommands)
+            ?? self.message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid usage"
         let subcommand = arguments.first.flatMap { name in configuration.subcommands.first { $0._commandName == name } }
         return CommandFailure(.usage, .usage, message + " (see 'connkit \(subcommand.map { $0._commandName + " " } ?? "")--help')")
     }
@@ -100,10 +106,9 @@ public struct CommandFailure: ConnkitError {
     public var description: String { message }
 }
 
+/// One error line on stderr: `connkit: ` (red on a terminal) and the message.
 func printError(_ text: String) {
-    var line = text.hasPrefix("connkit:") || text.hasPrefix("Error:") || text.hasPrefix("Usage:") ? text : "connkit: " + text
-    if !line.hasSuffix("\n") { line += "\n" }
-    writeStandardError(line)
+    writeStandardError(Style.forStream(2).paint("connkit:", .red) + " " + text + (text.hasSuffix("\n") ? "" : "\n"))
 }
 
 private func installSignalCleanup() {

@@ -26,30 +26,42 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup var reading: ReadingOptions
+
+    @Flag(help: "Print what was written as one JSON object (schemas/convert.schema.json).")
+    var json = false
+
     func validate() throws {
         if CheckpointReader.fileExtension(io.output) == "onnx" {
             throw ValidationError("an ONNX model is written by `connkit export` (a connector as a runnable model): connkit export \(io.input) -o \(io.output)")
         }
-        guard OutputFormat(path: io.output) != nil else {
+        // An existing folder is refused as such by run().
+        guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")
         }
     }
 
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         var options = ConversionOptions()
         options.dtype = try dtype.value
         options.selection = TensorSelection(only: only.map(Glob.init), exclude: write.exclude.map(Glob.init))
         options.overwrite = write.force
-        let checkpoint = try CheckpointReader.open(io.input)
+        options.strict = write.strict
+        let checkpoint = try reading.open(io.input)
         if connector { options.names = Set(try connectorTensorNames(in: checkpoint)) }
-        let bar = ProgressBar(label: "converting", quiet: write.quiet)
+        let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }
         options.progress = { bar.update(done: $0, total: $1, bytesDone: $2, bytesTotal: $3) }
         let summary = try Converter.convert(checkpoint, to: io.output, options: options)
         bar.finish()
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
-        let cast = summary.tensors.filter { $0.from != $0.to }.count
-        emit("wrote \(printable(summary.output)) (\(summary.format.rawValue)): \(summary.tensors.count) tensors"
-            + (cast > 0 ? ", \(cast) cast" : "") + ", \(formatBytes(summary.bytesWritten))")
+        summary.warnings.forEach(printWarning)
+        if json {
+            emitJSON(summary.json(input: checkpoint.path))
+        } else if !write.quiet {
+            emit(summary.text)
+        }
     }
 }
+
+extension Convert: JSONCommand {}

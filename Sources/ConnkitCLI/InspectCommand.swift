@@ -16,8 +16,10 @@ struct Inspect: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/inspect.schema.json).")
     var json = false
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
-        let checkpoint = try CheckpointReader.open(path)
+        let checkpoint = try reading.open(path)
         if json {
             emitJSON(InspectReport.json(checkpoint))
         } else {
@@ -54,7 +56,7 @@ enum InspectReport {
     static func text(_ checkpoint: Checkpoint) -> String {
         var lines: [String] = []
         lines.append("\(printable(checkpoint.path)): \(checkpoint.format.rawValue)"
-            + (checkpoint.shards.isEmpty ? "" : ", \(checkpoint.shards.count) shards"))
+            + (checkpoint.shards.isEmpty ? "" : ", " + counted(checkpoint.shards.count, "shard")))
         for note in checkpoint.notes { lines.append("note: \(note)") }
         if checkpoint.metadata.isEmpty {
             lines.append("metadata: none")
@@ -80,8 +82,8 @@ enum InspectReport {
             lines.append(renderTable(header, rows, indent: "  "))
         }
         let elements = checkpoint.tensors.reduce(0) { $0 &+ $1.info.elementCount }
-        lines.append("total: \(formatCount(checkpoint.tensors.count)) tensors, \(formatCount(elements)) elements, "
-            + "\(formatBytes(checkpoint.totalBytes)) (\(formatCount(checkpoint.totalBytes)) bytes)")
+        lines.append("total: \(counted(checkpoint.tensors.count, "tensor")), \(counted(elements, "element")), "
+            + "\(formatBytes(checkpoint.totalBytes)) (\(counted(checkpoint.totalBytes, "byte")))")
         return lines.joined(separator: "\n")
     }
 

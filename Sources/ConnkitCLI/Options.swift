@@ -19,7 +19,10 @@ struct WriteOptions: ParsableArguments {
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 
-    @Flag(help: "No progress bar.")
+    @Flag(help: "A cast that turns finite values into ±inf (f16 beyond ±65504) is an error: exit status 1, nothing written.")
+    var strict = false
+
+    @Flag(help: "No progress bar and no informational lines ('wrote …'); warnings, errors and results are still printed.")
     var quiet = false
 }
 
@@ -66,6 +69,16 @@ struct ConnectorOptions: ParsableArguments {
     @Option(name: .customLong("llm-checkpoint"), help: "The LLM the connector feeds (its embedding width must match).")
     var llmCheckpoint: String?
 
+    @OptionGroup var reading: ReadingOptions
+
+    /// The options set on the command line, by flag (a command that binds no connector refuses them).
+    var given: [String] {
+        [family == nil ? nil : "--family", graph == nil ? nil : "--graph", encoderDim == nil ? nil : "--encoder-dim",
+         llmDim == nil ? nil : "--llm-dim", dims.isEmpty ? nil : "--dim", presets.encoder == nil ? nil : "--encoder",
+         presets.llm == nil ? nil : "--llm", config == nil ? nil : "--config", llmCheckpoint == nil ? nil : "--llm-checkpoint",
+         reading.isSet ? "--max-materialize" : nil].compactMap { $0 }
+    }
+
     /// What `Validator.validate` needs for the checkpoint made of `paths`.
     func request(_ paths: [String], checkValues: Bool) throws -> ValidationRequest {
         if family != nil && graph != nil { throw CommandFailure.usage("--family and --graph exclude each other") }
@@ -76,12 +89,12 @@ struct ConnectorOptions: ParsableArguments {
         claims += try parseDimensionArguments(dims, flag: "--dim")
         let encoderPreset = try presets.encoderPreset
         let llmPreset = try presets.llmPreset
-        let checkpoint = try pooledCheckpoint(paths)
+        let checkpoint = try pooledCheckpoint(paths, reading: reading)
         let graphDescription = try graph.map(ConnectorGraph.load)
-        let configFacts = try (config ?? configNextTo(paths)).map { try ConfigReader.read(path: $0) }
+        let configFacts = try (config.map { [$0] } ?? configsNextTo(paths)).map { try ConfigReader.read(path: $0) }
         var llmClaim: DimensionClaim?
         if let llmCheckpoint {
-            let llmModel = try CheckpointReader.open(llmCheckpoint)
+            let llmModel = try reading.open(llmCheckpoint)
             guard let claim = LLMWidth.find(in: llmModel) else {
                 throw CommandFailure(.unusableInput, .unreadableInput,
                                      "\(llmCheckpoint): no embedding width found (no *.embedding_length metadata and no token-embedding tensor)")
@@ -89,7 +102,7 @@ struct ConnectorOptions: ParsableArguments {
             llmClaim = claim
         }
         return ValidationRequest(checkpoint: checkpoint, family: family, graph: graphDescription, flagClaims: claims,
-                                 encoderPreset: encoderPreset, llmPreset: llmPreset, config: configFacts,
+                                 encoderPreset: encoderPreset, llmPreset: llmPreset, configs: configFacts,
                                  llmCheckpointClaim: llmClaim, checkValues: checkValues)
     }
 }

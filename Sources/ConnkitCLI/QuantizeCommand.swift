@@ -8,13 +8,15 @@ struct Quantize: ParsableCommand {
         discussion: """
             TYPE (case-insensitive): \(GGMLBlocks.quantizable.map(\.rawValue).joined(separator: " ")) \
             (ggml block types, bit-exact with ggml's reference quantizer, written to .gguf); f16 bf16 f32 \
-            (plain casts, .gguf or .safetensors); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
+            (plain casts, .gguf or .safetensors; fp16, half, bfloat16, fp32… name them too); \(QuantizationType.mlxBits.map { "mlx-q\($0)" }.joined(separator: " ")) \
             (MLX affine, written to .safetensors, --group-size 32|64|128, default 64).
 
             \(QuantizationPolicy.rules)
 
             GGUF output sets general.quantization_version = 2 and general.file_type (llama.cpp's \
-            numbering; the _S variant for q3_k, q4_k, q5_k).
+            numbering; the _S variant for q3_k, q4_k, q5_k) of the type holding the most bytes among the \
+            tensors re-encoded. A request under which no tensor would change type is refused \
+            (nothing-to-quantize), naming the --only that selects the block-quantized tensors.
 
             Prints a table of every tensor (type, reason, bytes before and after, RMSE, max |error|, SNR, \
             cosine against the original values, computed from the written bytes) and totals; --json prints \
@@ -42,7 +44,10 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup var reading: ReadingOptions
+
     func run() throws {
+        try OutputFile.refuseFolder(io.output)
         var request = QuantizeRequest(type: try type.value)
         if let groupSize {
             guard request.type.isMLX else { throw CommandFailure.usage("--group-size applies to the mlx-q* types only") }
@@ -54,21 +59,23 @@ struct Quantize: ParsableCommand {
         request.keep = keep
         request.only = only
         request.exclude = write.exclude
-        let checkpoint = try CheckpointReader.open(io.input)
+        request.strict = write.strict
+        let checkpoint = try reading.open(io.input)
         let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
         defer { bar.finish() }
         let report: QuantizationReport
         do {
             report = try QuantizePipeline.run(checkpoint, to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError {
-            throw error.inFile(io.input)  // the pipeline's errors name the tensor; the file is the input
+        } catch let error as QuantizationError where error.tensor != nil || error.code == .nothingToQuantize {
+            throw error.inFile(io.input)  // an error about the input's tensors: the file is the input
         }
         bar.finish()
+        report.warnings.forEach(printWarning)
         if json {
             emitJSON(report.json)
         } else {
             emit(report.table)
-            emit("wrote \(printable(io.output)) (\(report.format.rawValue))")
+            if !write.quiet { emit("wrote \(printable(io.output)) (\(report.format.rawValue))") }
         }
     }
 }

@@ -19,6 +19,11 @@ func formatCount(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// A count with its noun, singular or plural: `1 tensor`, `2 tensors`, `1 metadata entry`, `1,024 elements`.
+func counted(_ value: Int, _ singular: String, _ plural: String? = nil) -> String {
+    formatCount(value) + " " + (value == 1 ? singular : plural ?? singular + "s")
+}
+
 /// A count, or `?` while it is unknown.
 func formatCount(_ value: Int?) -> String {
     value.map { formatCount($0) } ?? "?"
@@ -121,34 +126,4 @@ func printable(_ text: String) -> String {
         }
     }
     return out
-}
-
-/// A one-line progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
-    private let enabled: Bool
-    private let label: String
-    private var lastDrawn = -1
-
-    init(label: String, quiet: Bool) {
-        self.label = label
-        enabled = !quiet && isatty(2) == 1
-    }
-
-    func update(done: Int, total: Int, bytesDone: Int, bytesTotal: Int) {
-        guard enabled else { return }
-        let percent = bytesTotal > 0 ? bytesDone * 100 / bytesTotal : 100
-        guard percent != lastDrawn else { return }
-        lastDrawn = percent
-        let width = 30
-        let filled = percent * width / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        writeStandardError("\r\(label) [\(bar)] \(percent)% \(done)/\(total) tensors")
-    }
-
-    /// Clears the bar (once; later calls do nothing).
-    func finish() {
-        guard enabled, lastDrawn >= 0 else { return }
-        lastDrawn = -1
-        writeStandardError("\r\u{1B}[K")
-    }
 }

@@ -7,13 +7,19 @@ import TensorFormats
 
 extension ValidationReport {
     /// `validate`: one line per diagnostic, then a summary.
-    public var text: String {
-        var lines = diagnostics.map(\.line)
+    public var text: String { text(style: .plain) }
+
+    /// `validate`'s text with the severities and the verdict in `style`'s colours.
+    func text(style: Style) -> String {
+        var lines = diagnostics.map { style.severity($0.severity) + $0.line.dropFirst($0.severity.rawValue.count) }
         if !lines.isEmpty { lines.append("") }
         if let family {
             var head = "connector: \(family)"
             if let variant { head += " / \(variant)" }
-            if let scheme { head += " (\(scheme) names)" }
+            if let scheme {
+                let place = ownPrefix.map { own in prefix?.isEmpty == true ? " without their prefix \(own)" : " under \(prefix ?? "") instead of \(own)" } ?? ""
+                head += " (\(scheme) names\(place))"
+            }
             lines.append(head)
             if !detectedBy.isEmpty { lines.append("detected by: " + detectedBy.joined(separator: ", ")) }
             for dim in dims {
@@ -21,14 +27,14 @@ extension ValidationReport {
                 let source = dim.source.map { " (\($0))" } ?? ""
                 lines.append("  " + dim.key + String(repeating: " ", count: max(1, 16 - dim.key.count)) + value + source)
             }
-            if let parameters { lines.append("parameters: \(formatCount(parameters)) in \(connectorTensors.count) tensors") }
+            if let parameters { lines.append("parameters: \(formatCount(parameters)) in \(counted(connectorTensors.count, "tensor"))") }
             let input = inputTokens.map(String.init) ?? "?"
             let output = outputTokens.map(String.init) ?? "?"
             lines.append("tokens per image: \(input) in, \(output) to the LLM")
         }
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.filter { $0.severity == .warning }.count
-        lines.append((valid ? "valid" : "INVALID") + " (\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s"))")
+        lines.append(style.verdict(valid) + " (\(counted(errors, "error")), \(counted(warnings, "warning")))")
         return lines.joined(separator: "\n")
     }
 }
@@ -70,7 +76,37 @@ extension QuantizationReport {
             ]
         }
         return renderTable(header, rows, rightAligned: Set(2 ... 7)) + "\n\n"
-            + "\(entries.count) tensors, \(quantizedCount) quantized: \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
+            + "\(counted(entries.count, "tensor")), \(quantizedCount) quantized"
+            + (fellBackCount > 0 ? ", \(fellBackCount) fell back to f16" : "")
+            + ": \(formatBytes(bytesBefore)) -> \(formatBytes(bytesAfter)) "
             + "(ratio \(formatNumber(compressionRatio, digits: 2)), \(formatNumber(bitsPerWeight, digits: 2)) bits per weight)"
+    }
+}
+
+extension ConversionSummary {
+    /// Tensors whose dtype changed.
+    var castCount: Int { tensors.filter { $0.from != $0.to }.count }
+
+    /// `convert`: one line saying what was written.
+    var text: String {
+        "wrote \(printable(output)) (\(format.rawValue)): \(counted(tensors.count, "tensor"))"
+            + (castCount > 0 ? ", \(castCount) cast" : "") + ", \(formatBytes(bytesWritten))"
+    }
+
+    /// `convert --json` (schemas/convert.schema.json): every tensor written with its dtype before and after,
+    /// the totals and the warnings.
+    func json(input: String) -> JSONValue {
+        .object([
+            .init("input", .string(input)),
+            .init("output", .string(output)),
+            .init("format", .string(format.rawValue)),
+            .init("tensors", .array(tensors.map { entry in
+                .object([.init("name", .string(entry.name)), .init("from", .string(entry.from.rawValue)),
+                         .init("to", .string(entry.to.rawValue))])
+            })),
+            .init("totals", .object([.init("tensors", .int(tensors.count)), .init("cast", .int(castCount)),
+                                     .init("bytes", .int(bytesWritten))])),
+            .init("warnings", .array(warnings.map { .string($0) })),
+        ])
     }
 }

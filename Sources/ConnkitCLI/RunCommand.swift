@@ -38,7 +38,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/run.schema.json).")
     var json = false
 
-    @Flag(help: "Print nothing on success (errors still go to stderr).")
+    @Flag(help: "With --output, print no summary (the file is the result); warnings and errors are still printed.")
     var quiet = false
 
     func run() throws {
@@ -48,10 +48,10 @@ struct Run: ParsableCommand {
         var clock = Stopwatch()
         let bound = try BoundRun(paths: paths, options: connector)
         guard let model = bound.connector else {
-            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emit(bound.report.text)
+            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emit(bound.report.text(style: .forStream(1)))
             throw CheckFailed()
         }
-        if !json, !quiet { bound.printWarnings() }
+        if !json { bound.printWarnings() }
         let input = try features.features(width: model.inputWidth)
         let bindSeconds = clock.lap()
         let result = try model.run(input, grid: try features.parsedGrid)
@@ -63,8 +63,8 @@ struct Run: ParsableCommand {
         report.seconds = (bindSeconds, runSeconds)
         if json {
             emitJSON(report.json)
-        } else if !quiet {
-            emit(report.text)
+        } else if !quiet || output == nil {
+            emit(report.text)  // without --output the summary is the result: --quiet never drops it
         }
     }
 
@@ -126,9 +126,12 @@ struct BoundRun {
         connector = try report.valid ? report.connector.map(Connector.init(bound:)) : nil
     }
 
+    /// The warnings (never silenced), severities in colour on a terminal.
     func printWarnings() {
+        let style = Style.forStream(2)
         for diagnostic in report.diagnostics where diagnostic.severity != .note {
-            writeStandardError("connkit: \(printable(diagnostic.line))\n")
+            let rest = diagnostic.line.dropFirst(diagnostic.severity.rawValue.count)
+            writeStandardError("connkit: \(style.severity(diagnostic.severity))\(printable(String(rest)))\n")
         }
     }
 }
@@ -155,6 +158,7 @@ struct RunReport {
         } ?? .null))
         members.append(.init("seconds", seconds.map { .object([.init("bind", .double($0.bind)), .init("run", .double($0.run))]) } ?? .null))
         members.append(.init("threads", .int(Connector.threads)))
+        members.append(.init("blas", .string(Connector.blasCore)))
         return .object(members)
     }
 
@@ -181,7 +185,7 @@ struct RunReport {
                          + "  max |x| \(formatNumber(stats.maxAbs, digits: 6))  non-finite \(stats.nonFinite)")
         }
         if let seconds {
-            lines.append("time: bind \(formatNumber(seconds.bind, digits: 3)) s, run \(formatNumber(seconds.run, digits: 3)) s on \(Connector.threads) thread\(Connector.threads == 1 ? "" : "s")")
+            lines.append("time: bind \(formatNumber(seconds.bind, digits: 3)) s, run \(formatNumber(seconds.run, digits: 3)) s on \(Connector.threads) thread\(Connector.threads == 1 ? "" : "s") (BLAS: \(Connector.blasCore))")
         }
         return lines.joined(separator: "\n")
     }
@@ -189,17 +193,11 @@ struct RunReport {
 
 /// Wall-clock laps.
 struct Stopwatch {
-    private var last = Stopwatch.now()
-
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-    }
+    private var last = monotonicSeconds()
 
     /// Seconds since the previous lap (or the start).
     mutating func lap() -> Double {
-        let now = Stopwatch.now()
+        let now = monotonicSeconds()
         defer { last = now }
         return now - last
     }

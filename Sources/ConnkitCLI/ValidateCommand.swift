@@ -11,12 +11,13 @@ struct Validate: ParsableCommand {
         abstract: "Check that a checkpoint's connector fits its vision encoder and LLM.",
         discussion: """
             PATH is any file connkit reads (or a sharded-checkpoint folder); several PATHs are parts of one \
-            checkpoint and their tensors are pooled. The connector is found among the tensors by its names \
-            (family, variant and naming scheme are detected unless --family or --graph says), and every \
-            tensor is checked against the family's symbolic shapes.
+            checkpoint and their tensors are pooled (two connectors among them are an error). The connector \
+            is found among the tensors by its names (family, variant and naming scheme are detected unless \
+            --family or --graph says), under the scheme's own prefix or, failing that, any other (a connector \
+            saved on its own), and every tensor is checked against the family's symbolic shapes.
 
             Dimensions come from, in order of precedence: --encoder-dim/--llm-dim/--dim; --encoder/--llm \
-            presets; a config.json (--config, or one in the PATH's folder); an mmproj's GGUF metadata \
+            presets; a config.json (--config, or the one in each PATH's folder); an mmproj's GGUF metadata \
             (advisory: the shapes win); --llm-checkpoint (or an LLM in the same checkpoint); the tensors \
             themselves; the family's published defaults. Two sources that disagree are an error.
 
@@ -45,6 +46,14 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         if listPresets {
+            // Listing the presets reads no checkpoint: anything that would be about one is meaningless.
+            let usesFeatures = features.input != nil || features.random != nil || features.grid != nil
+            let ignored: [String?] = [paths.isEmpty ? nil : "PATH"] + connector.given.map { Optional($0) }
+                + [noValues ? "--no-values" : nil, runCheck ? "--run" : nil, usesFeatures ? "--input/--random/--grid" : nil]
+            let ignoredFlags = ignored.compactMap { $0 }
+            if let first = ignoredFlags.first {
+                throw CommandFailure.usage("--list-presets lists the presets and checks nothing: drop \(first)\(ignoredFlags.count > 1 ? " (and \(ignoredFlags.dropFirst().joined(separator: ", ")))" : "")")
+            }
             json ? emitJSON(PresetListing.json) : emit(PresetListing.text)
             return
         }
@@ -66,7 +75,7 @@ struct Validate: ParsableCommand {
             }
             emitJSON(.object(members))
         } else {
-            var text = report.text
+            var text = report.text(style: .forStream(1))
             if let ran {
                 text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
                     + "\(ran.output.statistics.nonFinite) non-finite"
@@ -110,17 +119,19 @@ func parseDimensionArguments(_ arguments: [String], flag: String) throws -> [Dim
         guard parts.count == 2, let value = Int(parts[1]) else {
             throw CommandFailure.usage("\(flag) \(argument): expected KEY=N (e.g. queries=64)")
         }
-        guard DimensionKey.isKnown(parts[0]) else {
-            throw CommandFailure(.usage, .unknownValue,
-                                 "\(flag) \(argument): unknown key \(parts[0]) (known: \(DimensionKey.all.map(\.key).joined(separator: ", ")))")
+        let key: String
+        do throws(CommandFailure) {
+            key = try DimensionKeyName.parse(parts[0]).key
+        } catch {
+            throw CommandFailure(error.failure, error.code, "\(flag) \(argument): \(error.message)")
         }
-        return DimensionClaim(key: parts[0], value: try positive(value, "\(flag) \(parts[0])"), source: .flag("\(flag) \(argument)"))
+        return DimensionClaim(key: key, value: try positive(value, "\(flag) \(key)"), source: .flag("\(flag) \(argument)"))
     }
 }
 
 /// Opens every path and pools their tensors into one checkpoint (parts of one model).
-func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
-    let parts = try paths.map(CheckpointReader.open)
+func pooledCheckpoint(_ paths: [String], reading: ReadingOptions) throws -> Checkpoint {
+    let parts = try paths.map(reading.open)
     guard parts.count > 1 else { return parts[0] }
     var tensors: [Tensor] = []
     for (path, part) in zip(paths, parts) {
@@ -131,8 +142,11 @@ func pooledCheckpoint(_ paths: [String]) throws -> Checkpoint {
                       shards: parts.flatMap(\.shards))
 }
 
-/// A config.json in the folder given as PATH, or next to the file given as PATH.
-func configNextTo(_ paths: [String]) -> String? {
+/// The config.json of every folder among the PATHs (a folder given as PATH, or the folder of a file), once
+/// per folder, in the order of the PATHs: several PATHs are one checkpoint, and each folder's config speaks
+/// for it.
+func configsNextTo(_ paths: [String]) -> [String] {
+    var found: [String] = []
     for path in paths {
         var info = stat()
         let isFolder = stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
@@ -144,10 +158,19 @@ func configNextTo(_ paths: [String]) -> String? {
         } else {
             folder = "./"
         }
-        let candidate = folder + "config.json"
-        if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { return candidate == "./config.json" ? "config.json" : candidate }
+        var candidate = folder + "config.json"
+        if candidate == "./config.json" { candidate = "config.json" }
+        guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+        // The same folder spelled twice (`a/` and `a/model.safetensors`) is one config.
+        if !found.contains(where: { sameFile($0, candidate) }) { found.append(candidate) }
     }
-    return nil
+    return found
+}
+
+/// Whether two paths name the same file (device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
 }
 
 enum PresetListing {
@@ -178,4 +201,10 @@ enum PresetListing {
             })),
         ])
     }
+}
+
+/// Whether anything (file, folder, link target) exists at `path`.
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0
 }

@@ -9,7 +9,7 @@ public func dequantize(_ dtype: DType, _ bytes: UnsafeRawBufferPointer, into val
         throw QuantizationError(.unsupportedType(dtype, operation: "dequantize"))
     }
     guard let expected = dtype.byteCount(elements: values.count), bytes.count == expected else {
-        throw QuantizationError(.sizeMismatch(expected: dtype.byteCount(elements: values.count) ?? -1, found: bytes.count))
+        throw QuantizationError(.sizeMismatch(expected: values.count / dtype.layout.blockElements * dtype.layout.blockBytes, found: bytes.count))
     }
     try dtype.decodeFloats(bytes, into: values, threads: Parallel.processorCount)
 }

@@ -12,6 +12,9 @@ public struct QuantizeRequest: Sendable {
     public var exclude: [String] = []
     /// MLX group size (32, 64 or 128).
     public var groupSize = 64
+    /// `--strict`: a cast to f16/bf16 that turns finite values into ±inf is an error (`CastOverflowError`)
+    /// and nothing is written, instead of a warning in the report.
+    public var strict = false
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
     /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
@@ -44,7 +47,12 @@ public enum QuantizePipeline {
             self.builder = builder
         }
 
-        public var report: QuantizationReport { builder.report }
+        /// The report, with the warnings of the casts done so far.
+        public var report: QuantizationReport {
+            var report = builder.report
+            report.warnings = builder.overflow.warnings
+            return report
+        }
     }
 
     /// Plans the output of quantizing `checkpoint` into a file at `outputPath` (whose extension sets the
@@ -65,21 +73,23 @@ public enum QuantizePipeline {
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
                                         groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
-        let exclude = request.exclude.map(Glob.init)
-        for (option, patterns) in [("--only", policy.only), ("--exclude", exclude)] {
-            for pattern in patterns where !checkpoint.tensors.contains(where: { pattern.matches($0.name) }) {
-                throw QuantizationError(.invalidRequest("\(option) \(pattern.pattern) matches no tensor"))
-            }
+        let kept: [Tensor]
+        do {
+            let names = checkpoint.tensors.map(\.name)
+            try TensorSelection.requireMatches(policy.only, option: "--only", among: names)
+            try TensorSelection.requireMatches(policy.keep, option: "--keep", among: names)
+            kept = try TensorSelection(exclude: request.exclude.map(Glob.init)).select(checkpoint.tensors)
+        } catch {
+            throw error.inFile(checkpoint.path)
         }
-        let kept = checkpoint.tensors.filter { tensor in !exclude.contains { $0.matches(tensor.name) } }
-        guard !kept.isEmpty else { throw QuantizationError(.invalidRequest("--exclude leaves no tensor to write")) }
         var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
                                         groupSize: request.type.isMLX ? request.groupSize : nil)
         var plans: [(Tensor, QuantizationPolicy.Decision)] = []
         for tensor in kept {
             plans.append((tensor, try policy.decide(tensor.info)))
         }
-        let builder = ReportBuilder()
+        try ReEncoding.requireSome(plans)
+        let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict))
         var outputs: [OutputTensor] = []
         var names = Set(checkpoint.tensors.map(\.name))
         for (tensor, decision) in plans {
@@ -93,7 +103,8 @@ public enum QuantizePipeline {
             outputs += entryTensors
         }
         builder.report = report
-        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize)
+        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize,
+                                          fileType: ReEncoding.fileType(plans, bytesAfter: report.entries.map(\.bytesAfter)))
         return Prepared(format: format, tensors: outputs, metadata: metadata, builder: builder)
     }
 
@@ -107,8 +118,10 @@ public enum QuantizePipeline {
         if let progress {
             writer.progress = { progress($0.tensorsDone, $0.tensorsTotal, $0.bytesDone, $0.bytesTotal) }
         }
-        try writer.write(prepared.tensors, metadata: prepared.metadata)
-        return prepared.report
+        let written = try writer.write(prepared.tensors, metadata: prepared.metadata)
+        var report = prepared.report
+        report.warnings += written.warnings
+        return report
     }
 
     static func typeName(_ action: QuantizationPolicy.Action, _ source: DType) -> String {
@@ -152,6 +165,7 @@ public enum QuantizePipeline {
                 let scratch = SliceScratch()
                 try forEachSlice(of: tensor, rows: rowLength(info), request) { values, _ in
                     let n = values.count
+                    builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name)
                     let encoded = scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
                     try output.write(UnsafeRawBufferPointer(encoded))
@@ -159,6 +173,7 @@ public enum QuantizePipeline {
                     Cast.toFloat32(encoded.baseAddress!, target, count: n, into: decoded)
                     metrics.merge(.measure(original: values.baseAddress!, result: decoded, count: n, threads: request.threads))
                 }
+                try builder.overflow.finish(tensor: info.name)
                 builder.setMetrics(metrics, entry: entry)
             }]
         case .ggml(let target):
@@ -174,11 +189,8 @@ public enum QuantizePipeline {
                     do {
                         try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
                                                 threads: threads)
-                    } catch var error as QuantizationError {
-                        if case .nonFinite(let index, let value) = error.kind {
-                            error.kind = .nonFinite(index: firstElement + index, value: value)
-                        }
-                        throw error.on(tensor: info.name)
+                    } catch let error as QuantizationError {
+                        throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                     }
                     try output.write(UnsafeRawBufferPointer(bytes))
                     let back = UnsafeMutableBufferPointer(start: scratch.floats(1, values.count), count: values.count)
@@ -241,11 +253,8 @@ public enum QuantizePipeline {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
                                            parameterType: parameterType, words: part == .words ? packed : nil,
                                            scales: scaleSlice, biases: biasSlice, threads: threads)
-                } catch var error as QuantizationError {
-                    if case .nonFinite(let index, let value) = error.kind {
-                        error.kind = .nonFinite(index: firstElement + index, value: value)
-                    }
-                    throw error.on(tensor: info.name)
+                } catch let error as QuantizationError {
+                    throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                 }
                 switch part {
                 case .words:
@@ -292,11 +301,12 @@ public enum QuantizePipeline {
     // MARK: metadata
 
     /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
-    /// and `general.file_type` (llama.cpp's numbering); for MLX types in safetensors `format` = `mlx` and
-    /// `quantization`. (What each format carries, and GGUF's `general.architecture`, is
+    /// and `general.file_type` = `fileType` (llama.cpp's numbering of the type the re-encoded tensors
+    /// mostly have; an input's own value is dropped when there is none); for MLX types in safetensors
+    /// `format` = `mlx` and `quantization`. (What each format carries, and GGUF's `general.architecture`, is
     /// `CheckpointWriter`'s.)
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
-                               groupSize: Int) throws -> [MetadataEntry] {
+                               groupSize: Int, fileType: UInt32?) throws -> [MetadataEntry] {
         func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
             if let index = entries.firstIndex(where: { $0.key == key }) {
                 entries[index].value = value
@@ -308,7 +318,11 @@ public enum QuantizePipeline {
         case .gguf:
             var entries = checkpoint.metadata
             setting(&entries, "general.quantization_version", .uint32(2))
-            if let fileType = QuantizationPolicy.fileType(type) { setting(&entries, "general.file_type", .uint32(fileType)) }
+            if let fileType {
+                setting(&entries, "general.file_type", .uint32(fileType))
+            } else {
+                entries.removeAll { $0.key == "general.file_type" }
+            }
             return entries
         default:
             var entries = checkpoint.metadata
@@ -322,11 +336,22 @@ public enum QuantizePipeline {
 }
 
 /// The report under construction: producers add each tensor's figures when they have written it.
-final class ReportBuilder: @unchecked Sendable {
-    var report = QuantizationReport(input: "", output: "", format: .gguf, type: .cast(.f32))
+final class ReportBuilder: Sendable {
+    private let state = Mutex(QuantizationReport(input: "", output: "", format: .gguf, type: .cast(.f32)))
+    /// What the float casts turned into ±inf.
+    let overflow: CastOverflow
+
+    init(overflow: CastOverflow) {
+        self.overflow = overflow
+    }
+
+    var report: QuantizationReport {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
 
     func setMetrics(_ metrics: ErrorMetrics, entry: Int) {
-        report.entries[entry].metrics = metrics
+        state.withLock { $0.entries[entry].metrics = metrics }
     }
 }
 

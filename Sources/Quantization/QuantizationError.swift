@@ -17,8 +17,8 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
 
     public enum Kind: Sendable, Equatable {
         /// A NaN or ±inf value: no quantizer defines a result for it. `index` is the flat row-major
-        /// element index of the first one.
-        case nonFinite(index: Int, value: String)
+        /// element index of the first one; `shape`, once known, the tensor's (for its position).
+        case nonFinite(index: Int, value: String, shape: [Int]? = nil)
         /// The name given for a quantization type is not one connkit knows.
         case unknownType(String)
         /// The block type cannot be produced (connkit reads it but does not write it) or read.
@@ -33,12 +33,14 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
         case groupSize(Int)
         /// A command-line option or pattern that selects nothing or contradicts another.
         case invalidRequest(String)
+        /// No tensor would be written in another type than it has; the text says why and what to ask.
+        case nothingToQuantize(String)
     }
 
     public var message: String {
         switch kind {
-        case .nonFinite(let index, let value):
-            "element \(index) is \(value); no quantizer defines a result for NaN or infinite values"
+        case .nonFinite(let index, let value, let shape):
+            "element \(QuantizationError.position(of: index, in: shape)) is \(value); no quantizer defines a result for NaN or infinite values"
         case .unknownType(let name):
             "unknown quantization type '\(name)' (known: \(QuantizationType.allNames.joined(separator: ", ")))"
         case .unsupportedType(let type, let operation):
@@ -53,7 +55,30 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
             "group size \(size) is not one of 32, 64, 128"
         case .invalidRequest(let detail):
             detail
+        case .nothingToQuantize(let detail):
+            "nothing to quantize: \(detail)"
         }
+    }
+
+    /// `[17, 42] (flat index 1000)`: the row-major position of flat element `index` in `shape`, with the
+    /// flat index; the flat index alone without a shape.
+    static func position(of index: Int, in shape: [Int]?) -> String {
+        guard let shape, shape.count > 1, shape.allSatisfy({ $0 > 0 }) else { return String(index) }
+        var rest = index
+        var position = [Int](repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() {
+            position[axis] = rest % shape[axis]
+            rest /= shape[axis]
+        }
+        return "[" + position.map(String.init).joined(separator: ", ") + "] (flat index \(index))"
+    }
+
+    /// The same error with a non-finite element's index counted from `firstElement` of a tensor of `shape`.
+    func located(from firstElement: Int, shape: [Int]) -> QuantizationError {
+        guard case .nonFinite(let index, let value, _) = kind else { return self }
+        var copy = self
+        copy.kind = .nonFinite(index: firstElement + index, value: value, shape: shape)
+        return copy
     }
 
     /// One line: `file: tensor 'name': message`.
@@ -75,7 +100,7 @@ extension QuantizationError: ConnkitError {
     public var failure: FailureClass {
         switch kind {
         case .unknownType, .groupSize, .invalidRequest: .usage
-        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch: .unusableInput
+        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch, .nothingToQuantize: .unusableInput
         }
     }
 
@@ -84,6 +109,7 @@ extension QuantizationError: ConnkitError {
         case .unknownType, .groupSize: .unknownValue
         case .invalidRequest: .usage
         case .nonFinite, .unsupportedType, .rowLength, .notFloat: .notConvertible
+        case .nothingToQuantize: .nothingToQuantize
         case .sizeMismatch: .malformedInput
         }
     }

@@ -97,6 +97,17 @@ public struct QuantizationReport: Sendable {
         public var elements: Int
         /// nil for tensors that are not floating point (nothing to compare).
         public var metrics: ErrorMetrics?
+
+        /// True when the type's blocks do not fit the rows and no block type of its fallback chain does
+        /// either: the values were written as a float type (f16), not quantized.
+        public var fellBackToFloat: Bool {
+            guard case .fallback = reason else { return false }
+            return DType(rawValue: type)?.kind == .float
+        }
+
+        /// True when the values were quantized: to the type asked for, to a block type of its fallback
+        /// chain, or re-quantized.
+        public var isQuantized: Bool { reason.isQuantized && !fellBackToFloat }
     }
 
     public var input: String
@@ -105,11 +116,15 @@ public struct QuantizationReport: Sendable {
     public var type: QuantizationType
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the output cannot be trusted for (values a cast turned into ±inf), also printed on stderr.
+    public var warnings: [String] = []
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }
     public var bytesAfter: Int { entries.reduce(0) { $0 + $1.bytesAfter } }
     public var elements: Int { entries.reduce(0) { $0 + $1.elements } }
-    public var quantizedCount: Int { entries.filter { $0.reason.isQuantized }.count }
+    public var quantizedCount: Int { entries.filter(\.isQuantized).count }
+    /// Tensors that fell back to a float type (f16) because no block type fits their rows.
+    public var fellBackCount: Int { entries.filter(\.fellBackToFloat).count }
 
     /// bytes before / bytes after.
     public var compressionRatio: Double? { bytesAfter > 0 ? Double(bytesBefore) / Double(bytesAfter) : nil }
@@ -145,12 +160,14 @@ public struct QuantizationReport: Sendable {
             .init("totals", .object([
                 .init("tensors", .int(entries.count)),
                 .init("quantized", .int(quantizedCount)),
+                .init("fell_back", .int(fellBackCount)),
                 .init("elements", .int(elements)),
                 .init("bytes_before", .int(bytesBefore)),
                 .init("bytes_after", .int(bytesAfter)),
                 .init("compression_ratio", number(compressionRatio)),
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
+            .init("warnings", .array(warnings.map { .string($0) })),
         ])
     }
 }

@@ -21,7 +21,7 @@ import TensorFormats
         (["quantize", "examples/llava-1.5-tiny", "OUT.gguf", "--type", "mlx-q4", "--group-size", "48"], "quantize-report", 2,
          "unknown-value"),
         (["quantize", "examples/llava-1.5-tiny", "--type", "q4_0"], "quantize-report", 2, "usage"),
-        (["validate", "examples/llava-1.5-tiny", "--family", "MLP"], "validation-report", 2, "unknown-value"),
+        (["validate", "examples/llava-1.5-tiny", "--family", "mpl"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--llm", "llama-9"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--dim", "qeuries=3"], "validation-report", 2, "unknown-value"),
         (["validate", "examples/llava-1.5-tiny", "--encoder-dim", "0"], "validation-report", 2, "usage"),
@@ -68,7 +68,7 @@ import TensorFormats
         let usage = try CLI.run(["validate", "examples/llava-1.5-tiny", "--frobnicate"])
         #expect(usage.stderr.contains("(see 'connkit validate --help')"), "\(usage.stderr)")
         for arguments in [["inspect", "examples/does-not-exist.safetensors"], ["inspect", Self.hostile + "offsets_hole.safetensors"],
-                          ["validate", "examples/llava-1.5-tiny", "--family", "MLP"]] {
+                          ["validate", "examples/llava-1.5-tiny", "--family", "mpl"]] {
             let result = try CLI.run(arguments)
             #expect(result.status == 2)
             #expect(!result.stderr.contains("--help"), "\(arguments): \(result.stderr)")
@@ -80,7 +80,7 @@ import TensorFormats
         let scratch = try Scratch()
         let out = scratch.file("out.safetensors")
         #expect(try CLI.run(["convert", "examples/llava-1.5-tiny", out]).status == 0)
-        let again = try CLI.run(["quantize", "examples/llava-1.5-tiny", out, "--type", "f16", "--json"])
+        let again = try CLI.run(["quantize", "examples/llava-1.5-tiny", out, "--type", "bf16", "--json"])
         #expect(again.status == 2)
         #expect(try CLI.json(again)["code"]?.stringValue == "output-exists")
         let refused = try CLI.run(["convert", "examples/llava-1.5-tiny", scratch.file("x.safetensors"), "--dtype", "q4"])
@@ -124,7 +124,7 @@ import TensorFormats
     func completionOffersTheClosedSets(_ shell: String) throws {
         let script = try CLI.run(["--generate-completion-script", shell])
         #expect(script.status == 0)
-        for value in ["bf16", "q4_k", "mlx-q4", "patch-merger", "clip-vit-l-14-336", "vicuna-7b"] {
+        for value in ["bf16", "q4_k", "mlx-q4", "patch-merger", "clip-vit-l-14-336", "vicuna-7b", "mlp2x_gelu", "minicpmv-2.6"] {
             #expect(script.stdout.contains(value), "\(shell): \(value)")
         }
     }

@@ -8,7 +8,7 @@ import TensorFormats
     func bind(_ fixture: String) throws -> (ValidationReport, BoundConnector) {
         let meta = try MetaFixture(fixture + ".json")
         let checkpoint = try meta.checkpoint(directory: temporaryDirectory())
-        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, config: meta.config, checkValues: false))
+        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: meta.config.map { [$0] } ?? [], checkValues: false))
         let connector = try #require(report.connector, "\(fixture):\n\(report.text)")
         #expect(report.valid, "\(fixture):\n\(report.text)")
         return (report, connector)

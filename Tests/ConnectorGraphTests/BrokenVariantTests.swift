@@ -27,12 +27,12 @@ import TensorFormats
         let tensors = zip(base.tensors, infos).map { tensor, info in Tensor(info: info, data: tensor.data) }
         let checkpoint = Checkpoint(path: base.path, format: base.format, metadata: metadata, tensors: tensors)
         let config = c.config.map { ConfigReader.interpret(try! JSONValue.parse($0), file: "config.json") }
-        return Validator.validate(ValidationRequest(checkpoint: checkpoint, family: c.family, flagClaims: c.claims, config: config,
+        return Validator.validate(ValidationRequest(checkpoint: checkpoint, family: c.family, flagClaims: c.claims, configs: config.map { [$0] } ?? [],
                                                     checkValues: false))
     }
 
     func expect(_ report: ValidationReport, _ code: DiagnosticCode, tensor: String?, sourceLocation: SourceLocation = #_sourceLocation) {
-        let hit = report.diagnostics.contains { $0.code == code && (tensor == nil || $0.tensor == tensor) }
+        let hit = report.diagnostics.contains { $0.code == code && (tensor == nil || $0.tensors.contains(tensor!)) }
         #expect(hit, "expected \(code.rawValue) on \(tensor ?? "-")\n\(report.text)", sourceLocation: sourceLocation)
         if code.severity == .error { #expect(!report.valid, sourceLocation: sourceLocation) }
     }
@@ -52,13 +52,44 @@ import TensorFormats
     static let llm13b = DimensionClaim(key: "llm", value: 5120, source: .preset("vicuna-13b"))
 
     @Test func shapeMismatchAgainstThePresetLLM() throws {
-        // The issue's example: a 7B projector (4096) checked against a 13B LLM (5120).
+        // The issue's example: a 7B projector (4096) checked against a 13B LLM (5120). The LLM stored in the
+        // checkpoint says 4096 too: one wrong dimension, one diagnostic naming both sources and every
+        // projector tensor it affects (issue 10, item 14: this was a conflict plus four shape mismatches).
         let report = try run(Case(fixture: "llava-1.5-7b__llava", claims: [Self.llm13b]))
-        expect(report, .shapeMismatch, tensor: "model.mm_projector.2.weight")
-        let diagnostic = try #require(report.diagnostics.first { $0.tensor == "model.mm_projector.2.weight" })
-        #expect(diagnostic.expected == [5120, 5120])
-        #expect(diagnostic.found == [4096, 4096])
-        #expect(diagnostic.message.contains("preset vicuna-13b"))
+        expect(report, .dimensionConflict, tensor: "model.mm_projector.2.weight")
+        let diagnostic = try #require(report.diagnostics.first { $0.tensors.contains("model.mm_projector.2.weight") })
+        #expect(diagnostic.tensors == ["model.mm_projector.0.weight", "model.mm_projector.0.bias", "model.mm_projector.2.weight",
+                                       "model.mm_projector.2.bias"])
+        #expect(diagnostic.expected == [5120] && diagnostic.found == [4096])
+        #expect(diagnostic.message.contains("preset vicuna-13b") && diagnostic.message.contains("model.embed_tokens.weight"))
+        #expect(report.diagnostics.filter { $0.severity == .error }.count == 1, "\(report.text)")
+    }
+
+    @Test func shapeMismatchAgainstAFlagAlone() throws {
+        // Only the tensors disagree with the flag: one shape-mismatch listing the four tensors, the first
+        // tensor's shapes as expected/found.
+        let projector = { (layout: [(String, [Int])]) in layout.filter { $0.0.hasPrefix("model.mm_projector.") } }
+        let report = try run(Case(fixture: "llava-1.5-7b__llava", mutate: projector, claims: [Self.llm13b]))
+        let errors = report.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 1, "\(report.text)")
+        let diagnostic = try #require(errors.first)
+        #expect(diagnostic.code == .shapeMismatch)
+        #expect(diagnostic.tensors.count == 4 && diagnostic.tensor == "model.mm_projector.0.weight")
+        #expect(diagnostic.expected == [5120, nil] && diagnostic.found == [4096, 1024])
+        #expect(diagnostic.message.contains("4 tensors say llm = 4096"))
+    }
+
+    @Test func aWrongDimensionsConsequencesJoinIt() throws {
+        // hidden=770 disagrees with every Q-Former tensor, and with 12 heads it is not divisible either: one
+        // diagnostic says both, not a shape error per tensor plus heads-indivisible.
+        let report = try run(Case(fixture: "blip2-opt-2.7b__hf", claims: [DimensionClaim(key: "hidden", value: 770, source: .flag("--dim hidden=770")),
+                                                                           DimensionClaim(key: "heads", value: 12, source: .flag("--dim heads=12"))]))
+        let errors = report.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 1, "\(report.text)")
+        #expect(errors.first?.code == .shapeMismatch)
+        #expect(errors.first?.message.hasSuffix("; with that value H = 770 is not a multiple of heads = 12 either") == true,
+                "\(errors.first?.message ?? "")")
+        #expect((errors.first?.tensors.count ?? 0) > 100)
     }
 
     @Test func shapeMismatchAgainstTheLLMInTheCheckpoint() throws {
@@ -222,10 +253,19 @@ import TensorFormats
         #expect(report.family == nil)
     }
 
-    @Test func twoConnectorsAreAmbiguous() throws {
+    @Test func twoConnectorsAreSeveralConnectors() throws {
+        // Two complete connectors of different families over disjoint tensors: `multiple-connectors` naming both
+        // (issue 10, item 4; `ambiguous-family` before).
         let merger = try MetaFixture("qwen2-vl-7b__hf.json").tensors.filter { $0.0.contains("merger") }
         let report = try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }))
-        expect(report, .ambiguousFamily, tensor: nil)
+        expect(report, .multipleConnectors, tensor: "model.multi_modal_projector.linear_1.bias")
+        let several = try #require(report.diagnostics.first { $0.code == .multipleConnectors })
+        #expect(several.message.contains("mlp/mlpNx_gelu") && several.message.contains("patch-merger/qwen2-vl"))
+        #expect(several.tensors == ["model.multi_modal_projector.linear_1.bias", "model.visual.merger.ln_q.bias"])
+        #expect(report.family == nil)
+        // A config naming one of them does not hide the other.
+        let config = #"{"model_type": "llava", "vision_config": {"hidden_size": 1024}, "text_config": {"hidden_size": 4096}}"#
+        expect(try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }, config: config)), .multipleConnectors, tensor: nil)
         // --family settles it.
         let chosen = try run(Case(fixture: "llava-1.5-7b__hf", mutate: { $0 + merger }, family: .patchMerger))
         #expect(chosen.family == "patch-merger")

@@ -10,7 +10,7 @@ import TensorFormats
         let checkpoint = try CheckpointReader.open(folder + "model.safetensors")
         let kept = Checkpoint(path: checkpoint.path, format: checkpoint.format, metadata: checkpoint.metadata,
                               tensors: checkpoint.tensors.filter { $0.name != dropped })
-        return Validator.validate(ValidationRequest(checkpoint: kept, config: try ConfigReader.read(path: folder + "config.json")))
+        return Validator.validate(ValidationRequest(checkpoint: kept, configs: [try ConfigReader.read(path: folder + "config.json")]))
     }
 
     @Test func withoutTheNormsTheConnectorIsValid() throws {

@@ -13,7 +13,7 @@ import TensorFormats
         let fixture = try MetaFixture(file)
         let directory = temporaryDirectory()
         let checkpoint = try fixture.checkpoint(directory: directory)
-        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, config: fixture.config, checkValues: false))
+        let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: fixture.config.map { [$0] } ?? [], checkValues: false))
         #expect(report.valid, "\(file):\n\(report.text)")
         #expect(report.family == fixture.expectFamily, "\(file):\n\(report.text)")
         #expect(report.variant == fixture.expectVariant, "\(file):\n\(report.text)")

@@ -63,7 +63,10 @@ import TensorFormats
         // The tiny LLaVA projects to 128; a 4096-wide LLM preset does not fit it.
         let preset = try report(["validate", "examples/llava-1.5-tiny", "--config", "examples/qwen2-vl-merger-tiny/config.json",
                                  "--family", "mlp", "--llm-dim", "4096"], status: 1)
-        #expect((preset["diagnostics"]?.arrayValue ?? []).contains { $0["code"]?.stringValue == "shape-mismatch" })
+        // The config and the LLM stored alongside say 128 as the tensors do: one dimension-conflict listing the
+        // projector's tensors (issue 10, item 14; a conflict and shape mismatches before).
+        let wrongWidth = try #require((preset["diagnostics"]?.arrayValue ?? []).first { $0["code"]?.stringValue == "dimension-conflict" })
+        #expect(wrongWidth["tensors"]?.arrayValue?.count == 4)
         // An LLM checkpoint whose embedding is 128 wide fits; one 96 wide does not.
         let directory = temporaryDirectory()
         let fits = try writeSafetensors(directory + "/llm-128.safetensors", [("model.embed_tokens.weight", [10, 128])])
@@ -75,8 +78,9 @@ import TensorFormats
         // Without a config, the LLM checkpoint alone fixes the width, and the projector does not fit it.
         try FileManager.default.copyItem(atPath: repositoryRoot + "/examples/llava-1.5-tiny/model.safetensors", toPath: directory + "/projector.safetensors")
         let alone = try report(["validate", directory + "/projector.safetensors", "--llm-checkpoint", narrow], status: 1)
-        let mismatch = try #require((alone["diagnostics"]?.arrayValue ?? []).first { $0["code"]?.stringValue == "shape-mismatch" })
+        let mismatch = try #require((alone["diagnostics"]?.arrayValue ?? []).first { $0["code"]?.stringValue == "dimension-conflict" })
         #expect(mismatch["message"]?.stringValue?.contains("LLM checkpoint") == true)
+        #expect(mismatch["tensors"]?.arrayValue?.contains(.string("model.mm_projector.2.weight")) == true)
     }
 
     @Test func unusableInputAndUsage() throws {
@@ -85,7 +89,7 @@ import TensorFormats
         let both = try run(["validate", "examples/llava-1.5-tiny", "--family", "mlp", "--graph", "examples/graphs/mlp.mlpNx_gelu.json"])
         #expect(both.status == 2)
         let badDim = try report(["validate", "examples/llava-1.5-tiny", "--dim", "qeuries=3"], status: 2)
-        #expect(badDim["error"]?.stringValue?.contains("unknown key qeuries") == true)
+        #expect(badDim["error"]?.stringValue?.contains("unknown dimension key 'qeuries': did you mean queries?") == true)
         let badPreset = try run(["validate", "examples/llava-1.5-tiny", "--llm", "llama-9"])
         #expect(badPreset.status == 2 && badPreset.stderr.contains("unknown LLM preset"))
     }

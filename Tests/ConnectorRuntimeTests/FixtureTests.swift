@@ -21,8 +21,6 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     let input: String
     let output: String
     let outputMaxAbs: Double
-    /// The case reuses another case's checkpoints (`weights_from` in its notes).
-    let weightsFrom: String?
 
     var description: String { name }
 
@@ -55,13 +53,10 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
                 grid = Grid(height: h, width: w)
             }
             let maxAbs = entry["output_max_abs"]?.doubleValue ?? 0
-            let firstNote = entry["notes"]?.arrayValue?.first?.stringValue ?? ""
-            let weightsFrom = firstNote.hasPrefix("weights_from ") ? String(firstNote.dropFirst("weights_from ".count)) : nil
             return RuntimeCase(name: entry["name"]!.stringValue!, family: entry["family"]!.stringValue!,
                                variant: entry["variant"]!.stringValue!, grid: grid, checkpoints: checkpoints, configs: configs,
                                cliDims: cliDims, input: path(entry["input"]!["file"]!.stringValue!),
-                               output: path(entry["output"]!["file"]!.stringValue!), outputMaxAbs: maxAbs,
-                               weightsFrom: weightsFrom)
+                               output: path(entry["output"]!["file"]!.stringValue!), outputMaxAbs: maxAbs)
         }
     }()
 
@@ -76,12 +71,12 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     /// Validates one scheme's checkpoint as `connkit validate` does (its config, its --dim values).
     func validate(_ scheme: String) throws -> ValidationReport {
         let files = checkpoints.first { $0.scheme == scheme }!.files
-        let parts = try files.map(CheckpointReader.open)
+        let parts = try files.map { try CheckpointReader.open($0) }
         let checkpoint = parts.count == 1 ? parts[0] : Checkpoint(path: files.joined(separator: " + "), format: parts[0].format,
             metadata: parts.flatMap(\.metadata), tensors: parts.flatMap(\.tensors))
         let claims = (cliDims[scheme] ?? []).map { DimensionClaim(key: $0.0, value: $0.1, source: .flag("--dim \($0.0)=\($0.1)")) }
         let config = try configs[scheme].map { try ConfigReader.read(path: $0) }
-        return Validator.validate(ValidationRequest(checkpoint: checkpoint, flagClaims: claims, config: config))
+        return Validator.validate(ValidationRequest(checkpoint: checkpoint, flagClaims: claims, configs: config.map { [$0] } ?? []))
     }
 
     func connector(_ scheme: String) throws -> Connector {
@@ -105,19 +100,6 @@ struct RuntimeCase: Sendable, CustomStringConvertible {
     @Test(arguments: RuntimeCase.pairs)
     func matchesTheReleaseModule(pair: String) throws {
         let (fixture, scheme) = RuntimeCase.named(pair)
-        guard fixture.weightsFrom == nil else {
-            // generate.py seeds a module's weights with its own case's dimensions, so a case that points at
-            // another case's checkpoints got its output from different weights than those files hold.
-            try withKnownIssue("the fixture's output was made with other weights than \(fixture.weightsFrom!)'s checkpoints") {
-                try compare(fixture, scheme)
-            }
-            return
-        }
-        try compare(fixture, scheme)
-    }
-
-    func compare(_ fixture: RuntimeCase, _ scheme: String) throws {
-        let pair = "\(fixture.name)/\(scheme)"
         let report = try fixture.validate(scheme)
         #expect(report.family == fixture.family && report.variant == fixture.variant && report.scheme == scheme)
         let connector = try fixture.connector(scheme)

@@ -69,6 +69,61 @@ import Testing
         expectClose(output, Reference.linear(hidden, rows: n, down, out: o, nil))
     }
 
+    /// The planner reuses buffers: Linear-GELU-Linear-GELU-Linear needs two (activations overwrite their
+    /// input; a product never writes over what it reads), and the features are never written.
+    @Test func planReusesBuffers() throws {
+        var g = SplitMix(seed: 10)
+        let d = 6
+        let graph = S.graph([
+            S.node("a", .linear(in: "D", out: "D", bias: true), ["image"], "x"),
+            S.node("a_act", .activation(.gelu), ["x"], "x"),
+            S.node("b", .linear(in: "D", out: "D", bias: true), ["x"], "x"),
+            S.node("b_act", .activation(.gelu), ["x"], "x"),
+            S.node("c", .linear(in: "D", out: "D", bias: true), ["x"], "out"),
+        ])
+        var weights: [String: ([Int], [Float])] = [:]
+        for name in ["a", "b", "c"] {
+            weights[name + ".weight"] = ([d, d], g.floats(d * d))
+            weights[name + ".bias"] = ([d], g.floats(d))
+        }
+        let connector = try S.connector(graph, dims: ["D": d], weights: weights)
+        let plan = try connector.plan(tokens: 10)
+        #expect(plan.capacities.count == 2 && plan.capacities.allSatisfy { $0 == 60 })
+        #expect(plan.activationBytes == 2 * 60 * 4)
+        let features = S.features(g.floats(60), tokens: 10, width: d)
+        let before = features.values.array
+        _ = try connector.run(features)
+        #expect(features.values.array == before)
+    }
+
+    /// A feed-forward whose hidden activations exceed its budget runs in blocks of rows, to the same values.
+    @Test func feedForwardInBlocksOfRows() throws {
+        var g = SplitMix(seed: 9)
+        let n = 37, d = 8, h = 16
+        var buffers: [FloatBuffer] = []
+        func weight(_ role: String, _ shape: [Int], _ values: [Float]) -> Weight {
+            buffers.append(FloatBuffer(values))
+            return Weight(role: role, pointer: UnsafePointer(buffers.last!.pointer), shape: shape)
+        }
+        let gate = weight("g", [h, d], g.floats(h * d)), up = weight("u", [h, d], g.floats(h * d)), down = weight("d", [d, h], g.floats(d * h))
+        var kernel = FeedForwardKernel(name: "ffn", gate: gate, up: up, upBias: nil, down: down, downBias: nil, inDim: d, hidden: h, outDim: d,
+                                       activation: .silu)
+        let x = FloatBuffer(g.floats(n * d))
+        func run() -> [Float] {
+            let shape = ValueShape(tokens: n, width: d, grid: nil)
+            let out = FloatBuffer(count: n * d), scratch = FloatBuffer(count: kernel.scratch(for: [shape])!)
+            kernel.run([Value(base: x.pointer, shape: shape)], Value(base: out.pointer, shape: shape), scratch: scratch.pointer, RunContext())
+            return out.array
+        }
+        let whole = run()
+        kernel.scratchBudget = 5 * h * 2 * 4
+        #expect(kernel.rowsPerPass(n) == 5)
+        let blocks = run()
+        let (cosine, delta, maxRef) = closeness(blocks, whole.map(Double.init), width: d)
+        #expect(cosine >= 0.999999 && delta <= 1e-6 * maxRef)
+        withExtendedLifetime(buffers) {}
+    }
+
     /// Cross-attention from learned latents with keys from context and latents, grouped-query heads and
     /// per-head RMS norms; then self-attention with a fused qkv projection and biases.
     @Test func attentionVariants() throws {

@@ -87,7 +87,7 @@ import TensorFormats
                     }
                 }
             }
-            guard case .nonFinite(let index, _) = error?.kind else {
+            guard case .nonFinite(let index, _, _) = error?.kind else {
                 Issue.record("expected .nonFinite, got \(String(describing: error))")
                 continue
             }

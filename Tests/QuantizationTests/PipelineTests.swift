@@ -311,7 +311,7 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
                                          request: request, overwrite: false)
             }
             #expect(error?.tensor == "w")
-            guard case .nonFinite(let index, _) = error?.kind else {
+            guard case .nonFinite(let index, _, _) = error?.kind else {
                 Issue.record("\(type): expected .nonFinite, got \(String(describing: error))")
                 continue
             }
@@ -341,7 +341,11 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         #expect(kind(.ggml(.q4_0), "out.safetensors") == .invalidRequest("q4_0 is a ggml block type: write a .gguf file"))
         #expect(kind(.mlx(bits: 4), "out.gguf") == .invalidRequest("mlx-q4 is written to safetensors: write a .safetensors file"))
         #expect(kind(.ggml(.q4_0), "out.gguf", only: ["n"]) == .notFloat(.i64))
-        #expect(kind(.ggml(.q4_0), "out.gguf", only: ["nothing*"]) == .invalidRequest("--only nothing* matches no tensor"))
+        #expect(throws: SelectionError(.matchesNothing(option: "--only", pattern: "nothing*", nearMiss: nil),
+                                       file: folder.file("in.safetensors"))) {
+            try QuantizePipeline.run(input, to: folder.file("out.gguf"), request: { var r = QuantizeRequest(type: .ggml(.q4_0)); r.only = ["nothing*"]; return r }(),
+                                     overwrite: false)
+        }
         #expect(folder.contents == ["in.safetensors"])
     }
 
@@ -360,10 +364,9 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         }
         let refused = #expect(throws: QuantizationError.self) { try run(exclude: []) }
         #expect(refused?.kind == .invalidRequest("gguf cannot hold u8 (leave it out with --exclude)"))
-        #expect((#expect(throws: QuantizationError.self) { try run(exclude: ["nothing*"]) })?.kind
-            == .invalidRequest("--exclude nothing* matches no tensor"))
-        #expect((#expect(throws: QuantizationError.self) { try run(exclude: ["*"]) })?.kind
-            == .invalidRequest("--exclude leaves no tensor to write"))
+        #expect((#expect(throws: SelectionError.self) { try run(exclude: ["nothing*"]) })?.kind
+            == .matchesNothing(option: "--exclude", pattern: "nothing*", nearMiss: nil))
+        #expect((#expect(throws: SelectionError.self) { try run(exclude: ["*"]) })?.kind == .leavesNothing(options: "--exclude '*'"))
         #expect(folder.contents == ["in.safetensors"])
         let report = try run(exclude: ["mask"])
         #expect(report.entries.map(\.name) == ["w"])

@@ -1,11 +1,16 @@
 import Foundation
 import TensorFormats
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What one run of the `connkit` executable printed and returned.
 public struct CommandResult: Sendable {
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    /// The run was killed after its timeout (the command blocked).
+    public var timedOut = false
 }
 
 /// Runs the built `connkit` executable as a user would, from the repository root; every CLI test goes
@@ -32,21 +37,69 @@ public enum CLI {
         return repositoryRoot + "/.build/debug/connkit"
     }()
 
+    /// Which output stream a run puts on a pseudo-terminal.
+    public enum Terminal: Sendable {
+        case stdout, stderr
+    }
+
     /// Runs `connkit arguments…` in `directory` (the repository root unless given) and collects both streams.
-    public static func run(_ arguments: [String], in directory: String = repositoryRoot) throws -> CommandResult {
+    /// The environment is the test's, without the variables that change connkit's colours, plus
+    /// `environment`. With `terminal`, that stream is a pseudo-terminal (its `\r\n` line ends read back as `\n`).
+    /// With a `timeout` (seconds), a run that has not ended by then is killed and reported as `timedOut`,
+    /// so a test of something that must not block fails instead of hanging the suite.
+    public static func run(_ arguments: [String], in directory: String = repositoryRoot, environment: [String: String] = [:],
+                           terminal: Terminal? = nil, timeout: Double? = nil) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        var inherited = ProcessInfo.processInfo.environment
+        inherited["NO_COLOR"] = nil
+        inherited["CLICOLOR_FORCE"] = nil
+        process.environment = inherited.merging(environment) { $1 }
+        var primary: Int32 = -1, replica: Int32 = -1
+        if terminal != nil, openpty(&primary, &replica, nil, nil, nil) != 0 { throw CocoaError(.fileWriteUnknown) }
         let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        let tty = FileHandle(fileDescriptor: replica, closeOnDealloc: false)
+        process.standardOutput = terminal == .stdout ? tty : out
+        process.standardError = terminal == .stderr ? tty : err
         try process.run()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        if terminal != nil { close(replica) }
+        let watchdog = timeout.map { seconds in
+            DispatchWorkItem { if process.isRunning { process.terminate() } }
+        }
+        if let watchdog, let timeout { DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog) }
+        // Both streams are drained at once, so a child filling one never waits on the other.
+        let stdoutBox = DataBox(), stderrBox = DataBox()
+        let group = DispatchGroup()
+        let terminalSide = primary
+        for (box, pipe, stream) in [(stdoutBox, out, Terminal.stdout), (stderrBox, err, Terminal.stderr)] {
+            DispatchQueue.global().async(group: group) {
+                box.data = terminal == stream ? readTerminal(terminalSide) : pipe.fileHandleForReading.readDataToEndOfFile()
+            }
+        }
+        group.wait()
+        if terminal != nil { close(primary) }
         process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-                             stderr: String(decoding: stderrData, as: UTF8.self))
+        watchdog?.cancel()
+        func text(_ box: DataBox, _ stream: Terminal) -> String {
+            let string = String(decoding: box.data, as: UTF8.self)
+            return terminal == stream ? string.replacingOccurrences(of: "\r\n", with: "\n") : string
+        }
+        return CommandResult(status: process.terminationStatus, stdout: text(stdoutBox, .stdout), stderr: text(stderrBox, .stderr),
+                             timedOut: watchdog != nil && process.terminationReason == .uncaughtSignal
+                                 && process.terminationStatus == SIGTERM)
+    }
+
+    /// Everything written to a pseudo-terminal until the child's side closes (EIO on Linux).
+    private static func readTerminal(_ primary: Int32) -> Data {
+        var bytes = Data()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(primary, &chunk, chunk.count)
+            if count <= 0 { return bytes }
+            bytes.append(contentsOf: chunk[0 ..< count])
+        }
     }
 
     /// A schema under schemas/; its references to the other schema files there are followed.
@@ -63,6 +116,10 @@ public enum CLI {
     public static func json(_ result: CommandResult) throws -> JSONValue {
         try JSONValue.parse(result.stdout)
     }
+}
+
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 /// A per-test temporary folder, removed when the test lets go of it.

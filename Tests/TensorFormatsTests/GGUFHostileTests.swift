@@ -54,6 +54,7 @@ struct GGUFHostileTests {
         Case(file: "offset_overlap", kind: "badOffset"),
         Case(file: "offset_first_not_zero", kind: "badOffset"),
         Case(file: "offset_misaligned", kind: "misaligned"),
+        Case(file: "offset_u64_near_max", kind: "badOffset"),
         Case(file: "data_past_eof", kind: "truncated"),
         Case(file: "duplicate_tensor_name", kind: "duplicateName"),
         Case(file: "name_64_bytes", kind: "limitExceeded"),
@@ -66,6 +67,16 @@ struct GGUFHostileTests {
         #expect(GGUFTestSupport.kindName(error.kind) == hostile.kind, "\(error)")
         #expect(error.file == url.path)
         #expect(error.location != nil, "\(error) names no byte offset, tensor or key")
+    }
+
+    /// Messages print the numbers the file holds: a u64 offset of 2^64-32 in full (it was clamped to
+    /// 9223372036854775807), a dimension of 2^63 as the negative int64 ggml reads.
+    @Test(arguments: [("offset_u64_near_max", "18446744073709551584"), ("dim_negative", "-9223372036854775808")])
+    func messagesPrintTheFileValue(_ file: String, _ text: String) throws {
+        let url = GGUFTestSupport.hostileFixtures.appendingPathComponent(file + ".gguf")
+        let error = try #require(GGUFTestSupport.formatError { _ = try GGUFTestSupport.read(url) })
+        #expect(error.description.contains(text), "\(error)")
+        #expect(!error.description.contains(String(Int.max)), "\(error)")
     }
 
     @Test func everyCorpusFileHasAnExpectation() throws {

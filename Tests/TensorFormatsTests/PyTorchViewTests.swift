@@ -54,7 +54,7 @@ struct PyTorchViewTests {
         let file = try storage.withUnsafeBytes { try MappedFile(copying: $0, path: "view.bin") }
         let arena = PickleArena()
         defer { arena.tearDown() }
-        let ref = TorchTensorRef(
+        let ref = try TorchTensorRef(
             storage: try TorchStorageRef(persistentID: arena.tuple([
                 .string("storage"), .global(.typedStorage(dtype.torchStorageClass!)), .string("0"), .string("cpu"),
                 .int(Int64(extent + 1)),
@@ -62,7 +62,7 @@ struct PyTorchViewTests {
             dtype: dtype, elementSize: elementSize, storageOffset: view.offset, sizes: view.sizes, strides: view.strides)
         let count = view.sizes.reduce(1, *) * elementSize
         for bigEndian in [false, true] {
-            let data = TorchTensorData(file: file, storageStart: 0, storageBytes: storage.count, tensor: ref,
+            let data = TorchTensorData(file: file, name: "view", storageStart: 0, storageBytes: storage.count, tensor: ref,
                                        byteCount: count, bigEndian: bigEndian)
             let gathered = try data.withBytes { Array($0) }
             #expect(gathered == reference(storage, view, elementSize: elementSize, swap: bigEndian))

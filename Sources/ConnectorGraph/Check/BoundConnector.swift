@@ -13,6 +13,10 @@ public struct BoundConnector: Sendable {
     public var variant: String
     /// The naming scheme the tensors were found under (`custom` for a `--graph` description).
     public var scheme: String
+    /// The module path the connector's tensor names start with: the scheme's own
+    /// (`model.mm_projector.`), another one the names were found under (`projector.`), or empty for a
+    /// connector saved on its own (`0.weight`) or a scheme spread over several modules (BLIP-2).
+    public var prefix: String
     public var graph: ConnectorGraph
     /// Every dimension the graph declares, in its order.
     public var dimensions: [BoundDimension]
@@ -25,11 +29,12 @@ public struct BoundConnector: Sendable {
     private var roleIndex: [String: Int]
     private var values: [String: Int]
 
-    init(family: String, variant: String, scheme: String, graph: ConnectorGraph, dimensions: [BoundDimension],
+    init(family: String, variant: String, scheme: String, prefix: String, graph: ConnectorGraph, dimensions: [BoundDimension],
          parameters: [BoundParameter]) {
         self.family = family
         self.variant = variant
         self.scheme = scheme
+        self.prefix = prefix
         self.graph = graph
         self.dimensions = dimensions
         self.parameters = parameters
@@ -94,7 +99,7 @@ public struct BoundParameter: Sendable {
 
 extension BoundConnector {
     /// Binds a finished check: final dimension values and each parameter's tensors.
-    init(family: String, variant: String, scheme: String, check: GraphCheck.Result, graph: ConnectorGraph) {
+    init(family: String, variant: String, scheme: String, prefix: String, check: GraphCheck.Result, graph: ConnectorGraph) {
         let binder = check.binder
         let dimensions = graph.dimensions.map { dim in
             BoundDimension(symbol: dim.symbol, key: dim.key, value: binder.value(dim.symbol), source: binder.source(dim.symbol))
@@ -103,7 +108,8 @@ extension BoundConnector {
             BoundParameter(role: param.role, node: param.node, slot: param.slot, shape: param.shape.map { $0.value(binder.lookup) },
                            layout: param.layout, tensors: param.found)
         }
-        self.init(family: family, variant: variant, scheme: scheme, graph: graph, dimensions: dimensions, parameters: parameters)
+        self.init(family: family, variant: variant, scheme: scheme, prefix: prefix, graph: graph, dimensions: dimensions,
+                  parameters: parameters)
     }
 }
 

@@ -17,6 +17,7 @@ public enum Severity: String, Sendable, Equatable, Comparable, CaseIterable {
 public enum DiagnosticCode: String, Sendable, CaseIterable {
     case noConnector = "no-connector"
     case ambiguousFamily = "ambiguous-family"
+    case multipleConnectors = "multiple-connectors"
     case duplicateConnector = "duplicate-connector"
     case duplicateTensor = "duplicate-tensor"
     case missingTensor = "missing-tensor"
@@ -52,7 +53,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
 
     public var severity: Severity {
         switch self {
-        case .noConnector, .ambiguousFamily, .duplicateConnector, .duplicateTensor, .missingTensor, .layerCountMismatch,
+        case .noConnector, .ambiguousFamily, .multipleConnectors, .duplicateConnector, .duplicateTensor, .missingTensor, .layerCountMismatch,
              .wrongRank, .shapeMismatch, .transposedWeight, .headsIndivisible, .queryCountMismatch, .crossAttnLayers,
              .zeroElements, .packedQuantized, .unexpectedDType, .dimensionConflict, .nonFinite, .projectorTypeUnknown,
              .projectorTypeMismatch, .nonFiniteOutput:
@@ -66,32 +67,46 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     }
 }
 
-/// One finding: a stable code, its severity, the tensor (if any), expected vs found, and a hint.
+/// One finding: a stable code, its severity, the tensors it concerns, expected vs found, and a hint.
 public struct Diagnostic: Sendable, Equatable {
     public var code: DiagnosticCode
     public var severity: Severity { code.severity }
-    public var tensor: String?
+    /// Every tensor the finding concerns (one wrong dimension lists all the tensors it affects); empty
+    /// when it concerns none.
+    public var tensors: [String]
     public var message: String
+    /// For a shape finding, the first tensor's expected and found shapes; for a dimension conflict,
+    /// the two values.
     public var expected: [Int?]?
     public var found: [Int]?
     public var hint: String?
+    /// Where a value scan found non-finite elements (the first few, in storage order).
+    public var positions: [ElementPosition]?
 
-    public init(_ code: DiagnosticCode, tensor: String? = nil, _ message: String, expected: [Int?]? = nil, found: [Int]? = nil,
-                hint: String? = nil) {
+    /// The first tensor concerned.
+    public var tensor: String? { tensors.first }
+
+    public init(_ code: DiagnosticCode, tensor: String? = nil, tensors more: [String] = [], _ message: String,
+                expected: [Int?]? = nil, found: [Int]? = nil, hint: String? = nil, positions: [ElementPosition]? = nil) {
         self.code = code
-        self.tensor = tensor
+        var tensors = tensor.map { [$0] } ?? []
+        for name in more where !tensors.contains(name) { tensors.append(name) }
+        self.tensors = tensors
         self.message = message
         self.expected = expected
         self.found = found
         self.hint = hint
+        self.positions = positions
     }
 
     public var json: JSONValue {
         var members = [JSONValue.Member("severity", .string(severity.rawValue)), JSONValue.Member("code", .string(code.rawValue)),
-                       JSONValue.Member("tensor", tensor.map { .string($0) } ?? .null), JSONValue.Member("message", .string(message))]
+                       JSONValue.Member("tensor", tensor.map { .string($0) } ?? .null),
+                       JSONValue.Member("tensors", .array(tensors.map { .string($0) })), JSONValue.Member("message", .string(message))]
         if let expected { members.append(JSONValue.Member("expected", .array(expected.map { $0.map { .int($0) } ?? .null }))) }
         if let found { members.append(JSONValue.Member("found", .array(found.map { .int($0) }))) }
         if let hint { members.append(JSONValue.Member("hint", .string(hint))) }
+        if let positions { members.append(JSONValue.Member("positions", .array(positions.map(\.json)))) }
         return .object(members)
     }
 
@@ -107,3 +122,28 @@ public struct Diagnostic: Sendable, Equatable {
 
 func shapeText(_ shape: [Int?]) -> String { "[" + shape.map { $0.map(String.init) ?? "?" }.joined(separator: ", ") + "]" }
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
+
+/// An element of a tensor: its flat (storage-order) index and the same position as one index per axis.
+public struct ElementPosition: Sendable, Equatable {
+    public var flat: Int
+    public var index: [Int]
+
+    /// The position of element `flat` of a row-major tensor of `shape`.
+    public init(flat: Int, shape: [Int]) {
+        self.flat = flat
+        var rest = flat
+        var index = [Int](repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() where shape[axis] > 0 {
+            index[axis] = rest % shape[axis]
+            rest /= shape[axis]
+        }
+        self.index = index
+    }
+
+    /// `[17, 42]`.
+    public var text: String { shapeText(index) }
+
+    public var json: JSONValue {
+        .object([JSONValue.Member("flat", .int(flat)), JSONValue.Member("index", .array(index.map { .int($0) }))])
+    }
+}

@@ -36,6 +36,11 @@ enum GraphCheck {
         let scope: Scope
         var binder = Binder()
         var diagnostics: [Diagnostic] = []
+        /// Strong claims that disagreed with a value already bound; reported with the tensors the same
+        /// dimension affects, once shapes are checked (`reportDimensions`).
+        var conflicts: [DimensionConflict] = []
+        /// Dimensions reported as wrong, with their diagnostic's index (their consequences join it).
+        var wrongDimensions: [String: Int] = [:]
     }
 
     /// Phase 1: the sources bound. Without sources (`nil`: listing a connector's tensors) not even the
@@ -155,9 +160,7 @@ extension GraphCheck.State {
             guard let symbol = scope.symbol(forKey: claim.key) else { continue }
             if let bound = binder.value(symbol) {
                 if bound != claim.value, let boundSource = binder.source(symbol) {
-                    diagnostics.append(Diagnostic(.dimensionConflict,
-                        "\(claim.key) is \(bound) per \(boundSource) but \(claim.value) per \(claim.source)",
-                        expected: [bound], found: [claim.value], hint: "the first source wins; fix or drop the other"))
+                    conflicts.append(DimensionConflict(symbol: symbol, bound: bound, boundSource: boundSource, claim: claim))
                 }
                 continue
             }

@@ -153,8 +153,16 @@ extension GraphCheck.State {
         }
     }
 
-    /// Checks every found parameter against its symbolic shape with the final bindings.
+    /// Checks every found parameter against its symbolic shape with the final bindings. Shapes that
+    /// disagree are reported per wrong dimension, with the conflicts among the sources
+    /// (`reportDimensions`); shapes that leave dimensions open, per set of open dimensions.
     mutating func checkShapes(_ expected: [FoundParam]) {
+        var findings: [ShapeFinding] = []
+        var open: [(symbols: [String], tensor: String, found: [Int])] = []
+        defer {
+            reportDimensions(findings)
+            reportUnresolved(open)
+        }
         for param in expected {
             guard !param.skipShape, let found = param.foundShape else { continue }
             var exprs = param.storedShape
@@ -178,11 +186,7 @@ extension GraphCheck.State {
             let mismatches = outcomes.compactMap { if case .mismatch(let m) = $0 { return m } else { return nil } }
             let unresolved = outcomes.compactMap { if case .unresolved(let symbols) = $0 { return symbols } else { return nil } }
             if mismatches.isEmpty {
-                if let symbols = unresolved.first {
-                    diagnostics.append(Diagnostic(.unresolvedDimension, tensor: param.reportName,
-                        "\(param.reportName): \(symbols.joined(separator: " and ")) cannot be told apart from \(shapeText(found))",
-                        hint: "pass them with --dim KEY=N or a config file"))
-                }
+                if let symbols = unresolved.first { open.append((symbols, param.reportName, found)) }
                 continue
             }
             let expectedValues = exprs.map { $0.value(binder.lookup) }
@@ -194,11 +198,8 @@ extension GraphCheck.State {
                     hint: param.transposed ? "this scheme stores it as x @ P ([in, out])" : "PyTorch nn.Linear weights are [out, in]"))
                 continue
             }
-            let reasons = mismatches.map { explain($0, found: shape) }
-            let isQueries = mismatches.contains { m in m.expr.symbols.contains { scope.key(of: $0) == "queries" } }
-            diagnostics.append(Diagnostic(isQueries ? .queryCountMismatch : .shapeMismatch, tensor: param.reportName,
-                "\(param.reportName) has shape \(shapeText(found)), expected \(shapeText(expectedValues)): \(reasons.joined(separator: "; "))",
-                expected: expectedValues, found: found, hint: hint(for: mismatches)))
+            findings.append(ShapeFinding(tensor: param.reportName, found: found, compared: shape, expected: expectedValues,
+                                         mismatches: mismatches))
         }
     }
 
@@ -241,8 +242,14 @@ extension GraphCheck.State {
             let holds = constraint.kind == .divisible ? (by != 0 && value % by == 0) : value == by
             guard !holds, let code = DiagnosticCode(rawValue: constraint.code) else { continue }
             let relation = constraint.kind == .divisible ? "a multiple of" : "equal to"
-            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint, in: expected),
-                                          "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by): \(constraint.message)",
+            let broken = "\(constraint.value) = \(value) is not \(relation) \(constraint.by) = \(by)"
+            // A consequence of a dimension already reported as wrong joins that diagnostic.
+            let wrong = wrongDimensions
+            if let index = (constraint.value.symbols + constraint.by.symbols).compactMap({ wrong[$0] }).first {
+                diagnostics[index].message += "; with that value \(broken) either"
+                continue
+            }
+            diagnostics.append(Diagnostic(code, tensor: tensor(for: constraint, in: expected), "\(broken): \(constraint.message)",
                                           expected: constraint.kind == .equal ? [by] : nil, found: constraint.kind == .equal ? [value] : nil))
         }
     }

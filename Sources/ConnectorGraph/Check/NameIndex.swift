@@ -85,9 +85,24 @@ struct CompiledScheme {
     let ignored: [Glob]
     /// Prefixes (ending in ".") or exact names under which anything is part of the connector.
     let roots: [String]
+    /// The module path the connector's names start with: the scheme's own (`model.mm_projector.`;
+    /// empty for a scheme spread over several modules), or the one it was found under instead.
+    let prefix: String
+    /// The scheme's own prefix (differs from `prefix` when the names were found under another one).
+    let ownPrefix: String
+    var isRerooted: Bool { prefix != ownPrefix }
+    /// Each role's parameter shape (by role template).
+    let shapes: [String: [DimExpr]]
 
     init(_ scheme: NamingScheme, graph: ConnectorGraph) throws {
+        let own = CompiledScheme.ownPrefix(of: scheme, graph: graph)
+        try self.init(scheme, graph: graph, prefix: own, ownPrefix: own)
+    }
+
+    private init(_ scheme: NamingScheme, graph: ConnectorGraph, prefix: String, ownPrefix: String) throws {
         self.scheme = scheme
+        self.prefix = prefix
+        self.ownPrefix = ownPrefix
         var entries: [Entry] = []
         for role in graph.roles where !scheme.absent.contains(role) {
             let stored = scheme.storage(for: role)
@@ -98,10 +113,15 @@ struct CompiledScheme {
         for entry in entries { byRole[entry.role] = entry }
         entryByRole = byRole
         var optional = Set<String>()
+        var shapes: [String: [DimExpr]] = [:]
         graph.forEachOperation { node, _ in
-            for param in node.params where node.optionalGroup(slot: param.slot, instance: node.name) != nil { optional.insert(param.role) }
+            for param in node.params {
+                if node.optionalGroup(slot: param.slot, instance: node.name) != nil { optional.insert(param.role) }
+                shapes[param.role] = param.shape
+            }
         }
         optionalRoles = optional
+        self.shapes = shapes
         ignored = scheme.ignored.map(Glob.init)
         var roots: [String] = []
         for entry in entries {
@@ -134,6 +154,52 @@ struct CompiledScheme {
             if !genericComponents.contains(component) { return root }
         }
         return root
+    }
+
+    /// The longest module path (ending in ".") that every name of the scheme's required roles starts
+    /// with, up to their first index: `model.mm_projector.` for LLaVA's names, `resampler.` for
+    /// MiniCPM-V's, empty for BLIP-2's (`query_tokens`, `qformer.*`, `language_projection.*`).
+    static func ownPrefix(of scheme: NamingScheme, graph: ConnectorGraph) -> String {
+        var optional = Set<String>()
+        graph.forEachOperation { node, _ in if node.optional { for param in node.params { optional.insert(param.role) } } }
+        let texts = graph.roles.filter { !optional.contains($0) && !scheme.absent.contains($0) }
+            .flatMap { scheme.storage(for: $0).allNames }
+            .map { Array($0.utf8.prefix { $0 != UInt8(ascii: "{") }) }
+        guard var common = texts.first else { return "" }
+        for text in texts.dropFirst() {
+            let shared = zip(common, text).prefix { pair in pair.0 == pair.1 }.count
+            common = Array(common.prefix(shared))
+        }
+        guard let dot = common.lastIndex(of: UInt8(ascii: ".")) else { return "" }
+        return String(decoding: common[...dot], as: UTF8.self)
+    }
+
+    /// The same scheme with its own prefix replaced by `prefix` (names outside it, such as LLaVA-NeXT's
+    /// `model.image_newline`, unchanged).
+    func rerooted(to prefix: String, graph: ConnectorGraph) throws -> CompiledScheme {
+        let own = self.prefix
+        func move(_ name: String) -> String { name.hasPrefix(own) ? prefix + name.dropFirst(own.count) : name }
+        var moved = scheme
+        moved.entries = scheme.entries.map { entry in
+            SchemeEntry(role: entry.role, name: move(entry.name), aliases: entry.aliases.map(move), parts: entry.parts.map(move),
+                        transposed: entry.transposed, squeezed: entry.squeezed)
+        }
+        moved.ignored = scheme.ignored.map(move)
+        return try CompiledScheme(moved, graph: graph, prefix: prefix, ownPrefix: ownPrefix)
+    }
+
+    /// The name the first required role's primary tensor has at index 0, relative to the prefix
+    /// (`0.weight` for LLaVA's `model.mm_projector.0.weight`): what a search for other prefixes looks for.
+    var anchor: String? {
+        guard let entry = entries.first(where: { !optionalRoles.contains($0.role) }),
+              let name = entry.names.first?.instantiate({ _ in 0 }), name.hasPrefix(prefix) else { return nil }
+        return String(name.dropFirst(prefix.count))
+    }
+
+    /// Whether a tensor of `rank` axes can hold `role` (as is, or with its size-1 axes dropped).
+    func fits(_ role: String, rank: Int) -> Bool {
+        guard let shape = shapes[role] else { return true }
+        return rank == shape.count || rank == shape.filter { !$0.isLiteralOne }.count
     }
 
     func isConnectorLike(_ name: String) -> Bool {

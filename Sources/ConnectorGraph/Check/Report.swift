@@ -11,6 +11,7 @@ extension ValidationReport {
             JSONValue.Member("family", optionalString(family)),
             JSONValue.Member("variant", optionalString(variant)),
             JSONValue.Member("scheme", optionalString(scheme)),
+            JSONValue.Member("prefix", optionalString(prefix)),
             JSONValue.Member("graph", optionalString(graphName)),
             JSONValue.Member("dims", .object(dims.map { JSONValue.Member($0.key, optionalInt($0.value)) })),
             JSONValue.Member("dim_sources", .object(dims.map { JSONValue.Member($0.key, $0.source?.json ?? .null) })),

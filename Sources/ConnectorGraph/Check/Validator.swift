@@ -11,13 +11,15 @@ public struct ValidationRequest: Sendable {
     public var flagClaims: [DimensionClaim]
     public var encoderPreset: EncoderPreset?
     public var llmPreset: LLMPreset?
-    public var config: ConfigFacts?
+    /// The config.json of every folder among the inputs (or the one `--config` names), in input order;
+    /// two that disagree on a dimension are a `dimension-conflict` naming both files.
+    public var configs: [ConfigFacts]
     /// The LLM's width from `--llm-checkpoint`.
     public var llmCheckpointClaim: DimensionClaim?
     public var checkValues: Bool
 
     public init(checkpoint: Checkpoint, family: Family? = nil, graph: ConnectorGraph? = nil, flagClaims: [DimensionClaim] = [],
-                encoderPreset: EncoderPreset? = nil, llmPreset: LLMPreset? = nil, config: ConfigFacts? = nil,
+                encoderPreset: EncoderPreset? = nil, llmPreset: LLMPreset? = nil, configs: [ConfigFacts] = [],
                 llmCheckpointClaim: DimensionClaim? = nil, checkValues: Bool = true) {
         self.checkpoint = checkpoint
         self.family = family
@@ -25,7 +27,7 @@ public struct ValidationRequest: Sendable {
         self.flagClaims = flagClaims
         self.encoderPreset = encoderPreset
         self.llmPreset = llmPreset
-        self.config = config
+        self.configs = configs
         self.llmCheckpointClaim = llmCheckpointClaim
         self.checkValues = checkValues
     }
@@ -36,6 +38,10 @@ public struct ValidationReport: Sendable {
     public var family: String?
     public var variant: String?
     public var scheme: String?
+    /// The module path the connector's names start with (`BoundConnector.prefix`).
+    public var prefix: String?
+    /// The scheme's own prefix, when the connector was found under another one (`prefix`).
+    public var ownPrefix: String?
     /// The graph checked (a built-in graph's name, or a custom graph's).
     public var graphName: String?
     public var isCustom = false
@@ -66,13 +72,14 @@ public enum Validator {
         let checkpoint = request.checkpoint
         let index = NameIndex(checkpoint.tensors)
         let mmproj = MmprojFacts(metadata: checkpoint.metadata, format: checkpoint.format)
-        report.diagnostics += request.config?.notes ?? []
+        report.diagnostics += request.configs.flatMap(\.notes)
         report.isCustom = request.graph != nil
 
         let detection = detect(request, index: index, mmproj: mmproj)
         report.diagnostics += detection.diagnostics
         guard let chosen = detection.chosen else { return report }
         report.detectedBy = detection.deciding
+        if chosen.compiled.isRerooted { report.ownPrefix = chosen.compiled.ownPrefix }
         let variant = chosen.variant
 
         let scope = GraphCheck.Scope(variant: variant, compiled: chosen.compiled, index: index)
@@ -81,14 +88,16 @@ public enum Validator {
         report.diagnostics += check.diagnostics
 
         // What the config and the mmproj metadata declare, against what was found.
-        let evidence = VariantEvidence(minicpmvVersion: request.config?.minicpmvVersion ?? mmproj.minicpmvVersion)
+        let evidence = VariantEvidence(minicpmvVersion: request.configs.lazy.compactMap(\.minicpmvVersion).first ?? mmproj.minicpmvVersion)
         var bound: [String: Int] = [:]
         for dim in variant.graph.dimensions {
             if let key = dim.key, let value = check.binder.value(dim.symbol) { bound[key] = value }
         }
         let variantName = report.isCustom ? (variant.graph.variant ?? "custom") : variant.variantName(dims: bound, evidence: evidence)
         if !report.isCustom {
-            report.diagnostics += declaredKindDiagnostics(request.config?.hint, chosen: variant, variantName: variantName)
+            for config in request.configs {
+                report.diagnostics += declaredKindDiagnostics(config.hint, chosen: variant, variantName: variantName)
+            }
             report.diagnostics += mmprojDiagnostics(mmproj, chosen: variant, variantName: variantName)
         }
         if request.checkValues {
@@ -99,8 +108,9 @@ public enum Validator {
         // vocabularies of family, variant and scheme stay closed.
         var connector = BoundConnector(family: report.isCustom ? "custom" : variant.family.rawValue,
                                        variant: report.isCustom ? "custom" : variantName,
-                                       scheme: report.isCustom ? "custom" : chosen.scheme, check: check, graph: variant.graph)
-        connector.attributes = request.config?.attributes ?? ConfiguredAttributes()
+                                       scheme: report.isCustom ? "custom" : chosen.scheme, prefix: chosen.compiled.prefix, check: check,
+                                       graph: variant.graph)
+        connector.attributes = ConfiguredAttributes(merging: request.configs.map(\.attributes))
         report.describe(connector)
         report.diagnostics = ordered(report.diagnostics)
         return report
@@ -119,14 +129,27 @@ public enum Validator {
         } else {
             pool = Detector.builtIn
         }
-        let hints = request.graph == nil ? [mmproj.hint, request.config?.hint].compactMap { $0 } : []
-        var detection = Detector.detect(pool, index: index, hints: hints)
-        if detection.chosen == nil, !detection.diagnostics.contains(where: { $0.code == .ambiguousFamily }) {
+        let hints = request.graph == nil ? ([mmproj.hint] + request.configs.map(\.hint)).compactMap { $0 } : []
+        var detection = Detector.find(pool, index: index, hints: hints, narrowed: request.family != nil || request.graph != nil,
+                                      path: request.checkpoint.path)
+        if detection.chosen == nil, detection.diagnostics.isEmpty {
             let checkpoint = request.checkpoint
             let scope = request.graph.map { "of the graph \($0.name)" } ?? request.family.map { "of the \($0.rawValue) family" } ?? "of any built-in family"
+            let family = request.family?.rawValue ?? "FAMILY"
+            let count = checkpoint.tensors.count
+            if !detection.singleRole.isEmpty {
+                let fits = detection.singleRole.map { "\($0.label) by \($0.matched.sorted().joined(separator: ", "))" }
+                detection.diagnostics.append(Diagnostic(.noConnector,
+                    "no connector found by more than one tensor among the \(count) tensor\(count == 1 ? "" : "s") of \(checkpoint.path); the names fit \(fits.joined(separator: "; "))",
+                    hint: "one tensor name alone does not tell a connector; pass --family "
+                        + Set(detection.singleRole.map(\.variant.family.rawValue)).sorted().joined(separator: " or --family ") + " to check it as one"))
+                return detection
+            }
             detection.diagnostics.append(Diagnostic(.noConnector,
-                "no connector tensors \(scope) among the \(checkpoint.tensors.count) tensors of \(checkpoint.path)",
-                hint: request.graph == nil ? "pass --family or --graph for a custom connector; `connkit describe FAMILY` lists the expected names" : nil))
+                "no connector tensors \(scope) among the \(count) tensor\(count == 1 ? "" : "s") of \(checkpoint.path), under their own names or any other prefix",
+                hint: request.graph == nil
+                    ? "`connkit describe \(family)` lists the names a built-in family expects; for another connector write its graph: `connkit describe \(family) --graph-json > mine.json`, edit it, then `connkit validate PATH --graph mine.json`"
+                    : "the graph's scheme names (or its role names when it has no scheme) are looked for; compare them with `connkit inspect PATH`"))
         }
         return detection
     }
@@ -138,7 +161,7 @@ public enum Validator {
             strong += Presets.claims(encoder: preset, keepsClassToken: chosen.variant.keepsClassToken, source: .preset(preset.name))
         }
         if let preset = request.llmPreset { strong += Presets.claims(llm: preset, source: .preset(preset.name)) }
-        if let config = request.config { strong += config.claims(for: chosen.variant) }
+        for config in request.configs { strong += config.claims(for: chosen.variant) }
         if let claim = request.llmCheckpointClaim { strong.append(claim) }
         if let embedded = LLMWidth.find(in: request.checkpoint, excluding: chosen.matched) { strong.append(embedded) }
         return GraphCheck.Sources(strong: strong, advisory: mmproj.claims)
@@ -204,9 +227,13 @@ public enum Validator {
             guard stat.elements > 0 else { continue }
             if stat.nan > 0 || stat.infinite > 0 {
                 let parts = [stat.nan > 0 ? "\(stat.nan) NaN" : nil, stat.infinite > 0 ? "\(stat.infinite) infinite" : nil].compactMap { $0 }
+                let count = stat.nan + stat.infinite
+                let positions = stat.nonFinitePositions.map { ElementPosition(flat: $0, shape: tensor.shape) }
+                let places = positions.prefix(3).map { "\($0.text) (flat \($0.flat))" }.joined(separator: ", ")
+                let at = count <= 3 ? "at \(places)" : "first at \(places), …"
                 diagnostics.append(Diagnostic(.nonFinite, tensor: tensor.name,
-                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(stat.nan + stat.infinite == 1 ? "" : "s") (of \(stat.elements))",
-                    hint: "a diverged run, or an overflow in a cast to f16"))
+                    "\(tensor.name) holds \(parts.joined(separator: " and ")) value\(count == 1 ? "" : "s") (of \(stat.elements)) \(at)",
+                    hint: "a diverged run, or an overflow in a cast to f16", positions: positions))
                 continue
             }
             let isWeight = param.gate || tensor.shape.count >= 2 || param.slot == "queries" || param.slot == "table"
@@ -245,10 +272,11 @@ public enum Validator {
 public func connectorTensorNames(in checkpoint: Checkpoint) throws -> [String] {
     let index = NameIndex(checkpoint.tensors)
     let mmproj = MmprojFacts(metadata: checkpoint.metadata, format: checkpoint.format)
-    let detection = Detector.detect(Detector.builtIn, index: index, hints: mmproj.hint.map { [$0] } ?? [])
+    let detection = Detector.find(Detector.builtIn, index: index, hints: mmproj.hint.map { [$0] } ?? [], narrowed: false,
+                                  path: checkpoint.path)
     guard let chosen = detection.chosen else {
-        if let ambiguous = detection.diagnostics.first(where: { $0.code == .ambiguousFamily }) {
-            throw ConnectorDetectionError.ambiguous(ambiguous.message)
+        if let reason = detection.diagnostics.first(where: { $0.code == .ambiguousFamily || $0.code == .multipleConnectors }) {
+            throw ConnectorDetectionError.ambiguous(reason.message)
         }
         throw ConnectorDetectionError.notFound(path: checkpoint.path, tensorCount: checkpoint.tensors.count)
     }
@@ -265,8 +293,19 @@ public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringCon
 
     public var description: String {
         switch self {
-        case .notFound(let path, let count): "\(path): no connector of a built-in family among its \(count) tensors"
+        case .notFound(let path, let count): "\(path): no connector of a built-in family among its \(count) tensor\(count == 1 ? "" : "s")"
         case .ambiguous(let detail): detail
+        }
+    }
+}
+
+extension ConnectorDetectionError: ConnkitError {
+    public var failure: FailureClass { .unusableInput }
+    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
+    public var code: ErrorCode {
+        switch self {
+        case .notFound: .emptySelection
+        case .ambiguous: .notConvertible
         }
     }
 }
@@ -278,6 +317,7 @@ extension ValidationReport {
         family = connector.family
         variant = connector.variant
         scheme = connector.scheme
+        prefix = connector.prefix
         graphName = connector.graph.name
         var keys = ["encoder", "llm"]
         for dimension in connector.dimensions { if let key = dimension.key, !keys.contains(key) { keys.append(key) } }
@@ -295,16 +335,5 @@ extension ValidationReport {
         inputTokens = connector.graph.dimension(key: "tokens").flatMap { connector.value(.symbol($0.symbol)) }
         let held = Set(connector.parameters.filter { $0.layout != .absent }.map(\.node))
         outputTokens = connector.graph.outputTokens({ symbol in connector.value(.symbol(symbol)) }) { held.contains($0) }
-    }
-}
-
-extension ConnectorDetectionError: ConnkitError {
-    public var failure: FailureClass { .unusableInput }
-    /// No connector: the selection holds no tensor; several: none can be chosen as asked.
-    public var code: ErrorCode {
-        switch self {
-        case .notFound: .emptySelection
-        case .ambiguous: .notConvertible
-        }
     }
 }

@@ -12,6 +12,10 @@ public struct ValueStats: Sendable, Equatable {
     /// All elements equal (NaN never equals anything, so a NaN breaks it).
     public var constant = true
     public var first: Float?
+    /// Flat indices of the first non-finite elements, in storage order (at most `positionLimit`).
+    public var nonFinitePositions: [Int] = []
+
+    public static let positionLimit = 8
 
     mutating func merge(_ other: ValueStats) {
         guard other.elements > 0 else { return }
@@ -25,6 +29,7 @@ public struct ValueStats: Sendable, Equatable {
         infinite += other.infinite
         zeros += other.zeros
         maxAbs = max(maxAbs, other.maxAbs)
+        nonFinitePositions = Array((nonFinitePositions + other.nonFinitePositions).prefix(ValueStats.positionLimit))
     }
 }
 
@@ -58,8 +63,8 @@ public enum ValueScanner {
                     if let stats = bitStats(tensors[index], elements), stats.nan == 0, stats.infinite == 0 { return stats }
                     var stats = ValueStats()
                     // A finite f64 beyond Float's range still counts as a huge finite value.
-                    try tensors[index].forEachFloatChunk(maxElements: batchElements, in: elements, f64: .saturating) { values, _ in
-                        accumulate(UnsafeBufferPointer(values), into: &stats)
+                    try tensors[index].forEachFloatChunk(maxElements: batchElements, in: elements, f64: .saturating) { values, firstElement in
+                        accumulate(UnsafeBufferPointer(values), offset: firstElement, into: &stats)
                     }
                     return stats
                 }
@@ -110,22 +115,23 @@ public enum ValueScanner {
                           maxAbs: maxAbs, constant: raw.constant != 0, first: first)
     }
 
-    /// Folds a batch of values into the statistics: a tight loop over local counters.
-    static func accumulate(_ values: UnsafeBufferPointer<Float>, into stats: inout ValueStats) {
+    /// Folds a batch of values (elements `offset…` of the tensor) into the statistics: a tight loop over
+    /// local counters; the rare non-finite element also records its position.
+    static func accumulate(_ values: UnsafeBufferPointer<Float>, offset: Int, into stats: inout ValueStats) {
         guard !values.isEmpty else { return }
         var nan = 0, infinite = 0, zeros = 0
         var maxAbs = stats.maxAbs
         let first = stats.first ?? values[0]
         var constant = stats.constant
-        for value in values {
+        var positions = stats.nonFinitePositions
+        for (position, value) in values.enumerated() {
             let magnitude = abs(value)
             if magnitude.isFinite {
                 if magnitude > maxAbs { maxAbs = magnitude }
                 if value == 0 { zeros += 1 }
-            } else if value.isNaN {
-                nan += 1
             } else {
-                infinite += 1
+                if value.isNaN { nan += 1 } else { infinite += 1 }
+                if positions.count < ValueStats.positionLimit { positions.append(offset + position) }
             }
             // NaN never equals `first`, so a NaN also ends constancy.
             if value != first { constant = false }
@@ -137,5 +143,6 @@ public enum ValueScanner {
         stats.zeros += zeros
         stats.maxAbs = maxAbs
         stats.constant = constant
+        stats.nonFinitePositions = positions
     }
 }

@@ -45,10 +45,12 @@ public struct GraphDescription: Sendable {
 public enum Describer {
     /// Describes a graph with dimensions from `claims` (strong, in precedence order), then the
     /// family's defaults, then relations among the dimensions (`C*X = L_llm` gives C).
+    /// `prefix` moves the scheme's names from its own prefix to the one a checkpoint uses (`own`, `found`).
     /// `present`: the optional nodes (by instance name) the checkpoint holds; the others pass their input
     /// on (a family described without a checkpoint has none: LLaVA-1.5, not LLaVA-NeXT).
     public static func describe(_ variant: FamilyVariant, claims: [DimensionClaim], scheme: String? = nil,
-                                evidence: VariantEvidence = VariantEvidence(), present: Set<String> = []) -> GraphDescription {
+                                evidence: VariantEvidence = VariantEvidence(), prefix: (own: String, found: String)? = nil,
+                                present: Set<String> = []) -> GraphDescription {
         let graph = variant.graph
         var binder = Binder()
         for claim in claims.enumerated().sorted(by: { ($0.element.source.precedence, $0.offset) < ($1.element.source.precedence, $1.offset) }).map(\.element) {
@@ -109,7 +111,9 @@ public enum Describer {
                         var stored = role
                         if let entry = compiled?.entry(for: param.role) {
                             let names = entry.parts.isEmpty ? [entry.name] : entry.parts
-                            stored = names.compactMap { (try? NameTemplate($0))?.instantiate { indices[$0] } }.joined(separator: " + ")
+                            stored = names.compactMap { (try? NameTemplate($0))?.instantiate { indices[$0] } }
+                                .map { name in prefix.map { name.hasPrefix($0.own) ? $0.found + name.dropFirst($0.own.count) : name } ?? name }
+                                .joined(separator: " + ")
                         }
                         let shape = param.shape.map { $0.value(lookup) }
                         let count = shape.allSatisfy({ $0 != nil }) ? Checked.product(shape.map { $0! }) : nil

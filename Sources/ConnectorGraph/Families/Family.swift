@@ -58,16 +58,33 @@ public struct FamilyVariant: Sendable {
     public var keepsClassToken: Bool
     /// Whether `describe`/`--compare` use this variant for the family by default.
     public var isDefault: Bool
+    /// The names that fix dimensions of the graph (`mlp3x_gelu`: depth 3; `minicpmv-2.5`: the LLM width and
+    /// query count of that release): what `describe --variant NAME` binds, and what `variantName` reports
+    /// for a connector with those dimensions.
+    public var named: [NamedVariant]
+    /// `variant` is a pattern (`mlpNx_gelu`), never reported itself: only the `named` variants are.
+    var isPattern: Bool
 
     init(_ family: Family, _ variant: String, graph: ConnectorGraph, keepsClassToken: Bool = false, isDefault: Bool = false,
+         named: [NamedVariant] = [], isPattern: Bool = false,
          refine: @escaping @Sendable ([String: Int], VariantEvidence) -> String = { _, _ in "" }) {
         self.family = family
         self.variant = variant
         self.graph = graph
         self.keepsClassToken = keepsClassToken
         self.isDefault = isDefault
+        self.named = named
+        self.isPattern = isPattern
         self.refine = refine
     }
+
+    /// The dimensions a variant name fixes, as claims from `source` (none for a name that fixes nothing,
+    /// such as `blip2`, whose dimensions are the graph's published defaults).
+    public func implied(by name: String, source: DimensionSource) -> [DimensionClaim] {
+        guard let entry = named.first(where: { $0.name.lowercased() == name.lowercased() }) else { return [] }
+        return entry.dims.map { DimensionClaim(key: $0.key, value: $0.value, source: source) }
+    }
+
 
     /// A user-written graph as a variant (its `family` text need not be a built-in family).
     public static func custom(_ graph: ConnectorGraph) -> FamilyVariant {
@@ -77,6 +94,17 @@ public struct FamilyVariant: Sendable {
     public func variantName(dims: [String: Int], evidence: VariantEvidence = VariantEvidence()) -> String {
         let refined = refine(dims, evidence)
         return refined.isEmpty ? variant : refined
+    }
+}
+
+/// A variant name and the dimensions it fixes.
+public struct NamedVariant: Sendable {
+    public var name: String
+    public var dims: [(key: String, value: Int)]
+
+    init(_ name: String, _ dims: [(key: String, value: Int)]) {
+        self.name = name
+        self.dims = dims
     }
 }
 
@@ -110,13 +138,10 @@ public enum Catalog {
 }
 
 extension FamilyVariant {
-    /// The names `variantName` can produce.
+    /// The names `variantName` can produce: the named variants, and the variant itself unless it is a pattern.
     public var variantNames: [String] {
-        switch (family, variant) {
-        case (.mlp, "mlpNx_gelu"): (1 ... 8).map { "mlp\($0)x_gelu" }
-        case (.attentionResampler, "minicpmv"): ["minicpmv-2.0", "minicpmv-2.5", "minicpmv-2.6", "minicpmv"]
-        default: [variant]
-        }
+        let names = named.map(\.name)
+        return isPattern || names.contains(variant) ? names : names + [variant]
     }
 }
 

@@ -68,7 +68,8 @@ enum LinearFamilies {
 
     static let variants: [FamilyVariant] = [
         FamilyVariant(.linear, "linear", graph: linear, isDefault: true),
-        FamilyVariant(.mlp, "mlpNx_gelu", graph: mlp, isDefault: true) { dims, _ in
+        FamilyVariant(.mlp, "mlpNx_gelu", graph: mlp, isDefault: true, named: (1 ... 8).map { NamedVariant("mlp\($0)x_gelu", [("depth", $0)]) },
+                      isPattern: true) { dims, _ in
             dims["depth"].map { "mlp\($0)x_gelu" } ?? "mlp2x_gelu"
         },
         FamilyVariant(.mlp, "mlp_norm", graph: mlpNorm),

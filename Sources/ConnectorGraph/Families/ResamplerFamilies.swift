@@ -96,9 +96,18 @@ enum AttentionResamplerFamily {
             + linearEntries("ln_post", tower + "ln_post") + [entry("proj.weight", tower + "proj", transposed: true)]
     }
 
-    /// MiniCPM-V releases by (E, Q): 2.0 = MiniCPM-2.4B with 64 queries, 2.5 = Llama-3-8B with 96,
-    /// 2.6 = Qwen2-7B with 64 (vLLM's `minicpmv.py` tells 2.0 apart the same way). A version from the
-    /// config (`version`) or the mmproj (`clip.minicpmv_version`: 1, 2, 3) takes precedence.
+    /// MiniCPM-V releases by (E, Q): 2.0 = MiniCPM-2.4B (2304) with 64 queries, 2.5 = Llama-3-8B (4096)
+    /// with 96, 2.6 = Qwen2-7B (3584) with 64. vLLM's `minicpmv.py` tells 2.0 apart by `hidden_size == 2304
+    /// and query_num == 64`; llama.cpp's `clip.cpp` sets 96 queries for version 2 (2.5) and 64 for 3
+    /// (2.6); its `minicpmv-convert-image-encoder-to-gguf.py` gives the widths 2304, 4096, 3584.
+    static let releases = [
+        NamedVariant("minicpmv-2.0", [("llm", 2304), ("queries", 64)]),
+        NamedVariant("minicpmv-2.5", [("llm", 4096), ("queries", 96)]),
+        NamedVariant("minicpmv-2.6", [("llm", 3584), ("queries", 64)]),
+    ]
+
+    /// The release: a version from the config (`version`) or the mmproj (`clip.minicpmv_version`: 1, 2, 3)
+    /// first, else the release whose (E, Q) the dimensions have.
     static func release(_ dims: [String: Int], _ evidence: VariantEvidence) -> String {
         switch evidence.minicpmvVersion {
         case "1", "2.0": return "minicpmv-2.0"
@@ -106,17 +115,15 @@ enum AttentionResamplerFamily {
         case "3", "2.6": return "minicpmv-2.6"
         default: break
         }
-        switch (dims["llm"], dims["queries"]) {
-        case (2304, 64): return "minicpmv-2.0"
-        case (4096, 96): return "minicpmv-2.5"
-        case (3584, 64): return "minicpmv-2.6"
-        default: return "minicpmv"
-        }
+        return releases.first { entry in entry.dims.allSatisfy { dims[$0.key] == $0.value } }?.name ?? "minicpmv"
     }
 
     static let variants: [FamilyVariant] = [
-        FamilyVariant(.attentionResampler, "minicpmv", graph: graph, isDefault: true) { dims, evidence in release(dims, evidence) },
-        FamilyVariant(.attentionResampler, "qwen-vl", graph: qwenVLGraph),
+        FamilyVariant(.attentionResampler, "minicpmv", graph: graph, isDefault: true, named: releases) { dims, evidence in
+            release(dims, evidence)
+        },
+        // Qwen-VL's visual.py builds its attn_pool with `n_queries = 256` (not read from the config).
+        FamilyVariant(.attentionResampler, "qwen-vl", graph: qwenVLGraph, named: [NamedVariant("qwen-vl", [("queries", 256)])]),
     ]
 }
 

@@ -94,13 +94,7 @@ public enum Site: String, Sendable, Equatable, CaseIterable, Codable {
 public struct Condition: Sendable, Equatable {
     public var index: String
     public var every: DimExpr
-    public var phase: DimExpr
-
-    public init(index: String, every: DimExpr, phase: DimExpr = 0) {
-        self.index = index
-        self.every = every
-        self.phase = phase
-    }
+    public var phase: DimExpr = 0
 
     /// Whether iteration `value` runs, given the bindings (nil when `every`/`phase` are unknown).
     func holds(at value: Int, _ lookup: (String) -> Int?) -> Bool? {
@@ -128,13 +122,6 @@ public struct RepeatBlock: Sendable, Equatable {
     public var index: String
     public var count: DimExpr
     public var body: [GraphNode]
-
-    public init(name: String, index: String, count: DimExpr, body: [GraphNode]) {
-        self.name = name
-        self.index = index
-        self.count = count
-        self.body = body
-    }
 }
 
 /// One typed operation with its parameters.
@@ -153,40 +140,22 @@ public struct OperationNode: Sendable, Equatable {
     /// The epsilon of a `layer_norm`, `rms_norm` or an attention's q/k norms, as the release's module
     /// sets it; nil means PyTorch's default (1e-5 for LayerNorm, 1e-6 for RMSNorm). A config's
     /// `layer_norm_eps`/`rms_norm_eps` overrides it (`ConfiguredAttributes`).
-    public var eps: Double?
+    public var eps: Double? = nil
     /// The element order of a `pixel_shuffle` (nil: `.rows`).
-    public var order: PixelShuffleOrder?
+    public var order: PixelShuffleOrder? = nil
+}
 
+extension OperationNode {
+    /// A node whose parameters follow from the operation's slots; a slot's role is `roles[slot]`, by
+    /// default `name.slot`.
     public init(name: String, operation: Operation, inputs: [String], output: String, roles: [String: String],
                 when: Condition? = nil, site: Site = .connector, optional: Bool = false, eps: Double? = nil,
                 order: PixelShuffleOrder? = nil) {
-        self.name = name
-        self.operation = operation
-        self.inputs = inputs
-        self.output = output
-        self.when = when
-        self.site = site
-        self.optional = optional
-        self.eps = eps
-        self.order = order
-        params = operation.parameterSlots.map { slot in
-            ParamSpec(slot: slot.slot, role: roles[slot.slot] ?? "\(name).\(slot.slot)", shape: slot.shape,
-                      gate: slot.isGate)
+        let params = operation.parameterSlots.map { slot in
+            ParamSpec(slot: slot.slot, role: roles[slot.slot] ?? "\(name).\(slot.slot)", shape: slot.shape, gate: slot.isGate)
         }
-    }
-
-    init(name: String, operation: Operation, inputs: [String], output: String, params: [ParamSpec],
-         when: Condition?, site: Site, optional: Bool, eps: Double?, order: PixelShuffleOrder?) {
-        self.name = name
-        self.operation = operation
-        self.inputs = inputs
-        self.output = output
-        self.params = params
-        self.when = when
-        self.site = site
-        self.optional = optional
-        self.eps = eps
-        self.order = order
+        self.init(name: name, operation: operation, inputs: inputs, output: output, params: params, when: when, site: site,
+                  optional: optional, eps: eps, order: order)
     }
 
     /// The epsilon this node normalises with, given what the model's config sets: the config's value
@@ -249,7 +218,17 @@ public struct ConfiguredAttributes: Sendable, Equatable {
         self.pixelShuffleOrder = pixelShuffleOrder
         self.sources = sources
     }
+
+    /// The attributes of several configs (one per folder among the inputs): the first value each
+    /// attribute is given wins; every source is kept.
+    public init(merging all: [ConfiguredAttributes]) {
+        self.init(layerNormEps: all.lazy.compactMap(\.layerNormEps).first,
+                  rmsNormEps: all.lazy.compactMap(\.rmsNormEps).first,
+                  pixelShuffleOrder: all.lazy.compactMap(\.pixelShuffleOrder).first,
+                  sources: all.flatMap(\.sources))
+    }
 }
+
 
 /// One parameter: the operation's slot (`weight`, `q.weight`…), its canonical role name (what naming
 /// schemes map; may contain `{i}` for a repeat index) and its symbolic shape.
@@ -259,14 +238,7 @@ public struct ParamSpec: Sendable, Equatable {
     public var shape: [DimExpr]
     /// A tanh gate initialised to zero (Flamingo `attn_gate`, IDEFICS `alpha_*`): all-zero values mean
     /// the block was never trained.
-    public var gate: Bool
-
-    public init(slot: String, role: String, shape: [DimExpr], gate: Bool = false) {
-        self.slot = slot
-        self.role = role
-        self.shape = shape
-        self.gate = gate
-    }
+    public var gate: Bool = false
 }
 
 /// A relation between dimensions, checked once its symbols are known.

@@ -135,32 +135,52 @@ struct FeedForwardKernel: Kernel {
     let hidden: Int
     let outDim: Int
     let activation: Operation.Activation
+    /// The most hidden activations held at once, in bytes.
+    var scratchBudget = 24 << 20
 
     func output(for inputs: [ValueShape]) throws -> ValueShape {
         try expectWidth(inputs[0], inDim, node: name)
         return ValueShape(tokens: inputs[0].tokens, width: outDim, grid: inputs[0].grid)
     }
 
+    /// Rows per pass through the hidden layer: all tokens at once unless their hidden activations exceed
+    /// `scratchBudget` (Idefics2's 729 × 14336 SwiGLU would take 80 MiB), then the fewest equal blocks that fit.
+    func rowsPerPass(_ tokens: Int) -> Int {
+        let perRow = hidden * (gate == nil ? 1 : 2) * MemoryLayout<Float>.stride
+        let fitting = max(1, scratchBudget / max(1, perRow))
+        guard tokens > fitting else { return max(1, tokens) }
+        let passes = (tokens + fitting - 1) / fitting
+        return (tokens + passes - 1) / passes
+    }
+
     func scratch(for inputs: [ValueShape]) -> Int? {
-        Checked.product([inputs[0].tokens, hidden, gate == nil ? 1 : 2])
+        Checked.product([rowsPerPass(inputs[0].tokens), hidden, gate == nil ? 1 : 2])
     }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        let x = inputs[0], rows = x.tokens
+        let x = inputs[0], block = rowsPerPass(x.tokens)
+        for first in stride(from: 0, to: x.tokens, by: block) {
+            let rows = min(block, x.tokens - first)
+            pass(x.base + first * inDim, rows: rows, into: output.base + first * outDim, scratch: scratch, context)
+        }
+    }
+
+    func pass(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+              _ context: RunContext) {
         let h = scratch
-        context.observe(up.role, x.base, count: rows, width: inDim)
-        applyLinear(x.base, rows: rows, inDim: inDim, weight: up.pointer, outDim: hidden, bias: upBias?.pointer, into: h)
+        context.observe(up.role, x, count: rows, width: inDim)
+        applyLinear(x, rows: rows, inDim: inDim, weight: up.pointer, outDim: hidden, bias: upBias?.pointer, into: h)
         var activated = h
         if let gate {
             let g = scratch + rows * hidden
-            context.observe(gate.role, x.base, count: rows, width: inDim)
-            applyLinear(x.base, rows: rows, inDim: inDim, weight: gate.pointer, outDim: hidden, bias: nil, into: g)
+            context.observe(gate.role, x, count: rows, width: inDim)
+            applyLinear(x, rows: rows, inDim: inDim, weight: gate.pointer, outDim: hidden, bias: nil, into: g)
             Elementwise.activateMultiply(g, h, count: rows * hidden, activation)
             activated = g
         } else {
             Elementwise.activate(h, count: rows * hidden, activation)
         }
         context.observe(down.role, activated, count: rows, width: hidden)
-        applyLinear(activated, rows: rows, inDim: hidden, weight: down.pointer, outDim: outDim, bias: downBias?.pointer, into: output.base)
+        applyLinear(activated, rows: rows, inDim: hidden, weight: down.pointer, outDim: outDim, bias: downBias?.pointer, into: y)
     }
 }

@@ -6,44 +6,37 @@
 /// Nibbles as in q4_0 (byte j: element j low, element j + 16 high, per 32-element group). iq4_xs gives
 /// each 32-element group a 6-bit code `ls` (low 4 bits in scales_l, high 2 bits in scales_h) and the
 /// scale `d * (ls - 32)`. The quantizer (the Quantization target) extends `IQ4_NL`.
-package enum IQ4_NL {
+package enum IQ4_NL: BlockDecoder {
+    package static let dtype = DType.iq4_nl
     /// `kvalues_iq4nl` (ggml-common.h).
     package static let values: [Int8] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113]
     package static let floatValues: [Float] = values.map { Float($0) }
 
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        floatValues.withUnsafeBufferPointer { v in
-            for i in 0 ..< blocks {
-                let yb = y + 18 * i
-                let d = yb.loadF16(at: 0)
-                for j in 0 ..< 16 {
-                    let q = yb.byte(2 + j)
-                    x[32 * i + j] = d * v[Int(q & 15)]
-                    x[32 * i + 16 + j] = d * v[Int(q >> 4)]
-                }
-            }
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeTable(block, at: 2, count: 16, scale: block.loadF16(at: 0), table: floatValues, into: x)
+    }
+}
+
+enum IQ4_XS: BlockDecoder {
+    static let dtype = DType.iq4_xs
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        let scalesHigh = block.loadLE(UInt16.self, at: 2)
+        for ib in 0 ..< 8 {
+            let low = (block.byte(4 + ib / 2) >> (4 * (ib % 2))) & 0xF
+            let high = UInt8(truncatingIfNeeded: scalesHigh >> (2 * ib)) & 3
+            let dl = d * Float(Int8(bitPattern: low | (high << 4)) - 32)
+            decodeTable(block, at: 8 + 16 * ib, count: 16, scale: dl, table: IQ4_NL.floatValues, into: x + 32 * ib)
         }
     }
 }
 
-enum IQ4_XS {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        IQ4_NL.floatValues.withUnsafeBufferPointer { v in
-            for i in 0 ..< blocks {
-                let yb = y + 136 * i
-                let d = yb.loadF16(at: 0)
-                let scalesHigh = yb.loadLE(UInt16.self, at: 2)
-                for ib in 0 ..< 8 {
-                    let low = (yb.byte(4 + ib / 2) >> (4 * (ib % 2))) & 0xF
-                    let high = UInt8(truncatingIfNeeded: scalesHigh >> (2 * ib)) & 3
-                    let dl = d * Float(Int8(bitPattern: low | (high << 4)) - 32)
-                    for j in 0 ..< 16 {
-                        let q = yb.byte(8 + 16 * ib + j)
-                        x[256 * i + 32 * ib + j] = dl * v[Int(q & 15)]
-                        x[256 * i + 32 * ib + 16 + j] = dl * v[Int(q >> 4)]
-                    }
-                }
-            }
-        }
+/// Nibbles (packed as `decodeNibbles` reads them) that index `table`, times `scale`.
+@inline(__always)
+func decodeTable(_ block: UnsafeRawPointer, at offset: Int, count: Int, scale: Float, table: [Float],
+                 into x: UnsafeMutablePointer<Float>) {
+    table.withUnsafeBufferPointer { v in
+        decodeNibbles(block, at: offset, count: count, into: x) { _, q in scale * v[Int(q)] }
     }
 }

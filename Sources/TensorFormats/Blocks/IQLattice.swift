@@ -50,152 +50,144 @@ enum IQLattice {
     @inline(__always)
     static func sign(_ bits: UInt8, _ j: Int) -> Float { (bits >> j) & 1 == 0 ? 1 : -1 }
 
-    /// Writes `(scale * grid[index][j]) * sign(j)` for j in 0..<width.
+    /// Writes `(scale * grid[index][j]) * sign(j + signShift)` for j in 0..<width (no sign: unsigned).
     @inline(__always)
-    static func emit(_ grid: Grid, _ index: Int, _ scale: Float, signs: UInt8?, into out: UnsafeMutablePointer<Float>) {
+    static func emit(_ grid: Grid, _ index: Int, _ scale: Float, signs: UInt8?, signShift: Int = 0,
+                     into out: UnsafeMutablePointer<Float>) {
         let row = index * grid.width
         for j in 0 ..< grid.width {
             let v = scale * grid.values[row + j]
-            out[j] = signs.map { v * sign($0, j) } ?? v
+            out[j] = signs.map { v * sign($0, j + signShift) } ?? v
         }
+    }
+
+    /// iq1's form: `scale * (grid[index][j] + delta)` for the 8 values of a row.
+    @inline(__always)
+    static func emit(_ grid: Grid, _ index: Int, _ scale: Float, delta: Float, into out: UnsafeMutablePointer<Float>) {
+        for j in 0 ..< 8 { out[j] = scale * (grid.values[8 * index + j] + delta) }
     }
 }
 
-enum IQ2_XXS {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
+enum IQ2_XXS: BlockDecoder {
+    static let dtype = DType.iq2_xxs
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
         let grid = IQLattice.iq2xxs
-        for i in 0 ..< blocks {
-            let yb = y + 66 * i
-            let d = yb.loadF16(at: 0)
-            for ib in 0 ..< 8 {
-                let indices = yb.loadLE(UInt32.self, at: 2 + 8 * ib)
-                let aux = yb.loadLE(UInt32.self, at: 6 + 8 * ib)
-                let db = d * (0.5 + Float(aux >> 28)) * 0.25
-                for l in 0 ..< 4 {
-                    let signs = IQGridData.ksigns[Int((aux >> (7 * l)) & 127)]
-                    IQLattice.emit(grid, Int((indices >> (8 * l)) & 255), db, signs: signs, into: x + 256 * i + 32 * ib + 8 * l)
-                }
+        let d = block.loadF16(at: 0)
+        for ib in 0 ..< 8 {
+            let indices = block.loadLE(UInt32.self, at: 2 + 8 * ib)
+            let aux = block.loadLE(UInt32.self, at: 6 + 8 * ib)
+            let db = d * (0.5 + Float(aux >> 28)) * 0.25
+            for l in 0 ..< 4 {
+                let signs = IQGridData.ksigns[Int((aux >> (7 * l)) & 127)]
+                IQLattice.emit(grid, Int((indices >> (8 * l)) & 255), db, signs: signs, into: x + 32 * ib + 8 * l)
             }
         }
     }
 }
 
-enum IQ2_XS {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq2xs
-        for i in 0 ..< blocks {
-            let yb = y + 74 * i
-            let d = yb.loadF16(at: 0)
-            for k in 0 ..< 32 {
-                let q = yb.loadLE(UInt16.self, at: 2 + 2 * k)
-                let scale = (yb.byte(66 + k / 4) >> (4 * ((k / 2) % 2))) & 0x0F
-                let db = d * (0.5 + Float(scale)) * 0.25
-                IQLattice.emit(grid, Int(q & 511), db, signs: IQGridData.ksigns[Int(q >> 9)], into: x + 256 * i + 8 * k)
+/// iq2_xs and iq2_s: 32 groups of 8 elements, each a grid row (`entry(k)` gives its index and signs)
+/// scaled by `(d * (0.5 + scale)) * 0.25`, with a 4-bit scale per 16 elements in the bytes at `scales`.
+@inline(__always)
+func decodeIQ2Groups(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>, grid: IQLattice.Grid, scales: Int,
+                     _ entry: (Int) -> (index: Int, signs: UInt8)) {
+    let d = block.loadF16(at: 0)
+    for k in 0 ..< 32 {
+        let scale = (block.byte(scales + k / 4) >> (4 * ((k / 2) % 2))) & 0x0F
+        let (index, signs) = entry(k)
+        IQLattice.emit(grid, index, d * (0.5 + Float(scale)) * 0.25, signs: signs, into: x + 8 * k)
+    }
+}
+
+enum IQ2_XS: BlockDecoder {
+    static let dtype = DType.iq2_xs
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeIQ2Groups(block, into: x, grid: IQLattice.iq2xs, scales: 66) { k in
+            let q = block.loadLE(UInt16.self, at: 2 + 2 * k)
+            return (Int(q & 511), IQGridData.ksigns[Int(q >> 9)])
+        }
+    }
+}
+
+enum IQ2_S: BlockDecoder {
+    static let dtype = DType.iq2_s
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeIQ2Groups(block, into: x, grid: IQLattice.iq2s, scales: 74) { k in
+            (Int(block.byte(2 + k)) | Int((block.byte(66 + k / 4) >> (2 * (k % 4))) & 3) << 8, block.byte(34 + k))
+        }
+    }
+}
+
+/// iq3_xxs and iq3_s: 64 groups of 4 elements, each a row of the 4-wide grid; `entry(k)` gives its
+/// index, scale and sign byte (shared by two groups: the second takes bits 4–7).
+@inline(__always)
+func decodeIQ3Groups(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>, grid: IQLattice.Grid,
+                     _ entry: (Int) -> (index: Int, scale: Float, signs: UInt8)) {
+    for k in 0 ..< 64 {
+        let (index, scale, signs) = entry(k)
+        IQLattice.emit(grid, index, scale, signs: signs, signShift: 4 * (k % 2), into: x + 4 * k)
+    }
+}
+
+enum IQ3_XXS: BlockDecoder {
+    static let dtype = DType.iq3_xxs
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        decodeIQ3Groups(block, into: x, grid: IQLattice.iq3xxs) { k in
+            // Per 32 elements (ib): a u32 of four 7-bit sign indices (one per 8 elements) and a 4-bit scale.
+            let aux = block.loadLE(UInt32.self, at: 66 + 4 * (k / 8))
+            return (Int(block.byte(2 + k)), d * (0.5 + Float(aux >> 28)) * 0.5, IQGridData.ksigns[Int((aux >> (7 * (k % 8 / 2))) & 127)])
+        }
+    }
+}
+
+enum IQ3_S: BlockDecoder {
+    static let dtype = DType.iq3_s
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        decodeIQ3Groups(block, into: x, grid: IQLattice.iq3s) { k in
+            let ib = k / 8
+            let scale = (block.byte(106 + ib / 2) >> (4 * (ib % 2))) & 0x0F
+            return (Int(block.byte(2 + k)) | Int((block.byte(66 + ib) >> (k % 8)) & 1) << 8, d * Float(1 + 2 * scale),
+                    block.byte(74 + k / 2))
+        }
+    }
+}
+
+enum IQ1_S: BlockDecoder {
+    static let dtype = DType.iq1_s
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        for ib in 0 ..< 8 {
+            let qh = block.loadLE(UInt16.self, at: 34 + 2 * ib)
+            let dl = d * Float(2 * ((qh >> 12) & 7) + 1)
+            let delta: Float = qh & 0x8000 == 0 ? 0.125 : -0.125
+            for l in 0 ..< 4 {
+                let index = Int(block.byte(2 + 4 * ib + l)) | Int((qh >> (3 * l)) & 7) << 8
+                IQLattice.emit(IQLattice.iq1s, index, dl, delta: delta, into: x + 32 * ib + 8 * l)
             }
         }
     }
 }
 
-enum IQ2_S {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq2s
-        for i in 0 ..< blocks {
-            let yb = y + 82 * i
-            let d = yb.loadF16(at: 0)
-            for k in 0 ..< 32 {
-                let high = Int((yb.byte(66 + k / 4) >> (2 * (k % 4))) & 3) << 8
-                let scale = (yb.byte(74 + k / 4) >> (4 * ((k / 2) % 2))) & 0x0F
-                let db = d * (0.5 + Float(scale)) * 0.25
-                IQLattice.emit(grid, Int(yb.byte(2 + k)) | high, db, signs: yb.byte(34 + k), into: x + 256 * i + 8 * k)
-            }
-        }
-    }
-}
+enum IQ1_M: BlockDecoder {
+    static let dtype = DType.iq1_m
 
-enum IQ3_XXS {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq3xxs
-        for i in 0 ..< blocks {
-            let yb = y + 98 * i
-            let d = yb.loadF16(at: 0)
-            for ib in 0 ..< 8 {
-                let aux = yb.loadLE(UInt32.self, at: 66 + 4 * ib)
-                let db = d * (0.5 + Float(aux >> 28)) * 0.5
-                for l in 0 ..< 4 {
-                    let signs = IQGridData.ksigns[Int((aux >> (7 * l)) & 127)]
-                    for half in 0 ..< 2 {
-                        let index = Int(yb.byte(2 + 8 * ib + 2 * l + half))
-                        let out = x + 256 * i + 32 * ib + 8 * l + 4 * half
-                        for j in 0 ..< 4 {
-                            out[j] = (db * grid.values[4 * index + j]) * IQLattice.sign(signs, 4 * half + j)
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-enum IQ3_S {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq3s
-        for i in 0 ..< blocks {
-            let yb = y + 110 * i
-            let d = yb.loadF16(at: 0)
-            for k in 0 ..< 64 {
-                let ib = k / 8
-                let index = Int(yb.byte(2 + k)) | Int((yb.byte(66 + ib) >> (k % 8)) & 1) << 8
-                let scale = (yb.byte(106 + ib / 2) >> (4 * (ib % 2))) & 0x0F
-                let db = d * Float(1 + 2 * scale)
-                let signs = yb.byte(74 + k / 2)
-                let out = x + 256 * i + 4 * k
-                for j in 0 ..< 4 {
-                    out[j] = (db * grid.values[4 * index + j]) * IQLattice.sign(signs, 4 * (k % 2) + j)
-                }
-            }
-        }
-    }
-}
-
-enum IQ1_S {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq1s
-        for i in 0 ..< blocks {
-            let yb = y + 50 * i
-            let d = yb.loadF16(at: 0)
-            for ib in 0 ..< 8 {
-                let qh = yb.loadLE(UInt16.self, at: 34 + 2 * ib)
-                let dl = d * Float(2 * ((qh >> 12) & 7) + 1)
-                let delta: Float = qh & 0x8000 == 0 ? 0.125 : -0.125
-                for l in 0 ..< 4 {
-                    let index = (Int(yb.byte(2 + 4 * ib + l)) | Int((qh >> (3 * l)) & 7) << 8) * 8
-                    let out = x + 256 * i + 32 * ib + 8 * l
-                    for j in 0 ..< 8 { out[j] = dl * (grid.values[index + j] + delta) }
-                }
-            }
-        }
-    }
-}
-
-enum IQ1_M {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        let grid = IQLattice.iq1s
-        for i in 0 ..< blocks {
-            let yb = y + 56 * i
-            let s = (0 ..< 4).map { yb.loadLE(UInt16.self, at: 48 + 2 * $0) }
-            let dBits = (s[0] & 0xF000) >> 12 | (s[1] & 0xF000) >> 8 | (s[2] & 0xF000) >> 4 | (s[3] & 0xF000)
-            let d = f32(fromF16: dBits)
-            for k in 0 ..< 32 {
-                // 16 three-bit scales, one per 16 elements: scale n is bits 3(n%4) of word n/4.
-                let n = k / 2
-                let scale = (s[n / 4] >> (3 * (n % 4))) & 7
-                let dl = d * Float(2 * scale + 1)
-                let nibble = (yb.byte(32 + k / 2) >> (4 * (k % 2))) & 0x0F
-                let delta: Float = nibble & 0x08 == 0 ? 0.125 : -0.125
-                let index = (Int(yb.byte(k)) | Int(nibble & 7) << 8) * 8
-                let out = x + 256 * i + 8 * k
-                for j in 0 ..< 8 { out[j] = dl * (grid.values[index + j] + delta) }
-            }
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let s = (0 ..< 4).map { block.loadLE(UInt16.self, at: 48 + 2 * $0) }
+        let d = f32(fromF16: (s[0] & 0xF000) >> 12 | (s[1] & 0xF000) >> 8 | (s[2] & 0xF000) >> 4 | (s[3] & 0xF000))
+        for k in 0 ..< 32 {
+            // 16 three-bit scales, one per 16 elements: scale n is bits 3(n%4) of word n/4.
+            let n = k / 2
+            let dl = d * Float(2 * ((s[n / 4] >> (3 * (n % 4))) & 7) + 1)
+            let nibble = (block.byte(32 + k / 2) >> (4 * (k % 2))) & 0x0F
+            let delta: Float = nibble & 0x08 == 0 ? 0.125 : -0.125
+            IQLattice.emit(IQLattice.iq1s, Int(block.byte(k)) | Int(nibble & 7) << 8, dl, delta: delta, into: x + 8 * k)
         }
     }
 }

@@ -30,28 +30,52 @@ package enum KQuantLayout {
         let r = e & 127
         return (qs.byte(32 * h + (r & 31)) >> (2 * (r >> 5))) & 3
     }
-}
 
-package enum Q2_K {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 84 * i
-            let d = yb.loadF16(at: 80)
-            let dmin = yb.loadF16(at: 82)
-            for j in 0 ..< 16 {
-                let sc = yb.byte(j)
-                let dl = d * Float(sc & 0xF)
-                let ml = dmin * Float(sc >> 4)
-                for l in 0 ..< 16 {
-                    let e = 16 * j + l
-                    x[256 * i + e] = dl * Float(KQuantLayout.code2Bit(yb + 16, e)) - ml
-                }
+    /// The 16 sub-blocks of 16 elements of q2_k, q3_k and q6_k: `scale(j)` gives sub-block j's
+    /// (multiplier, offset), `code(e)` element e's code; the value is `multiplier * code - offset`.
+    @inline(__always)
+    static func decodeSixteen(into x: UnsafeMutablePointer<Float>, scale: (Int) -> (Float, Float), code: (Int) -> Float) {
+        for j in 0 ..< 16 {
+            let (dl, ml) = scale(j)
+            for e in 16 * j ..< 16 * j + 16 { x[e] = dl * code(e) - ml }
+        }
+    }
+
+    /// q4_k (`qsOffset` 16, no high bits) and q5_k (48, the high bit plane at 16): eight sub-blocks of 32.
+    @inline(__always)
+    static func decodeScaleMin(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>, qsOffset: Int, highBits: Bool) {
+        let d = block.loadF16(at: 0)
+        let dmin = block.loadF16(at: 2)
+        for j in 0 ..< 8 {
+            let (sc, m) = scaleMin(j, block + 4)
+            let dl = d * Float(sc)
+            let ml = dmin * Float(m)
+            let shift = (j & 1) * 4
+            for l in 0 ..< 32 {
+                let low = (block.byte(qsOffset + 32 * (j >> 1) + l) >> shift) & 0xF
+                let high = highBits ? (block.byte(16 + l) >> j) & 1 : 0
+                x[32 * j + l] = dl * Float(low | (high << 4)) - ml
             }
         }
     }
 }
 
-package enum Q3_K {
+package enum Q2_K: BlockDecoder {
+    package static let dtype = DType.q2_k
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 80)
+        let dmin = block.loadF16(at: 82)
+        KQuantLayout.decodeSixteen(into: x, scale: { j in
+            let sc = block.byte(j)
+            return (d * Float(sc & 0xF), dmin * Float(sc >> 4))
+        }, code: { e in Float(KQuantLayout.code2Bit(block + 16, e)) })
+    }
+}
+
+package enum Q3_K: BlockDecoder {
+    package static let dtype = DType.q3_k
+
     /// 6-bit code of sub-block `j` (0..<16) from the 12 scale bytes.
     @inlinable @inline(__always)
     package static func scaleCode(_ j: Int, _ s: UnsafeRawPointer) -> UInt8 {
@@ -59,97 +83,54 @@ package enum Q3_K {
         return low | (((s.byte(8 + j % 4) >> (2 * (j / 4))) & 3) << 4)
     }
 
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 110 * i
-            let d = yb.loadF16(at: 108)
-            for j in 0 ..< 16 {
-                let dl = d * Float(Int8(bitPattern: scaleCode(j, yb + 96)) - 32)
-                for l in 0 ..< 16 {
-                    let e = 16 * j + l
-                    let high = (yb.byte(e & 31) >> (e >> 5)) & 1
-                    let q = Int8(KQuantLayout.code2Bit(yb + 32, e)) - (high == 0 ? 4 : 0)
-                    x[256 * i + e] = dl * Float(q)
-                }
-            }
-        }
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 108)
+        KQuantLayout.decodeSixteen(into: x, scale: { j in (d * Float(Int8(bitPattern: scaleCode(j, block + 96)) - 32), 0) },
+                                   code: { e in
+            let high = (block.byte(e & 31) >> (e >> 5)) & 1
+            return Float(Int8(KQuantLayout.code2Bit(block + 32, e)) - (high == 0 ? 4 : 0))
+        })
     }
 }
 
 /// q4_k and q5_k share everything but the code width and the high-bit plane.
-package enum Q4_K {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 144 * i
-            let d = yb.loadF16(at: 0)
-            let dmin = yb.loadF16(at: 2)
-            for j in 0 ..< 8 {
-                let (sc, m) = KQuantLayout.scaleMin(j, yb + 4)
-                let dl = d * Float(sc)
-                let ml = dmin * Float(m)
-                let c = j >> 1
-                let shift = (j & 1) * 4
-                for l in 0 ..< 32 {
-                    let q = (yb.byte(16 + 32 * c + l) >> shift) & 0xF
-                    x[256 * i + 32 * j + l] = dl * Float(q) - ml
-                }
-            }
-        }
+package enum Q4_K: BlockDecoder {
+    package static let dtype = DType.q4_k
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        KQuantLayout.decodeScaleMin(block, into: x, qsOffset: 16, highBits: false)
     }
 }
 
-package enum Q5_K {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 176 * i
-            let d = yb.loadF16(at: 0)
-            let dmin = yb.loadF16(at: 2)
-            for j in 0 ..< 8 {
-                let (sc, m) = KQuantLayout.scaleMin(j, yb + 4)
-                let dl = d * Float(sc)
-                let ml = dmin * Float(m)
-                let c = j >> 1
-                let shift = (j & 1) * 4
-                for l in 0 ..< 32 {
-                    let low = (yb.byte(48 + 32 * c + l) >> shift) & 0xF
-                    let high = (yb.byte(16 + l) >> j) & 1
-                    x[256 * i + 32 * j + l] = dl * Float(low | (high << 4)) - ml
-                }
-            }
-        }
+package enum Q5_K: BlockDecoder {
+    package static let dtype = DType.q5_k
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        KQuantLayout.decodeScaleMin(block, into: x, qsOffset: 48, highBits: true)
     }
 }
 
-package enum Q6_K {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 210 * i
-            let d = yb.loadF16(at: 208)
-            for j in 0 ..< 16 {
-                let dl = d * Float(Int8(bitPattern: yb.byte(192 + j)))
-                for l in 0 ..< 16 {
-                    let e = 16 * j + l
-                    let h = e >> 7
-                    let r = e & 127
-                    let low = (yb.byte(64 * h + (r & 63)) >> (4 * (r >> 6))) & 0xF
-                    let high = (yb.byte(128 + 32 * h + (r & 31)) >> (2 * (r >> 5))) & 3
-                    x[256 * i + e] = dl * Float(Int8(bitPattern: low | (high << 4)) - 32)
-                }
-            }
-        }
+package enum Q6_K: BlockDecoder {
+    package static let dtype = DType.q6_k
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 208)
+        KQuantLayout.decodeSixteen(into: x, scale: { j in (d * Float(Int8(bitPattern: block.byte(192 + j))), 0) },
+                                   code: { e in
+            let (h, r) = (e >> 7, e & 127)
+            let low = (block.byte(64 * h + (r & 63)) >> (4 * (r >> 6))) & 0xF
+            let high = (block.byte(128 + 32 * h + (r & 31)) >> (2 * (r >> 5))) & 3
+            return Float(Int8(bitPattern: low | (high << 4)) - 32)
+        })
     }
 }
 
 /// q8_k is the k-quants' activation format (ggml_quantize_chunk does not produce it); dequantization
 /// follows ggml's `dequantize_row_q8_K`.
-enum Q8_K {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 292 * i
-            let d = yb.loadF32(at: 0)
-            for j in 0 ..< 256 {
-                x[256 * i + j] = d * Float(Int8(bitPattern: yb.byte(4 + j)))
-            }
-        }
+enum Q8_K: BlockDecoder {
+    static let dtype = DType.q8_k
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeInt8(block, at: 4, count: 256, scale: block.loadF32(at: 0), into: x)
     }
 }

@@ -10,92 +10,62 @@
 ///
 /// Nibble packing: byte j holds element j (low nibble) and element j + 16 (high nibble); bit j of `qh`
 /// is bit 4 of element j. The quantizers (the Quantization target) extend these types.
-package enum Q8_0 {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 34 * i
-            let d = yb.loadF16(at: 0)
-            for j in 0 ..< 32 {
-                x[32 * i + j] = Float(Int8(bitPattern: yb.byte(2 + j))) * d
-            }
-        }
+package enum Q8_0: BlockDecoder {
+    package static let dtype = DType.q8_0
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeInt8(block, at: 2, count: 32, scale: block.loadF16(at: 0), into: x)
     }
 }
 
 /// q8_1 is an activation format: ggml_quantize_chunk does not produce it and ggml has no dequantizer for
 /// it; its values are `qs * d` as in q8_0 (the `s` field only speeds up dot products).
-enum Q8_1 {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 36 * i
-            let d = yb.loadF16(at: 0)
-            for j in 0 ..< 32 {
-                x[32 * i + j] = Float(Int8(bitPattern: yb.byte(4 + j))) * d
-            }
+enum Q8_1: BlockDecoder {
+    static let dtype = DType.q8_1
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeInt8(block, at: 4, count: 32, scale: block.loadF16(at: 0), into: x)
+    }
+}
+
+package enum Q4_0: BlockDecoder {
+    package static let dtype = DType.q4_0
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        decodeNibbles(block, at: 2, count: 16, into: x) { _, q in d * Float(Int32(q) - 8) }
+    }
+}
+
+package enum Q4_1: BlockDecoder {
+    package static let dtype = DType.q4_1
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        let m = block.loadF16(at: 2)
+        decodeNibbles(block, at: 4, count: 16, into: x) { _, q in d * Float(q) + m }
+    }
+}
+
+package enum Q5_0: BlockDecoder {
+    package static let dtype = DType.q5_0
+
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        let qh = block.loadLE(UInt32.self, at: 2)
+        decodeNibbles(block, at: 6, count: 16, into: x) { e, q in
+            d * Float((Int32(q) | Int32((qh >> e) & 1) << 4) - 16)
         }
     }
 }
 
-package enum Q4_0 {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 18 * i
-            let d = yb.loadF16(at: 0)
-            for j in 0 ..< 16 {
-                let q = yb.byte(2 + j)
-                x[32 * i + j] = d * Float(Int32(q & 15) - 8)
-                x[32 * i + 16 + j] = d * Float(Int32(q >> 4) - 8)
-            }
-        }
-    }
-}
+package enum Q5_1: BlockDecoder {
+    package static let dtype = DType.q5_1
 
-package enum Q4_1 {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 20 * i
-            let d = yb.loadF16(at: 0)
-            let m = yb.loadF16(at: 2)
-            for j in 0 ..< 16 {
-                let q = yb.byte(4 + j)
-                x[32 * i + j] = d * Float(q & 15) + m
-                x[32 * i + 16 + j] = d * Float(q >> 4) + m
-            }
-        }
-    }
-}
-
-package enum Q5_0 {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 22 * i
-            let d = yb.loadF16(at: 0)
-            let qh = yb.loadLE(UInt32.self, at: 2)
-            for j in 0 ..< 16 {
-                let q = yb.byte(6 + j)
-                let h0 = Int32((qh >> j) & 1) << 4
-                let h1 = Int32((qh >> (j + 16)) & 1) << 4
-                x[32 * i + j] = d * Float((Int32(q & 15) | h0) - 16)
-                x[32 * i + 16 + j] = d * Float((Int32(q >> 4) | h1) - 16)
-            }
-        }
-    }
-}
-
-package enum Q5_1 {
-    package static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 24 * i
-            let d = yb.loadF16(at: 0)
-            let m = yb.loadF16(at: 2)
-            let qh = yb.loadLE(UInt32.self, at: 4)
-            for j in 0 ..< 16 {
-                let q = yb.byte(8 + j)
-                let h0 = UInt32((qh >> j) & 1) << 4
-                let h1 = UInt32((qh >> (j + 16)) & 1) << 4
-                x[32 * i + j] = d * Float(UInt32(q & 15) | h0) + m
-                x[32 * i + 16 + j] = d * Float(UInt32(q >> 4) | h1) + m
-            }
-        }
+    package static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        let m = block.loadF16(at: 2)
+        let qh = block.loadLE(UInt32.self, at: 4)
+        decodeNibbles(block, at: 8, count: 16, into: x) { e, q in d * Float(UInt32(q) | ((qh >> e) & 1) << 4) + m }
     }
 }

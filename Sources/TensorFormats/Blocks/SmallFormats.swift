@@ -7,7 +7,9 @@
 ///     nvfp4  36 bytes (64):  d: u8[4] (UE4M3) | qs: u8[32]   16-element sub-blocks, kvalues as mxfp4
 ///     q1_0   18 bytes (128): d | qs: u8[16]                  bit set -> d, clear -> -d
 ///     q2_0   18 bytes (64):  d | qs: u8[16]                  y = (q - 1) * d
-enum TQ1_0 {
+enum TQ1_0: BlockDecoder {
+    static let dtype = DType.tq1_0
+
     /// Trit `n` (0 = most significant) of a byte storing ceil(v * 256 / 243).
     @inline(__always)
     static func trit(_ byte: UInt8, _ n: Int) -> Float {
@@ -24,44 +26,34 @@ enum TQ1_0 {
         return Float(Int16((UInt16(q) &* 3) >> 8) - 1)
     }
 
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 54 * i
-            let d = yb.loadF16(at: 52)
-            var out = x + 256 * i
-            for n in 0 ..< 5 {
-                for m in 0 ..< 32 { out[32 * n + m] = d * trit(yb.byte(m), n) }
-            }
-            out += 160
-            for n in 0 ..< 5 {
-                for m in 0 ..< 16 { out[16 * n + m] = d * trit(yb.byte(32 + m), n) }
-            }
-            out += 80
-            for n in 0 ..< 4 {
-                for j in 0 ..< 4 { out[4 * n + j] = d * trit(yb.byte(48 + j), n) }
+    /// (first byte, bytes, trits per byte, first element) of the three runs: 32 and 16 bytes of five
+    /// trits, then qh's 4 bytes of four.
+    static let runs = [(0, 32, 5, 0), (32, 16, 5, 160), (48, 4, 4, 240)]
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 52)
+        for (start, count, trits, first) in runs {
+            for n in 0 ..< trits {
+                for m in 0 ..< count { x[first + count * n + m] = d * trit(block.byte(start + m), n) }
             }
         }
     }
 }
 
-enum TQ2_0 {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 66 * i
-            let d = yb.loadF16(at: 64)
-            for half in 0 ..< 2 {
-                for l in 0 ..< 4 {
-                    for m in 0 ..< 32 {
-                        let q = (yb.byte(32 * half + m) >> (2 * l)) & 3
-                        x[256 * i + 128 * half + 32 * l + m] = d * Float(Int8(q) - 1)
-                    }
-                }
-            }
+enum TQ2_0: BlockDecoder {
+    static let dtype = DType.tq2_0
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 64)
+        for e in 0 ..< 256 {
+            let q = (block.byte(32 * (e >> 7) + (e & 31)) >> (2 * ((e >> 5) & 3))) & 3
+            x[e] = d * Float(Int8(q) - 1)
         }
     }
 }
 
-enum MXFP4 {
+enum MXFP4: BlockDecoder {
+    static let dtype = DType.mxfp4
     /// `kvalues_mxfp4`: E2M1 values times two.
     static let values: [Float] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12]
 
@@ -71,22 +63,14 @@ enum MXFP4 {
         Float(bitPattern: e < 2 ? UInt32(0x0020_0000) << e : UInt32(e - 1) << 23)
     }
 
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        values.withUnsafeBufferPointer { v in
-            for i in 0 ..< blocks {
-                let yb = y + 17 * i
-                let d = halfScale(yb.byte(0))
-                for j in 0 ..< 16 {
-                    let q = yb.byte(1 + j)
-                    x[32 * i + j] = d * v[Int(q & 15)]
-                    x[32 * i + 16 + j] = d * v[Int(q >> 4)]
-                }
-            }
-        }
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        decodeTable(block, at: 1, count: 16, scale: halfScale(block.byte(0)), table: values, into: x)
     }
 }
 
-enum NVFP4 {
+enum NVFP4: BlockDecoder {
+    static let dtype = DType.nvfp4
+
     /// `ggml_ue4m3_to_fp32`: unsigned E4M3 (bias 7), times 0.5 to match the doubled kvalues.
     @inline(__always)
     static func scale(_ u: UInt8) -> Float {
@@ -99,44 +83,27 @@ enum NVFP4 {
         return raw * 0.5
     }
 
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        MXFP4.values.withUnsafeBufferPointer { v in
-            for i in 0 ..< blocks {
-                let yb = y + 36 * i
-                for s in 0 ..< 4 {
-                    let d = scale(yb.byte(s))
-                    for j in 0 ..< 8 {
-                        let q = yb.byte(4 + 8 * s + j)
-                        x[64 * i + 16 * s + j] = d * v[Int(q & 15)]
-                        x[64 * i + 16 * s + 8 + j] = d * v[Int(q >> 4)]
-                    }
-                }
-            }
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        for s in 0 ..< 4 {
+            decodeTable(block, at: 4 + 8 * s, count: 8, scale: scale(block.byte(s)), table: MXFP4.values, into: x + 16 * s)
         }
     }
 }
 
-enum Q1_0 {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 18 * i
-            let d = yb.loadF16(at: 0)
-            for j in 0 ..< 128 {
-                x[128 * i + j] = (yb.byte(2 + j / 8) >> (j % 8)) & 1 != 0 ? d : -d
-            }
-        }
+enum Q1_0: BlockDecoder {
+    static let dtype = DType.q1_0
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        for j in 0 ..< 128 { x[j] = (block.byte(2 + j / 8) >> (j % 8)) & 1 != 0 ? d : -d }
     }
 }
 
-enum Q2_0 {
-    static func dequantize(_ y: UnsafeRawPointer, _ x: UnsafeMutablePointer<Float>, blocks: Int) {
-        for i in 0 ..< blocks {
-            let yb = y + 18 * i
-            let d = yb.loadF16(at: 0)
-            for j in 0 ..< 64 {
-                let q = (yb.byte(2 + j / 4) >> (2 * (j % 4))) & 3
-                x[64 * i + j] = Float(Int32(q) - 1) * d
-            }
-        }
+enum Q2_0: BlockDecoder {
+    static let dtype = DType.q2_0
+
+    static func decode(_ block: UnsafeRawPointer, into x: UnsafeMutablePointer<Float>) {
+        let d = block.loadF16(at: 0)
+        for j in 0 ..< 64 { x[j] = Float(Int32((block.byte(2 + j / 4) >> (2 * (j % 4))) & 3) - 1) * d }
     }
 }

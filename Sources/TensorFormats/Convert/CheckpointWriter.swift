@@ -66,7 +66,9 @@ public struct CheckpointWriter {
     /// A writer for `path`, whose extension sets the format.
     public init(path: String, overwrite: Bool = false, inputs: [String] = []) throws {
         guard let format = OutputFormat(path: path) else {
-            throw FormatError(.unsupportedFormat("unknown output extension (use .safetensors, .gguf, .npz or .npy)"), file: path)
+            // A path the command line gave: a usage error, not an input connkit cannot read.
+            throw FormatError(.unsupportedFormat("unknown output extension (use .safetensors, .gguf, .npz or .npy)"), file: path,
+                              code: .usage)
         }
         self.path = path
         self.format = format
@@ -96,7 +98,7 @@ public struct CheckpointWriter {
         case .safetensors:
             return (metadata, [])
         case .npz, .npy:
-            let warnings = metadata.isEmpty ? [] : ["\(metadata.count) metadata entries not carried: numpy files hold no metadata"]
+            let warnings = metadata.isEmpty ? [] : ["\(metadata.count) metadata \(metadata.count == 1 ? "entry" : "entries") not carried: numpy files hold no metadata"]
             return ([], warnings)
         }
     }

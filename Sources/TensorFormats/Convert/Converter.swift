@@ -18,6 +18,9 @@ public struct ConversionOptions {
     /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`.
     public var names: Set<String>?
     public var overwrite = false
+    /// `--strict`: a cast that turns finite values into ±inf is an error (`CastOverflowError`) and nothing
+    /// is written, instead of a warning.
+    public var strict = false
     /// Called after each tensor and about every MiB within one with (tensors done, total tensors, bytes
     /// done, total bytes): `CheckpointWriter`'s progress.
     public var progress: ((Int, Int, Int, Int) -> Void)?
@@ -48,12 +51,15 @@ public enum Converter {
     public static func convert(_ checkpoint: Checkpoint, to path: String, options: ConversionOptions) throws -> ConversionSummary {
         var writer = try CheckpointWriter(path: path, from: checkpoint, overwrite: options.overwrite)
         var summary = ConversionSummary(output: path, format: writer.format)
-        let selected = checkpoint.tensors.filter { tensor in
-            options.selection.includes(tensor.name) && (options.names?.contains(tensor.name) ?? true)
+        let selected: [Tensor]
+        do {
+            selected = try options.selection.select(checkpoint.tensors, within: options.names)
+        } catch {
+            throw error.inFile(checkpoint.path)
         }
         try writer.check(tensorCount: selected.count)
 
-        let overflow = OverflowLog()
+        let overflow = CastOverflow(strict: options.strict)
         var outputs: [OutputTensor] = []
         for tensor in selected {
             let target = try targetDType(for: tensor, format: writer.format, options: options)
@@ -69,8 +75,7 @@ public enum Converter {
         }
         let result = try writer.write(outputs, metadata: checkpoint.metadata)
         summary.bytesWritten = result.bytesWritten
-        summary.warnings += result.warnings
-        summary.warnings += overflow.warnings
+        summary.warnings += result.warnings + overflow.warnings
         return summary
     }
 
@@ -80,7 +85,10 @@ public enum Converter {
         // Integers, bool, complex and undecodable micro floats are never cast.
         if let target = options.dtype.target, dtype.readsAsFloat32 { return target }
         guard format.holds(dtype) else {
-            let hint = dtype.readsAsFloat32 ? "use --dtype f32, f16 or bf16 to cast it"
+            // Only casts the output can hold, and never to the type it cannot hold (bf16 in numpy).
+            let targets = DTypeChoice.allCases.compactMap(\.target).filter { format.holds($0) && $0 != dtype }.map(\.rawValue)
+            let castTo = targets.dropLast().joined(separator: ", ") + (targets.count > 1 ? " or " : "") + (targets.last ?? "")
+            let hint = dtype.readsAsFloat32 && !targets.isEmpty ? "use --dtype \(castTo) to cast it"
                 : "--dtype does not cast \(dtype.rawValue) tensors; leave it out with --exclude"
             throw FormatError(.unconvertible("\(format.rawValue) cannot hold \(dtype.rawValue) (\(hint))"),
                               at: .tensor(tensor.name))
@@ -92,7 +100,7 @@ public enum Converter {
     static let chunkElements = 1 << 16
 
     /// The tensor read as float32 (widened, or dequantized for a block type) and written as `target`.
-    static func castTensor(_ tensor: Tensor, to target: DType, overflow: OverflowLog) throws -> OutputTensor {
+    static func castTensor(_ tensor: Tensor, to target: DType, overflow: CastOverflow) throws -> OutputTensor {
         let info = try TensorInfo(name: tensor.name, dtype: target, shape: tensor.shape)
         // numpy rounds f64 -> f16 once, directly: round to odd first (see Cast).
         let f64: Float64Rounding = tensor.dtype == .f64 && target == .f16 ? .toOdd : .toNearestEven
@@ -105,23 +113,13 @@ public enum Converter {
                 return
             }
             let size = target.layout.blockBytes
-            var maxMagnitude: Float = 0
             try tensor.forEachFloatChunk(maxElements: chunkElements, f64: f64) { values, _ in
-                if target == .f16 { maxMagnitude = max(maxMagnitude, Cast.maxAbsFinite(values.baseAddress!, count: values.count)) }
+                overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: tensor.name)
                 try output.withUnsafeOutputBuffer(count: values.count * size) { out in
                     Cast.fromFloat32(values.baseAddress!, count: values.count, to: target, into: out.baseAddress!)
                 }
             }
-            if target == .f16, maxMagnitude >= 65520 { overflow.record(tensor.name, maxMagnitude) }
+            try overflow.finish(tensor: tensor.name)
         }
-    }
-}
-
-/// Tensors whose f16 cast overflowed, in the order found.
-final class OverflowLog: @unchecked Sendable {
-    private(set) var entries: [(String, Float)] = []
-    func record(_ name: String, _ magnitude: Float) { entries.append((name, magnitude)) }
-    var warnings: [String] {
-        entries.map { name, magnitude in "tensor '\(name)': values up to \(magnitude) exceed the f16 range (±65504) and became ±inf" }
     }
 }

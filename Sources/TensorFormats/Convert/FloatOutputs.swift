@@ -2,11 +2,13 @@
 /// initializers), through the converter's casts: the bytes copied when the tensor already has the target
 /// dtype (in the kernel for a verbatim file range), else read as float32 — widened, or dequantized for a
 /// ggml block type (gguf-py's values) — and cast chunk by chunk, as `convert --dtype` does. Casts to f16
-/// that overflow are collected as warnings.
+/// that overflow are counted by `CastOverflow` (warnings, or with `strict` an error before the commit).
 public final class FloatOutputs: @unchecked Sendable {
-    private let overflow = OverflowLog()
+    private let overflow: CastOverflow
 
-    public init() {}
+    public init(strict: Bool = false) {
+        overflow = CastOverflow(strict: strict)
+    }
 
     /// `tensor` as `target` (f32, f16 or bf16), under `name` and `shape` (the same element count; a
     /// squeezed tensor given its full shape) when given.

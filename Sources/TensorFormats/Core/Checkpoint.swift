@@ -26,7 +26,7 @@ public struct Checkpoint: Sendable {
     }
 
     public func tensor(named name: String) -> Tensor? {
-        tensors.first(where: { $0.name == name })
+        tensors.first(where: { $0.name.isSameName(as: name) })
     }
 
     public var totalBytes: Int { tensors.reduce(0) { $0 + $1.info.byteCount } }

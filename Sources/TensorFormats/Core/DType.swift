@@ -113,184 +113,104 @@ public enum DType: String, CaseIterable, Sendable, Hashable, Comparable {
         return overflow ? nil : bytes
     }
 
-    // MARK: safetensors
+    // MARK: names in the formats
 
-    /// The dtype string of the safetensors header (nil: a ggml block type, which safetensors cannot hold).
-    public var safetensorsName: String? {
+    /// The dtype's codes in each format's vocabulary (nil: the format has no such type).
+    struct Codes {
+        /// The dtype string of the safetensors header.
+        var safetensors: String? = nil
+        /// The `ggml_type` id stored in GGUF tensor infos.
+        var ggml: UInt32? = nil
+        /// numpy's type code without the byte-order character (`f4`, `i8`, `b1`, `c8`).
+        var numpy: String? = nil
+        /// torch's dtype name without the `torch.` prefix.
+        var torch: String? = nil
+        /// The legacy typed-storage class `torch.save` pickles for tensors of this dtype.
+        var storage: String? = nil
+    }
+
+    /// One row per dtype: the only place these codes are written.
+    var codes: Codes {
         switch self {
-        case .f64: "F64"
-        case .f32: "F32"
-        case .f16: "F16"
-        case .bf16: "BF16"
-        case .f8_e4m3: "F8_E4M3"
-        case .f8_e5m2: "F8_E5M2"
-        case .f8_e8m0: "F8_E8M0"
-        case .f8_e4m3fnuz: "F8_E4M3FNUZ"
-        case .f8_e5m2fnuz: "F8_E5M2FNUZ"
-        case .f6_e2m3: "F6_E2M3"
-        case .f6_e3m2: "F6_E3M2"
-        case .f4: "F4"
-        case .c64: "C64"
-        case .i64: "I64"
-        case .i32: "I32"
-        case .i16: "I16"
-        case .i8: "I8"
-        case .u64: "U64"
-        case .u32: "U32"
-        case .u16: "U16"
-        case .u8: "U8"
-        case .bool: "BOOL"
-        default: nil
+        case .f64: Codes(safetensors: "F64", ggml: 28, numpy: "f8", torch: "float64", storage: "DoubleStorage")
+        case .f32: Codes(safetensors: "F32", ggml: 0, numpy: "f4", torch: "float32", storage: "FloatStorage")
+        case .f16: Codes(safetensors: "F16", ggml: 1, numpy: "f2", torch: "float16", storage: "HalfStorage")
+        case .bf16: Codes(safetensors: "BF16", ggml: 30, torch: "bfloat16", storage: "BFloat16Storage")
+        case .f8_e4m3: Codes(safetensors: "F8_E4M3", torch: "float8_e4m3fn")
+        case .f8_e5m2: Codes(safetensors: "F8_E5M2", torch: "float8_e5m2")
+        case .f8_e8m0: Codes(safetensors: "F8_E8M0", torch: "float8_e8m0fnu")
+        case .f8_e4m3fnuz: Codes(safetensors: "F8_E4M3FNUZ", torch: "float8_e4m3fnuz")
+        case .f8_e5m2fnuz: Codes(safetensors: "F8_E5M2FNUZ", torch: "float8_e5m2fnuz")
+        case .f6_e2m3: Codes(safetensors: "F6_E2M3")
+        case .f6_e3m2: Codes(safetensors: "F6_E3M2")
+        case .f4: Codes(safetensors: "F4", torch: "float4_e2m1fn_x2")
+        case .c64: Codes(safetensors: "C64", numpy: "c8", torch: "complex64", storage: "ComplexFloatStorage")
+        case .i64: Codes(safetensors: "I64", ggml: 27, numpy: "i8", torch: "int64", storage: "LongStorage")
+        case .i32: Codes(safetensors: "I32", ggml: 26, numpy: "i4", torch: "int32", storage: "IntStorage")
+        case .i16: Codes(safetensors: "I16", ggml: 25, numpy: "i2", torch: "int16", storage: "ShortStorage")
+        case .i8: Codes(safetensors: "I8", ggml: 24, numpy: "i1", torch: "int8", storage: "CharStorage")
+        case .u64: Codes(safetensors: "U64", numpy: "u8", torch: "uint64")
+        case .u32: Codes(safetensors: "U32", numpy: "u4", torch: "uint32")
+        case .u16: Codes(safetensors: "U16", numpy: "u2", torch: "uint16")
+        case .u8: Codes(safetensors: "U8", numpy: "u1", torch: "uint8", storage: "ByteStorage")
+        case .bool: Codes(safetensors: "BOOL", numpy: "b1", torch: "bool", storage: "BoolStorage")
+        case .q4_0: Codes(ggml: 2)
+        case .q4_1: Codes(ggml: 3)
+        case .q5_0: Codes(ggml: 6)
+        case .q5_1: Codes(ggml: 7)
+        case .q8_0: Codes(ggml: 8)
+        case .q8_1: Codes(ggml: 9)
+        case .q2_k: Codes(ggml: 10)
+        case .q3_k: Codes(ggml: 11)
+        case .q4_k: Codes(ggml: 12)
+        case .q5_k: Codes(ggml: 13)
+        case .q6_k: Codes(ggml: 14)
+        case .q8_k: Codes(ggml: 15)
+        case .iq2_xxs: Codes(ggml: 16)
+        case .iq2_xs: Codes(ggml: 17)
+        case .iq3_xxs: Codes(ggml: 18)
+        case .iq1_s: Codes(ggml: 19)
+        case .iq4_nl: Codes(ggml: 20)
+        case .iq3_s: Codes(ggml: 21)
+        case .iq2_s: Codes(ggml: 22)
+        case .iq4_xs: Codes(ggml: 23)
+        case .iq1_m: Codes(ggml: 29)
+        case .tq1_0: Codes(ggml: 34)
+        case .tq2_0: Codes(ggml: 35)
+        case .mxfp4: Codes(ggml: 39)
+        case .nvfp4: Codes(ggml: 40)
+        case .q1_0: Codes(ggml: 41)
+        case .q2_0: Codes(ggml: 42)
         }
     }
 
-    public init?(safetensorsName: String) {
-        guard let match = DType.allCases.first(where: { $0.safetensorsName == safetensorsName }) else { return nil }
+    /// The dtype whose code in `column` is `code`.
+    private init?<Code: Equatable>(matching column: KeyPath<Codes, Code?>, _ code: Code) {
+        guard let match = DType.allCases.first(where: { $0.codes[keyPath: column] == code }) else { return nil }
         self = match
     }
 
-    // MARK: ggml / GGUF
+    // The codes one at a time (nil: the format has no such type): the safetensors header's dtype string
+    // (none for ggml block types); the GGUF tensor info's `ggml_type` id; numpy's type code without the
+    // byte-order character (`f4`, `i8`, `b1`, `c8`; none for bf16, the f8/f6/f4 families and block
+    // types); torch's dtype name without `torch.` (`float16`, `float8_e4m3fn`; `float4_e2m1fn_x2` packs two
+    // f4 values in one torch element); the legacy typed-storage class `torch.save` pickles (`HalfStorage`;
+    // none where torch saves an untyped storage plus an explicit dtype: uint16-64, float8, float4).
+    public var safetensorsName: String? { codes.safetensors }
+    public var ggmlType: UInt32? { codes.ggml }
+    public var numpyCode: String? { codes.numpy }
+    public var torchName: String? { codes.torch }
+    public var torchStorageClass: String? { codes.storage }
 
-    /// The `ggml_type` id stored in GGUF tensor infos (nil: no ggml type holds it).
-    public var ggmlType: UInt32? {
-        switch self {
-        case .f32: 0
-        case .f16: 1
-        case .q4_0: 2
-        case .q4_1: 3
-        case .q5_0: 6
-        case .q5_1: 7
-        case .q8_0: 8
-        case .q8_1: 9
-        case .q2_k: 10
-        case .q3_k: 11
-        case .q4_k: 12
-        case .q5_k: 13
-        case .q6_k: 14
-        case .q8_k: 15
-        case .iq2_xxs: 16
-        case .iq2_xs: 17
-        case .iq3_xxs: 18
-        case .iq1_s: 19
-        case .iq4_nl: 20
-        case .iq3_s: 21
-        case .iq2_s: 22
-        case .iq4_xs: 23
-        case .i8: 24
-        case .i16: 25
-        case .i32: 26
-        case .i64: 27
-        case .f64: 28
-        case .iq1_m: 29
-        case .bf16: 30
-        case .tq1_0: 34
-        case .tq2_0: 35
-        case .mxfp4: 39
-        case .nvfp4: 40
-        case .q1_0: 41
-        case .q2_0: 42
-        default: nil
-        }
-    }
-
-    public init?(ggmlType: UInt32) {
-        guard let match = DType.allCases.first(where: { $0.ggmlType == ggmlType }) else { return nil }
-        self = match
-    }
+    // The dtype a format's code names, case-sensitively (nil: none).
+    public init?(safetensorsName: String) { self.init(matching: \.safetensors, safetensorsName) }
+    public init?(ggmlType: UInt32) { self.init(matching: \.ggml, ggmlType) }
+    public init?(numpyCode: String) { self.init(matching: \.numpy, numpyCode) }
+    public init?(torchName: String) { self.init(matching: \.torch, torchName) }
+    public init?(torchStorageClass: String) { self.init(matching: \.storage, torchStorageClass) }
 
     /// ggml's own spelling (`q4_K`, with an upper-case K), for messages that quote ggml.
     public var ggmlName: String {
         rawValue.hasSuffix("_k") ? String(rawValue.dropLast()) + "K" : rawValue
-    }
-
-    // MARK: numpy
-
-    /// numpy's type code without the byte-order character (`f4`, `i8`, `b1`, `c8`); nil where numpy has
-    /// no such type (bf16, the f8/f6/f4 families, ggml block types).
-    public var numpyCode: String? {
-        switch self {
-        case .f64: "f8"
-        case .f32: "f4"
-        case .f16: "f2"
-        case .c64: "c8"
-        case .i64: "i8"
-        case .i32: "i4"
-        case .i16: "i2"
-        case .i8: "i1"
-        case .u64: "u8"
-        case .u32: "u4"
-        case .u16: "u2"
-        case .u8: "u1"
-        case .bool: "b1"
-        default: nil
-        }
-    }
-
-    public init?(numpyCode: String) {
-        guard let match = DType.allCases.first(where: { $0.numpyCode == numpyCode }) else { return nil }
-        self = match
-    }
-}
-
-// MARK: PyTorch
-
-extension DType {
-    /// torch's dtype name without the `torch.` prefix (`float16`, `float8_e4m3fn`); nil where torch has no
-    /// such dtype (f6, ggml block types). `float4_e2m1fn_x2` packs two f4 values in one torch element.
-    public var torchName: String? {
-        switch self {
-        case .f64: "float64"
-        case .f32: "float32"
-        case .f16: "float16"
-        case .bf16: "bfloat16"
-        case .f8_e4m3: "float8_e4m3fn"
-        case .f8_e5m2: "float8_e5m2"
-        case .f8_e8m0: "float8_e8m0fnu"
-        case .f8_e4m3fnuz: "float8_e4m3fnuz"
-        case .f8_e5m2fnuz: "float8_e5m2fnuz"
-        case .f4: "float4_e2m1fn_x2"
-        case .c64: "complex64"
-        case .i64: "int64"
-        case .i32: "int32"
-        case .i16: "int16"
-        case .i8: "int8"
-        case .u64: "uint64"
-        case .u32: "uint32"
-        case .u16: "uint16"
-        case .u8: "uint8"
-        case .bool: "bool"
-        default: nil
-        }
-    }
-
-    public init?(torchName: String) {
-        guard let match = DType.allCases.first(where: { $0.torchName == torchName }) else { return nil }
-        self = match
-    }
-
-    /// The legacy typed-storage class that `torch.save` pickles for tensors of this dtype (`HalfStorage`);
-    /// nil for dtypes torch saves as an untyped storage plus an explicit dtype (uint16-64, float8, float4).
-    public var torchStorageClass: String? {
-        switch self {
-        case .f64: "DoubleStorage"
-        case .f32: "FloatStorage"
-        case .f16: "HalfStorage"
-        case .bf16: "BFloat16Storage"
-        case .c64: "ComplexFloatStorage"
-        case .i64: "LongStorage"
-        case .i32: "IntStorage"
-        case .i16: "ShortStorage"
-        case .i8: "CharStorage"
-        case .u8: "ByteStorage"
-        case .bool: "BoolStorage"
-        default: nil
-        }
-    }
-
-    public init?(torchStorageClass: String) {
-        guard let match = DType.allCases.first(where: { $0.torchStorageClass == torchStorageClass }) else {
-            return nil
-        }
-        self = match
     }
 }

@@ -47,7 +47,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case badMagic(expected: String, found: String)
         case unsupportedVersion(String)
         case unsupportedFormat(String)
-        /// The structure needs `needed` bytes where only `available` remain.
+        /// The structure needs `needed` bytes where only `available` remain. `Int.max` stands for a need
+        /// that does not fit an `Int` (the declared number itself then belongs in `what`).
         case truncated(what: String, needed: Int, available: Int)
         /// A declared size or count is above what connkit accepts.
         case limitExceeded(what: String, value: String, limit: String)
@@ -64,11 +65,12 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case tooManyDimensions(count: Int, limit: Int)
         /// Declared byte length differs from element count × dtype size.
         case sizeMismatch(expected: Int, found: Int)
-        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order).
-        case badOffset(expected: Int, found: Int)
+        /// Tensor data does not start where the format requires (holes, overlaps, out-of-order). `found` is
+        /// the offset as the file stores it (GGUF's are u64).
+        case badOffset(expected: Int, found: UInt64)
         /// The data section is not covered exactly (trailing or missing bytes).
         case uncoveredBytes(expectedEnd: Int, fileSize: Int)
-        case misaligned(offset: Int, alignment: Int)
+        case misaligned(offset: UInt64, alignment: Int)
         case crcMismatch(expected: UInt32, found: UInt32)
         case compression(String)
         /// Two parts of a checkpoint disagree (a sharded index and its shards, say).
@@ -80,6 +82,9 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
+        /// The file is not of the format its name or the reader expects; `found` says what its first
+        /// bytes look like (`FileSniffer`).
+        case notFormat(expected: String, found: String)
     }
 
     public var message: String {
@@ -90,7 +95,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unsupportedVersion(let version): "unsupported version \(version)"
         case .unsupportedFormat(let what): what
         case .truncated(let what, let needed, let available):
-            "truncated \(what): needs \(needed) bytes, only \(available) available"
+            "truncated \(what): needs \(needed == Int.max ? "2^63 or more" : String(needed)) bytes, only \(available) available"
         case .limitExceeded(let what, let value, let limit): "\(what) \(value) exceeds the limit \(limit)"
         case .overflow(let what): "integer overflow computing \(what)"
         case .invalidUTF8(let what): "invalid UTF-8 in \(what)"
@@ -116,6 +121,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
+        case .notFormat(let expected, let found): "not \("aeiouAEIOUnN".contains(expected.first ?? "x") ? "an" : "a") \(expected) file: it looks like \(found)"
         }
     }
 
@@ -168,6 +174,7 @@ extension FormatError.Kind {
              .compression, .inconsistent:
             .malformedInput
         case .unconvertible: .notConvertible
+        case .notFormat: .unreadableInput
         }
     }
 

@@ -36,19 +36,3 @@ public struct Glob: Sendable, Equatable, CustomStringConvertible {
         return p == scalars.count
     }
 }
-
-/// `--only` / `--exclude` selection shared by every command that filters tensors.
-public struct TensorSelection: Sendable {
-    public var only: [Glob]
-    public var exclude: [Glob]
-
-    public init(only: [Glob] = [], exclude: [Glob] = []) {
-        self.only = only
-        self.exclude = exclude
-    }
-
-    public func includes(_ name: String) -> Bool {
-        if !only.isEmpty, !only.contains(where: { $0.matches(name) }) { return false }
-        return !exclude.contains(where: { $0.matches(name) })
-    }
-}

@@ -13,14 +13,7 @@ public indirect enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([Member])
 
-    public struct Member: Sendable, Equatable {
-        public var key: String
-        public var value: JSONValue
-        public init(_ key: String, _ value: JSONValue) {
-            self.key = key
-            self.value = value
-        }
-    }
+    public typealias Member = KeyValue<JSONValue>
 
     public static func int<T: BinaryInteger>(_ value: T) -> JSONValue { .number(String(value)) }
     public static func double(_ value: Double) -> JSONValue { value.isFinite ? .number(jsonText(value)) : .null }
@@ -30,7 +23,7 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first(where: { $0.key == key })?.value
+        return members.first(where: { $0.key.isSameName(as: key) })?.value
     }
 
     public var objectMembers: [Member]? {
@@ -247,52 +240,51 @@ private struct JSONParser {
     }
 
     mutating func parseObject(depth: Int) throws -> JSONValue {
-        position += 1
         var members: [JSONValue.Member] = []
-        var seen = Set<String>()
-        skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let keyOffset = position
-            let key = try parseString()
-            guard seen.insert(key).inserted else {
+        var seen = Set<ExactName>()  // names are bytes: NFC and NFD spellings are two keys
+        try parseElements(closing: "}", in: "an object") { parser in
+            guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: "\"") else {
+                throw parser.error("expected a string key")
+            }
+            let keyOffset = parser.position
+            let key = try parser.parseString()
+            guard seen.insert(ExactName(key)).inserted else {
                 throw JSONParseError(offset: keyOffset, reason: .duplicateKey(key))
             }
-            skipWhitespace()
-            guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':'") }
-            position += 1
-            skipWhitespace()
-            let value = try parseValue(depth: depth + 1)
-            members.append(JSONValue.Member(key, value))
-            skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of input in an object") }
-            if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
-            throw error("expected ',' or '}'")
+            parser.skipWhitespace()
+            guard parser.position < parser.bytes.count, parser.bytes[parser.position] == UInt8(ascii: ":") else {
+                throw parser.error("expected ':'")
+            }
+            parser.position += 1
+            parser.skipWhitespace()
+            members.append(JSONValue.Member(key, try parser.parseValue(depth: depth + 1)))
         }
+        return .object(members)
     }
 
     mutating func parseArray(depth: Int) throws -> JSONValue {
-        position += 1
         var items: [JSONValue] = []
+        try parseElements(closing: "]", in: "an array") { items.append(try $0.parseValue(depth: depth + 1)) }
+        return .array(items)
+    }
+
+    /// From the opening bracket to the matching `close`: the comma-separated elements, each read by
+    /// `element` (called with whitespace skipped).
+    mutating func parseElements(closing close: Unicode.Scalar, in what: String, _ element: (inout Self) throws -> Void) throws {
+        position += 1
         skipWhitespace()
-        if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+        if position < bytes.count, bytes[position] == UInt8(ascii: close) {
             position += 1
-            return .array(items)
+            return
         }
         while true {
             skipWhitespace()
-            items.append(try parseValue(depth: depth + 1))
+            try element(&self)
             skipWhitespace()
-            guard position < bytes.count else { throw error("unexpected end of input in an array") }
+            guard position < bytes.count else { throw error("unexpected end of input in \(what)") }
             if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
-            if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
-            throw error("expected ',' or ']'")
+            if bytes[position] == UInt8(ascii: close) { position += 1; return }
+            throw error("expected ',' or '\(close)'")
         }
     }
 

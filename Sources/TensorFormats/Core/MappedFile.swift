@@ -9,6 +9,11 @@ import Darwin
 /// Readers parse the bytes of the mapping; tensor data stays in it and is only ever lent out through
 /// `withBytes`, so no pointer outlives the mapping. `release(_:)` drops pages a conversion has finished
 /// with, so the resident set does not grow with the checkpoint.
+///
+/// Only regular files are opened: a FIFO, socket or device is refused from its `stat` before any `open`
+/// (opening a FIFO without a writer blocks for ever, and opening a device can have side effects), and the
+/// descriptor is opened non-blocking and checked again with `fstat` in case the path changed in between.
+/// Nothing in a file's contents can reach a trap here: byte ranges outside the mapping are thrown errors.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let size: Int
@@ -19,17 +24,21 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FormatError(.io(operation: "open", message: errnoText()), file: path) }
         var info = stat()
+        guard stat(path, &info) == 0 else { throw FormatError(.io(operation: "open", message: errnoText()), file: path) }
+        try MappedFile.requireRegular(info, path: path)
+        // O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once instead of
+        // waiting for a writer; for a regular file the flag changes nothing.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw FormatError(.io(operation: "open", message: errnoText()), file: path) }
         guard fstat(fd, &info) == 0 else {
             let message = errnoText()
             close(fd)
             throw FormatError(.io(operation: "stat", message: message), file: path)
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
+        do { try MappedFile.requireRegular(info, path: path) } catch {
             close(fd)
-            throw FormatError(.io(operation: "open", message: "not a regular file"), file: path)
+            throw error
         }
         let size = Int(info.st_size)
         if size > 0 {
@@ -75,10 +84,14 @@ public final class MappedFile: @unchecked Sendable {
         try body(UnsafeRawBufferPointer(start: base, count: size))
     }
 
-    /// `count` bytes at `offset`; the range must have been validated against `size` by the reader.
-    public func withBytes<R>(offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        precondition(offset >= 0 && count >= 0 && offset <= size && count <= size - offset,
-                     "byte range outside the mapping (a reader did not validate it)")
+    /// `count` bytes at `offset`. Readers validate their ranges against `size`; one that did not gets a
+    /// thrown `.truncated` error naming the file, never a trap.
+    public func withBytes<R>(offset: Int, count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw FormatError(.truncated(what: "data of \(count) bytes", needed: count,
+                                         available: offset >= 0 && offset <= size ? size - offset : 0),
+                              file: path, at: .byte(offset))
+        }
         guard let base else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         return try body(UnsafeRawBufferPointer(start: base + offset, count: count))
     }
@@ -88,22 +101,32 @@ public final class MappedFile: @unchecked Sendable {
     /// mapping, whose dropped pages would read back as zeros.
     public func release(offset: Int, count: Int) {
         guard descriptor >= 0 else { return }
-        advise(MADV_DONTNEED, offset: offset, count: count)
+        advise(offset: offset, count: count, Int32(MADV_DONTNEED))
     }
 
-    /// Hints sequential access for a range about to be streamed.
-    public func adviseSequential(offset: Int, count: Int) {
-        advise(MADV_WILLNEED, offset: offset, count: count)
-    }
-
-    /// `madvise` over the pages covering `count` bytes at `offset` (clipped to the file).
-    private func advise(_ advice: Int32, offset: Int, count: Int) {
-        guard let base, count > 0 else { return }
+    /// A hint for the pages of a range, clipped to the mapping (a hint never fails or traps).
+    private func advise(offset: Int, count: Int, _ advice: Int32) {
+        guard let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (offset / page) * page
-        let end = min(size, offset + count)
-        guard end > start else { return }
+        let end = count < size - offset ? offset + count : size
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+    }
+
+    /// Refuses anything but a regular file, naming what it is.
+    private static func requireRegular(_ info: stat, path: String) throws {
+        let kind: String
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return
+        case S_IFDIR: kind = "a directory"
+        case S_IFIFO: kind = "a FIFO (named pipe)"
+        case S_IFSOCK: kind = "a socket"
+        case S_IFCHR: kind = "a character device"
+        case S_IFBLK: kind = "a block device"
+        default: kind = "not a regular file"
+        }
+        throw FormatError(.io(operation: "open", message: "\(kind), not a regular file: connkit reads tensors from regular files only"),
+                          file: path)
     }
 }
 

@@ -34,22 +34,31 @@ public enum MetadataValue: Sendable, Equatable {
         }
     }
 
+    /// The payload of an integer case.
+    var integer: (any BinaryInteger)? {
+        switch self {
+        case .uint8(let v): v
+        case .int8(let v): v
+        case .uint16(let v): v
+        case .int16(let v): v
+        case .uint32(let v): v
+        case .int32(let v): v
+        case .uint64(let v): v
+        case .int64(let v): v
+        default: nil
+        }
+    }
+
     /// JSON form: integers exact (u64 above 2^53 included), arrays as arrays.
     public var json: JSONValue {
+        if let integer { return .int(integer) }
         switch self {
-        case .uint8(let v): .int(v)
-        case .int8(let v): .int(v)
-        case .uint16(let v): .int(v)
-        case .int16(let v): .int(v)
-        case .uint32(let v): .int(v)
-        case .int32(let v): .int(v)
-        case .uint64(let v): .int(v)
-        case .int64(let v): .int(v)
-        case .float32(let v): .float(v)
-        case .float64(let v): .double(v)
-        case .bool(let v): .bool(v)
-        case .string(let v): .string(v)
-        case .array(_, let items): .array(items.map(\.json))
+        case .float32(let v): return .float(v)
+        case .float64(let v): return .double(v)
+        case .bool(let v): return .bool(v)
+        case .string(let v): return .string(v)
+        case .array(_, let items): return .array(items.map(\.json))
+        default: preconditionFailure("every integer case has a payload")
         }
     }
 
@@ -62,17 +71,7 @@ public enum MetadataValue: Sendable, Equatable {
 
     /// The value as an integer, for any integer type that fits.
     public var intValue: Int? {
-        switch self {
-        case .uint8(let v): Int(v)
-        case .int8(let v): Int(v)
-        case .uint16(let v): Int(v)
-        case .int16(let v): Int(v)
-        case .uint32(let v): Int(v)
-        case .int32(let v): Int(v)
-        case .uint64(let v): Int(exactly: v)
-        case .int64(let v): Int(exactly: v)
-        default: nil
-        }
+        integer.flatMap { Int(exactly: $0) }
     }
 
     public var stringValue: String? {
@@ -99,17 +98,24 @@ public enum MetadataType: UInt32, Sendable, CaseIterable {
 }
 
 /// One metadata entry; checkpoints keep them in file order.
-public struct MetadataEntry: Sendable, Equatable {
+public typealias MetadataEntry = KeyValue<MetadataValue>
+
+/// A key and its value: a metadata entry, a JSON object member. Kept in arrays, in file order.
+public struct KeyValue<Value> {
     public var key: String
-    public var value: MetadataValue
-    public init(_ key: String, _ value: MetadataValue) {
+    public var value: Value
+    public init(_ key: String, _ value: Value) {
         self.key = key
         self.value = value
     }
 }
 
-extension Array where Element == MetadataEntry {
-    public subscript(key: String) -> MetadataValue? {
-        first(where: { $0.key == key })?.value
+extension KeyValue: Sendable where Value: Sendable {}
+extension KeyValue: Equatable where Value: Equatable {}
+
+extension Array {
+    /// The value of the first entry named `key`.
+    public subscript<Value>(key: String) -> Value? where Element == KeyValue<Value> {
+        first(where: { $0.key.isSameName(as: key) })?.value
     }
 }

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CConnkit
 import Dispatch
+import Synchronization
 
 /// An output written atomically: bytes go to a temporary file beside the target, which replaces the
 /// target only in `commit()`. A failure, a full disk or a kill never leaves a partial file at the target.
@@ -43,6 +44,7 @@ public final class OutputFile {
     public init(path: String, overwrite: Bool, inputs: [String] = []) throws {
         self.path = path
         self.overwrite = overwrite
+        try OutputFile.refuseFolder(path)
         var target = stat()
         if stat(path, &target) == 0 {
             for input in inputs {
@@ -54,9 +56,6 @@ public final class OutputFile {
             }
             if !overwrite {
                 throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
-            }
-            if (target.st_mode & S_IFMT) == S_IFDIR {
-                throw FormatError(.refused("the output is a directory"), file: path, code: .outputExists)
             }
         }
         let directory: String
@@ -76,12 +75,25 @@ public final class OutputFile {
             if fd >= 0 || errno != EEXIST { break }
         }
         guard fd >= 0 else {
-            throw FormatError(.io(operation: "create a temporary file beside the output", message: errnoText()), file: path)
+            let folder = directory.isEmpty ? "." : directory
+            var info = stat()
+            if stat(folder, &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR {
+                throw FormatError(.notFound("folder \(folder)"), file: path, code: .io)
+            }
+            throw FormatError(.io(operation: "create a temporary file in \(folder)", message: errnoText()), file: path)
         }
         descriptor = fd
         temporaryPath = candidate
         buffers = (0 ..< 2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: OutputFile.bufferSize, alignment: 64) }
         TemporaryFiles.register(candidate)
+    }
+
+    /// Refuses an existing folder as an output path, whatever `--force` says.
+    public static func refuseFolder(_ path: String) throws {
+        var target = stat()
+        guard stat(path, &target) == 0, (target.st_mode & S_IFMT) == S_IFDIR else { return }
+        let inside = (path.hasSuffix("/") ? path : path + "/") + "model.safetensors"
+        throw FormatError(.refused("the output is a folder; give a file name (\(inside), say)"), file: path, code: .outputExists)
     }
 
     deinit {
@@ -272,15 +284,14 @@ public final class OutputFile {
 
 /// Temporary outputs still open, so a signal handler can remove them before the process dies.
 public enum TemporaryFiles {
-    nonisolated(unsafe) private static var paths: [String] = []
-    private static let lock = Mutex()
+    private static let paths = Mutex<[String]>([])
 
-    static func register(_ path: String) { lock.locked { paths.append(path) } }
-    static func unregister(_ path: String) { lock.locked { paths.removeAll { $0 == path } } }
+    static func register(_ path: String) { paths.withLock { $0.append(path) } }
+    static func unregister(_ path: String) { paths.withLock { $0.removeAll { $0 == path } } }
 
     /// Removes every registered temporary file (called from SIGINT/SIGTERM handling).
     public static func removeAll() {
-        lock.locked {
+        paths.withLock { paths in
             for path in paths { unlink(path) }
             paths.removeAll()
         }
@@ -288,20 +299,8 @@ public enum TemporaryFiles {
 }
 
 /// The first error of a background write, reported to the producer at its next write or flush.
-final class FailureBox: @unchecked Sendable {
-    private let lock = Mutex()
-    private var error: (any Error)?
-    func record(_ error: any Error) { lock.locked { if self.error == nil { self.error = error } } }
-    func rethrow() throws { if let error = lock.locked({ self.error }) { throw error } }
-}
-
-final class Mutex: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    init() { pthread_mutex_init(&mutex, nil) }
-    deinit { pthread_mutex_destroy(&mutex) }
-    func locked<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
+final class FailureBox: Sendable {
+    private let error = Mutex<(any Error)?>(nil)
+    func record(_ error: any Error) { self.error.withLock { if $0 == nil { $0 = error } } }
+    func rethrow() throws { if let error = error.withLock({ $0 }) { throw error } }
 }

@@ -10,12 +10,10 @@ public struct TensorInfo: Sendable, Equatable {
 
     /// Checks the shape and computes the sizes (throws on overflow or a partial block).
     public init(name: String, dtype: DType, shape: [Int]) throws {
-        let (elements, bytes) = try Checked.byteCount(shape: shape, dtype: dtype)
+        (elementCount, byteCount) = try Checked.byteCount(shape: shape, dtype: dtype)
         self.name = name
         self.dtype = dtype
         self.shape = shape
-        self.elementCount = elements
-        self.byteCount = bytes
     }
 }
 
@@ -24,12 +22,6 @@ public struct FileRegion: Sendable {
     public let file: MappedFile
     public let offset: Int
     public let count: Int
-
-    public init(file: MappedFile, offset: Int, count: Int) {
-        self.file = file
-        self.offset = offset
-        self.count = count
-    }
 }
 
 /// Access to a tensor's data. Each format supplies its own kind: a plain range of a mapped file, a

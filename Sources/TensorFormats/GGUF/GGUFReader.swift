@@ -50,9 +50,10 @@ public enum GGUFReader {
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, file: MappedFile) throws -> Checkpoint {
         var cursor = ByteCursor(bytes)
+        if bytes.count < 4, let error = FileSniffer.notFormat("GGUF", bytes) { throw error }
         let magic = try cursor.readBytes(4, "magic")
         guard magic.elementsEqual(GGUFLayout.magic) else {
-            throw FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
+            throw FileSniffer.notFormat("GGUF", bytes) ?? FormatError(.badMagic(expected: "\"GGUF\"", found: describeMagic(magic)), at: .byte(0))
         }
         let rawVersion = try cursor.readU32("version")
         let bigEndian = rawVersion != 0 && rawVersion & 0xFFFF == 0
@@ -94,10 +95,10 @@ public enum GGUFReader {
             let info = entry.info
             let location = FormatError.Location.tensor(info.name)
             guard entry.offset % UInt64(alignment) == 0 else {
-                throw FormatError(.misaligned(offset: Int(clamping: entry.offset), alignment: alignment), at: location)
+                throw FormatError(.misaligned(offset: entry.offset, alignment: alignment), at: location)
             }
             guard entry.offset == UInt64(expectedOffset) else {
-                throw FormatError(.badOffset(expected: expectedOffset, found: Int(clamping: entry.offset)), at: location)
+                throw FormatError(.badOffset(expected: expectedOffset, found: entry.offset), at: location)
             }
             // No overflow: the previous tensor ended inside the file and padding adds less than 2^32.
             let start = dataStart + expectedOffset
@@ -192,14 +193,14 @@ private struct HeaderParser {
     mutating func readMetadata(count: Int) throws -> [MetadataEntry] {
         var entries: [MetadataEntry] = []
         entries.reserveCapacity(count)
-        var keys = Set<String>()
+        var keys = Set<ExactName>()
         for _ in 0 ..< count {
             let keyOffset = cursor.fileOffset
             let key = try readString("metadata key")
             guard !key.isEmpty else {
                 throw FormatError(.invalidHeader("empty metadata key"), at: .byte(keyOffset))
             }
-            guard keys.insert(key).inserted else {
+            guard keys.insert(ExactName(key)).inserted else {
                 throw FormatError(.duplicateName(key), at: .key(key))
             }
             let type = try readType(of: key)
@@ -269,7 +270,7 @@ private struct HeaderParser {
     mutating func readTensorInfos(count: Int) throws -> [TensorInfoEntry] {
         var entries: [TensorInfoEntry] = []
         entries.reserveCapacity(count)
-        var names = Set<String>()
+        var names = Set<ExactName>()
         for _ in 0 ..< count {
             let name = try readString("tensor name")
             let location = FormatError.Location.tensor(name)
@@ -283,7 +284,7 @@ private struct HeaderParser {
                 throw FormatError(.invalidHeader("tensor name contains a NUL byte (ggml would cut the name there)"),
                                   at: location)
             }
-            guard names.insert(name).inserted else {
+            guard names.insert(ExactName(name)).inserted else {
                 throw FormatError(.duplicateName(name), at: location)
             }
 
@@ -295,7 +296,7 @@ private struct HeaderParser {
             for axis in 0 ..< Int(dimensionCount) {
                 let raw = try readLength("dimension \(axis) of tensor '\(name)'")
                 guard let dimension = Int(fileValue: raw) else {
-                    throw FormatError(.invalidShape("ne[\(axis)] = \(raw) is negative as the int64 ggml reads"), at: location)
+                    throw FormatError(.invalidShape("ne[\(axis)] = \(Int64(bitPattern: raw)) is negative (ggml reads ne as int64)"), at: location)
                 }
                 ne.append(dimension)
             }

@@ -8,7 +8,10 @@
 public enum NpyReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
         try attributing(to: file.path) {
-            let header = try file.withBytes { bytes in try NpyHeader.parse(bytes) }
+            let header = try file.withBytes { bytes in
+                if let error = FileSniffer.notFormat("npy", bytes) { throw error }
+                return try NpyHeader.parse(bytes)
+            }
             let name = stem(of: file.path)
             try checkDataLength(header, available: file.size - header.dataOffset, origin: header.dataOffset)
             let region = FileRegion(file: file, offset: header.dataOffset, count: header.dataByteCount)

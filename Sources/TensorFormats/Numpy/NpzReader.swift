@@ -12,6 +12,7 @@
 /// - Stored little-endian C-ordered members are lent straight from the mapping (zero-copy).
 public enum NpzReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
+        if let error = file.withBytes({ FileSniffer.notFormat("npz", $0) }) { throw error.inFile(file.path) }
         let archive = try ZipArchive(file: file)
         return try attributing(to: file.path) {
             var tensors: [Tensor] = []
@@ -31,11 +32,11 @@ public enum NpzReader {
     }
 
     private static func member(_ entry: ZipEntry) throws -> (Tensor, [String]) {
-        guard entry.name.hasSuffix(".npy"), entry.name.count > 4 else {
+        guard entry.name.hasNameSuffix(".npy"), entry.name.utf8.count > 4 else {
             throw FormatError(.unsupportedFormat("npz member '\(entry.name)' is not an .npy array (connkit reads only *.npy members)"),
                               at: .member(entry.name))
         }
-        let name = String(entry.name.dropLast(4))
+        let name = String(decoding: entry.name.utf8.dropLast(4), as: UTF8.self)  // valid: ".npy" is ASCII
         // Inflate only the header: its size from the first 12 bytes, then exactly that much.
         let headerSize = try entry.withPrefix(12) { prefix in try NpyHeader.headerSize(prefix) }
         let header = try entry.withPrefix(headerSize) { prefix in try NpyHeader.parse(prefix) }

@@ -164,7 +164,8 @@ struct PythonLiteralParser {
         for digit in digits {
             guard let shifted = Checked.multiply(value, 10),
                   let next = negative ? Checked.add(shifted, -Int(digit)) : Checked.add(shifted, Int(digit)) else {
-                throw FormatError(.overflow(what: "the npy header integer starting at byte \(origin + start)"),
+                let text = (negative ? "-" : "") + digits.map { String($0) }.joined()
+                throw FormatError(.overflow(what: "the npy header integer \(text.prefix(80)) (beyond int64)"),
                                   at: .byte(origin + start))
             }
             value = next

@@ -19,8 +19,9 @@ final class ONNXExternalData {
     private var files: [String: MappedFile] = [:]
 
     init(modelPath: String) {
-        let slash = modelPath.lastIndex(of: "/")
-        folder = slash.map { String(modelPath[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        // Paths are bytes (a `Character` can fuse a "/" with the scalar before it).
+        let slash = modelPath.utf8.lastIndex(of: UInt8(ascii: "/"))
+        folder = slash.map { String(modelPath.utf8[..<$0])! }.map { $0.isEmpty ? "/" : $0 } ?? "."
     }
 
     /// The tensor's bytes and the file that holds them.
@@ -58,10 +59,10 @@ final class ONNXExternalData {
 
     /// The path of `location` below the model's folder, refused when it leads out of it.
     private func resolve(_ location: String) throws -> String {
-        if location.hasPrefix("/") {
+        if location.hasNamePrefix("/") {
             throw FormatError(.refused("external data location '\(location)' is an absolute path; it must lie in the model's folder"))
         }
-        if location.split(separator: "/", omittingEmptySubsequences: true).contains("..") {
+        if location.utf8.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual("..".utf8) }) {
             throw FormatError(.refused("external data location '\(location)' has a '..' component; it must lie in the model's folder"))
         }
         let joined = folder == "/" ? "/" + location : folder + "/" + location
@@ -71,8 +72,9 @@ final class ONNXExternalData {
         guard let realFolder else {
             throw FormatError(.io(operation: "realpath", message: errnoText()), file: folder)
         }
-        let prefix = realFolder.hasSuffix("/") ? realFolder : realFolder + "/"
-        guard resolved.hasPrefix(prefix) else {
+        let prefix = realFolder.hasNameSuffix("/") ? realFolder : realFolder + "/"
+        // By bytes: `hasPrefix` would take ".../cafe\u{301}/" for the folder ".../café/" (canonically equal).
+        guard resolved.hasNamePrefix(prefix) else {
             throw FormatError(.refused(
                 "external data location '\(location)' resolves to \(resolved), outside the model's folder (a symbolic link)"))
         }

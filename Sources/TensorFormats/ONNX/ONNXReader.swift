@@ -40,6 +40,8 @@ import CProtobufC
 public enum ONNXReader {
     public static func read(_ file: MappedFile) throws -> Checkpoint {
         try attributing(to: file.path) {
+            // A model starts with a protobuf field tag, never with text or another format's magic.
+            if let error = file.withBytes({ FileSniffer.notFormat("ONNX", $0) }) { throw error }
             let message = try ONNXModelMessage(unpacking: file)
             if file.descriptor >= 0 { file.release(offset: 0, count: file.size) }
             return try checkpoint(message, path: file.path)

@@ -4,11 +4,17 @@
 /// older stream of pickles (`TorchLegacyReader`). Both describe their object with a pickle read by the
 /// restricted `Unpickler`; storages are referenced from it by key and stay in the mapped file. This file
 /// turns the unpickled object into a `Checkpoint`: names and metadata from `TorchStateTree`, tensor data
-/// as `TorchTensorData` views, tensors in the order their data lies in the file.
+/// as `TorchTensorData` views, tensors in the order their data lies in the file. What views materialise
+/// beyond the storage they cover is capped per checkpoint (`TorchMaterialization`, `ReadOptions`).
 public enum PyTorchReader {
-    public static func read(_ file: MappedFile) throws -> Checkpoint {
-        if file.withBytes({ isZip($0) }) { return try TorchZipReader.read(file) }
-        if file.withBytes({ TorchLegacyReader.hasMagic($0) }) { return try TorchLegacyReader.read(file) }
+    public static func read(_ file: MappedFile, options: ReadOptions = ReadOptions()) throws -> Checkpoint {
+        try read(file, budget: TorchMaterialization(limit: options.maxMaterializedBytes))
+    }
+
+    static func read(_ file: MappedFile, budget: TorchMaterialization) throws -> Checkpoint {
+        if file.withBytes({ isZip($0) }) { return try TorchZipReader.read(file, budget: budget) }
+        if file.withBytes({ TorchLegacyReader.hasMagic($0) }) { return try TorchLegacyReader.read(file, budget: budget) }
+        if let error = file.withBytes({ FileSniffer.notFormat("PyTorch", $0) }) { throw error.inFile(file.path) }
         let found = file.withBytes { TorchLegacyReader.hexPrefix($0) }
         throw FormatError(.badMagic(expected: "a zip archive (50 4b 03 04) or the legacy torch.save magic number",
                                     found: found), file: file.path, at: .byte(0))
@@ -23,16 +29,18 @@ public enum PyTorchReader {
     public static func isTorchArchive(_ file: MappedFile) -> Bool {
         guard let archive = try? ZipArchive(file: file) else { return false }
         return archive.entries.contains { entry in
-            let parts = entry.name.split(separator: "/", omittingEmptySubsequences: false)
-            return parts.count == 2 && parts[1] == "data.pkl"
+            let parts = entry.name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+            return parts.count == 2 && parts[1].elementsEqual("data.pkl".utf8)
         }
     }
 
     /// Reads a sharded checkpoint through its `pytorch_model.bin.index.json`, with the same checks as a
-    /// sharded safetensors checkpoint (every listed tensor in its shard, no shard tensor unlisted).
-    public static func readSharded(indexPath: String) throws -> Checkpoint {
-        try ShardedIndex.read(indexPath: indexPath, shardExtension: ".bin", format: .pytorch) { shard in
-            try read(MappedFile(path: shard))
+    /// sharded safetensors checkpoint (every listed tensor in its shard, no shard tensor unlisted). The
+    /// materialisation cap applies to all shards together.
+    public static func readSharded(indexPath: String, options: ReadOptions = ReadOptions()) throws -> Checkpoint {
+        let budget = TorchMaterialization(limit: options.maxMaterializedBytes)
+        return try ShardedIndex.read(indexPath: indexPath, shardExtension: ".bin", format: .pytorch) { shard in
+            try read(MappedFile(path: shard), budget: budget)
         }
     }
 
@@ -40,19 +48,21 @@ public enum PyTorchReader {
         bytes.count >= 4 && bytes[0] == 0x50 && bytes[1] == 0x4B && bytes[2] == 0x03 && bytes[3] == 0x04
     }
 
-    public static func read(path: String) throws -> Checkpoint {
-        try read(MappedFile(path: path))
+    public static func read(path: String, options: ReadOptions = ReadOptions()) throws -> Checkpoint {
+        try read(MappedFile(path: path), options: options)
     }
 
     /// Builds the checkpoint from an unpickled object. `locate` gives each storage's bytes in the file.
     /// `format` describes the container for the notes.
-    static func assemble(file: MappedFile, root: PickleValue, format: String,
+    static func assemble(file: MappedFile, root: PickleValue, format: String, budget: TorchMaterialization,
                          locate: (TorchStorageRef) throws -> TorchStorageLocation,
                          extraNotes: [String] = []) throws -> Checkpoint {
         let tree = try TorchStateTree(root: root, rootName: stem(of: file.path))
         var placed: [(tensor: Tensor, position: Int, index: Int)] = []
-        var storageUsers: [String: Int] = [:]
+        var storageUsers: [ExactName: Int] = [:]
         var strided = 0
+        var views: [TorchMaterialization.View] = []
+        views.reserveCapacity(tree.tensors.count)
         for (index, named) in tree.tensors.enumerated() {
             let ref = named.tensor
             let location: TorchStorageLocation
@@ -62,12 +72,15 @@ public enum PyTorchReader {
                                   at: .tensor(named.name))
             }
             let info = try TensorInfo(name: named.name, dtype: ref.dtype, shape: ref.logicalShape)
-            let data = TorchTensorData(file: file, storageStart: location.start, storageBytes: location.byteCount,
+            let data = TorchTensorData(file: file, name: named.name, storageStart: location.start, storageBytes: location.byteCount,
                                        tensor: ref, byteCount: info.byteCount, bigEndian: location.bigEndian)
             if !data.isContiguous { strided += 1 }
-            storageUsers[ref.storage.key, default: 0] += 1
-            placed.append((Tensor(info: info, data: data), data.touchedRange.offset, index))
+            storageUsers[ExactName(ref.storage.key), default: 0] += 1
+            let range = data.touchedRange
+            placed.append((Tensor(info: info, data: data), range.offset, index))
+            views.append(.init(name: named.name, start: range.offset, span: range.count, bytes: info.byteCount))
         }
+        try budget.charge(views)
         placed.sort { ($0.position, $0.index) < ($1.position, $1.index) }
         var notes = [format] + extraNotes + tree.notes
         let shared = storageUsers.values.filter { $0 > 1 }

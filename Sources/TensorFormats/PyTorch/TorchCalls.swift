@@ -3,19 +3,15 @@
 /// Nothing is looked up by name at run time: each allowed global has one behaviour written here, and
 /// the ones connkit cannot represent are refused with an error naming them.
 enum TorchCalls {
-    /// Views whose elements overlap (`expand`, stride 0) have more elements than their storage; their
-    /// materialised size is capped so a tiny file cannot ask for a huge buffer.
-    static let maxOverlappingViewBytes = 1 << 30
-    static let maxDimensions = 64
 
     // MARK: REDUCE
 
     static func call(_ callable: PickleValue, arguments: PickleValue, arena: PickleArena) throws -> PickleValue {
         guard case .global(let global) = callable else {
-            throw FormatError(.invalidHeader("malformed pickle: REDUCE calls a \(callable.typeName), expected an allowed global"))
+            throw FormatError(.invalidHeader("malformed pickle: REDUCE calls \(callable.aTypeName), expected an allowed global"))
         }
         guard case .tuple(let tuple) = arguments else {
-            throw FormatError(.invalidHeader("malformed pickle: arguments of \(global.qualifiedName) are a \(arguments.typeName), expected a tuple"))
+            throw FormatError(.invalidHeader("malformed pickle: arguments of \(global.qualifiedName) are \(arguments.aTypeName), expected a tuple"))
         }
         let args = tuple.items
         switch global {
@@ -69,10 +65,10 @@ enum TorchCalls {
 
     static func newObject(_ type: PickleValue, arguments: PickleValue, arena: PickleArena) throws -> PickleValue {
         guard case .global(let global) = type else {
-            throw FormatError(.invalidHeader("malformed pickle: NEWOBJ on a \(type.typeName), expected an allowed class"))
+            throw FormatError(.invalidHeader("malformed pickle: NEWOBJ on \(type.aTypeName), expected an allowed class"))
         }
         guard case .tuple(let tuple) = arguments else {
-            throw FormatError(.invalidHeader("malformed pickle: NEWOBJ arguments are a \(arguments.typeName)"))
+            throw FormatError(.invalidHeader("malformed pickle: NEWOBJ arguments are \(arguments.aTypeName)"))
         }
         switch global {
         case .orderedDict: return .dict(arena.newDict(.ordered))
@@ -98,7 +94,7 @@ enum TorchCalls {
     /// `_metadata` (module versions) as an attribute; attribute names are kept for the notes.
     static func build(_ object: PickleValue, state: PickleValue) throws {
         guard case .dict(let dict) = object else {
-            throw FormatError(.unsupportedFormat("setting the state of a \(object.typeName) (BUILD) is not supported"))
+            throw FormatError(.unsupportedFormat("setting the state of \(object.aTypeName) (BUILD) is not supported"))
         }
         var parts = [state]
         if case .tuple(let pair) = state, pair.items.count == 2 { parts = pair.items }
@@ -108,7 +104,7 @@ enum TorchCalls {
             case .dict(let attributes):
                 for (key, _) in attributes.entries { dict.attributes.append(key.textOrASCIIBytes ?? key.typeName) }
             default:
-                throw FormatError(.invalidHeader("malformed pickle: state of a dict is a \(part.typeName)"))
+                throw FormatError(.invalidHeader("malformed pickle: state of a dict is \(part.aTypeName)"))
             }
         }
     }
@@ -168,7 +164,7 @@ enum TorchCalls {
     /// the values, so they are refused.
     private static func checkTensorMetadata(_ value: PickleValue) throws {
         guard case .dict(let dict) = value else {
-            throw FormatError(.invalidHeader("malformed pickle: tensor metadata is a \(value.typeName)"))
+            throw FormatError(.invalidHeader("malformed pickle: tensor metadata is \(value.aTypeName)"))
         }
         for (key, flag) in dict.entries {
             if case .bool(false) = flag { continue }
@@ -179,12 +175,12 @@ enum TorchCalls {
     private static func tensor(storage: PickleValue, offset: PickleValue, sizes: PickleValue, strides: PickleValue,
                                dtype explicitDType: PickleValue?) throws -> TorchTensorRef {
         guard case .storage(let storage) = storage else {
-            throw FormatError(.invalidHeader("malformed pickle: tensor storage is a \(storage.typeName)"))
+            throw FormatError(.invalidHeader("malformed pickle: tensor storage is \(storage.aTypeName)"))
         }
         let dtype: DType
         if let explicitDType {
             guard case .global(.dtype(let name)) = explicitDType else {
-                throw FormatError(.invalidHeader("malformed pickle: tensor dtype is a \(explicitDType.typeName)"))
+                throw FormatError(.invalidHeader("malformed pickle: tensor dtype is \(explicitDType.aTypeName)"))
             }
             guard let mapped = DType(torchName: name) else {
                 throw FormatError(.unsupportedDType("torch.\(name)", reason: "connkit's dtype vocabulary has no equivalent"))
@@ -201,54 +197,23 @@ enum TorchCalls {
             throw FormatError(.unsupportedDType(dtype.rawValue, reason: "not a PyTorch element type"))
         }
         guard let offset = offset.intValue, offset >= 0 else {
-            throw FormatError(.invalidHeader("tensor storage offset is \(offset.displayText), expected an integer ≥ 0"))
+            throw FormatError(.invalidHeader("tensor storage offset is \(offset.displayText), expected an integer from 0 to \(Int.max)"))
         }
         let sizes = try integers(sizes, "size")
         let strides = try integers(strides, "stride")
-        guard sizes.count == strides.count else {
-            throw FormatError(.invalidShape("\(sizes.count) sizes but \(strides.count) strides"))
-        }
-        guard sizes.count <= maxDimensions else {
-            throw FormatError(.tooManyDimensions(count: sizes.count, limit: maxDimensions))
-        }
-        guard let elements = Checked.product(sizes), let logicalBytes = Checked.multiply(elements, elementSize) else {
-            throw FormatError(.overflow(what: "the element count of shape \(sizes)"))
-        }
-        if dtype == .f4, let last = sizes.last, Checked.multiply(last, 2) == nil {
-            throw FormatError(.overflow(what: "the f4 element count of shape \(sizes)"))
-        }
-        // The storage must hold the last element the view can reach.
-        if elements > 0 {
-            var lastIndex = offset
-            for (size, stride) in zip(sizes, strides) {
-                guard let step = Checked.multiply(size - 1, stride), let next = Checked.add(lastIndex, step) else {
-                    throw FormatError(.overflow(what: "the extent of a view with sizes \(sizes), strides \(strides) and offset \(offset)"))
-                }
-                lastIndex = next
-            }
-            guard let endElement = Checked.add(lastIndex, 1), let endByte = Checked.multiply(endElement, elementSize) else {
-                throw FormatError(.overflow(what: "the byte extent of a view with sizes \(sizes) and strides \(strides)"))
-            }
-            guard endByte <= storage.viewByteCount else {
-                throw FormatError(.truncated(what: "storage '\(storage.key)' for a view with sizes \(sizes), strides \(strides) and offset \(offset)",
-                                             needed: endByte, available: storage.viewByteCount))
-            }
-            if logicalBytes > storage.viewByteCount, logicalBytes > maxOverlappingViewBytes {
-                throw FormatError(.limitExceeded(what: "size of a view with overlapping elements (strides \(strides))",
-                                                 value: "\(logicalBytes) bytes", limit: "\(maxOverlappingViewBytes) bytes"))
-            }
-        }
-        return TorchTensorRef(storage: storage, dtype: dtype, elementSize: elementSize, storageOffset: offset,
-                              sizes: sizes, strides: strides)
+        // Views whose elements overlap (`expand`, stride 0) or that share a storage are capped per checkpoint
+        // when the checkpoint is assembled (`TorchMaterialization`), not here.
+        return try TorchTensorRef(storage: storage, dtype: dtype, elementSize: elementSize, storageOffset: offset,
+                                  sizes: sizes, strides: strides)
     }
 
     private static func integers(_ value: PickleValue, _ what: String) throws -> [Int] {
         guard let items = value.sequenceItems else {
-            throw FormatError(.invalidShape("tensor \(what)s are a \(value.typeName), expected a tuple of integers"))
+            throw FormatError(.invalidShape("tensor \(what)s are \(value.aTypeName), expected a tuple of integers"))
         }
         return try items.map { item in
             guard let number = item.intValue, number >= 0 else {
-                throw FormatError(.invalidShape("tensor \(what) \(item.displayText) is not an integer ≥ 0"))
+                throw FormatError(.invalidShape("tensor \(what) \(item.displayText) is not an integer from 0 to \(Int.max)"))
             }
             return number
         }
@@ -301,6 +266,6 @@ enum TorchCalls {
     }
 
     private static func argument(_ global: TorchGlobal, _ value: PickleValue) -> FormatError {
-        FormatError(.invalidHeader("malformed pickle: '\(global.qualifiedName)' called with a \(value.typeName)"))
+        FormatError(.invalidHeader("malformed pickle: '\(global.qualifiedName)' called with \(value.aTypeName)"))
     }
 }

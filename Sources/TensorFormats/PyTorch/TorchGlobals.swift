@@ -153,7 +153,11 @@ enum TorchGlobal: Equatable {
 
     /// The allowed global `module.name`, or nil when it is not on the allow-list.
     static func resolve(module: String, name: String) -> TorchGlobal? {
-        if blockedModules.contains(module) { return nil }
-        return allowed["\(module).\(name)"]
+        if blockedModules.contains(where: { $0.isSameName(as: module) }) { return nil }
+        // Python looks globals up by their exact text: a canonically equivalent spelling (the Kelvin sign
+        // for "K", say) is another name, not on the list, though `String` hashing would find the entry.
+        let qualified = "\(module).\(name)"
+        guard let index = allowed.index(forKey: qualified), allowed[index].key.isSameName(as: qualified) else { return nil }
+        return allowed[index].value
     }
 }

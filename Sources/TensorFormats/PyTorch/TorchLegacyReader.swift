@@ -23,7 +23,7 @@ enum TorchLegacyReader {
         return bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 }
     }
 
-    static func read(_ file: MappedFile) throws -> Checkpoint {
+    static func read(_ file: MappedFile, budget: TorchMaterialization) throws -> Checkpoint {
         try attributing(to: file.path) {
             let arena = PickleArena()
             defer { arena.tearDown() }
@@ -66,8 +66,8 @@ enum TorchLegacyReader {
             }
             let locations = try storageLocations(file, keys: storageKeys, dataStart: dataStart, referenced: referenced)
             return try PyTorchReader.assemble(file: file, root: root, format: "legacy torch.save format (pickles followed by raw storages)",
-                                              locate: { storage in
-                guard let location = locations[storage.key] else {
+                                              budget: budget, locate: { storage in
+                guard let location = locations[ExactName(storage.key)] else {
                     throw FormatError(.notFound("data of storage '\(storage.key)' (not in the storage key list)"))
                 }
                 return TorchStorageLocation(start: location.start + storage.viewByteOffset,
@@ -78,27 +78,28 @@ enum TorchLegacyReader {
 
     /// Walks the storage section: each key's i64 element count and data, in key-list order.
     private static func storageLocations(_ file: MappedFile, keys: [String], dataStart: Int,
-                                         referenced: StorageTable) throws -> [String: (start: Int, byteCount: Int)] {
-        var locations: [String: (start: Int, byteCount: Int)] = [:]
+                                         referenced: StorageTable) throws -> [ExactName: (start: Int, byteCount: Int)] {
+        var locations: [ExactName: (start: Int, byteCount: Int)] = [:]
         var position = dataStart
         try file.withBytes { bytes in
             var cursor = ByteCursor(bytes)
             try cursor.seek(to: dataStart)
             for key in keys {
-                guard let storage = referenced.storages[key] else {
+                guard let storage = referenced.storages[ExactName(key)] else {
                     throw FormatError(.inconsistent("storage key '\(key)' is listed but no tensor uses it"),
                                       at: .byte(cursor.fileOffset))
                 }
-                guard locations[key] == nil else { throw FormatError(.duplicateName("storage key '\(key)'")) }
+                guard locations[ExactName(key)] == nil else { throw FormatError(.duplicateName("storage key '\(key)'")) }
                 let countOffset = cursor.fileOffset
-                let declared = try cursor.readU64("element count of storage '\(key)'")
-                guard declared == UInt64(storage.elementCount) else {
-                    throw FormatError(.sizeMismatch(expected: storage.elementCount, found: Int(clamping: declared)),
-                                      at: .byte(countOffset))
+                // torch writes the count as a signed int64 (`struct.pack('<q', …)`).
+                let declared = Int64(bitPattern: try cursor.readU64("element count of storage '\(key)'"))
+                guard declared == Int64(storage.elementCount) else {
+                    throw FormatError(.inconsistent("storage '\(key)' holds \(declared) elements here but the object pickle "
+                        + "declares \(storage.elementCount)"), at: .byte(countOffset))
                 }
                 let start = cursor.fileOffset
                 try cursor.skip(storage.byteCount, "data of storage '\(key)'")
-                locations[key] = (start, storage.byteCount)
+                locations[ExactName(key)] = (start, storage.byteCount)
                 position = cursor.fileOffset
             }
         }
@@ -119,17 +120,17 @@ enum TorchLegacyReader {
 
 /// Storages named by persistent ids, first declaration per key (later ones must agree on the byte length).
 final class StorageTable {
-    private(set) var storages: [String: TorchStorageRef] = [:]
+    private(set) var storages: [ExactName: TorchStorageRef] = [:]
     private(set) var order: [String] = []
 
     func add(_ storage: TorchStorageRef) throws {
-        if let first = storages[storage.key] {
+        if let first = storages[ExactName(storage.key)] {
             guard first.byteCount == storage.byteCount else {
                 throw FormatError(.inconsistent("storage '\(storage.key)' is declared with \(first.byteCount) and \(storage.byteCount) bytes"))
             }
             return
         }
-        storages[storage.key] = storage
+        storages[ExactName(storage.key)] = storage
         order.append(storage.key)
     }
 }

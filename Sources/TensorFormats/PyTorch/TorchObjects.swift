@@ -18,7 +18,7 @@ struct TorchStorageRef {
     /// Parses a persistent id. `legacy` files have the sixth `view_metadata` element.
     init(persistentID pid: PickleValue, legacy: Bool) throws {
         guard case .tuple(let tuple) = pid else {
-            throw FormatError(.invalidHeader("persistent id is a \(pid.typeName), expected a tuple"))
+            throw FormatError(.invalidHeader("persistent id is \(pid.aTypeName), expected a tuple"))
         }
         let items = tuple.items
         guard let tag = items.first, tag.textOrASCIIBytes == "storage" else {
@@ -30,7 +30,7 @@ struct TorchStorageRef {
             throw FormatError(.invalidHeader("storage persistent id has \(items.count) elements, expected \(expected)"))
         }
         guard case .global(let storageType) = items[1] else {
-            throw FormatError(.invalidHeader("storage type is a \(items[1].typeName), expected a storage class"))
+            throw FormatError(.invalidHeader("storage type is \(items[1].aTypeName), expected a storage class"))
         }
         switch storageType {
         case .untypedStorage:
@@ -47,15 +47,15 @@ struct TorchStorageRef {
             throw FormatError(.invalidHeader("'\(storageType.qualifiedName)' is not a storage class"))
         }
         guard let key = items[2].textOrASCIIBytes else {
-            throw FormatError(.invalidHeader("storage key is a \(items[2].typeName), expected a string"))
+            throw FormatError(.invalidHeader("storage key is \(items[2].aTypeName), expected a string"))
         }
         self.key = key
         // items[3] is the device the storage lived on ('cpu', 'cuda:0'): its bytes are in the file either way.
         guard let count = items[4].intValue, count >= 0 else {
-            throw FormatError(.invalidHeader("storage '\(key)' has element count \(items[4].displayText), expected an integer ≥ 0"))
+            throw FormatError(.invalidHeader("storage '\(key)' has element count \(items[4].displayText), expected an integer from 0 to \(Int.max)"))
         }
         guard let bytes = Checked.multiply(count, elementSize) else {
-            throw FormatError(.overflow(what: "the byte length of storage '\(key)'"))
+            throw FormatError(.overflow(what: "the byte length of storage '\(key)' (\(count) elements of \(elementSize) bytes)"))
         }
         elementCount = count
         byteCount = bytes
@@ -80,15 +80,18 @@ struct TorchStorageRef {
         } else if legacy, case .none = items[5] {
             // No view: the whole storage.
         } else if legacy {
-            throw FormatError(.invalidHeader("storage '\(key)' view metadata is a \(items[5].typeName)"))
+            throw FormatError(.invalidHeader("storage '\(key)' view metadata is \(items[5].aTypeName)"))
         }
         viewByteOffset = viewOffset
         viewByteCount = viewCount
     }
 }
 
-/// A tensor rebuilt from a pickle: a strided view of one storage. Nothing is read until its bytes are needed.
+/// A tensor rebuilt from a pickle: a strided view of one storage, checked against it when built. Nothing
+/// is read until its bytes are needed.
 struct TorchTensorRef {
+    static let maxDimensions = 64
+
     let storage: TorchStorageRef
     let dtype: DType
     /// torch's element size for `dtype` (1 for float4_e2m1fn_x2, which holds two f4 values).
@@ -98,6 +101,75 @@ struct TorchTensorRef {
     /// torch's sizes and strides (in elements), outermost first.
     let sizes: [Int]
     let strides: [Int]
+    /// The storage offset in bytes: at most the storage's byte length, for every view (empty ones too).
+    let offsetBytes: Int
+    /// Bytes from the first element to just past the last one the view can reach (0 for an empty view):
+    /// `offsetBytes + extentBytes` never passes the end of the storage.
+    let extentBytes: Int
+    /// Bytes of the view's elements in row-major order (`elements × elementSize`).
+    let logicalBytes: Int
+
+    /// Checks the view against its storage, as torch's `set_` does for a non-empty view (the last element
+    /// it can reach lies inside the storage) and, stricter than torch, for an empty one too (its offset lies
+    /// inside the storage or at its end): no later arithmetic on the offset can overflow or leave the
+    /// storage. Every size, stride and offset is a non-negative `Int` here; all arithmetic is checked.
+    init(storage: TorchStorageRef, dtype: DType, elementSize: Int, storageOffset offset: Int, sizes: [Int],
+         strides: [Int]) throws {
+        guard sizes.count == strides.count else {
+            throw FormatError(.invalidShape("\(sizes.count) sizes but \(strides.count) strides"))
+        }
+        guard sizes.count <= TorchTensorRef.maxDimensions else {
+            throw FormatError(.tooManyDimensions(count: sizes.count, limit: TorchTensorRef.maxDimensions))
+        }
+        guard let elements = Checked.product(sizes), let logicalBytes = Checked.multiply(elements, elementSize) else {
+            throw FormatError(.overflow(what: "the element count of shape \(sizes)"))
+        }
+        if dtype == .f4, let last = sizes.last, Checked.multiply(last, 2) == nil {
+            throw FormatError(.overflow(what: "the f4 element count of shape \(sizes)"))
+        }
+        guard let offsetBytes = Checked.multiply(offset, elementSize) else {
+            throw FormatError(.overflow(what: "the byte offset of storage offset \(offset) (\(elementSize)-byte elements)"))
+        }
+        // Only for messages: built when an error is thrown, not for every tensor.
+        var view: String { "a view with sizes \(sizes), strides \(strides) and offset \(offset)" }
+        var extentBytes = 0
+        if elements > 0 {
+            // The storage must hold the last element the view can reach.
+            var lastIndex = offset
+            for (size, stride) in zip(sizes, strides) {
+                guard let step = Checked.multiply(size - 1, stride), let next = Checked.add(lastIndex, step) else {
+                    throw FormatError(.overflow(what: "the extent of \(view)"))
+                }
+                lastIndex = next
+            }
+            guard let endElement = Checked.add(lastIndex, 1), let endByte = Checked.multiply(endElement, elementSize) else {
+                throw FormatError(.overflow(what: "the byte extent of \(view)"))
+            }
+            guard endByte <= storage.viewByteCount else {
+                throw FormatError(.truncated(what: "storage '\(storage.key)' for \(view)", needed: endByte,
+                                             available: storage.viewByteCount))
+            }
+            extentBytes = endByte - offsetBytes
+        } else if offsetBytes > storage.viewByteCount {
+            throw FormatError(.truncated(what: "storage '\(storage.key)' for the empty \(view.dropFirst(2))",
+                                         needed: offsetBytes, available: storage.viewByteCount))
+        }
+        self.storage = storage
+        self.dtype = dtype
+        self.elementSize = elementSize
+        self.storageOffset = offset
+        self.sizes = sizes
+        self.strides = strides
+        self.offsetBytes = offsetBytes
+        self.extentBytes = extentBytes
+        self.logicalBytes = logicalBytes
+    }
+
+    /// A storage saved on its own: its elements as a 1-D tensor (bytes for an untyped storage).
+    init(wholeStorage storage: TorchStorageRef) throws {
+        try self.init(storage: storage, dtype: storage.dtype ?? .u8, elementSize: storage.elementSize, storageOffset: 0,
+                      sizes: [storage.viewByteCount / storage.elementSize], strides: [1])
+    }
 
     /// The row-major shape connkit reports (f4: torch's last size counts pairs of values).
     var logicalShape: [Int] {
@@ -124,7 +196,15 @@ extension PickleValue {
         case .string(let text): "'\(text)'"
         case .bool(let flag): flag ? "True" : "False"
         case .float(let value): String(value)
-        default: "a \(typeName)"
+        case .bigInt(let digits): TorchStateTree.bigIntText(digits)
+        default: aTypeName
         }
+    }
+
+    /// The type with its article, for messages: "an int", "a tuple", "None".
+    var aTypeName: String {
+        if case .none = self { return "None" }
+        let name = typeName
+        return (name.first.map { "aeiouAEIOU".contains($0) } == true ? "an " : "a ") + name
     }
 }

@@ -28,8 +28,9 @@ struct TorchStateTree {
     private var visits = 0
     private var revisits = 0
     private var seenContainers: Set<ObjectIdentifier> = []
-    private var tensorNames: Set<String> = []
-    private var metadataKeys: Set<String> = []
+    /// Names are bytes: "café" (NFC) and "cafe\u{301}" (NFD) are two keys, as in the Python dict.
+    private var tensorNames: Set<ExactName> = []
+    private var metadataKeys: Set<ExactName> = []
     private var onPath: Set<ObjectIdentifier> = []
     private var attributeNames: [String] = []
     private var attributeOwners = 0
@@ -48,7 +49,8 @@ struct TorchStateTree {
                 + " from tensor names (the state dict is nested in it)")
         }
         if !attributeNames.isEmpty {
-            let unique = attributeNames.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            var seen = Set<ExactName>()
+            let unique = attributeNames.filter { seen.insert(ExactName($0)).inserted }
             notes.append("ignored the attribute\(unique.count > 1 ? "s" : "") \(unique.map { "'\($0)'" }.joined(separator: ", "))"
                 + " of \(attributeOwners) dict\(attributeOwners > 1 ? "s" : "") (nn.Module keeps per-module version numbers there)")
         }
@@ -75,11 +77,9 @@ struct TorchStateTree {
         case .tensor(let tensor):
             try addTensor(name, tensor)
         case .storage(let storage):
-            // A bare storage: its elements as a 1-D tensor (bytes for an untyped storage).
-            let tensor = TorchTensorRef(storage: storage, dtype: storage.dtype ?? .u8, elementSize: storage.elementSize,
-                                        storageOffset: 0, sizes: [storage.viewByteCount / storage.elementSize],
-                                        strides: [1])
-            try addTensor(name, tensor)
+            do { try addTensor(name, try TorchTensorRef(wholeStorage: storage)) } catch let error as FormatError {
+                throw error.at(.tensor(name))
+            }
         case .dict(let dict):
             let identity = ObjectIdentifier(dict)
             try enter(identity, name)
@@ -97,7 +97,7 @@ struct TorchStateTree {
             var stripKey: String?
             if mayStrip {
                 for (key, child) in dict.entries {
-                    guard let text = key.stringValue, TorchStateTree.wrapperKeys.contains(text),
+                    guard let text = key.stringValue, TorchStateTree.wrapperKeys.contains(where: { $0.isSameName(as: text) }),
                           case .dict = child, try containsTensor(child, depth: depth + 1) else { continue }
                     stripKey = text
                     break
@@ -105,7 +105,7 @@ struct TorchStateTree {
             }
             for (key, child) in dict.entries {
                 let keyText = try TorchStateTree.keyText(key, at: name)
-                if let stripKey, key.stringValue == stripKey {
+                if let stripKey, key.stringValue?.isSameName(as: stripKey) == true {
                     strippedWrappers.append(stripKey)
                     // The wrapped dict is walked as a new root so a nested wrapper can be stripped too.
                     try walk(child, path: [], depth: depth + 1, rootName: rootName, strippedWrappers: &strippedWrappers)
@@ -128,7 +128,7 @@ struct TorchStateTree {
                              strippedWrappers: &strippedWrappers)
         default:
             guard let scalar = TorchStateTree.scalarMetadata(value) else {
-                throw FormatError(.invalidHeader("a \(value.typeName) cannot be listed"), at: .key(name))
+                throw FormatError(.invalidHeader("\(value.aTypeName) cannot be listed"), at: .key(name))
             }
             try addMetadata(name, scalar)
         }
@@ -156,12 +156,12 @@ struct TorchStateTree {
     }
 
     private mutating func addTensor(_ name: String, _ tensor: TorchTensorRef) throws {
-        guard tensorNames.insert(name).inserted else { throw FormatError(.duplicateName(name), at: .tensor(name)) }
+        guard tensorNames.insert(ExactName(name)).inserted else { throw FormatError(.duplicateName(name), at: .tensor(name)) }
         tensors.append(NamedTensor(name: name, tensor: tensor))
     }
 
     private mutating func addMetadata(_ key: String, _ value: MetadataValue) throws {
-        guard metadataKeys.insert(key).inserted else { throw FormatError(.duplicateName(key), at: .key(key)) }
+        guard metadataKeys.insert(ExactName(key)).inserted else { throw FormatError(.duplicateName(key), at: .key(key)) }
         metadata.append(MetadataEntry(key, value))
     }
 

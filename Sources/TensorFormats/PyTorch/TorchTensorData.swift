@@ -10,29 +10,37 @@ import Darwin
 /// A contiguous little-endian view is a plain range of the file (zero-copy, `fileRegion` set). Anything
 /// else — transposed or sliced views, views sharing a storage with other tensors, big-endian storages — is
 /// gathered into row-major little-endian order only inside `withBytes`, so listing never touches data.
-/// The view was validated against the storage when it was built (`TorchCalls`).
+/// The view was validated against the storage when it was built (`TorchTensorRef.init`): its offset and
+/// extent in bytes lie inside the storage, whose bytes lie inside the file (checked by the container
+/// reader), so the ranges below need no arithmetic that could overflow.
 struct TorchTensorData: TensorData {
     let file: MappedFile
+    /// The tensor's name, for errors raised while its bytes are gathered.
+    let name: String
     /// Absolute file offset and byte length of the storage.
     let storageStart: Int
     let storageBytes: Int
     let dtype: DType
     let elementSize: Int
-    let storageOffset: Int
+    /// Byte offset of the view's first element in the storage, and the bytes up to past its last one.
+    let offsetBytes: Int
+    let extentBytes: Int
     let sizes: [Int]
     let strides: [Int]
     let byteCount: Int
     /// The storage holds big-endian elements (`byteorder` = big).
     let bigEndian: Bool
 
-    init(file: MappedFile, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
+    init(file: MappedFile, name: String, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
          bigEndian: Bool) {
         self.file = file
+        self.name = name
         self.storageStart = storageStart
         self.storageBytes = storageBytes
         dtype = tensor.dtype
         elementSize = tensor.elementSize
-        storageOffset = tensor.storageOffset
+        offsetBytes = tensor.offsetBytes
+        extentBytes = tensor.extentBytes
         sizes = tensor.sizes
         strides = tensor.strides
         self.byteCount = byteCount
@@ -50,31 +58,36 @@ struct TorchTensorData: TensorData {
         return true
     }
 
-    /// Byte range of the storage the view can touch (offset of its first element to past its last).
+    /// Byte range of the file the view can touch (its first element to past its last; empty for an empty view).
     var touchedRange: (offset: Int, count: Int) {
-        guard byteCount > 0 else { return (storageStart, 0) }
-        var last = storageOffset
-        for (size, stride) in zip(sizes, strides) { last += (size - 1) * stride }
-        return (storageStart + storageOffset * elementSize, (last + 1 - storageOffset) * elementSize)
+        (storageStart + offsetBytes, extentBytes)
     }
 
     var fileRegion: FileRegion? {
         guard !bigEndian || dtype.swapUnit == 1, isContiguous else { return nil }
-        return FileRegion(file: file, offset: storageStart + storageOffset * elementSize, count: byteCount)
+        // Contiguous: the row-major bytes are exactly the extent (nothing at all for an empty view).
+        return FileRegion(file: file, offset: storageStart + offsetBytes, count: byteCount)
     }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if let region = fileRegion {
             return try file.withBytes(offset: region.offset, count: region.count, body)
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: 16)
-        defer { buffer.deallocate() }
-        let output = UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< byteCount])
-        file.withBytes(offset: storageStart, count: storageBytes) { storage in
-            gather(from: storage, into: output)
+        // Non-contiguous views materialise `byteCount` bytes: the checkpoint's materialisation cap
+        // (`TorchMaterialization`) bounds what they add beyond the storage bytes in the file.
+        // malloc, not Swift's allocator (which aborts): a failure is an error naming the file and tensor.
+        guard let raw = malloc(max(byteCount, 1)) else {
+            throw FormatError(.limitExceeded(what: "memory for a strided view (sizes \(sizes), strides \(strides))",
+                                             value: "\(byteCount) bytes", limit: "what the system could allocate"),
+                              file: file.path, at: .tensor(name))
         }
-        if bigEndian { TorchTensorData.swapBytes(output, unit: dtype.swapUnit) }
-        return try body(UnsafeRawBufferPointer(output))
+        defer { free(raw) }
+        let buffer = UnsafeMutableRawBufferPointer(start: raw, count: byteCount)
+        try file.withBytes(offset: storageStart, count: storageBytes) { storage in
+            gather(from: storage, into: buffer)
+        }
+        if bigEndian { TorchTensorData.swapBytes(buffer, unit: dtype.swapUnit) }
+        return try body(UnsafeRawBufferPointer(buffer))
     }
 
     func release() {
@@ -96,7 +109,7 @@ struct TorchTensorData: TensorData {
                 dims.append((size, stride))
             }
         }
-        let base = source + storageOffset * elementSize
+        let base = source + offsetBytes
         // The kernel for the innermost one or two dimensions, called once per index of the outer ones.
         let inner: (_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) -> Void
         let innerBytes: Int

@@ -17,13 +17,13 @@
 enum TorchZipReader {
     static let supportedVersions: ClosedRange<Int> = 1 ... 10
 
-    static func read(_ file: MappedFile) throws -> Checkpoint {
+    static func read(_ file: MappedFile, budget: TorchMaterialization) throws -> Checkpoint {
         let archive = try ZipArchive(file: file)
         return try attributing(to: file.path) {
-            guard let first = archive.entries.first, let slash = first.name.firstIndex(of: "/") else {
+            guard let first = archive.entries.first, let slash = first.name.utf8.firstIndex(of: UInt8(ascii: "/")) else {
                 throw FormatError(.notFound("a torch.save archive folder (members named '<name>/data.pkl')"))
             }
-            let prefix = String(first.name[...slash])
+            let prefix = String(first.name.utf8[...slash])!  // ends at an ASCII byte: a scalar boundary
             guard let pickle = archive.entry(named: prefix + "data.pkl") else {
                 throw FormatError(.notFound("member '\(prefix)data.pkl'"))
             }
@@ -47,13 +47,13 @@ enum TorchZipReader {
             if bigEndian { notes.append("big-endian storages (byteorder 'big'), byte-swapped when read") }
             // Storage records by key, looked up once per tensor (a state dict can have 100,000 of them).
             let dataPrefix = prefix + "data/"
-            var records: [String: ZipEntry] = [:]
-            for entry in archive.entries where entry.name.hasPrefix(dataPrefix) {
-                records[String(entry.name.dropFirst(dataPrefix.count))] = entry
+            var records: [ExactName: ZipEntry] = [:]
+            for entry in archive.entries where entry.name.hasNamePrefix(dataPrefix) {
+                records[ExactName(String(entry.name.utf8.dropFirst(dataPrefix.utf8.count))!)] = entry
             }
-            return try PyTorchReader.assemble(file: file, root: root, format: "torch.save zip archive",
+            return try PyTorchReader.assemble(file: file, root: root, format: "torch.save zip archive", budget: budget,
                                               locate: { storage in
-                try locate(storage, record: records[storage.key], name: dataPrefix + storage.key, bigEndian: bigEndian)
+                try locate(storage, record: records[ExactName(storage.key)], name: dataPrefix + storage.key, bigEndian: bigEndian)
             }, extraNotes: notes)
         }
     }

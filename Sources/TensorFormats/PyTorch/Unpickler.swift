@@ -96,10 +96,7 @@ struct Unpickler {
             }
         case Op.frame:
             let length = try cursor.readU64("frame length")
-            guard length <= UInt64(cursor.remaining) else {
-                throw FormatError(.truncated(what: "pickle frame", needed: Int(clamping: length),
-                                             available: cursor.remaining))
-            }
+            guard length <= UInt64(cursor.remaining) else { throw pastTheEnd("pickle frame", length) }
         case Op.mark:
             guard marks.count < limits.maxNesting else { throw nesting() }
             marks.append(stack.count)
@@ -121,8 +118,10 @@ struct Unpickler {
             let count = Int(try cursor.readU8("LONG1 length"))
             try push(Unpickler.decodeLong(try cursor.readBytes(count, "LONG1 digits")))
         case Op.long4:
-            let count = Int(try cursor.readU32("LONG4 length"))
-            try push(Unpickler.decodeLong(try cursor.readBytes(count, "LONG4 digits")))
+            // A signed 4-byte count, as CPython reads it ("LONG pickle has negative byte count").
+            let count = Int32(bitPattern: try cursor.readU32("LONG4 length"))
+            guard count >= 0 else { throw invalid("LONG4 with negative byte count \(count)") }
+            try push(Unpickler.decodeLong(try cursor.readBytes(Int(count), "LONG4 digits")))
         case Op.binFloat:
             try push(.float(Double(bitPattern: try cursor.readU64("BINFLOAT argument").byteSwapped)))
         case Op.binUnicode: try push(.string(try readString(length: UInt64(try cursor.readU32("BINUNICODE length")))))
@@ -172,7 +171,7 @@ struct Unpickler {
         case Op.emptySet: try push(.set(arena.newList()))
         case Op.addItems:
             let items = try popMark()
-            guard case .set(let set) = try top() else { throw invalid("ADDITEMS on a \(try top().typeName)") }
+            guard case .set(let set) = try top() else { throw invalid("ADDITEMS on \(try top().aTypeName)") }
             set.items.append(contentsOf: items)
         case Op.frozenSet:
             let set = arena.newList()
@@ -268,12 +267,12 @@ struct Unpickler {
     }
 
     private func appendTarget(_ opcode: String) throws -> PickleList {
-        guard case .list(let list) = try top() else { throw invalid("\(opcode) on a \(try top().typeName)") }
+        guard case .list(let list) = try top() else { throw invalid("\(opcode) on \(try top().aTypeName)") }
         return list
     }
 
     private func setItemTarget(_ opcode: String) throws -> PickleDict {
-        guard case .dict(let dict) = try top() else { throw invalid("\(opcode) on a \(try top().typeName)") }
+        guard case .dict(let dict) = try top() else { throw invalid("\(opcode) on \(try top().aTypeName)") }
         return dict
     }
 
@@ -308,17 +307,20 @@ struct Unpickler {
     // MARK: - Inline arguments
 
     private mutating func readBytes(length: UInt64) throws -> [UInt8] {
-        guard length <= UInt64(cursor.remaining) else {
-            throw FormatError(.truncated(what: "pickle bytes", needed: Int(clamping: length), available: cursor.remaining))
-        }
+        guard length <= UInt64(cursor.remaining) else { throw pastTheEnd("pickle bytes", length) }
         return Array(try cursor.readBytes(Int(length), "pickle bytes"))
     }
 
     private mutating func readString(length: UInt64) throws -> String {
-        guard length <= UInt64(cursor.remaining) else {
-            throw FormatError(.truncated(what: "pickle string", needed: Int(clamping: length), available: cursor.remaining))
-        }
+        guard length <= UInt64(cursor.remaining) else { throw pastTheEnd("pickle string", length) }
         return try cursor.readUTF8(Int(length), "pickle string")
+    }
+
+    /// A declared length beyond the remaining bytes; one that does not even fit an `Int` is named in full.
+    private func pastTheEnd(_ what: String, _ length: UInt64) -> FormatError {
+        let needed = Int(exactly: length)
+        return FormatError(.truncated(what: needed == nil ? "\(what) of \(length) bytes" : what,
+                                      needed: needed ?? Int.max, available: cursor.remaining))
     }
 
     /// A newline-terminated UTF-8 line (GLOBAL arguments), without the newline.

@@ -40,13 +40,14 @@ public enum SafetensorsReader {
     /// by data offset, and the absolute offset of the data section.
     static func parseHeader(_ bytes: UnsafeRawBufferPointer, fileSize: Int) throws -> ([MetadataEntry], [Entry], Int) {
         var cursor = ByteCursor(bytes)
+        if bytes.count < 8, let error = FileSniffer.notFormat("safetensors", bytes) { throw error }
         let declared = try cursor.readU64("header length")
         guard let headerLength = Int(fileValue: declared), headerLength <= maxHeaderSize else {
-            throw FormatError(.limitExceeded(what: "header length", value: String(declared), limit: String(maxHeaderSize)),
+            throw FileSniffer.notFormat("safetensors", bytes) ?? FormatError(.limitExceeded(what: "header length", value: String(declared), limit: String(maxHeaderSize)),
                               at: .byte(0))
         }
         guard headerLength <= cursor.remaining else {
-            throw FormatError(.truncated(what: "header", needed: headerLength, available: cursor.remaining), at: .byte(8))
+            throw FileSniffer.notFormat("safetensors", bytes) ?? FormatError(.truncated(what: "header", needed: headerLength, available: cursor.remaining), at: .byte(8))
         }
         let headerBytes = try cursor.readBytes(headerLength, "header")
         guard String(validatingUTF8Bytes: headerBytes) != nil else {
@@ -85,7 +86,7 @@ public enum SafetensorsReader {
                                   at: .tensor(entry.info.name))
             }
             guard entry.begin == expectedBegin else {
-                throw FormatError(.badOffset(expected: expectedBegin, found: entry.begin), at: .tensor(entry.info.name))
+                throw FormatError(.badOffset(expected: expectedBegin, found: UInt64(entry.begin)), at: .tensor(entry.info.name))
             }
             guard entry.end - entry.begin == entry.info.byteCount else {
                 throw FormatError(.sizeMismatch(expected: entry.info.byteCount, found: entry.end - entry.begin),
@@ -138,7 +139,8 @@ public enum SafetensorsReader {
         }
         guard let begin = offsets[0].intValue, let end = offsets[1].intValue, begin >= 0, end >= 0 else {
             if offsets.contains(where: { $0.uint64Value != nil && $0.intValue == nil }) {
-                throw FormatError(.overflow(what: "data offsets"), at: .tensor(name))
+                throw FormatError(.overflow(what: "data offsets [\(offsets.map { $0.serialized() }.joined(separator: ", "))]"),
+                                  at: .tensor(name))
             }
             throw fail("data offsets must be non-negative integers")
         }

@@ -34,23 +34,25 @@ public enum ShardedIndex {
         guard let weightMap = json["weight_map"]?.objectMembers else {
             throw FormatError(.invalidHeader("the index has no \"weight_map\" object"), file: indexPath)
         }
-        let folder = indexPath.lastIndex(of: "/").map { String(indexPath[...$0]) } ?? ""
+        let folder = indexPath.utf8.lastIndex(of: UInt8(ascii: "/")).map { String(indexPath.utf8[...$0])! } ?? ""
 
         // Tensor names and shard file names are separate name spaces: a tensor may be called like a file.
-        var shardOf: [String: String] = [:]
-        var shardSet = Set<String>()
+        // Names are bytes (the JSON parser already refused byte-identical duplicates): the tensor -> shard
+        // map and the shard set are keyed by exact UTF-8 bytes, the shards read in byte order.
+        var shardOfTensor: [ExactName: String] = [:]
+        var shardSet = Set<ExactName>()
         for member in weightMap {
             guard let shard = member.value.stringValue else {
                 throw FormatError(.invalidHeader("weight_map value is not a file name"), file: indexPath, at: .tensor(member.key))
             }
             try checkShardName(shard, extension: shardExtension, indexPath: indexPath, tensor: member.key)
-            shardSet.insert(shard)
-            shardOf[member.key] = shard
+            shardSet.insert(ExactName(shard))
+            shardOfTensor[ExactName(member.key)] = shard
         }
-        let shardNames = shardSet.sorted()
+        let shardNames = shardSet.map(\.string).sorted { $0.precedesName($1) }
 
         var tensors: [Tensor] = []
-        var found = Set<String>()
+        var found = Set<ExactName>()
         var metadata = (json["metadata"]?.objectMembers ?? []).map { MetadataEntry($0.key, metadataValue($0.value)) }
         var notes: [String] = []
         for shard in shardNames {
@@ -66,22 +68,22 @@ public enum ShardedIndex {
             }
             notes += checkpoint.notes.map { "\(shard): \($0)" }
             for tensor in checkpoint.tensors {
-                guard let listed = shardOf[tensor.name] else {
+                guard let listed = shardOfTensor[ExactName(tensor.name)] else {
                     throw FormatError(.inconsistent("tensor is in shard \(shard) but missing from the index's weight_map"),
                                       file: indexPath, at: .tensor(tensor.name))
                 }
-                guard listed == shard else {
+                guard listed.isSameName(as: shard) else {
                     throw FormatError(.inconsistent("the index puts it in \(listed) but it is (also) in \(shard)"),
                                       file: indexPath, at: .tensor(tensor.name))
                 }
-                guard found.insert(tensor.name).inserted else {
+                guard found.insert(ExactName(tensor.name)).inserted else {
                     throw FormatError(.duplicateName(tensor.name), file: folder + shard, at: .tensor(tensor.name))
                 }
                 tensors.append(Tensor(info: tensor.info, data: tensor.data, file: shard))
             }
         }
-        for member in weightMap where !found.contains(member.key) {
-            throw FormatError(.inconsistent("listed in weight_map for \(shardOf[member.key] ?? "?") but not in that shard"),
+        for member in weightMap where !found.contains(ExactName(member.key)) {
+            throw FormatError(.inconsistent("listed in weight_map for \(shardOfTensor[ExactName(member.key)] ?? "?") but not in that shard"),
                               file: indexPath, at: .tensor(member.key))
         }
         return Checkpoint(path: indexPath, format: format, metadata: metadata, tensors: tensors, notes: notes,
@@ -89,10 +91,13 @@ public enum ShardedIndex {
     }
 
     private static func checkShardName(_ name: String, extension ext: String, indexPath: String, tensor: String) throws {
-        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
-        let unsafe = name.isEmpty || name.hasPrefix("/") || name.contains("\\") || name.contains("\0")
-            || parts.contains(where: { $0 == ".." || $0.isEmpty })
-        guard !unsafe, name.hasSuffix(ext) else {
+        // By bytes, as the file system splits paths: `Character`s would hide a "/" behind a prepended
+        // scalar ("a\u{600}/../x" splits into "a\u{600}/.." and "x") and miss the ".." component.
+        let bytes = name.utf8
+        let parts = bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        let unsafe = bytes.isEmpty || bytes.first == UInt8(ascii: "/") || bytes.contains(UInt8(ascii: "\\"))
+            || bytes.contains(0) || parts.contains(where: { $0.isEmpty || $0.elementsEqual("..".utf8) })
+        guard !unsafe, name.hasNameSuffix(ext) else {
             throw FormatError(.refused("shard name \"\(name)\" must be a relative path inside the index's folder ending in \(ext)"),
                               file: indexPath, at: .tensor(tensor))
         }

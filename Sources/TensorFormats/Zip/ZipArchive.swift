@@ -82,7 +82,7 @@ public struct ZipArchive: Sendable {
     }
 
     public func entry(named name: String) -> ZipEntry? {
-        entries.first(where: { $0.name == name })
+        entries.first(where: { $0.name.isSameName(as: name) })
     }
 
     // MARK: - Parsing
@@ -91,15 +91,6 @@ public struct ZipArchive: Sendable {
         var entries: [ZipEntry]
         var isZip64: Bool
         var directoryOffset: Int
-    }
-
-    private struct Directory {
-        var entryCount: Int
-        var offset: Int
-        var size: Int
-        /// Where the central directory must end: the Zip64 end record or the end record.
-        var end: Int
-        var isZip64: Bool
     }
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, file: MappedFile, maxInflatedBytes: Int) throws -> Parsed {
@@ -113,12 +104,12 @@ public struct ZipArchive: Sendable {
         }
         var entries: [ZipEntry] = []
         entries.reserveCapacity(directory.entryCount)
-        var names = Set<String>()
+        var names = Set<ExactName>()
         var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[directory.offset ..< directory.offset + directory.size]),
                                 origin: directory.offset)
         for index in 0 ..< directory.entryCount {
             let central = try CentralHeader(&cursor, index: index)
-            guard names.insert(central.name).inserted else {
+            guard names.insert(ExactName(central.name)).inserted else {
                 throw FormatError(.duplicateName(central.name), at: .byte(central.headerOffset))
             }
             let entry = try validatedEntry(central, index: index, bytes: bytes, directoryOffset: directory.offset,
@@ -132,138 +123,6 @@ public struct ZipArchive: Sendable {
         }
         try checkNoOverlap(entries)
         return Parsed(entries: entries, isZip64: directory.isZip64, directoryOffset: directory.offset)
-    }
-
-    /// Finds the end record (and the Zip64 records when present) and returns the directory's extent.
-    private static func locateDirectory(_ bytes: UnsafeRawBufferPointer) throws -> Directory {
-        let size = bytes.count
-        guard size >= endRecordSize else {
-            throw FormatError(.truncated(what: "zip end of central directory record", needed: endRecordSize,
-                                         available: size), at: .byte(0))
-        }
-        let lowest = max(0, size - endRecordSize - maxCommentLength)
-        var position = size - endRecordSize
-        var endRecord: Int?
-        var misfit: (position: Int, commentLength: Int)?
-        while position >= lowest {
-            if bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self) == UInt32(0x0605_4b50).littleEndian {
-                let commentLength = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: position + 20, as: UInt16.self)))
-                if position + endRecordSize + commentLength == size {
-                    endRecord = position
-                    break
-                }
-                if misfit == nil { misfit = (position, commentLength) }
-            }
-            position -= 1
-        }
-        guard let endOffset = endRecord else {
-            if let misfit {
-                throw FormatError(.invalidHeader(
-                    "the zip end record declares a \(misfit.commentLength)-byte comment but \(size - misfit.position - endRecordSize) bytes follow it"),
-                    at: .byte(misfit.position))
-            }
-            throw FormatError(.badMagic(expected: "a zip end of central directory record (PK\\5\\6) in the last \(size - lowest) bytes",
-                                        found: "none"), at: .byte(lowest))
-        }
-
-        var cursor = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[endOffset ..< size]), origin: endOffset)
-        try cursor.skip(4)
-        let disk = try cursor.readU16("zip end record")
-        let directoryDisk = try cursor.readU16("zip end record")
-        let entriesHere = try cursor.readU16("zip end record")
-        let entryCount = try cursor.readU16("zip end record")
-        let directorySize = try cursor.readU32("zip end record")
-        let directoryOffset = try cursor.readU32("zip end record")
-
-        // Zip64: a locator immediately before the end record points at the Zip64 end record.
-        let locatorOffset = endOffset - zip64LocatorSize
-        if locatorOffset >= 0,
-           bytes.loadUnaligned(fromByteOffset: locatorOffset, as: UInt32.self) == UInt32(0x0706_4b50).littleEndian {
-            return try zip64Directory(bytes, locatorOffset: locatorOffset,
-                                      classic: (disk, directoryDisk, entriesHere, entryCount, directorySize, directoryOffset))
-        }
-        guard disk == 0, directoryDisk == 0, entriesHere == entryCount else {
-            throw FormatError(.unsupportedFormat("multi-disk zip archives are not supported (disk \(disk), directory on disk \(directoryDisk), \(entriesHere) of \(entryCount) entries here)"),
-                              at: .byte(endOffset))
-        }
-        return try checkedDirectory(count: Int(entryCount), offset: Int(directoryOffset), size: Int(directorySize),
-                                    end: endOffset, isZip64: false)
-    }
-
-    private static func zip64Directory(
-        _ bytes: UnsafeRawBufferPointer, locatorOffset: Int,
-        classic: (disk: UInt16, directoryDisk: UInt16, entriesHere: UInt16, entries: UInt16, size: UInt32, offset: UInt32)
-    ) throws -> Directory {
-        var locator = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[locatorOffset ..< locatorOffset + zip64LocatorSize]),
-                                 origin: locatorOffset)
-        try locator.skip(4)
-        let recordDisk = try locator.readU32("zip64 locator")
-        let recordOffsetValue = try locator.readU64("zip64 locator")
-        let diskCount = try locator.readU32("zip64 locator")
-        guard recordDisk == 0, diskCount <= 1 else {
-            throw FormatError(.unsupportedFormat("multi-disk zip archives are not supported (zip64 locator: \(diskCount) disks)"),
-                              at: .byte(locatorOffset))
-        }
-        guard let recordOffset = Int(fileValue: recordOffsetValue),
-              recordOffset <= locatorOffset - zip64EndRecordFixedSize else {
-            throw FormatError(.truncated(what: "zip64 end of central directory record at byte \(recordOffsetValue)",
-                                         needed: zip64EndRecordFixedSize, available: max(0, locatorOffset - Int(clamping: recordOffsetValue))),
-                              at: .byte(locatorOffset))
-        }
-        var record = ByteCursor(UnsafeRawBufferPointer(rebasing: bytes[recordOffset ..< locatorOffset]), origin: recordOffset)
-        let signature = try record.readU32("zip64 end record")
-        guard signature == 0x0606_4b50 else {
-            throw FormatError(.badMagic(expected: "zip64 end record signature 0x06064b50", found: hexLiteral(signature)),
-                              at: .byte(recordOffset))
-        }
-        let recordSize = try record.readU64("zip64 end record")
-        // The record (12 bytes + its declared size) must end exactly at the locator.
-        guard recordSize >= 44, let recordEnd = Int(fileValue: recordSize).flatMap({ Checked.add($0, recordOffset + 12) }),
-              recordEnd == locatorOffset else {
-            throw FormatError(.invalidHeader(
-                "the zip64 end record declares \(recordSize) bytes but \(locatorOffset - recordOffset - 12) lie before the locator"),
-                at: .byte(recordOffset + 4))
-        }
-        try record.skip(4) // made by, needed
-        let disk = try record.readU32("zip64 end record")
-        let directoryDisk = try record.readU32("zip64 end record")
-        let entriesHere = try record.readU64("zip64 end record")
-        let entries = try record.readU64("zip64 end record")
-        let directorySize = try record.readU64("zip64 end record")
-        let directoryOffset = try record.readU64("zip64 end record")
-        guard disk == 0, directoryDisk == 0, entriesHere == entries else {
-            throw FormatError(.unsupportedFormat("multi-disk zip archives are not supported (zip64 end record)"),
-                              at: .byte(recordOffset))
-        }
-        // Where the classic record holds a real value (not the sentinel) it must agree with the Zip64 one.
-        func agree(_ classicValue: UInt64, _ sentinel: UInt64, _ zip64Value: UInt64, _ what: String) throws {
-            if classicValue != sentinel && classicValue != zip64Value {
-                throw FormatError(.inconsistent(
-                    "the zip end record says the \(what) is \(classicValue) but the zip64 end record says \(zip64Value)"),
-                    at: .byte(recordOffset))
-            }
-        }
-        try agree(UInt64(classic.entries), 0xFFFF, entries, "entry count")
-        try agree(UInt64(classic.size), 0xFFFF_FFFF, directorySize, "central directory size")
-        try agree(UInt64(classic.offset), 0xFFFF_FFFF, directoryOffset, "central directory offset")
-        guard let count = Int(fileValue: entries), let offset = Int(fileValue: directoryOffset),
-              let size = Int(fileValue: directorySize) else {
-            throw FormatError(.overflow(what: "the zip64 central directory extent"), at: .byte(recordOffset))
-        }
-        return try checkedDirectory(count: count, offset: offset, size: size, end: recordOffset, isZip64: true)
-    }
-
-    private static func checkedDirectory(count: Int, offset: Int, size: Int, end: Int, isZip64: Bool) throws -> Directory {
-        guard offset <= end, size <= end - offset else {
-            throw FormatError(.truncated(what: "zip central directory (\(size) bytes at byte \(offset))", needed: size,
-                                         available: max(0, end - min(offset, end))), at: .byte(min(offset, end)))
-        }
-        guard offset + size == end else {
-            throw FormatError(.invalidHeader(
-                "\(end - offset - size) unexplained bytes between the zip central directory (ending at byte \(offset + size)) and the end record at byte \(end)"),
-                at: .byte(offset + size))
-        }
-        return Directory(entryCount: count, offset: offset, size: size, end: end, isZip64: isZip64)
     }
 
     /// Reads the local header of `central`, checks it against the central entry and locates the data.
@@ -306,8 +165,8 @@ public struct ZipArchive: Sendable {
             let dataOffset = cursor.fileOffset
 
             try checkFlags(flags, at: start + 6, member: name)
-            guard method == central.methodCode else {
-                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.methodCode)"),
+            guard method == central.method.rawValue else {
+                throw fail(.inconsistent("the local header says compression method \(method), the central directory \(central.method.rawValue)"),
                            at: start + 8)
             }
             guard (flags & 0x8) == (central.flags & 0x8) else {
@@ -472,7 +331,6 @@ struct CentralHeader {
     let name: String
     let rawName: [UInt8]
     let flags: UInt16
-    let methodCode: UInt16
     let method: ZipEntry.Method
     let crc32: UInt32
     let compressedSize: Int
@@ -489,7 +347,7 @@ struct CentralHeader {
         }
         try cursor.skip(4) // made by, needed
         flags = try cursor.readU16("central directory header")
-        methodCode = try cursor.readU16("central directory header")
+        let methodCode = try cursor.readU16("central directory header")
         try cursor.skip(4) // time, date
         crc32 = try cursor.readU32("central directory header")
         let compressed32 = try cursor.readU32("central directory header")

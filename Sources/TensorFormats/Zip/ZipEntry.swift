@@ -1,5 +1,6 @@
 import CConnkit
 import CZlib
+import Synchronization
 
 /// One member of a `ZipArchive`, validated: its data lies at `dataOffset ..< dataOffset + compressedSize`
 /// in `file`, inside the file and overlapping no other member.
@@ -10,19 +11,18 @@ public struct ZipEntry: Sendable {
     }
 
     /// State shared by the entries of one archive: the file and which stored members passed their CRC check.
-    final class Shared: @unchecked Sendable {
+    final class Shared: Sendable {
         let file: MappedFile
         let maxInflatedBytes: Int
-        private var verified = Set<Int>()
-        private let lock = Mutex()
+        private let verified = Mutex(Set<Int>())
 
         init(file: MappedFile, maxInflatedBytes: Int) {
             self.file = file
             self.maxInflatedBytes = maxInflatedBytes
         }
 
-        func isVerified(_ index: Int) -> Bool { lock.locked { verified.contains(index) } }
-        func markVerified(_ index: Int) { lock.locked { _ = verified.insert(index) } }
+        func isVerified(_ index: Int) -> Bool { verified.withLock { $0.contains(index) } }
+        func markVerified(_ index: Int) { verified.withLock { _ = $0.insert(index) } }
     }
 
     let shared: Shared

@@ -63,22 +63,11 @@ public final class ZipWriter {
         let flags: UInt16 = isASCII ? 0 : 0x0800
         let headerOffset = output.position
 
-        try output.writeLE(UInt32(0x0403_4b50))
-        try output.writeLE(UInt16(45))
-        try output.writeLE(flags)
-        try output.writeLE(UInt16(0)) // stored
-        try output.writeLE(UInt16(0)) // time
-        try output.writeLE(ZipWriter.dosDate)
-        try output.writeLE(UInt32(0)) // CRC-32, patched below
-        try output.writeLE(UInt32(0xFFFF_FFFF))
-        try output.writeLE(UInt32(0xFFFF_FFFF))
-        try output.writeLE(UInt16(rawName.count))
-        try output.writeLE(UInt16(20))
-        try output.write(rawName)
-        try output.writeLE(UInt16(0x0001))
-        try output.writeLE(UInt16(16))
-        try output.writeLE(UInt64(size))
-        try output.writeLE(UInt64(size))
+        // Local header: signature, needed, flags, method (stored), time, date, CRC-32 (patched below), both
+        // sizes in the Zip64 extra (id 1, 16 bytes) that follows the name.
+        try write([.u32(0x0403_4b50), .u16(45), .u16(flags), .u16(0), .u16(0), .u16(ZipWriter.dosDate),
+                   .u32(0), .u32(0xFFFF_FFFF), .u32(0xFFFF_FFFF), .u16(UInt16(rawName.count)), .u16(20),
+                   .bytes(rawName), .u16(0x0001), .u16(16), .u64(UInt64(size)), .u64(UInt64(size))])
 
         let dataStart = output.position
         try produce(output)
@@ -108,61 +97,49 @@ public final class ZipWriter {
                 extra.append(UInt64(member.headerOffset))
                 offset32 = 0xFFFF_FFFF
             }
-            try output.writeLE(UInt32(0x0201_4b50))
-            try output.writeLE(UInt16(0x032D)) // made by: unix, version 4.5
-            try output.writeLE(UInt16(45))
-            try output.writeLE(member.flags)
-            try output.writeLE(UInt16(0))
-            try output.writeLE(UInt16(0))
-            try output.writeLE(ZipWriter.dosDate)
-            try output.writeLE(member.crc32)
-            try output.writeLE(size32)
-            try output.writeLE(size32)
-            try output.writeLE(UInt16(member.rawName.count))
-            try output.writeLE(UInt16(extra.isEmpty ? 0 : 4 + 8 * extra.count))
-            try output.writeLE(UInt16(0)) // comment
-            try output.writeLE(UInt16(0)) // disk
-            try output.writeLE(UInt16(0)) // internal attributes
-            try output.writeLE(ZipWriter.externalAttributes)
-            try output.writeLE(offset32)
-            try output.write(member.rawName)
-            if !extra.isEmpty {
-                try output.writeLE(UInt16(0x0001))
-                try output.writeLE(UInt16(8 * extra.count))
-                for value in extra { try output.writeLE(value) }
-            }
+            // Central header: signature, made by (unix, 4.5), needed, flags, method, time, date, CRC-32, sizes,
+            // name length, extra length, comment length, disk, internal and external attributes, offset.
+            try write([.u32(0x0201_4b50), .u16(0x032D), .u16(45), .u16(member.flags), .u16(0), .u16(0),
+                       .u16(ZipWriter.dosDate), .u32(member.crc32), .u32(size32), .u32(size32),
+                       .u16(UInt16(member.rawName.count)), .u16(UInt16(extra.isEmpty ? 0 : 4 + 8 * extra.count)),
+                       .u16(0), .u16(0), .u16(0), .u32(ZipWriter.externalAttributes), .u32(offset32),
+                       .bytes(member.rawName)]
+                      + (extra.isEmpty ? [] : [.u16(0x0001), .u16(UInt16(8 * extra.count))] + extra.map { .u64($0) }))
         }
         let directoryEnd = output.position
         var count = members.count
         var directorySize = directoryEnd - directoryOffset
         var offset = directoryOffset
         if count > ZipWriter.fileCountLimit || offset > ZipWriter.zip64Limit || directorySize > ZipWriter.zip64Limit {
-            try output.writeLE(UInt32(0x0606_4b50))
-            try output.writeLE(UInt64(44))
-            try output.writeLE(UInt16(45))
-            try output.writeLE(UInt16(45))
-            try output.writeLE(UInt32(0))
-            try output.writeLE(UInt32(0))
-            try output.writeLE(UInt64(count))
-            try output.writeLE(UInt64(count))
-            try output.writeLE(UInt64(directorySize))
-            try output.writeLE(UInt64(offset))
-            try output.writeLE(UInt32(0x0706_4b50))
-            try output.writeLE(UInt32(0))
-            try output.writeLE(UInt64(directoryEnd))
-            try output.writeLE(UInt32(1))
+            // Zip64 end record (size 44, made by and needed 4.5, disks 0, counts, directory size and offset),
+            // then its locator (disk 0, the record's offset, 1 disk).
+            try write([.u32(0x0606_4b50), .u64(44), .u16(45), .u16(45), .u32(0), .u32(0), .u64(UInt64(count)),
+                       .u64(UInt64(count)), .u64(UInt64(directorySize)), .u64(UInt64(offset)),
+                       .u32(0x0706_4b50), .u32(0), .u64(UInt64(directoryEnd)), .u32(1)])
             count = min(count, 0xFFFF)
             directorySize = min(directorySize, 0xFFFF_FFFF)
             offset = min(offset, 0xFFFF_FFFF)
         }
-        try output.writeLE(UInt32(0x0605_4b50))
-        try output.writeLE(UInt16(0))
-        try output.writeLE(UInt16(0))
-        try output.writeLE(UInt16(count))
-        try output.writeLE(UInt16(count))
-        try output.writeLE(UInt32(directorySize))
-        try output.writeLE(UInt32(offset))
-        try output.writeLE(UInt16(0))
+        // End record: disks 0, counts, directory size and offset, no comment.
+        try write([.u32(0x0605_4b50), .u16(0), .u16(0), .u16(UInt16(count)), .u16(UInt16(count)),
+                   .u32(UInt32(directorySize)), .u32(UInt32(offset)), .u16(0)])
+    }
+
+    /// A little-endian field of a zip record.
+    private enum Field {
+        case u16(UInt16), u32(UInt32), u64(UInt64), bytes([UInt8])
+    }
+
+    /// Writes a record's fields in order.
+    private func write(_ fields: [Field]) throws {
+        for field in fields {
+            switch field {
+            case .u16(let value): try output.writeLE(value)
+            case .u32(let value): try output.writeLE(value)
+            case .u64(let value): try output.writeLE(value)
+            case .bytes(let bytes): try output.write(bytes)
+            }
+        }
     }
 
     // MARK: - Read-back and patching of the temporary file

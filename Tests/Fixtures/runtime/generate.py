@@ -36,7 +36,8 @@ Layout (paths relative to this folder, or to --out):
       output_max_abs              max |output| (the issue's tolerance is 1e-4 of it)
   <case>/input.npy, <case>/output.npy
   <case>/<scheme>/model.safetensors [+ config.json]   or   <case>/mmproj/mmproj.gguf
-A case with `weights_from` in its notes reuses another case's checkpoints (same weights, another input).
+A case with `weights_from` in its notes reuses another case's checkpoints (same weights, another input): its
+output is computed with exactly the parameters those checkpoints hold.
 """
 import argparse
 import json
@@ -92,6 +93,13 @@ def make_case(spec, root, real, written):
     torch.manual_seed(0)
     built = spec.build(dims)
     built.module.eval()
+    if spec.weights_from and not real:
+        # Same weights, another input: build() seeds from the dimensions (tokens and grid included), so the
+        # reused case's parameters are loaded in place of this case's before the output is computed.
+        source_dims, source_weights = written[spec.weights_from][2:]
+        differing = {k for k in dims.keys() | source_dims.keys() if k not in ("tokens", "grid") and dims.get(k) != source_dims.get(k)}
+        assert not differing, f"{spec.name}: dims {sorted(differing)} differ from {spec.weights_from}'s, whose weights it reuses"
+        built.module.load_state_dict(source_weights, strict=True)
     x = features(spec.name, batch, tokens, dims["encoder"])
     with torch.inference_mode():
         y = built.run(x)
@@ -108,7 +116,7 @@ def make_case(spec, root, real, written):
     public_dims = {k: v for k, v in dims.items() if k not in INTERNAL_KEYS}
     checkpoints, configs = {}, {}
     if spec.weights_from and not real:
-        checkpoints, configs = written[spec.weights_from]
+        checkpoints, configs = written[spec.weights_from][:2]
     else:
         for checkpoint in spec.schemes(built.state, dims):
             files, config = checkpoint.write(root, f"{spec.name}/{checkpoint.scheme}")
@@ -116,7 +124,7 @@ def make_case(spec, root, real, written):
             configs[checkpoint.scheme] = config
             if real:
                 break  # the primary scheme only
-        written[spec.name] = (checkpoints, configs)
+        written[spec.name] = (checkpoints, configs, dims, {k: v.clone() for k, v in built.module.state_dict().items()})
     notes = list(spec.notes)
     if spec.weights_from:
         notes.insert(0, f"weights_from {spec.weights_from}")
@@ -198,6 +206,10 @@ def main():
     specs = [s for s in all_specs() if not args.only or s.name in args.only]
     if args.real:
         specs = [s for s in specs if s.real]
+    names = {s.name for s in specs}
+    for spec in specs:
+        if spec.weights_from and not args.real and spec.weights_from not in names:
+            parser.error(f"{spec.name} reuses {spec.weights_from}'s weights: add {spec.weights_from} to --only")
     root = os.path.abspath(args.out)
     os.makedirs(root, exist_ok=True)
     if not args.real and not args.only:

@@ -148,6 +148,8 @@ def corpus() -> dict[str, tuple[bytes, str]]:
         "tensor b at offset 0, on top of a")
     add("offset_first_not_zero", variant(infos=[tinfo("a", [4], F32, 32), tinfo("b", [32, 2], Q8_0, 64)]),
         "tensor a at offset 32, expected 0")
+    add("offset_u64_near_max", variant(infos=[BASE_INFOS[0], tinfo("b", [32, 2], Q8_0, (1 << 64) - 32)]),
+        "tensor b at offset 2^64-32 (aligned; the message must print it, not a clamped int64)")
     add("offset_misaligned", variant(infos=[BASE_INFOS[0], tinfo("b", [32, 2], Q8_0, 33)]),
         "tensor b at offset 33 with alignment 32")
     add("data_past_eof", variant(infos=[BASE_INFOS[0], tinfo("b", [32, 4], Q8_0, 32)]),
@@ -177,7 +179,9 @@ def find_libggml(explicit: str | None) -> str | None:
     if explicit:
         return explicit
     for pattern in ["/work/venv/lib/python3*/site-packages/llama_cpp/lib/libggml-base.so",
-                    "/work/venv/lib/python3*/site-packages/llama_cpp/lib/libggml.so"]:
+                    "/work/venv/lib/python3*/site-packages/llama_cpp/lib/libggml.so",
+                    "/work/main/venv/lib/python3*/site-packages/llama_cpp/lib/libggml-base.so",
+                    "/work/main/venv/lib/python3*/site-packages/llama_cpp/lib/libggml.so"]:
         found = sorted(glob.glob(pattern))
         if found:
             return found[0]
@@ -219,6 +223,18 @@ def main() -> None:
     if lib_path:
         lib = load_libggml(lib_path)
 
+    # Without libggml, keep ggml's verdicts from the last run that had it (the files are packed
+    # deterministically, so an unchanged name is an unchanged file).
+    previous = {}
+    if lib is None and (HERE / "manifest.json").exists():
+        previous = json.loads((HERE / "manifest.json").read_text())
+    previous_lib = previous.get("_references", {}).get("ggml", "not found")
+
+    def ggml_of(path: Path) -> str:
+        if lib is not None:
+            return ggml_verdict(lib, path)
+        return previous.get(path.name, {}).get("ggml", "not run")
+
     for old in HERE.glob("*.gguf"):
         old.unlink()
     base_path = HERE / "base.gguf"
@@ -227,17 +243,16 @@ def main() -> None:
     if lib is not None:
         assert ggml_verdict(lib, base_path) == "accepts", "the base file must be valid for ggml"
 
-    manifest = {"base.gguf": {"breaks": "nothing (valid)", "gguf_py": "accepts",
-                              "ggml": ggml_verdict(lib, base_path) if lib else "not run"}}
+    manifest = {"base.gguf": {"breaks": "nothing (valid)", "gguf_py": "accepts", "ggml": ggml_of(base_path)}}
     for name, (blob, what) in corpus().items():
         path = HERE / f"{name}.gguf"
         path.write_bytes(blob)
         manifest[path.name] = {
             "breaks": what,
             "gguf_py": gguf_py_verdict(path),
-            "ggml": ggml_verdict(lib, path) if lib else "not run",
+            "ggml": ggml_of(path),
         }
-    manifest["_references"] = {"gguf_py": "gguf 0.19.0 GGUFReader", "ggml": lib_path or "not found"}
+    manifest["_references"] = {"gguf_py": "gguf 0.19.0 GGUFReader", "ggml": lib_path or previous_lib}
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in HERE.glob("*.gguf"))
     print(f"wrote {len(manifest) - 1} files ({total} bytes); ggml: {lib_path or 'not found'}")

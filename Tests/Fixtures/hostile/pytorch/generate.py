@@ -4,7 +4,9 @@
 Run with the project venv:  /work/venv/bin/python generate.py
 Nothing here is ever loaded with a full unpickler: the generator only *writes* pickles (pickling an object
 whose __reduce__ names os.system calls nothing). Files that would run a command create a marker file named
-in MARKERS; the Swift tests check it never appears. Each file is one rejection class (see expected.json).
+in MARKERS; the Swift tests check it never appears. Each file is one rejection class (see expected.json:
+[FormatError kind, text the one-line message must contain (a global's name, a number as the file holds it),
+marker file]).
 """
 
 import collections
@@ -176,6 +178,27 @@ def main():
     archive("expanded_bomb.pt", torch_pickle({"w": Tensor(StorageID("0", 1), 0, (2**20, 2**20), (0, 0))}),
             {"0": floats(1)})
     expected["expanded_bomb.pt"] = ["limitExceeded", None, None]
+    # Empty views whose offset lies far past their 16-float storage (torch's set_ does not check the offset of
+    # an empty view; connkit does, so no later offset arithmetic can overflow or leave the storage).
+    archive("empty_view_offset_2p62.pt", torch_pickle({"w": Tensor(StorageID("0", 16), 2**62, (0, 4), (4, 1))}),
+            {"0": floats(16)})
+    expected["empty_view_offset_2p62.pt"] = ["overflow", None, None]
+    archive("empty_view_offset_1e9.pt", torch_pickle({"w": Tensor(StorageID("0", 16), 10**9, (0, 4), (4, 1))}),
+            {"0": floats(16)})
+    expected["empty_view_offset_1e9.pt"] = ["truncated", None, None]
+    # 100 stride-0 views of one 64-byte storage, each listing 1 GiB: 100 GiB from a ~15 KB file.
+    storage = StorageID("0", 16)
+    archive("stride0_views_100gib.bin",
+            torch_pickle({f"w{i}": Tensor(storage, i % 16, (2**14, 2**14), (0, 0)) for i in range(100)}),
+            {"0": floats(16)})
+    expected["stride0_views_100gib.bin"] = ["limitExceeded", None, None]
+    # A LONG4 integer whose byte count is -5 (CPython refuses: "LONG pickle has negative byte count").
+    archive("long4_negative_length.pt", b"\x80\x02\x8b" + struct.pack("<i", -5) + b".")
+    expected["long4_negative_length.pt"] = ["invalidHeader", "-5", None]
+    # A size beyond int64, pickled as a 9-byte LONG1: the message must print its value.
+    big_size = torch_pickle({"w": Tensor(StorageID("0", 4), 0, (2**64,), (1,))})
+    archive("size_beyond_int64.pt", big_size, {"0": floats(4)})
+    expected["size_beyond_int64.pt"] = ["invalidShape", "18446744073709551616", None]
     archive("missing_storage_record.pt", torch_pickle({"w": Tensor(StorageID("7", 4), 0, (4,), (1,))}),
             {"0": floats(4)})
     expected["missing_storage_record.pt"] = ["notFound", None, None]
@@ -214,10 +237,10 @@ def main():
     count_at = legacy.rindex(struct.pack("<q", 16))
     with open(out("legacy_storage_count_mismatch.pt"), "wb") as f:
         f.write(legacy[:count_at] + struct.pack("<q", 1 << 60) + legacy[count_at + 8:])
-    expected["legacy_storage_count_mismatch.pt"] = ["sizeMismatch", None, None]
+    expected["legacy_storage_count_mismatch.pt"] = ["inconsistent", str(1 << 60), None]
     with open(out("not_a_checkpoint.pt"), "wb") as f:
         f.write(b"GGUF\x03\x00\x00\x00 this is not a torch file")
-    expected["not_a_checkpoint.pt"] = ["badMagic", None, None]
+    expected["not_a_checkpoint.pt"] = ["notFormat", None, None]  # named for what it is: a GGUF file
 
     # torch's own weights-only loader refuses the same globals (it raises; nothing runs).
     for name, (kind, _, _) in expected.items():

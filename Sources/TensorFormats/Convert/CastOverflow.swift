@@ -1,0 +1,96 @@
+import Synchronization
+
+/// Finite values a cast to f16 or bf16 turns into ±inf, counted per tensor for every writer that casts
+/// (`convert --dtype`, `quantize`'s float types and f16 fallbacks): the one place that decides what
+/// overflows, words the warning, and — with `--strict` — turns it into an error before the file is
+/// committed, so nothing is written.
+public final class CastOverflow: Sendable {
+    /// One tensor whose cast overflowed.
+    public struct Entry: Sendable, Equatable {
+        public var tensor: String
+        public var target: DType
+        /// Finite values that became ±inf.
+        public var count: Int
+        /// The largest of them in magnitude.
+        public var largest: Float
+
+        public init(tensor: String, target: DType, count: Int, largest: Float) {
+            self.tensor = tensor
+            self.target = target
+            self.count = count
+            self.largest = largest
+        }
+    }
+
+    /// With `strict`, `finish(tensor:)` throws for a tensor that overflowed.
+    public let strict: Bool
+    /// Tensors finished, in order, and the counts of tensors still being cast.
+    private let state = Mutex<(finished: [Entry], open: [String: Entry])>(([], [:]))
+
+    public init(strict: Bool = false) {
+        self.strict = strict
+    }
+
+    /// The smallest finite |x| of f32 that rounds to ±inf in `target` (nearest even), or nil when no
+    /// finite f32 does.
+    public static func threshold(_ target: DType) -> Float? {
+        switch target {
+        case .f16: 65520  // halfway between 65504 and the next step: ties go to the even infinity
+        case .bf16: Float(bitPattern: 0x7F7F_8000)  // halfway between bf16's largest finite and inf
+        default: nil
+        }
+    }
+
+    /// Counts the values of `values` that a cast of tensor `tensor` to `target` turns into ±inf.
+    public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String) {
+        guard let limit = Self.threshold(target), let base = values.baseAddress, values.count > 0,
+              Cast.maxAbsFinite(base, count: values.count) >= limit else { return }
+        var count = 0
+        var largest: Float = 0
+        for value in values where value.isFinite && abs(value) >= limit {
+            count += 1
+            largest = max(largest, abs(value))
+        }
+        state.withLock { state in
+            var entry = state.open[tensor] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
+            entry.count += count
+            entry.largest = max(entry.largest, largest)
+            state.open[tensor] = entry
+        }
+    }
+
+    /// Closes `tensor`'s count (call once its values are all checked). With `strict`, a tensor that
+    /// overflowed is an error (exit status 1), thrown before its writer commits the file.
+    public func finish(tensor: String) throws(CastOverflowError) {
+        guard let entry = state.withLock({ $0.open.removeValue(forKey: tensor) }) else { return }
+        if strict { throw CastOverflowError(entry: entry) }
+        state.withLock { $0.finished.append(entry) }
+    }
+
+    /// The tensors that overflowed, in the order they were finished.
+    public var entries: [Entry] { state.withLock { $0.finished } }
+
+    /// One warning per tensor that overflowed.
+    public var warnings: [String] { entries.map { "tensor '\($0.tensor)': " + Self.describe($0, outcome: "became ±inf") } }
+
+    static func describe(_ entry: Entry, outcome: String) -> String {
+        let range = entry.target == .f16 ? "±65504" : "±3.39e38"
+        return "\(entry.count) value\(entry.count == 1 ? "" : "s") beyond the \(entry.target.rawValue) range (\(range)), "
+            + "up to \(entry.largest), \(outcome)"
+    }
+}
+
+/// `--strict`: a cast would turn finite values into ±inf (exit status 1; nothing is written).
+public struct CastOverflowError: ConnkitError, Equatable {
+    public var entry: CastOverflow.Entry
+
+    public init(entry: CastOverflow.Entry) {
+        self.entry = entry
+    }
+
+    public var failure: FailureClass { .checkFailed }
+    public var code: ErrorCode { .checkFailed }
+    public var description: String {
+        "tensor '\(entry.tensor)': " + CastOverflow.describe(entry, outcome: "would become ±inf (--strict refuses it; nothing written)")
+    }
+}
