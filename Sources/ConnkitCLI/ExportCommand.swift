@@ -56,7 +56,7 @@ struct Export: ParsableCommand {
     @Flag(help: "Print one JSON object (schema: schemas/export.schema.json).")
     var json = false
 
-    @Flag(help: "Print nothing on success and draw no progress bar (errors still go to stderr).")
+    @Flag(help: "Print no summary and draw no progress bar (warnings and errors are still printed).")
     var quiet = false
 
     func run() throws {
@@ -93,7 +93,7 @@ struct Export: ParsableCommand {
             throw CommandFailure.usage("nothing fixes the connector's token count (no encoder preset, config or --dim tokens=N gives it): pass --tokens T or --dynamic")
         }
         let scan = BackgroundValidation(valuesRequest)
-        var options = ExportOptions(tokens: count, producerVersion: Connkit.configuration.version)
+        var options = ExportOptions(tokens: count, producerVersion: Connkit.version)
         options.opset = opset
         options.precision = precision
         options.grid = parsedGrid
@@ -116,22 +116,18 @@ struct Export: ParsableCommand {
         }
         bar.finish()
         let report = scan.report
+        if !json { report.printWarnings() }  // with --json, the report's diagnostics
+        summary.warnings.forEach(printWarning)
         if json {
             emitJSON(Self.json(report, inputs: paths, summary: summary))
-            return
+        } else if !quiet {
+            emit(Self.text(report, summary))
         }
-        if !quiet {
-            for diagnostic in report.diagnostics where diagnostic.severity != .note {
-                writeStandardError("connkit: \(printable(diagnostic.line))\n")
-            }
-        }
-        for warning in summary.warnings { writeStandardError("connkit: warning: \(warning)\n") }
-        if !quiet { emit(Self.text(report, summary)) }
     }
 
     /// Prints the report of a connector that fails validation; the error to throw (exit status 1).
     private func failedValidation(_ report: ValidationReport) -> CheckFailed {
-        json ? emitJSON(Self.json(report, inputs: paths, summary: nil)) : emit(report.text)
+        json ? emitJSON(Self.json(report, inputs: paths, summary: nil)) : emit(report.text(style: .forStream(1)))
         return CheckFailed()
     }
 

@@ -157,6 +157,35 @@ import TensorFormats
         #expect(try CLI.run(Array(args.dropLast()) + ["--force", "--quiet"]).status == 0)
     }
 
+    /// On a terminal the progress line is drawn and erased; --quiet drops it and the summary, never a warning
+    /// (the validation's or the f16 cast's); --json draws no bar.
+    @Test func progressQuietAndWarnings() throws {
+        let scratch = try Scratch()
+        let folder = scratch.file("big")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = #"{"model_type": "llava", "hidden_size": 1024, "mm_hidden_size": 1024, "mm_projector_type": "linear"}"#
+        try Data(config.utf8).write(to: URL(fileURLWithPath: folder + "/config.json"))
+        var weight = [Float](repeating: 0.5, count: 1 << 20)
+        weight[3] = 70000  // beyond f16's range
+        let tensors = [("model.mm_projector.weight", [1024, 1024], weight), ("model.mm_projector.bias", [1024], [Float](repeating: 0, count: 1024))]
+        try CheckpointWriter(path: folder + "/model.safetensors").write(try tensors.map { name, shape, values in
+            OutputTensor(info: try TensorInfo(name: name, dtype: .f32, shape: shape)) { output in try values.withUnsafeBytes { try output.write($0) } }
+        }, metadata: [])
+        let line = ["export", folder, "--tokens", "4", "--dtype", "f16", "-o", scratch.file("big.onnx"), "--force"]
+        let overflow = "tensor 'model.mm_projector.weight': 1 value beyond the f16 range"  // after a coloured "warning:"
+
+        let plain = try CLI.run(line, terminal: .stderr)
+        #expect(plain.status == 0 && plain.stdout.contains("wrote \(scratch.file("big.onnx"))"), "\(plain.stderr)")
+        #expect(plain.stderr.hasPrefix("\rexporting  [") && plain.stderr.contains("100%"), "\(plain.stderr.debugDescription)")
+        #expect(plain.stderr.contains(overflow) && plain.stderr.contains("f16-overflow-risk"))
+        let quiet = try CLI.run(line + ["--quiet"], terminal: .stderr)
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty && !quiet.stderr.contains("exporting"), "\(quiet.stderr.debugDescription)")
+        #expect(quiet.stderr.contains(overflow) && quiet.stderr.contains("f16-overflow-risk"))
+        let json = try CLI.run(line + ["--json"], terminal: .stderr)
+        #expect(json.status == 0 && !json.stderr.contains("exporting"))
+        #expect(try CLI.json(json)["export"]?["warnings"]?.arrayValue?.count == 1)
+    }
+
     @Test func convertToOnnxPointsAtExport() throws {
         let scratch = try Scratch()
         let result = try CLI.run(["convert", Self.runtime + "/linear/llava/model.safetensors", scratch.file("out.onnx")])

@@ -11,7 +11,9 @@ import Glibc
 /// for every dtype it reads, special values and odd lengths included; the vector and portable C paths
 /// agree exactly.
 @Suite struct ValueBitsTests {
-    static let specials: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0, 1e-40, -1e-42, 65504, 65520, -70000,
+    /// Subnormals (about 1e-40 and -1e-42) written by their bits.
+    static let specials: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0, Float(bitPattern: 0x0001_16C2),
+                                    -Float(bitPattern: 0x0000_02CA), 65504, 65520, -70000,
                                     .greatestFiniteMagnitude, 3e38, 1, -1, 0.5]
 
     /// Deterministic values: a cycle through `specials` every `every` elements, pseudo-random otherwise.
@@ -64,10 +66,14 @@ import Glibc
             for range in [0 ..< values.count, (values.count / 3) ..< values.count] where !range.isEmpty {
                 let fast = try #require(ValueScanner.bitStats(tensor, range))
                 var slow = ValueStats()
-                try tensor.forEachFloatChunk(maxElements: 4096, in: range, f64: .saturating) { chunk, _ in
-                    ValueScanner.accumulate(UnsafeBufferPointer(chunk), into: &slow)
+                try tensor.forEachFloatChunk(maxElements: 4096, in: range, f64: .saturating) { chunk, first in
+                    ValueScanner.accumulate(UnsafeBufferPointer(chunk), offset: first, into: &slow)
                 }
                 #expect(Self.same(fast, slow), "\(dtype) \(name) \(range): \(fast) vs \(slow)")
+                // The whole scan: the stored bits for finite chunks, float32 (with positions) otherwise.
+                if range.lowerBound == 0, let scanned = try ValueScanner.scan([tensor]).first ?? nil {
+                    #expect(Self.same(scanned, slow) && scanned.nonFinitePositions == slow.nonFinitePositions, "\(dtype) \(name) scan")
+                }
             }
         }
     }

@@ -90,7 +90,7 @@ public enum ValueScanner {
         }
         let offset = region.offset + elements.lowerBound * width, count = elements.count * width
         var raw = ck_value_stats()
-        let first: Float? = region.file.withBytes(offset: offset, count: count) { bytes -> Float? in
+        let first: Float? = try? region.file.withBytes(offset: offset, count: count) { bytes -> Float? in
             guard let base = bytes.baseAddress, bytes.count == count else { return nil }
             switch tensor.dtype {
             case .f32:
