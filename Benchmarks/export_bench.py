@@ -3,8 +3,10 @@
 of 8192 x 8192, original names, config.json) exported by `connkit export` (release build): `--dtype f16
 --external-data` (the weights copied into OUT.onnx.data), `--dtype f16` embedded in the model, and f32
 (a cast to 2 GiB, external because it exceeds protobuf's 2 GiB), next to `cp` of the weights (the floor)
-and `cp` of a file the size of the f32 output, and the Python reference: the same weights loaded with
-safetensors and saved by onnx.save_model(save_as_external_data=True).
+and `cp` of a file the size of the f32 output, and the Python references: the same weights loaded with
+safetensors and saved by onnx.save_model(save_as_external_data=True), and the projector built in PyTorch
+with those weights and exported by torch.onnx.export (TorchScript, names kept, embedded; dynamo, external
+data).
 
 Wall time per case in N rounds, cases interleaved within each round and the page cache reset before every
 run (as Benchmarks/convert_bench.py does: dirty pages synced, clean ones dropped when root, the input read
@@ -41,6 +43,32 @@ graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "bench",
                           initializer=[numpy_helper.from_array(a, n) for n, a in tensors.items()])
 onnx.save_model(helper.make_model(graph), sys.argv[2], save_as_external_data=True, all_tensors_to_one_file=True,
                 location=sys.argv[2].rsplit("/", 1)[-1] + ".data")
+"""
+
+
+# What a user runs today: the module in PyTorch with the weights loaded, then torch.onnx.export. The
+# TorchScript exporter (dynamo=False, do_constant_folding=False: the names kept) traces one forward pass on 4
+# tokens and writes the weights embedded; the dynamo exporter (torch's default) writes them to external data.
+TORCH = r"""
+import sys, torch
+from safetensors.torch import load_file
+tensors = load_file(sys.argv[1])
+layers = len([n for n in tensors if n.endswith(".weight")])
+width = tensors["model.mm_projector.0.weight"].shape[1]
+modules = []
+for k in range(layers):
+    modules += ([torch.nn.GELU()] if k else []) + [torch.nn.Linear(width, width, dtype=torch.float16)]
+model = torch.nn.Sequential(*modules)
+model.load_state_dict({n.removeprefix("model.mm_projector."): a for n, a in tensors.items()})
+x = torch.zeros(1, 4, width, dtype=torch.float16)
+if sys.argv[3] == "torchscript":
+    axes = {0: "batch", 1: "tokens"}
+    torch.onnx.export(model, (x,), sys.argv[2], dynamo=False, do_constant_folding=False, opset_version=17,
+                      input_names=["image_features"], output_names=["connector_output"],
+                      dynamic_axes={"image_features": axes, "connector_output": axes})
+else:
+    torch.onnx.export(model, (x,), sys.argv[2], dynamo=True, external_data=True,
+                      dynamic_shapes=({0: torch.export.Dim("batch"), 1: torch.export.Dim("tokens")},))
 """
 
 
@@ -89,6 +117,10 @@ def main():
         ("connkit export (f32, external: > 2 GiB)", export + [out("f32.onnx")], [out("f32.onnx"), out("f32.onnx.data")]),
         ("safetensors + onnx.save_model (external)", [sys.executable, "-c", REFERENCE, weights, out("py.onnx")],
          [out("py.onnx"), out("py.onnx.data")]),
+        ("torch.onnx.export TorchScript (embedded)", [sys.executable, "-c", TORCH, weights, out("ts.onnx"), "torchscript"],
+         [out("ts.onnx")]),
+        ("torch.onnx.export dynamo (external)", [sys.executable, "-c", TORCH, weights, out("dyn.onnx"), "dynamo"],
+         [out("dyn.onnx"), out("dyn.onnx.data")]),
     ]
     print(f"connector: mlp{args.layers}x_gelu, {args.layers} x [{args.width}, {args.width}] f16, "
           f"{size / (1 << 30):.2f} GiB; {args.runs} rounds, cases interleaved within each round")
@@ -125,6 +157,8 @@ def main():
     print(f"export f16 embedded / cp weights:      {ratio('connkit export --dtype f16 (embedded)', 'cp weights (floor)'):.2f}x")
     print(f"export f32 / cp f32-sized file:        {ratio('connkit export (f32, external: > 2 GiB)', 'cp f32-sized file'):.2f}x")
     print(f"onnx.save_model / export f16 external: {ratio('safetensors + onnx.save_model (external)', 'connkit export --dtype f16 --external-data'):.2f}x")
+    print(f"torch TorchScript / export f16 embedded: {ratio('torch.onnx.export TorchScript (embedded)', 'connkit export --dtype f16 (embedded)'):.2f}x")
+    print(f"torch dynamo / export f16 external:    {ratio('torch.onnx.export dynamo (external)', 'connkit export --dtype f16 --external-data'):.2f}x")
     sys.exit(1 if failures else 0)
 
 
