@@ -155,6 +155,12 @@ import TensorFormats
         let again = try CLI.run(Array(args.dropLast()))
         #expect(again.status == 2 && again.stderr.contains("--force"))
         #expect(try CLI.run(Array(args.dropLast()) + ["--force", "--quiet"]).status == 0)
+        // A folder is refused as the output, --force or not, with a file name to give inside it.
+        try FileManager.default.createDirectory(atPath: scratch.file("folder.onnx"), withIntermediateDirectories: true)
+        let folder = try CLI.run(["export", Self.runtime + "/idefics2/hf", "--tokens", "36", "-o", scratch.file("folder.onnx"), "--force", "--json"])
+        let refusal = try CLI.json(folder)
+        #expect(folder.status == 2 && refusal["code"]?.stringValue == "output-exists")
+        #expect(folder.stderr.contains("folder.onnx/model.onnx"), "\(folder.stderr)")
     }
 
     /// On a terminal the progress line is drawn and erased; --quiet drops it and the summary, never a warning
