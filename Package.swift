@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "TensorFormats", targets: ["TensorFormats"]),
         .library(name: "Quantization", targets: ["Quantization"]),
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
+        .library(name: "Deploy", targets: ["Deploy"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
         .library(name: "ConnectorExport", targets: ["ConnectorExport"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
@@ -33,6 +34,8 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/Quantization"),
         // Typed connector graphs, built-in families and naming schemes, the checker behind `validate`/`describe`.
         .target(name: "ConnectorGraph", dependencies: ["TensorFormats", "CConnkit"], path: "Sources/ConnectorGraph"),
+        // Putting a connector where it runs: splicing it into an llama.cpp mmproj (checks, storage types, keys).
+        .target(name: "Deploy", dependencies: ["TensorFormats", "Quantization", "ConnectorGraph"], path: "Sources/Deploy"),
         // OpenBLAS from the system (libopenblas-dev) on Linux: cblas_sgemm. macOS uses Accelerate.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // The runtime's element-wise and row-wise kernels (AVX2+FMA with a bit-identical portable path).
@@ -56,6 +59,7 @@ let package = Package(
                 "TensorFormats",
                 "Quantization",
                 "ConnectorGraph",
+                "Deploy",
                 "ConnectorRuntime",
                 "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -76,6 +80,10 @@ let package = Package(
             name: "ConnectorGraphTests",
             dependencies: ["ConnectorGraph", "ConnkitCLI", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/ConnectorGraphTests"),
+        .testTarget(
+            name: "DeployTests",
+            dependencies: ["ConnectorGraph", "ConnectorRuntime", "Deploy", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
+            path: "Tests/DeployTests"),
         .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
         .testTarget(
             name: "ConnectorRuntimeTests",

@@ -75,6 +75,11 @@ def reset_page_cache(warm):
                 pass
 
 
+def median_ratio(times, case, floor):
+    """The median over rounds of case's time over floor's in the same round (drift between rounds cancels)."""
+    return statistics.median(a / b for a, b in zip(times[case], times[floor]))
+
+
 def measure(argv, runs, warm=(), output=None):
     """Best wall time and the peak RSS of the child over `runs` runs. Every run writes a new file, as `cp`
     does: replacing an existing one (`--force`) makes ext4 start writeback of the new file at rename
@@ -171,7 +176,7 @@ def main():
               f"{rss / (1 << 20):8.0f} MiB {rss / size:9.1%}")
 
     def ratio(case, floor):
-        return statistics.median(a / b for a, b in zip(times[case], times[floor]))
+        return median_ratio(times, case, floor)
     print()
     print("median over rounds of the ratio within a round:")
     print(f"connkit -> gguf / cp input:               {ratio('connkit -> gguf', 'cp input (lossless floor)'):.2f}x")

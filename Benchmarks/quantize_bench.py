@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Quantization throughput: connkit vs ggml vs gguf-py, measured in the same run.
 
-  /work/venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--quick]
+  venv/bin/python Benchmarks/quantize_bench.py [--types q8_0,q4_0,q4_k,q6_k] [--shapes 4096x4096] [--end-to-end]
+  venv/bin/python Benchmarks/quantize_bench.py --no-build --baseline OTHER/.build/release/QuantizeBench
 
 * connkit: the QuantizeBench executable (Benchmarks/QuantizeBench, release build) times the in-process
   kernels (`GGMLBlocks.quantize`, NaN/inf scan included) with 1 thread and with all cores.
@@ -18,6 +19,10 @@ projector (fc1 4096x1024, fc2 4096x4096). Each figure is the best of repeated ru
 per second); connkit's timings and ggml's alternate in bursts inside QuantizeBench. Prints a Markdown
 table and the machine's own multi-core ceiling measured in the same run (memory read bandwidth on 1 and
 all cores, speed-up of a register-only vector loop).
+
+With --baseline OTHER/QuantizeBench it only compares this checkout's kernels with another build's (an A/B
+in the same rounds, one thread, fast and portable kernels, thread CPU time); e.g. main's, built from
+`git archive main` in a scratch folder.
 
 With --end-to-end it also times whole files (release `connkit` from the repository root): a 4096x4096
 f32 safetensors file and a LLaVA-1.5-7B-shaped f16 projector (mm_projector.0/2 weights and biases),
@@ -37,12 +42,14 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCH_PACKAGE = os.path.join(HERE, "QuantizeBench")
-GGML_IDS = {"q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8, "q2_k": 10, "q3_k": 11, "q4_k": 12,
-            "q5_k": 13, "q6_k": 14, "iq4_nl": 20}
-LAYOUT = {"q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24), "q8_0": (32, 34),
-          "q2_k": (256, 84), "q3_k": (256, 110), "q4_k": (256, 144), "q5_k": (256, 176), "q6_k": (256, 210),
-          "iq4_nl": (32, 18)}
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ggml_type(name):
+    """The type's ggml id and (block elements, block bytes), from gguf-py's tables."""
+    import gguf
+    qtype = gguf.GGMLQuantizationType[name.upper()]
+    return int(qtype), gguf.GGML_QUANT_SIZES[qtype]
 
 
 def weights(rows, columns):
@@ -81,15 +88,16 @@ def load_ggml():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--types", default="q8_0,q4_0,q4_1,q5_0,q5_1,q2_k,q3_k,q4_k,q5_k,q6_k,iq4_nl")
+    parser.add_argument("--types", help="comma-separated (default: every type connkit quantizes to)")
     parser.add_argument("--shapes", default="4096x4096,4096x1024")
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--json", help="also write the raw figures to this file")
     parser.add_argument("--end-to-end", action="store_true", help="also time whole-file quantization")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="another QuantizeBench binary (say, a release build of the main "
+                        "branch's Benchmarks/QuantizeBench): only an A/B of the kernels, see ab_kernels")
     args = parser.parse_args()
-    types = args.types.split(",")
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
 
     if not args.no_build:
@@ -98,7 +106,11 @@ def main():
     import llama_cpp
     ggml_path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
     bench = os.path.join(BENCH_PACKAGE, ".build", "release", "QuantizeBench")
-    out = subprocess.run([bench, "--types", ",".join(types), "--shapes", args.shapes, "--min-seconds",
+    type_option = ["--types", args.types] if args.types else []
+    if args.baseline:
+        ab_kernels(bench, args.baseline, type_option, args)
+        return
+    out = subprocess.run([bench, *type_option, "--shapes", args.shapes, "--min-seconds",
                           str(args.min_seconds), "--casts", "--machine", "--ggml", ggml_path], check=True,
                          capture_output=True, text=True)
     connkit = {}
@@ -107,11 +119,15 @@ def main():
     for r in json.loads(out.stdout)["results"]:
         if r["op"].startswith("machine-"):
             machine[(r["op"], r["threads"])] = r
+        elif "blocks_differing_from_ggml" in r:  # QuantizeBench's byte comparison with ggml
+            assert r["blocks_differing_from_ggml"] == 0, r
         elif r["kernel"] == "ggml":
             in_process_ggml[(r["op"], tuple(r["shape"]))] = r["melem_per_s"]
         else:
             connkit[(r["op"], tuple(r["shape"]), r["threads"])] = r["melem_per_s"]
     cores = max(t for (_, _, t) in connkit)
+    # The types in QuantizeBench's order (by default every type connkit quantizes to).
+    types = list(dict.fromkeys(op[len("quantize-"):] for (op, _, _) in connkit if op.startswith("quantize-")))
 
     import gguf
     from gguf.quants import quantize as gguf_quantize
@@ -122,9 +138,9 @@ def main():
         x = np.ascontiguousarray(weights(*shape))
         n = x.size
         for name in types:
-            block_elements, block_bytes = LAYOUT[name]
+            type_id, (block_elements, block_bytes) = ggml_type(name)
             dst = np.empty(n // block_elements * block_bytes, np.uint8)
-            t = best_time(lambda: lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, dst.ctypes.data, 0,
+            t = best_time(lambda: lib.ggml_quantize_chunk(type_id, x.ctypes.data, dst.ctypes.data, 0,
                                                           shape[0], shape[1], None), args.min_seconds)
             ggml_rate = n / t / 1e6
             qtype = getattr(gguf.GGMLQuantizationType, name.upper())
@@ -174,6 +190,29 @@ def main():
         end_to_end(types, args, lib)
 
 
+def ab_kernels(bench, baseline, type_option, args):
+    """This checkout's kernels against another build's in the same rounds: one thread, the fast and the
+    portable kernels, timed in thread CPU time (`--cpu-time`, so the other work of a shared machine costs
+    less), the two binaries alternating and their order reversed every other round; best of --runs rounds,
+    then this ÷ baseline per type, shape and kernel."""
+    best = {}
+    for round in range(args.runs):
+        sides = [("baseline", baseline), ("connkit", bench)]
+        for side, binary in (sides if round % 2 == 0 else sides[::-1]):
+            out = subprocess.run([binary, *type_option, "--shapes", args.shapes, "--threads", "1", "--kernels",
+                                  "fast,portable", "--min-seconds", str(args.min_seconds), "--cpu-time"],
+                                 check=True, capture_output=True, text=True)
+            for r in json.loads(out.stdout)["results"]:
+                key = (side, r["op"][len("quantize-"):], "x".join(map(str, r["shape"])), r["kernel"])
+                best[key] = max(best.get(key, 0), r["melem_per_s"])
+    print("| shape | type | kernel | baseline M/s | connkit M/s | connkit ÷ baseline |")
+    print("|---|---|---|---:|---:|---:|")
+    for (side, name, shape, kernel), rate in best.items():
+        if side == "connkit":
+            base = best[("baseline", name, shape, kernel)]
+            print(f"| {shape} | {name} | {kernel} | {base:.0f} | {rate:.0f} | {rate / base:.2f}× |")
+
+
 def end_to_end(types, args, lib):
     import gguf
     import safetensors.numpy as st
@@ -201,7 +240,7 @@ def end_to_end(types, args, lib):
 
     def python_pipeline(path, out, name, use_ggml):
         qtype = getattr(gguf.GGMLQuantizationType, name.upper())
-        block_elements, block_bytes = LAYOUT[name]
+        type_id, (block_elements, block_bytes) = ggml_type(name)
         writer = gguf.GGUFWriter(out, "tensors")
         for key, array in st.load_file(path).items():
             x = np.ascontiguousarray(array, dtype=np.float32)
@@ -210,7 +249,7 @@ def end_to_end(types, args, lib):
                 continue
             if use_ggml:
                 q = np.empty((x.shape[0], x.shape[1] // block_elements * block_bytes), np.uint8)
-                lib.ggml_quantize_chunk(GGML_IDS[name], x.ctypes.data, q.ctypes.data, 0, x.shape[0], x.shape[1], None)
+                lib.ggml_quantize_chunk(type_id, x.ctypes.data, q.ctypes.data, 0, x.shape[0], x.shape[1], None)
             else:
                 q = gguf_quantize(x, qtype)
             writer.add_tensor(key, q, raw_dtype=qtype)

@@ -80,65 +80,54 @@ static inline CK_AVX2 int all_finite(__m128 v) {
     return _mm_movemask_ps(_mm_cmp_ps(magnitude, _mm_set1_ps(__builtin_inff()), _CMP_LT_OQ)) == 0xF;
 }
 
-// q4_0 (bits 4) and q5_0 (bits 5): d = max / -2^(bits-1) where max is the value of largest magnitude,
-// code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)). Block: f16 d, [u32 qh,] 16 nibble bytes.
-static inline __attribute__((always_inline)) CK_AVX2 size_t symmetric_blocks(const float *x, uint8_t *y, size_t blocks,
-                                                                         int *finite, int bits) {
-    const size_t blockBytes = bits == 4 ? 18 : 22;
-    const float half = (float)(1 << (bits - 1));
-    __m256 probe = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 4 <= blocks; i += 4) {
-        const float *xg = x + 32 * i;
-        __m256 v[4][4];
-        __m128 hi, lo;
-        load_group(xg, v, &probe, &hi, &lo);
-        // ggml keeps the first value whose magnitude beats the running one (+0 if none): the block's
-        // maximum or minimum, whichever is larger in magnitude; when both are, only a scan can tell.
-        __m128 negLo = _mm_xor_ps(lo, _mm_set1_ps(-0.0f));
-        __m128 amax = _mm_max_ps(hi, negLo);
-        __m128 nonzero = _mm_cmp_ps(amax, _mm_setzero_ps(), _CMP_NEQ_OQ);
-        if (_mm_movemask_ps(_mm_and_ps(_mm_cmp_ps(hi, negLo, _CMP_EQ_OQ), nonzero))) break;
-        __m128 max = _mm_and_ps(_mm_blendv_ps(lo, hi, _mm_cmp_ps(hi, amax, _CMP_EQ_OQ)), nonzero);
-        __m128 d = _mm_div_ps(max, _mm_set1_ps(-half));
-        __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, _mm_setzero_ps(), _CMP_NEQ_OQ));
-        if (!all_finite(id)) break;
-        uint16_t halves[8];
-        _mm_storeu_si128((__m128i *)halves, _mm_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
-        float ids[4];
-        _mm_storeu_ps(ids, id);
-        for (int b = 0; b < 4; b++) {
-            uint8_t *yb = y + blockBytes * (i + b);
-            memcpy(yb, &halves[b], 2);
-            __m256 scale = _mm256_set1_ps(ids[b]), offset = _mm256_set1_ps(half + 0.5f);
-            __m256i c[4];
-            // (int8_t)(x * id + offset): truncation; the value lies in [0.5, 2^bits + 0.5].
-            for (int k = 0; k < 4; k++) c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[b][k], scale), offset));
-            __m256i codes = _mm256_min_epu8(pack_codes(c[0], c[1], c[2], c[3]), _mm256_set1_epi8((char)((1 << bits) - 1)));
-            if (bits == 5) {
-                uint32_t qh = fifth_bits(codes);
-                memcpy(yb + 2, &qh, 4);
-            }
-            store_nibbles(yb + blockBytes - 16, codes);
-        }
+// The five types share one loop over groups of four blocks; what differs is how a group's scalars are
+// found (`group_scalars`) and how a block's codes are made (`emit_block`). `kind` (the ggml type id) is a
+// constant in each instantiation below, so every branch on it folds away.
+enum legacy_kind { KIND_Q4_0 = 2, KIND_Q4_1 = 3, KIND_Q5_0 = 6, KIND_Q5_1 = 7, KIND_Q8_0 = 8 };
+
+static inline size_t block_bytes(enum legacy_kind kind) {
+    switch (kind) {
+    case KIND_Q8_0: return 34;
+    case KIND_Q4_0: return 18;
+    case KIND_Q5_0: return 22;
+    case KIND_Q4_1: return 20;
+    default: return 24;
     }
-    if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
-    return i;
 }
 
-// q4_1 (bits 4) and q5_1 (bits 5): d = (max - min) / (2^bits - 1), code = (int8_t)((x - min) * id + 0.5)
-// (q4_1 also takes MIN(15, ·); q5_1 has no clamp). Block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
-static inline __attribute__((always_inline)) CK_AVX2 size_t affine_blocks(const float *x, uint8_t *y, size_t blocks,
-                                                                      int *finite, int bits) {
-    const size_t blockBytes = bits == 4 ? 20 : 24;
-    __m256 probe = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 4 <= blocks; i += 4) {
-        const float *xg = x + 32 * i;
-        __m256 v[4][4];
-        __m128 hi, lo;
-        load_group(xg, v, &probe, &hi, &lo);
-        __m128 zero = _mm_setzero_ps();
+static inline int code_bits(enum legacy_kind kind) { return kind == KIND_Q5_0 || kind == KIND_Q5_1 ? 5 : 4; }
+static inline int is_affine(enum legacy_kind kind) { return kind == KIND_Q4_1 || kind == KIND_Q5_1; }
+
+// The scalars of four blocks (lane / index b for block b): inverse scale, minimum, and the f16 fields.
+struct group_scalars {
+    float id[4], min[4];
+    uint16_t d[8], m[8];
+};
+
+// Finds the group's scalars from each block's maximum (hi) and minimum (lo); returns 0 when the group
+// needs C's exact scalar behaviour.
+// q8_0: d = max|x| / 127.
+// q4_0 / q5_0: d = max / -2^(bits-1) where max is the value of largest magnitude.
+// q4_1 / q5_1: d = (max - min) / (2^bits - 1).
+static inline __attribute__((always_inline)) CK_AVX2 int group_scalars(enum legacy_kind kind, const float *xg, __m128 hi,
+                                                                       __m128 lo, struct group_scalars *s) {
+    const __m128 zero = _mm_setzero_ps(), sign = _mm_set1_ps(-0.0f);
+    const int bits = code_bits(kind);
+    __m128 d;
+    if (kind == KIND_Q8_0) {
+        // max |x|, +0 for an all-zero block (maxps of +0 and -0 may give -0, and d = -0 changes the f16).
+        __m128 amax = _mm_andnot_ps(sign, _mm_max_ps(hi, _mm_xor_ps(lo, sign)));
+        d = _mm_div_ps(amax, _mm_set1_ps(127.0f));
+    } else if (!is_affine(kind)) {
+        // ggml keeps the first value whose magnitude beats the running one (+0 if none): the block's
+        // maximum or minimum, whichever is larger in magnitude; when both are, only a scan can tell.
+        __m128 negLo = _mm_xor_ps(lo, sign);
+        __m128 amax = _mm_max_ps(hi, negLo);
+        __m128 nonzero = _mm_cmp_ps(amax, zero, _CMP_NEQ_OQ);
+        if (_mm_movemask_ps(_mm_and_ps(_mm_cmp_ps(hi, negLo, _CMP_EQ_OQ), nonzero))) return 0;
+        __m128 max = _mm_and_ps(_mm_blendv_ps(lo, hi, _mm_cmp_ps(hi, amax, _CMP_EQ_OQ)), nonzero);
+        d = _mm_div_ps(max, _mm_set1_ps(-(float)(1 << (bits - 1))));
+    } else {
         if (_mm_movemask_ps(_mm_or_ps(_mm_cmp_ps(hi, zero, _CMP_EQ_OQ), _mm_cmp_ps(lo, zero, _CMP_EQ_OQ)))) {
             // A zero extreme: C's `v < min` / `v > max` scan keeps the block's first zero, with its sign.
             float h[4], l[4];
@@ -155,43 +144,80 @@ static inline __attribute__((always_inline)) CK_AVX2 size_t affine_blocks(const 
             hi = _mm_loadu_ps(h);
             lo = _mm_loadu_ps(l);
         }
-        __m128 d = _mm_div_ps(_mm_sub_ps(hi, lo), _mm_set1_ps((float)((1 << bits) - 1)));
-        __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, zero, _CMP_NEQ_OQ));
-        if (!all_finite(d) || !all_finite(id)) break;
-        uint16_t dHalves[8], minHalves[8];
-        _mm_storeu_si128((__m128i *)dHalves, _mm_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
-        _mm_storeu_si128((__m128i *)minHalves, _mm_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT));
-        float ids[4], mins[4];
-        _mm_storeu_ps(ids, id);
-        _mm_storeu_ps(mins, lo);
-        for (int b = 0; b < 4; b++) {
-            uint8_t *yb = y + blockBytes * (i + b);
-            memcpy(yb, &dHalves[b], 2);
-            memcpy(yb + 2, &minHalves[b], 2);
-            __m256 scale = _mm256_set1_ps(ids[b]), min = _mm256_set1_ps(mins[b]), rounding = _mm256_set1_ps(0.5f);
-            __m256i c[4];
-            // Truncation of a value in [0.5, 2^bits - 0.5 + a few ulp].
-            for (int k = 0; k < 4; k++) {
-                __m256 q = _mm256_mul_ps(_mm256_sub_ps(v[b][k], min), scale);
-                c[k] = _mm256_cvttps_epi32(_mm256_add_ps(q, rounding));
-            }
-            __m256i codes = pack_codes(c[0], c[1], c[2], c[3]);
-            if (bits == 4) {
-                codes = _mm256_min_epu8(codes, _mm256_set1_epi8(15));
-            } else {
-                uint32_t qh = fifth_bits(codes);
-                memcpy(yb + 4, &qh, 4);
-            }
-            store_nibbles(yb + blockBytes - 16, codes);
-        }
+        d = _mm_div_ps(_mm_sub_ps(hi, lo), _mm_set1_ps((float)((1 << bits) - 1)));
+        if (!all_finite(d)) return 0;
+        _mm_storeu_si128((__m128i *)s->m, _mm_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT));
+        _mm_storeu_ps(s->min, lo);
     }
-    if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
-    return i;
+    __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, zero, _CMP_NEQ_OQ));
+    if (!all_finite(id)) return 0;
+    _mm_storeu_si128((__m128i *)s->d, _mm_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_ps(s->id, id);
+    return 1;
 }
 
-// q8_0: d = max|x| / 127, code = roundf(x * id) (half away from zero). Block: f16 d, 32 int8 codes.
-CK_AVX2 static size_t q8_0_avx2(const float *x, uint8_t *y, size_t blocks, int *finite) {
+// q8_0's codes: roundf(x * id) (half away from zero) as 32 int8.
+static inline __attribute__((always_inline)) CK_AVX2 void q8_0_codes(uint8_t *qs, const __m256 v[4], float id) {
     const __m256 signBit = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 scale = _mm256_set1_ps(id);
+    __m256i c[4];
+    for (int k = 0; k < 4; k++) {
+        // roundf: round the magnitude to nearest even, move ties that went down (exactly 0.5 below) up,
+        // restore the sign. |x * id| <= 127 (plus rounding), so the steps are exact.
+        __m256 q = _mm256_mul_ps(v[k], scale);
+        __m256 magnitude = _mm256_andnot_ps(signBit, q);
+        __m256 even = _mm256_round_ps(magnitude, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(magnitude, even), half, _CMP_EQ_OQ);
+        __m256 rounded = _mm256_add_ps(even, _mm256_and_ps(tie, one));
+        c[k] = _mm256_cvtps_epi32(_mm256_or_ps(rounded, _mm256_and_ps(q, signBit)));
+    }
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)qs, p);
+}
+
+// Writes block b of the group: f16 fields, then the codes.
+// q4_0 / q5_0: code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)); block: f16 d, [u32 qh,] 16 nibble bytes.
+// q4_1 / q5_1: code = (int8_t)((x - min) * id + 0.5) (q4_1 also takes MIN(15, ·); q5_1 has no clamp);
+// block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
+static inline __attribute__((always_inline)) CK_AVX2 void emit_block(enum legacy_kind kind, uint8_t *yb, const __m256 v[4],
+                                                                     const struct group_scalars *s, int b) {
+    const int bits = code_bits(kind);
+    const size_t header = is_affine(kind) ? 4 : 2;
+    memcpy(yb, &s->d[b], 2);
+    if (kind == KIND_Q8_0) {
+        q8_0_codes(yb + 2, v, s->id[b]);
+        return;
+    }
+    if (is_affine(kind)) memcpy(yb + 2, &s->m[b], 2);
+    __m256 scale = _mm256_set1_ps(s->id[b]);
+    __m256i c[4];
+    if (is_affine(kind)) {
+        __m256 min = _mm256_set1_ps(s->min[b]), rounding = _mm256_set1_ps(0.5f);
+        // Truncation of a value in [0.5, 2^bits - 0.5 + a few ulp].
+        for (int k = 0; k < 4; k++) {
+            __m256 q = _mm256_mul_ps(_mm256_sub_ps(v[k], min), scale);
+            c[k] = _mm256_cvttps_epi32(_mm256_add_ps(q, rounding));
+        }
+    } else {
+        // (int8_t)(x * id + offset): truncation; the value lies in [0.5, 2^bits + 0.5].
+        __m256 offset = _mm256_set1_ps((float)(1 << (bits - 1)) + 0.5f);
+        for (int k = 0; k < 4; k++) c[k] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(v[k], scale), offset));
+    }
+    __m256i codes = pack_codes(c[0], c[1], c[2], c[3]);
+    if (kind == KIND_Q4_0 || kind == KIND_Q5_0 || kind == KIND_Q4_1) {
+        codes = _mm256_min_epu8(codes, _mm256_set1_epi8((char)((1 << bits) - 1)));
+    }
+    if (bits == 5) {
+        uint32_t qh = fifth_bits(codes);
+        memcpy(yb + header, &qh, 4);
+    }
+    store_nibbles(yb + block_bytes(kind) - 16, codes);
+}
+
+static inline __attribute__((always_inline)) CK_AVX2 size_t legacy_blocks(const float *x, uint8_t *y, size_t blocks,
+                                                                      int *finite, enum legacy_kind kind) {
+    const size_t blockBytes = block_bytes(kind);
     __m256 probe = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 4 <= blocks; i += 4) {
@@ -199,59 +225,35 @@ CK_AVX2 static size_t q8_0_avx2(const float *x, uint8_t *y, size_t blocks, int *
         __m256 v[4][4];
         __m128 hi, lo;
         load_group(xg, v, &probe, &hi, &lo);
-        // max |x|, +0 for an all-zero block (maxps of +0 and -0 may give -0, and d = -0 changes the f16).
-        __m128 amax = _mm_andnot_ps(_mm_set1_ps(-0.0f), _mm_max_ps(hi, _mm_xor_ps(lo, _mm_set1_ps(-0.0f))));
-        __m128 d = _mm_div_ps(amax, _mm_set1_ps(127.0f));
-        __m128 id = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), d), _mm_cmp_ps(d, _mm_setzero_ps(), _CMP_NEQ_OQ));
-        if (!all_finite(id)) break;
-        uint16_t halves[8];
-        _mm_storeu_si128((__m128i *)halves, _mm_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT));
-        float ids[4];
-        _mm_storeu_ps(ids, id);
-        for (int b = 0; b < 4; b++) {
-            uint8_t *yb = y + 34 * (i + b);
-            memcpy(yb, &halves[b], 2);
-            __m256 scale = _mm256_set1_ps(ids[b]);
-            __m256i c[4];
-            for (int k = 0; k < 4; k++) {
-                // roundf: round the magnitude to nearest even, move ties that went down (exactly 0.5
-                // below) up, restore the sign. |x * id| <= 127 (plus rounding), so the steps are exact.
-                __m256 q = _mm256_mul_ps(v[b][k], scale);
-                __m256 magnitude = _mm256_andnot_ps(signBit, q);
-                __m256 even = _mm256_round_ps(magnitude, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                __m256 tie = _mm256_cmp_ps(_mm256_sub_ps(magnitude, even), half, _CMP_EQ_OQ);
-                __m256 rounded = _mm256_add_ps(even, _mm256_and_ps(tie, one));
-                c[k] = _mm256_cvtps_epi32(_mm256_or_ps(rounded, _mm256_and_ps(q, signBit)));
-            }
-            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
-            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-            _mm256_storeu_si256((__m256i *)(yb + 2), p);
-        }
+        struct group_scalars s;
+        if (!group_scalars(kind, xg, hi, lo, &s)) break;
+        for (int b = 0; b < 4; b++) emit_block(kind, y + blockBytes * (i + b), v[b], &s, b);
     }
     if (!_mm256_testz_si256(_mm256_castps_si256(probe), _mm256_castps_si256(probe))) *finite = 0;
     return i;
 }
 
-CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 4); }
-CK_AVX2 static size_t q5_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return symmetric_blocks(x, y, n, finite, 5); }
-CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return affine_blocks(x, y, n, finite, 4); }
-CK_AVX2 static size_t q5_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return affine_blocks(x, y, n, finite, 5); }
+CK_AVX2 static size_t q8_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q8_0); }
+CK_AVX2 static size_t q4_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q4_0); }
+CK_AVX2 static size_t q5_0_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q5_0); }
+CK_AVX2 static size_t q4_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q4_1); }
+CK_AVX2 static size_t q5_1_avx2(const float *x, uint8_t *y, size_t n, int *finite) { return legacy_blocks(x, y, n, finite, KIND_Q5_1); }
 #endif
 
+size_t ck_quantize_legacy(uint32_t ggml_type, const float *x, uint8_t *y, size_t blocks, int *finite) {
 #ifdef CK_X86
-#define CK_EXPORT(type)                                                                  \
-    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
-        return ck_has_f16c() ? type##_avx2(x, y, blocks, finite) : 0;                    \
+    if (ck_has_f16c()) {
+        switch (ggml_type) {
+        case KIND_Q8_0: return q8_0_avx2(x, y, blocks, finite);
+        case KIND_Q4_0: return q4_0_avx2(x, y, blocks, finite);
+        case KIND_Q5_0: return q5_0_avx2(x, y, blocks, finite);
+        case KIND_Q4_1: return q4_1_avx2(x, y, blocks, finite);
+        case KIND_Q5_1: return q5_1_avx2(x, y, blocks, finite);
+        default: break;
+        }
     }
 #else
-#define CK_EXPORT(type)                                                                  \
-    size_t ck_quantize_##type(const float *x, uint8_t *y, size_t blocks, int *finite) {  \
-        (void)x; (void)y; (void)blocks; (void)finite;                                    \
-        return 0;                                                                        \
-    }
+    (void)ggml_type; (void)x; (void)y; (void)blocks; (void)finite;
 #endif
-CK_EXPORT(q8_0)
-CK_EXPORT(q4_0)
-CK_EXPORT(q4_1)
-CK_EXPORT(q5_0)
-CK_EXPORT(q5_1)
+    return 0;
+}

@@ -11,11 +11,20 @@ struct InputOutput: ParsableArguments {
     var output: String
 }
 
-/// The output options of the commands that write a checkpoint.
+/// The output options of the commands that write a checkpoint (`convert`, `quantize`).
 struct WriteOptions: ParsableArguments {
     @Option(name: .customLong("exclude"), help: "Leave tensors matching this glob out of the output; repeatable.")
     var exclude: [String] = []
 
+    @OptionGroup var flags: WriteFlags
+
+    var force: Bool { flags.force }
+    var strict: Bool { flags.strict }
+    var quiet: Bool { flags.quiet }
+}
+
+/// How every command that writes a file writes it (`convert`, `quantize`, `splice`).
+struct WriteFlags: ParsableArguments {
     @Flag(help: "Replace OUT if it exists (an input is never overwritten).")
     var force = false
 

@@ -94,19 +94,33 @@ extension ConversionSummary {
     }
 
     /// `convert --json` (schemas/convert.schema.json): every tensor written with its dtype before and after,
-    /// the totals and the warnings.
-    func json(input: String) -> JSONValue {
-        .object([
+    /// the totals and the warnings; with `--scheme`, the conversion (`scheme`) and, for every connector
+    /// tensor, the input tensors it was made from (`source`).
+    func json(input: String, scheme: SchemeConversion? = nil) -> JSONValue {
+        var sources: [String: [String]] = [:]
+        for parameter in scheme?.parameters ?? [] {
+            for tensor in parameter.tensors { sources[tensor.name] = parameter.sourceNames }
+        }
+        var members: [JSONValue.Member] = [
             .init("input", .string(input)),
             .init("output", .string(output)),
             .init("format", .string(format.rawValue)),
             .init("tensors", .array(tensors.map { entry in
                 .object([.init("name", .string(entry.name)), .init("from", .string(entry.from.rawValue)),
-                         .init("to", .string(entry.to.rawValue))])
+                         .init("to", .string(entry.to.rawValue))]
+                    + (sources[entry.name].map { [.init("source", .array($0.map { .string($0) }))] } ?? []))
             })),
             .init("totals", .object([.init("tensors", .int(tensors.count)), .init("cast", .int(castCount)),
                                      .init("bytes", .int(bytesWritten))])),
             .init("warnings", .array(warnings.map { .string($0) })),
-        ])
+        ]
+        if let scheme {
+            members.append(.init("scheme", .object([
+                .init("family", .string(scheme.family)), .init("variant", .string(scheme.variant)),
+                .init("from", .string(scheme.sourceScheme)), .init("to", .string(scheme.targetScheme)),
+                .init("computed_instead", .array(scheme.computedInstead.map { .string($0) })),
+            ])))
+        }
+        return .object(members)
     }
 }

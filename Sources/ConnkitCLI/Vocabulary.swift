@@ -159,6 +159,10 @@ extension Family: Vocabulary {
     static var noun: String { "family" }
 }
 
+extension SchemeName: Vocabulary {
+    static var noun: String { "naming scheme" }
+}
+
 /// Case-insensitive; a Hugging Face model id of the preset works too.
 extension EncoderPreset: Vocabulary {
     static var noun: String { "encoder preset" }

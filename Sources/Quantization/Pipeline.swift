@@ -15,6 +15,9 @@ public struct QuantizeRequest: Sendable {
     /// `--strict`: a cast to f16/bf16 that turns finite values into ±inf is an error (`CastOverflowError`)
     /// and nothing is written, instead of a warning in the report.
     public var strict = false
+    /// A request under which no tensor would be re-encoded is refused (`nothing-to-quantize`). `splice`
+    /// turns it off: it writes the connector whatever its types, encoding each as this request would.
+    public var refuseNothingToQuantize = true
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
     /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
@@ -88,7 +91,7 @@ public enum QuantizePipeline {
         for tensor in kept {
             plans.append((tensor, try policy.decide(tensor.info)))
         }
-        try ReEncoding.requireSome(plans)
+        if request.refuseNothingToQuantize { try ReEncoding.requireSome(plans) }
         let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict))
         var outputs: [OutputTensor] = []
         var names = Set(checkpoint.tensors.map(\.name))

@@ -42,13 +42,21 @@ public struct QuantizationPolicy: Sendable {
 
     /// llama.cpp's fallback when a row is not a whole number of the type's blocks.
     public static func fallback(for type: DType) -> DType? {
-        switch type {
-        case .q2_k, .q3_k: .iq4_nl
-        case .q4_k: .q5_0
-        case .q5_k: .q5_1
-        case .q6_k: .q8_0
-        default: nil
+        GGMLBlocks.fallback(type)
+    }
+
+    /// The fallbacks in words, types with the same fallback together: "q2_k/q3_k -> iq4_nl, q4_k -> q5_0, …".
+    static var fallbackChain: String {
+        var links: [(from: [String], to: DType)] = []
+        for quantizer in GGMLBlocks.quantizers {
+            guard let to = quantizer.facts.fallback else { continue }
+            if let last = links.last, last.to == to {
+                links[links.count - 1].from.append(quantizer.dtype.rawValue)
+            } else {
+                links.append(([quantizer.dtype.rawValue], to))
+            }
         }
+        return links.map { "\($0.from.joined(separator: "/")) -> \($0.to.rawValue)" }.joined(separator: ", ")
     }
 
     /// The rule in words (printed by `connkit quantize --help`).
@@ -61,8 +69,8 @@ public struct QuantizationPolicy: Sendable {
         gates (*gate, *alpha_*) that are effectively 1-D, and every --keep GLOB. With --only GLOB, only \
         matching candidates are quantized. ('*' matches across dots.)
           3. A ggml block type needs the row length (last dimension) to be a multiple of its block size; \
-        otherwise the tensor falls back as llama.cpp does: q2_k/q3_k -> iq4_nl, q4_k -> q5_0, q5_k -> q5_1, \
-        q6_k -> q8_0, then f16 when even 32 does not divide the row. MLX rows that the group size does not \
+        otherwise the tensor falls back as llama.cpp does: \(fallbackChain), \
+        then f16 when even 32 does not divide the row. MLX rows that the group size does not \
         divide stay unquantized.
           4. Kept float tensors are written as f32 in GGUF and keep their dtype in safetensors. Tensors \
         already block-quantized are copied as they are unless --only selects them; then they are \
@@ -212,20 +220,10 @@ public struct QuantizationPolicy: Sendable {
     /// for a pure k-quant type.
     public static func fileType(_ type: QuantizationType) -> UInt32? {
         switch type {
+        case .ggml(let dtype): GGMLBlocks.fileType(dtype)
         case .cast(.f32): 0
         case .cast(.f16): 1
         case .cast(.bf16): 32
-        case .ggml(.q4_0): 2
-        case .ggml(.q4_1): 3
-        case .ggml(.q8_0): 7
-        case .ggml(.q5_0): 8
-        case .ggml(.q5_1): 9
-        case .ggml(.q2_k): 10
-        case .ggml(.q3_k): 11
-        case .ggml(.q4_k): 14
-        case .ggml(.q5_k): 16
-        case .ggml(.q6_k): 18
-        case .ggml(.iq4_nl): 25
         default: nil
         }
     }

@@ -100,13 +100,7 @@ import TensorFormats
     @Test(arguments: [DType.q8_0, .q4_0, .q4_1, .q5_0, .q5_1])
     func vectorKernelsRunWhereTheCPUHasThem(type: DType) throws {
         let symmetric = type == .q4_0 || type == .q5_0
-        let kernel = switch type {
-        case .q8_0: ck_quantize_q8_0
-        case .q4_0: ck_quantize_q4_0
-        case .q4_1: ck_quantize_q4_1
-        case .q5_0: ck_quantize_q5_0
-        default: ck_quantize_q5_1
-        }
+        let kernel = { ck_quantize_legacy(type.ggmlType!, $0, $1, $2, $3) }
         var input = (0 ..< 32 * 11).map { Float(($0 * 37) % 101) - 50.25 }  // never ±0, never a tie
         var output = [UInt8](repeating: 0, count: 11 * type.layout.blockBytes)
         var finite: Int32 = 1

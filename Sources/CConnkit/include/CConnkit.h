@@ -42,16 +42,13 @@ void ck_value_stats_f32_portable(const uint32_t *x, size_t n, ck_value_stats *ou
 void ck_value_stats_f16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
 void ck_value_stats_bf16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
 
-// ggml q8_0 / q4_0 / q4_1 / q5_0 / q5_1 blocks (AVX2 + F16C; see quant_legacy.c), byte-identical to ggml's reference quantizer.
-// Quantizes whole groups of four blocks from the start of `x` and returns how many blocks it wrote: it
-// stops before a group that needs the exact scalar path, when fewer than four blocks remain, and at once
-// (returning 0) on a CPU without the vector path. Sets *finite to 0 when a value it read may be NaN or
-// +-inf (a sum of finite values that overflows raises it too; the caller then scans exactly).
-size_t ck_quantize_q8_0(const float *x, uint8_t *y, size_t blocks, int *finite);
-size_t ck_quantize_q4_0(const float *x, uint8_t *y, size_t blocks, int *finite);
-size_t ck_quantize_q4_1(const float *x, uint8_t *y, size_t blocks, int *finite);
-size_t ck_quantize_q5_0(const float *x, uint8_t *y, size_t blocks, int *finite);
-size_t ck_quantize_q5_1(const float *x, uint8_t *y, size_t blocks, int *finite);
+// ggml q8_0 / q4_0 / q4_1 / q5_0 / q5_1 blocks (AVX2 + F16C; see quant_legacy.c), byte-identical to ggml's
+// reference quantizer; `ggml_type` is the ggml type id (8, 2, 3, 6, 7). Quantizes whole groups of four blocks
+// from the start of `x` and returns how many blocks it wrote: it stops before a group that needs the exact
+// scalar path, when fewer than four blocks remain, and at once (returning 0) on a CPU without the vector
+// path or for another type. Sets *finite to 0 when a value it read may be NaN or +-inf (a sum of finite
+// values that overflows raises it too; the caller then scans exactly).
+size_t ck_quantize_legacy(uint32_t ggml_type, const float *x, uint8_t *y, size_t blocks, int *finite);
 
 // ggml iq4_nl blocks (AVX2 + F16C; see quant_iq4.c), byte-identical to ggml's quantize_iq4_nl without
 // an importance matrix, for finite input (the caller checks). Quantizes whole groups of eight blocks from

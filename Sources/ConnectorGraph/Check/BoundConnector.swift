@@ -87,6 +87,9 @@ public struct BoundParameter: Sendable {
     }
 
     public var role: String
+    /// The graph's role template (`layers.{i}.attn.q.weight`) and the repeat indices that give `role`.
+    public var roleTemplate: String
+    public var indices: [String: Int]
     public var node: String
     /// The operation's slot (`weight`, `q.weight`, `queries`…).
     public var slot: String
@@ -105,7 +108,7 @@ extension BoundConnector {
             BoundDimension(symbol: dim.symbol, key: dim.key, value: binder.value(dim.symbol), source: binder.source(dim.symbol))
         }
         let parameters = check.params.map { param in
-            BoundParameter(role: param.role, node: param.node, slot: param.slot, shape: param.shape.map { $0.value(binder.lookup) },
+            BoundParameter(role: param.role, roleTemplate: param.roleTemplate, indices: param.indices, node: param.node, slot: param.slot, shape: param.shape.map { $0.value(binder.lookup) },
                            layout: param.layout, tensors: param.found)
         }
         self.init(family: family, variant: variant, scheme: scheme, prefix: prefix, graph: graph, dimensions: dimensions,

@@ -92,6 +92,9 @@ enum GraphCheck {
 /// scheme stores it.
 struct ExpectedParam {
     var role: String
+    /// The graph's role template (`layers.{i}.attn.q.weight`) and the repeat indices it was instantiated with.
+    var roleTemplate: String
+    var indices: [String: Int]
     var node: String
     var slot: String
     var shape: [DimExpr]
@@ -282,7 +285,7 @@ extension GraphCheck.Expanded {
         guard entry == nil || !names.isEmpty else { return }
         let nodeName = (try? NameTemplate(op.name))?.instantiate(instantiate) ?? op.name
         params.append(ExpectedParam(
-            role: role, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
+            role: role, roleTemplate: param.role, indices: outer.indices, node: nodeName, slot: param.slot, shape: param.shape, gate: param.gate, site: op.site,
             optionalNode: op.optionalGroup(slot: param.slot, instance: nodeName), names: names, isParts: entry?.isParts ?? false,
             transposed: entry?.transposed ?? false, squeezed: entry?.squeezed ?? false,
             conditionKey: op.when.flatMap { c in outer.indices[c.index].map { "\(outer.blocks[c.index] ?? ""):\($0)" } },

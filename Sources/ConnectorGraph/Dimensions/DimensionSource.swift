@@ -12,6 +12,9 @@ public enum DimensionSource: Sendable, Equatable, CustomStringConvertible {
     case config(file: String, key: String, detail: String?)
     /// GGUF metadata of an mmproj file. Advisory: tensor shapes win, a disagreement is a warning.
     case ggufMetadata(key: String)
+    /// The mmproj a connector is spliced into (`connkit splice`): what its vision encoder gives the
+    /// connector (`clip.vision.embedding_length`, merge sizes, feature layers). Binding, like a flag.
+    case mmprojBase(path: String, key: String)
     /// The LLM's embedding width (`--llm-checkpoint`, or an LLM stored in the same checkpoint).
     case llmCheckpoint(path: String, detail: String)
     /// Axis `axis` of a connector tensor.
@@ -24,7 +27,7 @@ public enum DimensionSource: Sendable, Equatable, CustomStringConvertible {
     public var precedence: Int {
         switch self {
         case .flag: 0
-        case .preset: 1
+        case .preset, .mmprojBase: 1
         case .config: 2
         case .ggufMetadata: 3
         case .llmCheckpoint: 4
@@ -40,6 +43,7 @@ public enum DimensionSource: Sendable, Equatable, CustomStringConvertible {
         case .preset: "preset"
         case .config: "config"
         case .ggufMetadata: "gguf-metadata"
+        case .mmprojBase: "mmproj-base"
         case .llmCheckpoint: "llm-checkpoint"
         case .tensor: "tensor"
         case .tensorNames: "tensor-names"
@@ -53,6 +57,7 @@ public enum DimensionSource: Sendable, Equatable, CustomStringConvertible {
         case .preset(let name): "preset \(name)"
         case .config(let file, let key, let detail): detail.map { "\(file): \(key) (\($0))" } ?? "\(file): \(key)"
         case .ggufMetadata(let key): "GGUF metadata \(key)"
+        case .mmprojBase(let path, let key): "the base mmproj \(path): \(key)"
         case .llmCheckpoint(let path, let detail): "LLM checkpoint \(path): \(detail)"
         case .tensor(let name, let axis): "\(name) axis \(axis)"
         case .tensorNames(let detail): detail

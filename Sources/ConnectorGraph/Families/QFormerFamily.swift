@@ -105,14 +105,22 @@ enum QFormerFamily {
         return result
     }
 
+    /// LAVIS names the projection after the LLM (`opt_proj`, `t5_proj`, `llm_proj`); the first is the
+    /// name written: BLIP-2's OPT models' for BLIP-2, the Vicuna models' for InstructBLIP.
+    static func projectionEntries(first: String) -> [SchemeEntry] {
+        let names = [first] + ["opt_proj", "t5_proj", "llm_proj"].filter { $0 != first }
+        return ["weight", "bias"].map { slot in
+            entry("proj.\(slot)", "\(names[0]).\(slot)", aliases: names.dropFirst().map { "\($0).\(slot)" })
+        }
+    }
+
     static func schemes(text: Bool) -> [NamingScheme] {
         let hfEmbeddingNorm = text ? "qformer.embeddings.layernorm" : "qformer.layernorm"
         var hf = [entry("query_tokens.queries", "query_tokens")] + linearEntries("embed_norm", hfEmbeddingNorm)
             + layerEntries("qformer.encoder.layer.", selfName: "attention", text: text) + linearEntries("proj", "language_projection")
         var lavis = [entry("query_tokens.queries", "query_tokens")] + linearEntries("embed_norm", "Qformer.bert.embeddings.LayerNorm")
             + layerEntries("Qformer.bert.encoder.layer.", selfName: "self", text: text)
-            + [entry("proj.weight", "opt_proj.weight", aliases: ["t5_proj.weight", "llm_proj.weight"]),
-               entry("proj.bias", "opt_proj.bias", aliases: ["t5_proj.bias", "llm_proj.bias"])]
+            + projectionEntries(first: text ? "llm_proj" : "opt_proj")
         if text {
             hf += [entry("word_embeddings.weight", "qformer.embeddings.word_embeddings.weight"),
                    entry("position_embeddings.table", "qformer.embeddings.position_embeddings.weight")]

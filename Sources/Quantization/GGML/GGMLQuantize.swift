@@ -12,20 +12,59 @@ extension GGMLBlocks {
     /// `rows × rowLength / blockElements × blockBytes` bytes to `output`. Rows are split across up to
     /// `threads` threads; the bytes do not depend on the thread count.
     ///
+    /// `importance` (ggml's `quant_weights`: one weight per element of a row, the same for every row, as
+    /// llama.cpp's imatrix gives `in_sum2 / counts` per input column) selects ggml's weighted quantizer for
+    /// the types that take one (`takesImportance`); the bytes are `ggml_quantize_chunk`'s given that vector.
+    /// A type that ignores it (q8_0) quantizes as without. Weighted rows run the reference, or with `fast` and
+    /// `portable` the type's weighted Swift kernel where it has one (q2_k, q4_k, q5_k, q4_1, q5_1).
+    ///
     /// Throws `.nonFinite` naming the first NaN/±inf element (flat index), `.rowLength` when the row is
-    /// not a whole number of blocks, `.unsupportedType` for a type connkit does not produce.
+    /// not a whole number of blocks, `.unsupportedType` for a type connkit does not produce,
+    /// `.sizeMismatch` for an importance vector that is not `rowLength` long and `.invalidRequest` for one
+    /// holding a negative or non-finite weight.
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, as type: DType,
-                                into output: UnsafeMutableRawBufferPointer, threads: Int = 1,
-                                kernel: QuantizationKernel = .fast) throws {
-        let kernels = switch kernel {
-        case .fast: fastKernel(type, vectorExtensions: true)
-        case .portable: fastKernel(type, vectorExtensions: false)
-        case .reference: referenceKernel(type).map { (kernel: $0, checking: nil as CheckingQuantizeKernel?) }
-        }
-        guard let kernels else {
+                                importance: [Float]? = nil, into output: UnsafeMutableRawBufferPointer,
+                                threads: Int = 1, kernel: QuantizationKernel = .fast) throws {
+        guard let quantizer = quantizer(type) else {
             throw QuantizationError(.unsupportedType(type, operation: "quantize to"))
         }
-        let (quantizeBlocks, checkingKernel) = kernels
+        guard let importance else {
+            return try quantize(quantizer, values, rowLength: rowLength, importance: nil, into: output,
+                                threads: threads, kernel: kernel)
+        }
+        guard importance.count == rowLength else {
+            throw QuantizationError(.sizeMismatch(expected: rowLength, found: importance.count))
+        }
+        if let bad = importance.firstIndex(where: { !($0 >= 0 && $0.isFinite) }) {
+            throw QuantizationError(.invalidRequest(
+                "importance weight \(bad) is \(importance[bad]); importance weights must be finite and non-negative"))
+        }
+        try importance.withUnsafeBufferPointer { weights in
+            try quantize(quantizer, values, rowLength: rowLength, importance: weights.baseAddress, into: output,
+                         threads: threads, kernel: kernel)
+        }
+    }
+
+    /// The row driver, once for every type: checks the geometry, splits the rows across threads, and
+    /// checks finiteness (in the kernel, or by a scan before it). Weighted rows (`importance`, `rowLength`
+    /// weights) go to `quantizeRowReference` / `quantizeRowPortable` one by one.
+    private static func quantize<Q: BlockQuantizer>(_: Q.Type, _ values: UnsafeBufferPointer<Float>, rowLength: Int,
+                                                    importance: UnsafePointer<Float>?,
+                                                    into output: UnsafeMutableRawBufferPointer, threads: Int,
+                                                    kernel: QuantizationKernel) throws {
+        let type = Q.dtype
+        let weights = Q.facts.takesImportance ? importance : nil
+        let checking = weights == nil && kernel != .reference && Q.checksFiniteness
+        /// Quantizes `blocks` blocks with the chosen kernel; false when a value may be NaN or ±inf.
+        func quantizeBlocks(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ blocks: Int) -> Bool {
+            switch kernel {
+            case .fast: return Q.quantizeFast(x, y, blocks: blocks, vectorExtensions: true)
+            case .portable: return Q.quantizePortable(x, y, blocks: blocks)
+            case .reference:
+                Q.quantizeReference(x, y, blocks: blocks)
+                return true
+            }
+        }
         let (blockElements, blockBytes) = type.layout
         guard rowLength > 0, rowLength % blockElements == 0 else {
             throw QuantizationError(.rowLength(rowLength, blockElements: blockElements, type: type.rawValue))
@@ -51,15 +90,26 @@ extension GGMLBlocks {
                 let count = min(sliceRows, range.upperBound - row)
                 let start = row * rowLength
                 let output = destination + row * blocksPerRow * blockBytes
-                if let checkingKernel {
+                if checking {
                     // false may be a false alarm (see `nonFiniteProbe`): the exact scan decides.
-                    if !checkingKernel(source + start, output, count * blocksPerRow),
+                    if !quantizeBlocks(source + start, output, count * blocksPerRow),
                        let bad = firstNonFinite(source + start, count * rowLength) {
                         return start + bad
                     }
                 } else {
                     if let bad = firstNonFinite(source + start, count * rowLength) { return start + bad }
-                    quantizeBlocks(source + start, output, count * blocksPerRow)
+                    if let weights {
+                        for r in 0 ..< count {
+                            let (x, y) = (source + start + r * rowLength, output + r * blocksPerRow * blockBytes)
+                            if kernel == .reference {
+                                Q.quantizeRowReference(x, y, rowLength: rowLength, importance: weights)
+                            } else {
+                                Q.quantizeRowPortable(x, y, rowLength: rowLength, importance: weights)
+                            }
+                        }
+                    } else {
+                        _ = quantizeBlocks(source + start, output, count * blocksPerRow)
+                    }
                 }
                 row += count
             }

@@ -1,8 +1,18 @@
 import CConnkit
 import TensorFormats
 
-/// The iq4_nl quantizer (the layouts and decoders are TensorFormats' `Blocks/IQ4Blocks.swift`).
-extension IQ4_NL {
+/// The iq4_nl quantizer (layout and decoder: TensorFormats' `Blocks/IQ4Blocks.swift`): the reference
+/// below, and the C target's AVX2 kernel (`quant_iq4.c`, eight blocks side by side) which leaves the groups
+/// it cannot do (a non-finite scale) and the tail to the reference. Without AVX2 the reference runs.
+extension IQ4_NL: BlockQuantizer {
+    static var facts: BlockFacts { BlockFacts(bits: 4, fileType: 25, takesImportance: true) }
+    static var vectorGroup: Int { 8 }
+
+    /// Finite input only (the driver scans first).
+    static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
+        ck_quantize_iq4_nl(x, y.assumingMemoryBound(to: UInt8.self), blocks)
+    }
+
     /// `best_index_int8(16, kvalues_iq4nl, x)`: binary search for the bracketing pair, then the nearer
     /// one (the upper on a tie). NaN ends at index 15, as the C comparisons do.
     @inline(__always)
@@ -19,76 +29,61 @@ extension IQ4_NL {
     }
 
     /// `quantize_iq4_nl` without an importance matrix, as `ggml_quantize_chunk` calls it:
-    /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights = x², ntry = 7)` per block.
-    static func quantizeReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        floatValues.withUnsafeBufferPointer { table in
-            let v = table.baseAddress!
-            var codes = [UInt8](repeating: 0, count: 32)
-            for i in 0 ..< blocks {
-                let xb = x + 32 * i
-                let yb = y + 18 * i
-                var scale: Float = 0
-                var amax: Float = 0
-                var max: Float = 0
-                for j in 0 ..< 32 {
-                    let ax = abs(xb[j])
-                    if ax > amax {
-                        amax = ax
-                        max = xb[j]
-                    }
-                }
-                if amax >= KQuantSearch.groupMaxEpsilon {
-                    var d = -max / v[0]
-                    var id = 1 / d
-                    var sumqx: Float = 0
-                    var sumq2: Float = 0
-                    for j in 0 ..< 32 {
-                        let l = bestIndex(v, id * xb[j])
-                        let q = v[l]
-                        let w = xb[j] * xb[j]
-                        sumqx += w * q * xb[j]
-                        sumq2 += w * q * q
-                    }
-                    d = sumq2 > 0 ? sumqx / sumq2 : 0
-                    var best = d * sumqx
-                    for step in -7 ... 7 {
-                        id = Float(step + Int(values[0])) / max
-                        sumqx = 0
-                        sumq2 = 0
-                        for j in 0 ..< 32 {
-                            let q = v[bestIndex(v, id * xb[j])]
-                            let w = xb[j] * xb[j]
-                            sumqx += w * q * xb[j]
-                            sumq2 += w * q * q
-                        }
-                        if sumq2 > 0, sumqx * sumqx > best * sumq2 {
-                            d = sumqx / sumq2
-                            best = d * sumqx
-                        }
-                    }
-                    scale = d
-                }
-                yb.storeLE(ggmlFP16(scale), at: 0)
-                let id: Float = scale != 0 ? 1 / scale : 0
-                for j in 0 ..< 32 { codes[j] = UInt8(bestIndex(v, id * xb[j])) }
-                for j in 0 ..< 16 {
-                    yb.storeBytes(of: codes[j] | (codes[16 + j] << 4), toByteOffset: 2 + j, as: UInt8.self)
-                }
+    /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights = x², ntry = 7)`, one block.
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        quantizeBlockReference(x, y, weights: nil)
+    }
+
+    /// `quantize_iq4_nl` with an importance matrix: per block, sigma2 = Σx² · (2/32) and weights
+    /// qw·sqrtf(sigma2 + x²), then the same search.
+    static func quantizeRowReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, rowLength: Int,
+                                     importance: UnsafePointer<Float>) {
+        let (n, bytes) = dtype.layout
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n) { weights in
+            for block in 0 ..< rowLength / n {
+                let xb = x + n * block
+                let sigma2 = KQuantSearch.sumOfSquares(n, xb) * (2 / Float(n))
+                KQuantSearch.importanceWeights(n, xb, importance: importance + n * block, sigma2: sigma2, into: weights.baseAddress!)
+                quantizeBlockReference(xb, y + bytes * block, weights: weights.baseAddress!)
             }
         }
     }
 
-    /// The production kernel: the C target's AVX2 kernel (eight blocks side by side) where the CPU has
-    /// it, and `quantizeReference` for the groups it leaves (a non-finite scale) and the tail. Finite
-    /// input only (the caller scans first).
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) {
-        var i = 0
-        while i < blocks {
-            i += ck_quantize_iq4_nl(x + 32 * i, (y + 18 * i).assumingMemoryBound(to: UInt8.self), blocks - i)
-            guard i < blocks else { break }
-            let count = min(8, blocks - i)
-            quantizeReference(x + 32 * i, y + 18 * i, blocks: count)
-            i += count
+    /// `quantize_row_iq4_nl_impl(32, 32, x, …, weights, ntry = 7)` for one block; nil weights: x².
+    static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights: UnsafePointer<Float>?) {
+        let n = dtype.layout.blockElements
+        floatValues.withUnsafeBufferPointer { table in
+            let v = table.baseAddress!
+            /// Σ w·q·x and Σ w·q² (w = x²) with q the table value nearest to id·x.
+            @inline(__always) func sums(_ id: Float) -> (sumqx: Float, sumq2: Float) {
+                var sumqx: Float = 0
+                var sumq2: Float = 0
+                for j in 0 ..< n {
+                    let q = v[bestIndex(v, id * x[j])]
+                    let w = weights?[j] ?? x[j] * x[j]
+                    sumqx += w * q * x[j]
+                    sumq2 += w * q * q
+                }
+                return (sumqx, sumq2)
+            }
+            var scale: Float = 0
+            let (amax, max) = signedAbsMax(x, n)
+            if amax >= KQuantSearch.groupMaxEpsilon {
+                var (sumqx, sumq2) = sums(1 / (-max / v[0]))
+                var d = sumq2 > 0 ? sumqx / sumq2 : 0
+                var best = d * sumqx
+                for step in -7 ... 7 {
+                    (sumqx, sumq2) = sums(Float(step + Int(values[0])) / max)
+                    if sumq2 > 0, sumqx * sumqx > best * sumq2 {
+                        d = sumqx / sumq2
+                        best = d * sumqx
+                    }
+                }
+                scale = d
+            }
+            y.storeLE(ggmlFP16(scale), at: 0)
+            let id: Float = scale != 0 ? 1 / scale : 0
+            storeLegacyCodes(y, header: 2, bits: 4, count: n) { UInt8(bestIndex(v, id * x[$0])) }
         }
     }
 }

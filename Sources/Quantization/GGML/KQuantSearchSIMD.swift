@@ -98,12 +98,16 @@ enum KQuantSearchSIMD {
             let l = clamp(roundBounded(bestIscale * (x[i] - bestMin)), 0, nmax)
             codes[i] = l.replacing(with: 0, where: flat)
         }
-        return (scale.replacing(with: 0, where: flat), -min)
+        // -min with C's sign of zero (SIMD4's prefix minus gives +0 for +0 here; times -1 is exact): the
+        // weighted q4_1/q5_1 store -(-min) as an f16, where the sign shows.
+        return (scale.replacing(with: 0, where: flat), min * -1)
     }
 
-    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, NULL)` for four groups; codes in 0..<2*nmax.
+    /// The symmetric searches' start, lane by lane: the signed value of largest magnitude (`max`), the
+    /// lanes below GROUP_MAX_EPS (`zero`) and the first inverse scale -nmax / max; nil when that is not
+    /// finite in a lane that is not zero.
     @inline(__always)
-    static func symmetric(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>, _ codes: UnsafeMutablePointer<F4>) -> F4? {
+    static func symmetricStart(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>) -> (max: F4, zero: SIMDMask<I4>, iscale: F4)? {
         var max = F4()
         var amax = F4()
         for i in 0 ..< n {
@@ -113,9 +117,16 @@ enum KQuantSearchSIMD {
             max = max.replacing(with: x[i], where: larger)
         }
         let zero = amax .< KQuantSearch.groupMaxEpsilon
+        let iscale = F4(repeating: -nmax) / max
+        return all((iscale.magnitude .< .infinity) .| zero) ? (max, zero, iscale) : nil
+    }
+
+    /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, NULL)` for four groups; codes in 0..<2*nmax.
+    @inline(__always)
+    static func symmetric(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>, _ codes: UnsafeMutablePointer<F4>) -> F4? {
         // |iscale * x| <= nmax + 1 for every lane that is not all zero.
-        var iscale = F4(repeating: -nmax) / max
-        if !all((iscale.magnitude .< .infinity) .| zero) { return nil }
+        guard let (max, zero, firstIscale) = symmetricStart(n, nmax, x) else { return nil }
+        var iscale = firstIscale
         @_transparent func sums(_ iscale: F4) -> (F4, F4) {
             var sumlx = F4()
             var suml2 = F4()
@@ -154,17 +165,7 @@ enum KQuantSearchSIMD {
     @inline(__always)
     static func symmetricRefined(_ n: Int, _ nmax: Float, _ x: UnsafePointer<F4>, _ codes: UnsafeMutablePointer<F4>,
                                  _ work: UnsafeMutablePointer<F4>) -> F4? {
-        var max = F4()
-        var amax = F4()
-        for i in 0 ..< n {
-            let ax = x[i].magnitude
-            let larger = ax .> amax
-            amax = amax.replacing(with: ax, where: larger)
-            max = max.replacing(with: x[i], where: larger)
-        }
-        let zero = amax .< KQuantSearch.groupMaxEpsilon
-        let iscale = F4(repeating: -nmax) / max
-        if !all((iscale.magnitude .< .infinity) .| zero) { return nil }
+        guard let (_, zero, iscale) = symmetricStart(n, nmax, x) else { return nil }
         var sumlx = F4()
         var suml2 = F4()
         let weights = work

@@ -3,22 +3,23 @@ import TensorFormats
 
 /// Fast kernels for the 32-element legacy types: a block is eight 4-lane vectors; vector k holds
 /// elements 4k..<4k+4, so vectors k and k + 4 pair up in the nibble packing. Each type splits its
-/// `quantizeReference` into `prepare` (the block's scalars: extremes, scale, inverse) and `emit` (f16
-/// fields and codes); the kernels run four `prepare`s before the four `emit`s, so the scalar steps of
-/// one block (divisions, f16 conversions) overlap the vector work of the others. Where a block needs
-/// C's exact scalar behaviour (a largest magnitude reached with both signs, a zero minimum whose sign C
-/// picks by scan order, a scale or inverse that overflows) `prepare` returns nil and the block goes
-/// through the reference. On a CPU with AVX2, every type here runs the C target's kernels
-/// (eight lanes, a block in four vectors), which leave such groups to these. Tests compare every kernel with ggml on the
-/// fixtures and with each other on large random inputs.
+/// reference into `prepare` (the block's scalars: extremes, scale, inverse) and `emit` (f16 fields and
+/// codes); one driver, `LegacyBlock.quantizePortable`, runs four blocks' `prepare` before
+/// their four `emit`s, so the scalar steps of one block (divisions, f16 conversions) overlap the vector
+/// work of the others. Where a block needs C's exact scalar behaviour (a largest magnitude reached with
+/// both signs, a zero minimum whose sign C picks by scan order, a scale or inverse that overflows)
+/// `prepare` returns nil and the block goes through the reference. On a CPU with AVX2 every type here
+/// runs the C target's kernel (eight lanes, a block in four vectors, `quant_legacy.c`), which leaves
+/// such groups to these. Tests compare every kernel with ggml on the fixtures and with each other on
+/// large random inputs.
 
 /// A block as eight 4-lane vectors (vector k = elements 4k..<4k+4).
-private typealias Vectors = (F4, F4, F4, F4, F4, F4, F4, F4)
+typealias Vectors = (F4, F4, F4, F4, F4, F4, F4, F4)
 /// 32 integer codes, laid out like `Vectors`.
-private typealias Codes = (I4, I4, I4, I4, I4, I4, I4, I4)
+typealias Codes = (I4, I4, I4, I4, I4, I4, I4, I4)
 
 @_transparent
-private func loadBlock(_ x: UnsafePointer<Float>) -> Vectors {
+func loadBlock(_ x: UnsafePointer<Float>) -> Vectors {
     (x.load4(0), x.load4(4), x.load4(8), x.load4(12), x.load4(16), x.load4(20), x.load4(24), x.load4(28))
 }
 
@@ -70,6 +71,26 @@ private func fifthBits(_ c: Codes) -> UInt32 {
     return UInt32(bitPattern: (qh.x | qh.y) | (qh.z | qh.w))
 }
 
+/// A block's scale with ggml's inverse (`d ? 1/d : 0`), or nil when the inverse overflows (the block then
+/// goes through the reference, which keeps C's results for it).
+@_transparent
+private func withInverse(_ d: Float) -> (d: Float, id: Float)? {
+    let id: Float = d != 0 ? 1 / d : 0
+    return id.isFinite ? (d, id) : nil
+}
+
+/// Stores a nibble type's 32 codes after its `header` bytes of f16 fields: 4-bit codes as nibbles, 5-bit
+/// ones as `qh` then the low nibbles (`storeLegacyCodes`' layout).
+@_transparent
+private func storeCodes(_ c: Codes, _ y: UnsafeMutableRawPointer, header: Int, bits: Int) {
+    if bits == 4 {
+        storeNibbles(c, y, at: header)
+    } else {
+        y.storeLE(fifthBits(c), at: header)
+        storeLowNibbles(c, y, at: header + 4)
+    }
+}
+
 /// ±0 in every lane if the block is finite, NaN in a lane that met a NaN or ±inf ((sum) * 0). Summed
 /// over blocks, a NaN survives: the kernels check finiteness on the values they already loaded. A sum of
 /// finite values near the float32 limit can overflow and raise a false alarm; the caller then scans the
@@ -111,25 +132,62 @@ private func minimumAndMaximum(_ v: Vectors, _ x: UnsafePointer<Float>) -> (Floa
     return (low, high)
 }
 
-/// Runs a C vector kernel, which stops before a group of blocks it cannot do exactly (and before a tail
-/// of fewer than four blocks), and finishes each such group with the Swift kernel `finishing`.
-@inline(__always)
-private func runVectorKernel(
-    _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<UInt8>, Int, UnsafeMutablePointer<Int32>) -> Int,
-    _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, blockBytes: Int,
-    finishing: (UnsafePointer<Float>, UnsafeMutableRawPointer, Int) -> Bool
-) -> Bool {
-    var finite: Int32 = 1
-    var clean = true
-    var i = 0
-    while i < blocks {
-        i += kernel(x + 32 * i, (y + blockBytes * i).assumingMemoryBound(to: UInt8.self), blocks - i, &finite)
-        guard i < blocks else { break }
-        let count = min(4, blocks - i)
-        clean = finishing(x + 32 * i, y + blockBytes * i, count) && clean
-        i += count
+/// A 32-element legacy type: its reference split into `prepare` and `emit` for the Swift kernel (its C
+/// kernel is `ck_quantize_legacy` for its ggml type id). The drivers below are the same for all of them.
+protocol LegacyBlock: BlockQuantizer {
+    /// What `emit` needs besides the values: scale, inverse (and minimum).
+    associatedtype Scalars
+    /// The block's scalars, or nil when the block needs the reference.
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> Scalars?
+    /// Writes the block's fields and codes (loading its values again: cheaper than keeping them live).
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: Scalars)
+}
+
+extension LegacyBlock {
+    static var checksFiniteness: Bool { true }
+    static var vectorGroup: Int { 4 }
+
+    static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
+        var flag: Int32 = 1
+        let done = ck_quantize_legacy(dtype.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks, &flag)
+        if flag == 0 { finite = false }
+        return done
     }
-    return clean && finite != 0
+
+    /// The Swift kernel: four blocks at a time (scalars first, then codes), one at a time for the tail.
+    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
+        let (n, bytes) = dtype.layout
+        assert(n == 32, "a legacy block is eight 4-lane vectors")
+        var probe = F4()
+        var i = 0
+        while i + 4 <= blocks {
+            let x0 = x + n * i
+            let y0 = y + bytes * i
+            i += 4
+            let v = (loadBlock(x0), loadBlock(x0 + n), loadBlock(x0 + 2 * n), loadBlock(x0 + 3 * n))
+            probe += (nonFiniteProbe(v.0) + nonFiniteProbe(v.1)) + (nonFiniteProbe(v.2) + nonFiniteProbe(v.3))
+            guard let p0 = prepare(v.0, x0), let p1 = prepare(v.1, x0 + n), let p2 = prepare(v.2, x0 + 2 * n),
+                  let p3 = prepare(v.3, x0 + 3 * n) else {
+                for b in 0 ..< 4 { quantizeOne(x0 + n * b, y0 + bytes * b) }
+                continue
+            }
+            emit(x0, y0, p0)
+            emit(x0 + n, y0 + bytes, p1)
+            emit(x0 + 2 * n, y0 + 2 * bytes, p2)
+            emit(x0 + 3 * n, y0 + 3 * bytes, p3)
+        }
+        while i < blocks {
+            probe += nonFiniteProbe(loadBlock(x + n * i))
+            quantizeOne(x + n * i, y + bytes * i)
+            i += 1
+        }
+        return all(probe .== probe)
+    }
+
+    /// One block: the fast path, or the reference where `prepare` declines.
+    static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeBlockReference(x, y) }
+    }
 }
 
 extension Q8_0 {
@@ -144,361 +202,68 @@ extension Q8_0 {
     }
 
     @_transparent
-    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
-        let d = maximumMagnitude(v) / 127
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite ? (d, id) : nil
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
+        withInverse(maximumMagnitude(v) / 127)
     }
 
     @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
         y.storeLE(ggmlFP16(p.d), at: 0)
         let v = loadBlock(x)
         // |x * id| <= 127 (plus rounding), well inside the exact range of the helpers.
         y.store16(roundHalfAway(v.0 * p.id), roundHalfAway(v.1 * p.id), roundHalfAway(v.2 * p.id), roundHalfAway(v.3 * p.id), at: 2)
         y.store16(roundHalfAway(v.4 * p.id), roundHalfAway(v.5 * p.id), roundHalfAway(v.6 * p.id), roundHalfAway(v.7 * p.id), at: 18)
     }
-
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
-    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
-                         vectorExtensions: Bool = true) -> Bool {
-        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
-        return runVectorKernel(ck_quantize_q8_0, x, y, blocks: blocks, blockBytes: 34, finishing: quantizePortable)
-    }
-
-    /// The Swift kernel (what runs without AVX2).
-    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        var probe = F4()
-        var i = 0
-        while i + 4 <= blocks {
-            let x0 = x + 32 * i
-            let y0 = y + 34 * i
-            i += 4
-            let v0 = loadBlock(x0)
-            let v1 = loadBlock(x0 + 32)
-            let v2 = loadBlock(x0 + 64)
-            let v3 = loadBlock(x0 + 96)
-            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
-                  let p3 = prepare(v3, x0 + 96) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 34 * b) }
-                continue
-            }
-            emit(x0, y0, p0)
-            emit(x0 + 32, y0 + 34, p1)
-            emit(x0 + 64, y0 + 2 * 34, p2)
-            emit(x0 + 96, y0 + 3 * 34, p3)
-        }
-        while i < blocks {
-            probe += nonFiniteProbe(loadBlock(x + 32 * i))
-            quantizeOne(x + 32 * i, y + 34 * i)
-            i += 1
-        }
-        return all(probe .== probe)
-    }
-
-    /// One block: the fast path, or the reference where `prepare` declines.
-    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
-    }
 }
 
+/// q4_0 (bits 4) and q5_0 (bits 5): d = max / -2^(bits-1) with max the value of largest magnitude,
+/// code = MIN(2^bits - 1, (int8_t)(x * id + 2^(bits-1) + 0.5)). Block: f16 d, [u32 qh,] 16 nibble bytes.
+protocol SymmetricLegacy: LegacyBlock where Scalars == (d: Float, id: Float) {}
 
-extension Q4_0 {
+extension SymmetricLegacy {
     @_transparent
-    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
         guard let max = signedMaximum(v) else { return nil }
-        let d = max / -8
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite ? (d, id) : nil
+        return withInverse(max / -Float(1 << (bits - 1)))
     }
 
     @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
-        emit(x, y, p, half: ggmlFP16(p.d))
-    }
-
-    /// `emit` with the block's f16 scale already converted (four blocks convert theirs in one vector).
-    @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float), half: UInt16) {
-        y.storeLE(half, at: 0)
-        let v = loadBlock(x)
-        // x * id + 8.5 lies in [0.5, 16.5]: truncation is floor; MIN(15, q) lowers 16 (y >= 16) by one.
-        @_transparent func code(_ x: F4) -> I4 {
-            let y = x * p.id + 8.5
-            return y.floorBits &+ F4.lanes(y .>= 16)
-        }
-        storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 2)
-    }
-
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
-    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
-                         vectorExtensions: Bool = true) -> Bool {
-        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
-        return runVectorKernel(ck_quantize_q4_0, x, y, blocks: blocks, blockBytes: 18, finishing: quantizePortable)
-    }
-
-    /// The Swift kernel (what runs without AVX2).
-    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        var probe = F4()
-        var i = 0
-        while i + 4 <= blocks {
-            let x0 = x + 32 * i
-            let y0 = y + 18 * i
-            i += 4
-            let v0 = loadBlock(x0)
-            let v1 = loadBlock(x0 + 32)
-            let v2 = loadBlock(x0 + 64)
-            let v3 = loadBlock(x0 + 96)
-            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            // The four blocks' scalars side by side: IEEE division and ggml's f16 rounding lane by lane give
-            // the scalar results.
-            guard let m0 = signedMaximum(v0), let m1 = signedMaximum(v1), let m2 = signedMaximum(v2),
-                  let m3 = signedMaximum(v3) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 18 * b) }
-                continue
-            }
-            let d = F4(m0, m1, m2, m3) / -8
-            let id = F4.select(d .!= 0, 1 / d, F4())
-            guard all(id.magnitude .< .infinity) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 18 * b) }
-                continue
-            }
-            let half = ggmlFP16(d)
-            emit(x0, y0, (d[0], id[0]), half: UInt16(truncatingIfNeeded: half[0]))
-            emit(x0 + 32, y0 + 18, (d[1], id[1]), half: UInt16(truncatingIfNeeded: half[1]))
-            emit(x0 + 64, y0 + 2 * 18, (d[2], id[2]), half: UInt16(truncatingIfNeeded: half[2]))
-            emit(x0 + 96, y0 + 3 * 18, (d[3], id[3]), half: UInt16(truncatingIfNeeded: half[3]))
-        }
-        while i < blocks {
-            probe += nonFiniteProbe(loadBlock(x + 32 * i))
-            quantizeOne(x + 32 * i, y + 18 * i)
-            i += 1
-        }
-        return all(probe .== probe)
-    }
-
-    /// One block: the fast path, or the reference where `prepare` declines.
-    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
-    }
-}
-
-
-extension Q5_0 {
-    @_transparent
-    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (d: Float, id: Float)? {
-        guard let max = signedMaximum(v) else { return nil }
-        let d = max / -16
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite ? (d, id) : nil
-    }
-
-    @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (d: Float, id: Float)) {
         y.storeLE(ggmlFP16(p.d), at: 0)
         let v = loadBlock(x)
-        // x * id + 16.5 lies in [0.5, 32.5]: floor, and MIN(31, q) lowers 32 (y >= 32) by one.
+        // x * id + 2^(bits-1) + 0.5 lies in [0.5, 2^bits + 0.5]: truncation is floor; MIN(2^bits - 1, q)
+        // lowers 2^bits by one.
+        let offset = Float(1 << (bits - 1)) + 0.5
+        let top = Float(1 << bits)
         @_transparent func code(_ x: F4) -> I4 {
-            let y = x * p.id + 16.5
-            return y.floorBits &+ F4.lanes(y .>= 32)
+            let y = x * p.id + offset
+            return y.floorBits &+ F4.lanes(y .>= top)
         }
-        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-        y.storeLE(fifthBits(codes), at: 2)
-        storeLowNibbles(codes, y, at: 6)
-    }
-
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
-    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
-                         vectorExtensions: Bool = true) -> Bool {
-        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
-        return runVectorKernel(ck_quantize_q5_0, x, y, blocks: blocks, blockBytes: 22, finishing: quantizePortable)
-    }
-
-    /// The Swift kernel (what runs without AVX2).
-    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        var probe = F4()
-        var i = 0
-        while i + 4 <= blocks {
-            let x0 = x + 32 * i
-            let y0 = y + 22 * i
-            i += 4
-            let v0 = loadBlock(x0)
-            let v1 = loadBlock(x0 + 32)
-            let v2 = loadBlock(x0 + 64)
-            let v3 = loadBlock(x0 + 96)
-            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
-                  let p3 = prepare(v3, x0 + 96) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 22 * b) }
-                continue
-            }
-            emit(x0, y0, p0)
-            emit(x0 + 32, y0 + 22, p1)
-            emit(x0 + 64, y0 + 2 * 22, p2)
-            emit(x0 + 96, y0 + 3 * 22, p3)
-        }
-        while i < blocks {
-            probe += nonFiniteProbe(loadBlock(x + 32 * i))
-            quantizeOne(x + 32 * i, y + 22 * i)
-            i += 1
-        }
-        return all(probe .== probe)
-    }
-
-    /// One block: the fast path, or the reference where `prepare` declines.
-    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+        storeCodes((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, header: 2, bits: bits)
     }
 }
 
+/// q4_1 (bits 4) and q5_1 (bits 5): d = (max - min) / (2^bits - 1), code = (int8_t)((x - min) * id + 0.5)
+/// (q4_1 also takes MIN(15, ·); q5_1 has no clamp). Block: f16 d, f16 min, [u32 qh,] 16 nibble bytes.
+protocol AffineLegacy: LegacyBlock where Scalars == (min: Float, d: Float, id: Float) {}
 
-extension Q4_1 {
+extension AffineLegacy {
     @_transparent
-    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
+    static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
         let (min, max) = minimumAndMaximum(v, x)
-        let d = (max - min) / 15
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite && d.isFinite ? (min, d, id) : nil
+        let d = (max - min) / Float((1 << bits) - 1)
+        guard d.isFinite, let (d, id) = withInverse(d) else { return nil }
+        return (min, d, id)
     }
 
     @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
-        emit(x, y, p, halves: (ggmlFP16(p.d), ggmlFP16(p.min)))
-    }
-
-    /// `emit` with the block's f16 fields already converted (four blocks convert theirs in vectors).
-    @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float),
-                             halves: (d: UInt16, min: UInt16)) {
-        y.storeLE(halves.d, at: 0)
-        y.storeLE(halves.min, at: 2)
-        let v = loadBlock(x)
-        // (x - min) * id <= (max - min) * id = 15 × (1 ± a few ulp): the codes are at most 15, so C's
-        // MIN(15, q) never acts.
-        @_transparent func code(_ x: F4) -> I4 { ((x - p.min) * p.id + 0.5).floorBits }
-        storeNibbles((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, at: 4)
-    }
-
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
-    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
-                         vectorExtensions: Bool = true) -> Bool {
-        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
-        return runVectorKernel(ck_quantize_q4_1, x, y, blocks: blocks, blockBytes: 20, finishing: quantizePortable)
-    }
-
-    /// The Swift kernel (what runs without AVX2).
-    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        var probe = F4()
-        var i = 0
-        while i + 4 <= blocks {
-            let x0 = x + 32 * i
-            let y0 = y + 20 * i
-            i += 4
-            let v0 = loadBlock(x0)
-            let v1 = loadBlock(x0 + 32)
-            let v2 = loadBlock(x0 + 64)
-            let v3 = loadBlock(x0 + 96)
-            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            // The four blocks' scalars side by side (IEEE arithmetic and ggml's f16 rounding, lane by lane).
-            let (l0, h0) = minimumAndMaximum(v0, x0)
-            let (l1, h1) = minimumAndMaximum(v1, x0 + 32)
-            let (l2, h2) = minimumAndMaximum(v2, x0 + 64)
-            let (l3, h3) = minimumAndMaximum(v3, x0 + 96)
-            let low = F4(l0, l1, l2, l3)
-            let d = (F4(h0, h1, h2, h3) - low) / 15
-            let id = F4.select(d .!= 0, 1 / d, F4())
-            guard all(id.magnitude .< .infinity), all(d.magnitude .< .infinity) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 20 * b) }
-                continue
-            }
-            let dHalf = ggmlFP16(d), minHalf = ggmlFP16(low)
-            for b in 0 ..< 4 {
-                emit(x0 + 32 * b, y0 + 20 * b, (low[b], d[b], id[b]),
-                     halves: (UInt16(truncatingIfNeeded: dHalf[b]), UInt16(truncatingIfNeeded: minHalf[b])))
-            }
-        }
-        while i < blocks {
-            probe += nonFiniteProbe(loadBlock(x + 32 * i))
-            quantizeOne(x + 32 * i, y + 20 * i)
-            i += 1
-        }
-        return all(probe .== probe)
-    }
-
-    /// One block: the fast path, or the reference where `prepare` declines.
-    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
-    }
-}
-
-
-extension Q5_1 {
-    @_transparent
-    private static func prepare(_ v: Vectors, _ x: UnsafePointer<Float>) -> (min: Float, d: Float, id: Float)? {
-        let (min, max) = minimumAndMaximum(v, x)
-        let d = (max - min) / 31
-        let id: Float = d != 0 ? 1 / d : 0
-        return id.isFinite && d.isFinite ? (min, d, id) : nil
-    }
-
-    @_transparent
-    private static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
+    static func emit(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, _ p: (min: Float, d: Float, id: Float)) {
         y.storeLE(ggmlFP16(p.d), at: 0)
         y.storeLE(ggmlFP16(p.min), at: 2)
         let v = loadBlock(x)
-        // C has no clamp here, `(uint8_t)(x0 + 0.5f)`; x0 + 0.5 < 32 for a finite scale.
+        // (x - min) * id <= (max - min) * id = (2^bits - 1) × (1 ± a few ulp): the codes fit, so q4_1's
+        // MIN(15, q) never acts (and q5_1's `(uint8_t)(x0 + 0.5f)` has no clamp).
         @_transparent func code(_ x: F4) -> I4 { ((x - p.min) * p.id + 0.5).floorBits }
-        let codes = (code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7))
-        y.storeLE(fifthBits(codes), at: 4)
-        storeLowNibbles(codes, y, at: 8)
-    }
-
-    /// Returns false when a value may be NaN or ±inf (see `nonFiniteProbe`). With `vectorExtensions`,
-    /// the AVX2 kernel of the C target does the groups it can and this file's kernel the rest.
-    static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int,
-                         vectorExtensions: Bool = true) -> Bool {
-        guard vectorExtensions else { return quantizePortable(x, y, blocks: blocks) }
-        return runVectorKernel(ck_quantize_q5_1, x, y, blocks: blocks, blockBytes: 24, finishing: quantizePortable)
-    }
-
-    /// The Swift kernel (what runs without AVX2).
-    static func quantizePortable(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int) -> Bool {
-        var probe = F4()
-        var i = 0
-        while i + 4 <= blocks {
-            let x0 = x + 32 * i
-            let y0 = y + 24 * i
-            i += 4
-            let v0 = loadBlock(x0)
-            let v1 = loadBlock(x0 + 32)
-            let v2 = loadBlock(x0 + 64)
-            let v3 = loadBlock(x0 + 96)
-            probe += (nonFiniteProbe(v0) + nonFiniteProbe(v1)) + (nonFiniteProbe(v2) + nonFiniteProbe(v3))
-            guard let p0 = prepare(v0, x0), let p1 = prepare(v1, x0 + 32), let p2 = prepare(v2, x0 + 64),
-                  let p3 = prepare(v3, x0 + 96) else {
-                for b in 0 ..< 4 { quantizeOne(x0 + 32 * b, y0 + 24 * b) }
-                continue
-            }
-            emit(x0, y0, p0)
-            emit(x0 + 32, y0 + 24, p1)
-            emit(x0 + 64, y0 + 2 * 24, p2)
-            emit(x0 + 96, y0 + 3 * 24, p3)
-        }
-        while i < blocks {
-            probe += nonFiniteProbe(loadBlock(x + 32 * i))
-            quantizeOne(x + 32 * i, y + 24 * i)
-            i += 1
-        }
-        return all(probe .== probe)
-    }
-
-    /// One block: the fast path, or the reference where `prepare` declines.
-    private static func quantizeOne(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        if let p = prepare(loadBlock(x), x) { emit(x, y, p) } else { quantizeReference(x, y, blocks: 1) }
+        storeCodes((code(v.0), code(v.1), code(v.2), code(v.3), code(v.4), code(v.5), code(v.6), code(v.7)), y, header: 4, bits: bits)
     }
 }

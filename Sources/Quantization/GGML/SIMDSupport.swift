@@ -54,14 +54,6 @@ extension SIMD4 where Scalar == Float {
         return m.x < m.y ? m.x : m.y
     }
 
-    /// floor(x) for 0 <= x < 2^22: round to an integer by adding 2^23 (round to nearest even), step
-    /// down where that went up.
-    @inline(__always)
-    var floorOfNonNegative: F4 {
-        let rounded = (self + 8_388_608) - 8_388_608
-        return rounded - F4(bits: F4.lanes(rounded .> self) & F4(repeating: 1).bits)
-    }
-
     /// floor(x) for 0 <= x < 2^22 as an integer in the low 23 bits (the bits above hold 0x4B000000, so
     /// only masked or byte-truncated uses are meaningful): round to nearest even by adding 2^23, then
     /// subtract one where that went up.
@@ -69,13 +61,6 @@ extension SIMD4 where Scalar == Float {
     var floorBits: I4 {
         let shifted = self + 8_388_608
         return shifted.bits &+ F4.lanes((shifted - 8_388_608) .> self)
-    }
-
-    /// `self - 1` in the lanes above `cap` (for integer-valued lanes at most `cap + 1`): MIN(cap, q)
-    /// without a select.
-    @inline(__always)
-    func cappedAbove(_ cap: Float) -> F4 {
-        self - F4(bits: F4.lanes(self .> F4(repeating: cap)) & F4(repeating: 1).bits)
     }
 
     /// ggml's `nearest_int` lane by lane: the same bit arithmetic as the scalar `nearestInt`, so even
@@ -100,11 +85,6 @@ extension UnsafePointer where Pointee == Float {
 }
 
 extension UnsafeMutableRawPointer {
-    @inline(__always)
-    func store4(_ value: SIMD4<UInt8>, at offset: Int) {
-        storeBytes(of: value, toByteOffset: offset, as: SIMD4<UInt8>.self)
-    }
-
     /// Stores the low bytes of 16 lanes (a, b, c, d in order) as 16 bytes.
     @inline(__always)
     func store16(_ a: I4, _ b: I4, _ c: I4, _ d: I4, at offset: Int) {

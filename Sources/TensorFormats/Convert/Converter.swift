@@ -99,8 +99,9 @@ public enum Converter {
     /// Elements per chunk when casting: small enough to stay in cache, large enough to amortise calls.
     static let chunkElements = 1 << 16
 
-    /// The tensor read as float32 (widened, or dequantized for a block type) and written as `target`.
-    static func castTensor(_ tensor: Tensor, to target: DType, overflow: CastOverflow) throws -> OutputTensor {
+    /// The tensor read as float32 (widened, or dequantized for a block type) and written as `target`, as
+    /// `--dtype` casts it (overflows counted in `overflow`).
+    public static func castTensor(_ tensor: Tensor, to target: DType, overflow: CastOverflow) throws -> OutputTensor {
         let info = try TensorInfo(name: tensor.name, dtype: target, shape: tensor.shape)
         // numpy rounds f64 -> f16 once, directly: round to odd first (see Cast).
         let f64: Float64Rounding = tensor.dtype == .f64 && target == .f16 ? .toOdd : .toNearestEven

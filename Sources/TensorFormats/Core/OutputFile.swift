@@ -107,6 +107,10 @@ public final class OutputFile {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0 else { return }
+        if pendingCopy != nil {
+            if continuesPendingCopy(bytes) { return }
+            try runPendingCopy()
+        }
         if buffered + bytes.count <= buffer.count {
             UnsafeMutableRawBufferPointer(rebasing: buffer[buffered ..< buffered + bytes.count]).copyMemory(from: bytes)
             buffered += bytes.count
@@ -153,15 +157,66 @@ public final class OutputFile {
     }
 
     /// Copies a range of a file in the kernel (`copy_file_range`) when possible, else through the mapping.
+    ///
+    /// Copies are coalesced: a range that continues the previous one in the same file extends it, and so
+    /// do small writes of exactly the bytes the source holds next (the zero padding between tensors that
+    /// lie in the same layout in both files), so a run of unchanged tensors becomes a few kernel copies of
+    /// up to 64 MiB — measured here, 190 `copy_file_range` calls over 600 MB took about 1.5 times one call.
     public func copy(from region: FileRegion) throws {
         guard region.count > 0 else { return }
-        try flush()
+        if let pending = pendingCopy, pending.file === region.file, pending.offset + pending.count == region.offset {
+            pendingCopy?.count += region.count
+        } else {
+            try flush()
+            pendingCopy = PendingCopy(file: region.file, offset: region.offset, count: region.count)
+        }
+        position += region.count
+        // Runs of at most about 64 MiB, so progress follows the copying.
+        if let pending = pendingCopy, pending.count >= OutputFile.coalescedCopyBytes { try runPendingCopy() }
+    }
+
+    static let coalescedCopyBytes = 64 << 20
+
+    /// Output offsets kernel copies are split at. Measured here (ext4, Linux 6.18, a 600 MB copy whose
+    /// source and output offsets agree modulo the page size): a copy that starts 4 KiB past a multiple of
+    /// 64 KiB costs about 1.5 times the system time of one that starts on it (0.21 s against 0.14 s), and
+    /// splitting it there costs one more call.
+    static let copyAlignment = 64 << 10
+
+    /// A kernel copy not yet made: it ends at `position`, and nothing is buffered behind it.
+    private struct PendingCopy {
+        let file: MappedFile
+        let offset: Int
+        var count: Int
+    }
+
+    private var pendingCopy: PendingCopy?
+
+    /// Extends the pending copy by `bytes` when the source continues with exactly them.
+    private func continuesPendingCopy(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let pending = pendingCopy, bytes.count <= 4096 else { return false }
+        let next = pending.offset + pending.count
+        guard next <= pending.file.size - bytes.count,
+              (try? pending.file.withBytes(offset: next, count: bytes.count) { $0.elementsEqual(bytes) }) == true else { return false }
+        pendingCopy?.count += bytes.count
+        position += bytes.count
+        return true
+    }
+
+    /// Makes the pending copy: in the kernel when possible, else from the mapping.
+    private func runPendingCopy() throws {
+        guard let region = pendingCopy else { return }
+        pendingCopy = nil
+        let start = position - region.count
         var inOffset = Int64(region.offset)
-        var outOffset = Int64(position)
+        var outOffset = Int64(start)
         var left = region.count
         var usedKernelCopy = region.file.descriptor >= 0
         while usedKernelCopy, left > 0 {
-            let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, left)
+            // Split at the first multiple of `copyAlignment` in the output (faster from there; see it).
+            let misalignment = Int(outOffset % Int64(OutputFile.copyAlignment))
+            let chunk = misalignment != 0 && left > OutputFile.copyAlignment - misalignment ? OutputFile.copyAlignment - misalignment : left
+            let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, chunk)
             if copied <= 0 {
                 usedKernelCopy = false
                 break
@@ -169,15 +224,14 @@ public final class OutputFile {
             left -= copied
         }
         if usedKernelCopy {
-            position += region.count
             _ = lseek(descriptor, off_t(position), SEEK_SET)
             progress?(position)
             return
         }
         // Fallback (different file systems, old kernels): write the rest from the mapping.
         let done = region.count - left
-        _ = lseek(descriptor, off_t(position + done), SEEK_SET)
-        position += done
+        _ = lseek(descriptor, off_t(start + done), SEEK_SET)
+        position = start + done
         try region.file.withBytes(offset: region.offset + done, count: left) { bytes in
             try write(bytes)
         }
@@ -188,6 +242,7 @@ public final class OutputFile {
     /// `count` must be at most `maxLendableBytes`.
     public func withUnsafeOutputBuffer(count: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
         precondition(count >= 0 && count <= OutputFile.maxLendableBytes, "lend at most maxLendableBytes")
+        try runPendingCopy()
         if buffered + count > buffer.count { try handOff() }
         try body(UnsafeMutableRawBufferPointer(rebasing: buffer[buffered ..< buffered + count]))
         buffered += count
@@ -215,6 +270,7 @@ public final class OutputFile {
 
     /// Writes everything buffered so far to the file and waits for it.
     public func flush() throws {
+        try runPendingCopy()
         try handOff()
         inFlight.wait()
         try failure.rethrow()

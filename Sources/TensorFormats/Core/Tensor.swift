@@ -22,6 +22,13 @@ public struct FileRegion: Sendable {
     public let file: MappedFile
     public let offset: Int
     public let count: Int
+
+    /// `count` bytes from `offset` within this region (a row range of a tensor), or nil when they do not
+    /// lie inside it.
+    public func part(offset start: Int, count length: Int) -> FileRegion? {
+        guard start >= 0, length >= 0, start <= count - length else { return nil }
+        return FileRegion(file: file, offset: offset + start, count: length)
+    }
 }
 
 /// Access to a tensor's data. Each format supplies its own kind: a plain range of a mapped file, a

@@ -20,13 +20,8 @@ struct TorchTensorData: TensorData {
     /// Absolute file offset and byte length of the storage.
     let storageStart: Int
     let storageBytes: Int
-    let dtype: DType
-    let elementSize: Int
-    /// Byte offset of the view's first element in the storage, and the bytes up to past its last one.
-    let offsetBytes: Int
-    let extentBytes: Int
-    let sizes: [Int]
-    let strides: [Int]
+    /// The view, checked against its storage when it was built.
+    let view: TorchTensorRef
     let byteCount: Int
     /// The storage holds big-endian elements (`byteorder` = big).
     let bigEndian: Bool
@@ -37,20 +32,17 @@ struct TorchTensorData: TensorData {
         self.name = name
         self.storageStart = storageStart
         self.storageBytes = storageBytes
-        dtype = tensor.dtype
-        elementSize = tensor.elementSize
-        offsetBytes = tensor.offsetBytes
-        extentBytes = tensor.extentBytes
-        sizes = tensor.sizes
-        strides = tensor.strides
+        view = tensor
         self.byteCount = byteCount
         self.bigEndian = bigEndian
     }
 
+    private var elementSize: Int { view.elementSize }
+
     /// True when the elements lie in row-major order with no gaps (dimensions of size 1 have any stride).
     var isContiguous: Bool {
         var expected = 1
-        for (size, stride) in zip(sizes, strides).reversed() where size != 1 {
+        for (size, stride) in zip(view.sizes, view.strides).reversed() where size != 1 {
             if size == 0 { return true }
             guard stride == expected else { return false }
             expected = expected &* size
@@ -60,13 +52,13 @@ struct TorchTensorData: TensorData {
 
     /// Byte range of the file the view can touch (its first element to past its last; empty for an empty view).
     var touchedRange: (offset: Int, count: Int) {
-        (storageStart + offsetBytes, extentBytes)
+        (storageStart + view.offsetBytes, view.extentBytes)
     }
 
     var fileRegion: FileRegion? {
-        guard !bigEndian || dtype.swapUnit == 1, isContiguous else { return nil }
+        guard !bigEndian || view.dtype.swapUnit == 1, isContiguous else { return nil }
         // Contiguous: the row-major bytes are exactly the extent (nothing at all for an empty view).
-        return FileRegion(file: file, offset: storageStart + offsetBytes, count: byteCount)
+        return FileRegion(file: file, offset: storageStart + view.offsetBytes, count: byteCount)
     }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -77,7 +69,7 @@ struct TorchTensorData: TensorData {
         // (`TorchMaterialization`) bounds what they add beyond the storage bytes in the file.
         // malloc, not Swift's allocator (which aborts): a failure is an error naming the file and tensor.
         guard let raw = malloc(max(byteCount, 1)) else {
-            throw FormatError(.limitExceeded(what: "memory for a strided view (sizes \(sizes), strides \(strides))",
+            throw FormatError(.limitExceeded(what: "memory for a strided view (sizes \(view.sizes), strides \(view.strides))",
                                              value: "\(byteCount) bytes", limit: "what the system could allocate"),
                               file: file.path, at: .tensor(name))
         }
@@ -86,7 +78,7 @@ struct TorchTensorData: TensorData {
         try file.withBytes(offset: storageStart, count: storageBytes) { storage in
             gather(from: storage, into: buffer)
         }
-        if bigEndian { TorchTensorData.swapBytes(buffer, unit: dtype.swapUnit) }
+        if bigEndian { TorchTensorData.swapBytes(buffer, unit: view.dtype.swapUnit) }
         return try body(UnsafeRawBufferPointer(buffer))
     }
 
@@ -102,14 +94,14 @@ struct TorchTensorData: TensorData {
     private func gather(from storage: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
         guard byteCount > 0, let source = storage.baseAddress, let destination = output.baseAddress else { return }
         var dims: [(size: Int, stride: Int)] = []
-        for (size, stride) in zip(sizes, strides) where size != 1 {
+        for (size, stride) in zip(view.sizes, view.strides) where size != 1 {
             if let last = dims.last, last.stride == stride * size {
                 dims[dims.count - 1] = (last.size * size, stride)
             } else {
                 dims.append((size, stride))
             }
         }
-        let base = source + offsetBytes
+        let base = source + view.offsetBytes
         // The kernel for the innermost one or two dimensions, called once per index of the outer ones.
         let inner: (_ from: UnsafeRawPointer, _ to: UnsafeMutableRawPointer) -> Void
         let innerBytes: Int

@@ -2,7 +2,7 @@
 """Fixtures for connkit's ggml block quantizers and dequantizers.
 
 References (not written by connkit):
-  * quantization: ggml's `ggml_quantize_chunk` (no importance matrix) from the `libggml-base.so` that the
+  * quantization: ggml's `ggml_quantize_chunk` (without and, for weighted-*.bin, with an importance matrix) from the `libggml-base.so` that the
     PyPI package llama-cpp-python builds, built for strict float32 evaluation:
         CMAKE_ARGS="-DGGML_NATIVE=OFF -DCMAKE_C_FLAGS=-ffp-contract=off -DCMAKE_CXX_FLAGS=-ffp-contract=off" \
             pip install --no-cache-dir llama-cpp-python
@@ -17,6 +17,12 @@ tests prove they rebuilt the same floats.
 
 Written files (all little-endian):
   ggml-<type>.bin    ggml_quantize_chunk output for the fixture inputs (ROWS x N_PER_ROW)
+  weighted-<type>.bin  ggml_quantize_chunk output with an importance vector (`imatrix`, one float per element
+                     of a row, the same for every row) for WEIGHTED_ROWS x WEIGHTED_N_PER_ROW inputs (rows
+                     0..31 of the recipe at that length: one row of every kind), one chunk per entry of
+                     IMPORTANCE in that order: a seeded positive vector spanning 2^-10..2^11, the same with
+                     a quarter of its entries 0, all ones, and none (NULL: the unweighted path, kept beside the
+                     others so the tests compare ggml's own bytes)
   random-<type>.bin  RANDOM_BLOCKS random blocks of each readable type (f16 scale fields kept finite)
   manifest.json      recipe parameters, digests of the inputs and of every reference dequantization
                      (one FNV-1a-64 digest of the float32 bytes per row, or per random block)
@@ -41,6 +47,10 @@ N_PER_ROW = 1024
 SEED = 0x636F6E6E6B6974  # "connkit"
 RANDOM_BLOCKS = 64
 RANDOM_SEED = 0x72616E646F6D  # "random"
+WEIGHTED_ROWS = 32
+WEIGHTED_N_PER_ROW = 512
+IMPORTANCE_SEED = 0x696D6174726978  # "imatrix"
+IMPORTANCE = ["seeded", "sparse", "ones", "none"]
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -195,6 +205,27 @@ def fixture_inputs() -> np.ndarray:
     return np.stack([fixture_row(r) for r in range(ROWS)])
 
 
+def weighted_inputs() -> np.ndarray:
+    return np.stack([fixture_row(r, WEIGHTED_N_PER_ROW) for r in range(WEIGHTED_ROWS)])
+
+
+def importance(name: str, n: int = WEIGHTED_N_PER_ROW):
+    """The importance vector `name` (None: no imatrix). Exact: a 24-bit significand in [1, 2) times 2^e."""
+    if name == "none":
+        return None
+    if name == "ones":
+        return np.ones(n, np.float32)
+    words = splitmix(IMPORTANCE_SEED, 3 * n)
+    w0, w1, w2 = (words[k * n:(k + 1) * n] for k in range(3))
+    significand = ((w0 >> np.uint64(41)).astype(np.float32) + np.float32(8388608.0)) * np.float32(2.0 ** -23)
+    exponents = (w1 % np.uint64(21)).astype(np.int64) - 10
+    q = (significand * np.ldexp(np.ones(n, np.float32), exponents).astype(np.float32)).astype(np.float32)
+    if name == "sparse":
+        q = np.where(w2 % np.uint64(4) == 0, np.float32(0.0), q).astype(np.float32)
+    assert q.dtype == np.float32 and np.all(np.isfinite(q)) and np.all(q >= 0)
+    return q
+
+
 def random_blocks(name: str) -> np.ndarray:
     _, block_bytes, f16_fields, _ = DEQUANTIZED[name]
     seed = (RANDOM_SEED + GGML_IDS[name] * 0x1000193) & 0xFFFFFFFFFFFFFFFF
@@ -236,12 +267,17 @@ def load_ggml():
     return lib
 
 
-def ggml_quantize(lib, name: str, x: np.ndarray) -> bytes:
+def ggml_quantize(lib, name: str, x: np.ndarray, imatrix=None) -> bytes:
     rows, n = x.shape
     block_elements, block_bytes, _, _ = DEQUANTIZED[name]
     out = np.full(rows * n // block_elements * block_bytes, 0xAA, np.uint8)  # garbage fill: every byte must be written
     src = np.ascontiguousarray(x, dtype=np.float32)
-    size = lib.ggml_quantize_chunk(GGML_IDS[name], src.ctypes.data, out.ctypes.data, 0, rows, n, None)
+    weights = None
+    if imatrix is not None:
+        imatrix = np.ascontiguousarray(imatrix, dtype=np.float32)
+        assert imatrix.shape == (n,)
+        weights = imatrix.ctypes.data
+    size = lib.ggml_quantize_chunk(GGML_IDS[name], src.ctypes.data, out.ctypes.data, 0, rows, n, weights)
     assert size == out.size, (name, size, out.size)
     return out.tobytes()
 
@@ -316,6 +352,22 @@ def main():
             "digests": [fnv64(values[r].astype("<f4").tobytes()) for r in range(ROWS)],
         }
         print(name, len(data), "bytes")
+    xw = weighted_inputs()
+    manifest["weighted"] = {
+        "rows": WEIGHTED_ROWS, "n_per_row": WEIGHTED_N_PER_ROW, "seed": IMPORTANCE_SEED,
+        "inputs_fnv64": fnv64(xw.astype("<f4").tobytes()),
+        "importance": [{"name": imp, "fnv64": None if importance(imp) is None else fnv64(importance(imp).astype("<f4").tobytes())}
+                       for imp in IMPORTANCE],
+        "quantize": {},
+    }
+    for name in QUANTIZED:
+        chunks = [ggml_quantize(lib, name, xw, importance(imp)) for imp in IMPORTANCE]
+        file = f"weighted-{name}.bin"
+        with open(os.path.join(HERE, file), "wb") as fh:
+            fh.write(b"".join(chunks))
+        manifest["weighted"]["quantize"][name] = {"file": file, "chunk_bytes": len(chunks[0]),
+                                                  "fnv64": [fnv64(c) for c in chunks]}
+        print("weighted", name, [fnv64(c) for c in chunks])
     for name in DEQUANTIZED:
         blocks = random_blocks(name)
         file = f"random-{name}.bin"

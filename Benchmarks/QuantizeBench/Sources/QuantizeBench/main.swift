@@ -11,11 +11,14 @@ import Glibc
 ///
 /// Usage: QuantizeBench [--types q8_0,q4_0,…] [--shapes 4096x4096,4096x1024] [--threads 1,2]
 ///                      [--kernels fast,portable,reference] [--min-seconds 1.0] [--casts] [--machine] [--cpu-time]
-///                      [--ggml path/to/libggml-base.so]
+///                      [--ggml path/to/libggml-base.so] [--importance]
 /// With --ggml, ggml's `ggml_quantize_chunk` (one call over the whole matrix, single-threaded) is timed
 /// in the same process and reported as kernel "ggml". All the timings of one type and shape alternate in
 /// bursts, each keeping its best run.
 /// Inputs are bell-shaped values (sum of four uniforms) with a 0.02 scale, like trained weights.
+/// With --importance, every quantizer (connkit's and ggml's) is given the same importance vector (one
+/// positive weight per column, 2^-4..2^4 log-uniform, as an imatrix's `in_sum2 / counts`), reported as
+/// op `quantize-weighted-<type>`.
 
 /// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
 /// busy machine: it leaves out the time the thread waited for a core).
@@ -55,7 +58,7 @@ func weights(rows: Int, columns: Int) -> [Float] {
     return (0 ..< count).map { i in ((((unit(i) + unit(count + i)) + unit(2 * count + i)) + unit(3 * count + i)) - 2) * 0.02 }
 }
 
-var types: [DType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k, .q4_k, .q5_k, .q6_k, .iq4_nl]
+var types: [DType] = GGMLBlocks.quantizable
 var shapes: [(Int, Int)] = [(4096, 4096)]
 var threadCounts = [1, Parallel.processorCount]
 var kernels: [QuantizationKernel] = [.fast]
@@ -63,6 +66,7 @@ var minSeconds = 1.0
 var casts = false
 var machine = false
 var ggmlPath: String?
+var weighted = false
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
@@ -80,6 +84,7 @@ while let argument = arguments.next() {
     case "--machine": machine = true
     case "--cpu-time": clock = CLOCK_THREAD_CPUTIME_ID
     case "--ggml": ggmlPath = arguments.next()!
+    case "--importance": weighted = true
     default:
         print("unknown argument \(argument)")
         exit(2)
@@ -140,6 +145,8 @@ func bestTimesInterleaved(minSeconds: Double, _ bodies: [() throws -> Void]) thr
 
 for (rows, columns) in shapes {
     let input = weights(rows: rows, columns: columns)
+    let importance: [Float]? = weighted ? (0 ..< columns).map { Float(sign: .plus, exponent: Int(input[$0].bitPattern % 9) - 4, significand: 1) } : nil
+    let op = weighted ? "quantize-weighted-" : "quantize-"
     for type in types {
         let (blockElements, blockBytes) = type.layout
         var output = [UInt8](repeating: 0, count: rows * columns / blockElements * blockBytes)
@@ -152,19 +159,32 @@ for (rows, columns) in shapes {
                     for threads in threadCounts {
                         labels.append((threads, "\(kernel)"))
                         bodies.append {
-                            try GGMLBlocks.quantize(values, rowLength: columns, as: type, into: out, threads: threads, kernel: kernel)
+                            try GGMLBlocks.quantize(values, rowLength: columns, as: type, importance: importance, into: out,
+                                                    threads: threads, kernel: kernel)
                         }
                     }
                 }
                 if let ggmlQuantizeChunk, let id = type.ggmlType {
                     labels.append((1, "ggml"))
                     bodies.append {
-                        _ = ggmlQuantizeChunk(Int32(id), values.baseAddress!, out.baseAddress!, 0, Int64(rows), Int64(columns), nil)
+                        _ = ggmlQuantizeChunk(Int32(id), values.baseAddress!, out.baseAddress!, 0, Int64(rows), Int64(columns), importance)
                     }
                 }
                 let seconds = try bestTimesInterleaved(minSeconds: minSeconds, bodies)
                 for (label, time) in zip(labels, seconds) {
-                    record("quantize-" + type.rawValue, rows, columns, threads: label.threads, kernel: label.kernel, seconds: time)
+                    record(op + type.rawValue, rows, columns, threads: label.threads, kernel: label.kernel, seconds: time)
+                }
+                // The last body that ran is ggml's: its bytes against connkit's (first kernel, 2 threads).
+                if ggmlQuantizeChunk != nil, type.ggmlType != nil {
+                    let ggmlBytes = Array(out)
+                    try GGMLBlocks.quantize(values, rowLength: columns, as: type, importance: importance, into: out,
+                                            threads: 2, kernel: kernels[0])
+                    let differing = (0 ..< out.count / blockBytes).filter { b in
+                        !out[b * blockBytes ..< (b + 1) * blockBytes].elementsEqual(ggmlBytes[b * blockBytes ..< (b + 1) * blockBytes])
+                    }.count
+                    results.append(.object([.init("op", .string(op + type.rawValue)), .init("shape", .array([.int(rows), .int(columns)])),
+                                            .init("blocks_differing_from_ggml", .int(differing))]))
+                    writeError("\(op)\(type.rawValue) \(rows)x\(columns): \(differing) blocks differ from ggml's\n")
                 }
             }
         }
