@@ -29,7 +29,7 @@ final class ConnectorEmitter {
         dims = Self.dimensions(bound)
         compute = options.precision.dtype
         builder = GraphBuilder(opset: options.opset)
-        weights = ExportWeights(bound: bound, builder: builder)
+        weights = ExportWeights(bound: bound, builder: builder, strict: options.strict)
     }
 
     /// Every dimension with a value, by symbol.

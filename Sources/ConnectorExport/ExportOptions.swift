@@ -31,6 +31,9 @@ public struct ExportOptions {
     /// Initializers of 1 KiB or more go to `OUT.onnx.data` (they do anyway when the model exceeds 2 GiB).
     public var externalData = false
     public var overwrite = false
+    /// `--strict`: an f16 cast that turns finite weights into ±inf is an error (`CastOverflowError`, exit
+    /// status 1) and nothing is written, instead of a warning.
+    public var strict = false
     /// Files the outputs must not be.
     public var inputs: [String] = []
     /// `producer_version` and `connkit.version`.

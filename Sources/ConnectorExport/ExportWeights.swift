@@ -11,14 +11,15 @@ import TensorFormats
 final class ExportWeights {
     let bound: BoundConnector
     let builder: GraphBuilder
-    let outputs = FloatOutputs()
+    let outputs: FloatOutputs
     private(set) var initializers: [OutputTensor] = []
     private var written: [String: DType] = [:]
     private var cache: [String: String] = [:]
 
-    init(bound: BoundConnector, builder: GraphBuilder) {
+    init(bound: BoundConnector, builder: GraphBuilder, strict: Bool) {
         self.bound = bound
         self.builder = builder
+        outputs = FloatOutputs(strict: strict)
     }
 
     /// The stored parameter of a concrete role, or nil when the checkpoint does not hold it.

@@ -19,7 +19,8 @@ struct Export: ParsableCommand {
             for the encoder; --dynamic leaves it symbolic where the computation needs no patch grid (README: \
             "connkit export"). --dtype f16 makes input, output, weights and matrix products f16, with norms and \
             softmax in f32. Initializers of 1 KiB or more go to OUT.onnx.data beside the model with --external-data, \
-            or when the model would exceed 2 GiB. Both files are written atomically; existing ones need --force.
+            or when the model would exceed 2 GiB. Both files are written atomically; existing ones need --force. \
+            A weight beyond f16's range becomes ±inf with a warning, or with --strict stops the export (exit 1).
 
             Exit status: 0 success, 1 the connector fails validation, 2 unusable input or bad usage.
             """)
@@ -50,14 +51,10 @@ struct Export: ParsableCommand {
 
     @OptionGroup var connector: ConnectorOptions
 
-    @Flag(help: "Replace OUT.onnx (and OUT.onnx.data) if they exist (an input is never overwritten).")
-    var force = false
-
     @Flag(help: "Print one JSON object (schema: schemas/export.schema.json).")
     var json = false
 
-    @Flag(help: "Print no summary and draw no progress bar (warnings and errors are still printed).")
-    var quiet = false
+    @OptionGroup var write: WriteFlags
 
     func run() throws {
         if paths.isEmpty { throw CommandFailure.usage("give the checkpoint to export (CKPT...)") }
@@ -98,13 +95,14 @@ struct Export: ParsableCommand {
         options.precision = precision
         options.grid = parsedGrid
         options.externalData = externalData
-        options.overwrite = force
+        options.overwrite = write.force
+        options.strict = write.strict
         options.inputs = request.checkpoint.files
         options.beforeCommit = {
             let report = scan.report
             guard report.valid else { throw ValuesFailed(report: report) }
         }
-        let bar = ProgressBar(label: "exporting", quiet: quiet || json)
+        let bar = ProgressBar(label: "exporting", quiet: write.quiet || json)
         defer { bar.finish() }
         options.progress = { bar.update(done: $0.tensorsDone, total: $0.tensorsTotal, bytesDone: $0.bytesDone, bytesTotal: $0.bytesTotal) }
         let summary: ExportSummary
@@ -120,7 +118,7 @@ struct Export: ParsableCommand {
         summary.warnings.forEach(printWarning)
         if json {
             emitJSON(Self.json(report, inputs: paths, summary: summary))
-        } else if !quiet {
+        } else if !write.quiet {
             emit(Self.text(report, summary))
         }
     }

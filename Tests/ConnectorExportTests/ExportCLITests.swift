@@ -190,6 +190,13 @@ import TensorFormats
         let json = try CLI.run(line + ["--json"], terminal: .stderr)
         #expect(json.status == 0 && !json.stderr.contains("exporting"))
         #expect(try CLI.json(json)["export"]?["warnings"]?.arrayValue?.count == 1)
+        // --strict: the overflow is an error (exit 1, check-failed) and nothing is written.
+        let strictLine = ["export", folder, "--tokens", "4", "--dtype", "f16", "-o", scratch.file("strict.onnx"), "--strict", "--json"]
+        let strict = try CLI.run(strictLine + ["--external-data"])
+        let refusal = try CLI.json(strict)
+        #expect(strict.status == 1 && refusal["code"]?.stringValue == "check-failed", "\(strict.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.file("strict.onnx"))
+                && !FileManager.default.fileExists(atPath: scratch.file("strict.onnx.data")))
     }
 
     @Test func convertToOnnxPointsAtExport() throws {
