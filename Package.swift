@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "Deploy", targets: ["Deploy"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
+        .library(name: "ConnectorExport", targets: ["ConnectorExport"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -48,6 +49,9 @@ let package = Package(
             ],
             path: "Sources/ConnectorRuntime",
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        // Writes a bound connector as an ONNX model computing what the runtime computes (`connkit export`).
+        .target(name: "ConnectorExport", dependencies: ["ConnectorGraph", "ConnectorRuntime", "TensorFormats"],
+                path: "Sources/ConnectorExport"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -57,6 +61,7 @@ let package = Package(
                 "ConnectorGraph",
                 "Deploy",
                 "ConnectorRuntime",
+                "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI",
@@ -84,5 +89,9 @@ let package = Package(
             name: "ConnectorRuntimeTests",
             dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
             path: "Tests/ConnectorRuntimeTests"),
+        .testTarget(
+            name: "ConnectorExportTests",
+            dependencies: ["ConnectorExport", "ConnectorGraph", "ConnectorRuntime", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorExportTests"),
     ]
 )
