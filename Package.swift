@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Deploy", targets: ["Deploy"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
         .library(name: "ConnectorQuantization", targets: ["ConnectorQuantization"]),
+        .library(name: "ConnectorExport", targets: ["ConnectorExport"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -52,6 +53,9 @@ let package = Package(
         // Quantization judged by what the connector outputs: --eval, importance matrices, --target-cosine.
         .target(name: "ConnectorQuantization", dependencies: ["Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats"],
                 path: "Sources/ConnectorQuantization"),
+        // Writes a bound connector as an ONNX model computing what the runtime computes (`connkit export`).
+        .target(name: "ConnectorExport", dependencies: ["ConnectorGraph", "ConnectorRuntime", "TensorFormats"],
+                path: "Sources/ConnectorExport"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -62,6 +66,7 @@ let package = Package(
                 "Deploy",
                 "ConnectorRuntime",
                 "ConnectorQuantization",
+                "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI",
@@ -93,5 +98,9 @@ let package = Package(
             name: "ConnectorQuantizationTests",
             dependencies: ["ConnectorQuantization", "Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats", "ConnkitTestSupport"],
             path: "Tests/ConnectorQuantizationTests"),
+        .testTarget(
+            name: "ConnectorExportTests",
+            dependencies: ["ConnectorExport", "ConnectorGraph", "ConnectorRuntime", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorExportTests"),
     ]
 )

@@ -27,6 +27,21 @@ float ck_max_abs_finite_f32(const float *src, size_t n);
 // 1 when the vector paths are in use (F16C + AVX2 present).
 int ck_has_f16c(void);
 
+// Statistics of n stored values read as floats, from their bits (value_stats.c): NaN, infinite and zero
+// counts, the largest finite magnitude as the format's bits (sign cleared), and whether every value equals
+// the first as a float (never when a value is NaN; +0 equals -0). AVX2 and portable paths agree exactly.
+typedef struct {
+    uint64_t nan, infinite, zeros;
+    uint32_t max_bits;
+    int constant;
+} ck_value_stats;
+void ck_value_stats_f32(const uint32_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f16(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_bf16(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f32_portable(const uint32_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_bf16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
+
 // ggml q8_0 / q4_0 / q4_1 / q5_0 / q5_1 blocks (AVX2 + F16C; see quant_legacy.c), byte-identical to ggml's
 // reference quantizer; `ggml_type` is the ggml type id (8, 2, 3, 6, 7). Quantizes whole groups of four blocks
 // from the start of `x` and returns how many blocks it wrote: it stops before a group that needs the exact
