@@ -1,3 +1,4 @@
+import CConnkit
 import TensorFormats
 
 /// The k-quant super-block types (layouts and decoders: TensorFormats' `Blocks/KQuantBlocks.swift`).
@@ -30,6 +31,13 @@ protocol KQuantBlock: BlockQuantizer {
 extension KQuantBlock {
     /// ggml's k-quants search groups of 16 values, except q4_k and q5_k (32).
     static var groupSize: Int { 16 }
+
+    /// The C kernel (`ck_quantize_kquant` for the type's ggml id) goes a super-block at a time.
+    static var vectorGroup: Int { 1 }
+
+    static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
+        ck_quantize_kquant(dtype.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks)
+    }
 
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         let s = KQuantScratch()
