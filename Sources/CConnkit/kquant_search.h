@@ -130,13 +130,18 @@ KQ_INLINE int search_q3(int octets, float nmax, const V *x, V *codes, V *scale) 
         }
         square[o] = _mm256_mul_ps(sumlx[o], sumlx[o]);
     }
-    int active[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    // Up to five passes over the elements; ggml stops a group after a pass without changes. A group is at a
+    // fixed point as soon as n steps in a row change nothing (every element has then been tried with the
+    // current sums and codes), so an octet drops out n steps after its last change, mid-pass if need be.
+    int last[8];
+    for (int o = 0; o < octets; o++) last[o] = -1;
     for (int pass = 0; pass < 5; pass++) {
-        V changed[8];
-        for (int o = 0; o < octets; o++) changed[o] = _mm256_setzero_ps();
+        int live = 0;
         for (int i = 0; i < n; i++) {
+            const int t = n * pass + i;
             for (int o = 0; o < octets; o++) {
-                if (!active[o]) continue;
+                if (t - last[o] > n) continue;
+                live = 1;
                 const int k = n * o + i;
                 V current = codes[k];
                 V slx = _mm256_sub_ps(sumlx[o], wxl[k]);
@@ -162,14 +167,11 @@ KQ_INLINE int search_q3(int octets, float nmax, const V *x, V *codes, V *scale) 
                 sumlx[o] = pick(accept, slx, sumlx[o]);
                 suml2[o] = pick(accept, sl2, suml2[o]);
                 square[o] = pick(accept, newSquare, square[o]);
-                changed[o] = _mm256_or_ps(changed[o], accept);
+                // last[o] = t where a lane accepted, without a branch.
+                last[o] += (t - last[o]) & -(_mm256_movemask_ps(accept) != 0);
             }
         }
-        // A lane without changes is at a fixed point: further passes leave it as it is, so an octet
-        // without changes drops out.
-        int any = 0;
-        for (int o = 0; o < octets; o++) any |= active[o] = active[o] && _mm256_movemask_ps(changed[o]) != 0;
-        if (!any) break;
+        if (!live) break;
     }
     for (int o = 0; o < octets; o++) {
         for (int i = 0; i < n; i++) codes[n * o + i] = _mm256_andnot_ps(zero[o], _mm256_add_ps(codes[n * o + i], splat(nmax)));
