@@ -135,42 +135,41 @@ KQ_INLINE int search_q3(int octets, float nmax, const V *x, V *codes, V *scale) 
     // current sums and codes), so an octet drops out n steps after its last change, mid-pass if need be.
     int last[8];
     for (int o = 0; o < octets; o++) last[o] = -1;
-    for (int pass = 0; pass < 5; pass++) {
+    for (int t = 0; t < 5 * n; t++) {
+        const int i = t % n;
         int live = 0;
-        for (int i = 0; i < n; i++) {
-            const int t = n * pass + i;
-            for (int o = 0; o < octets; o++) {
-                if (t - last[o] > n) continue;
-                live = 1;
-                const int k = n * o + i;
-                V current = codes[k];
-                V slx = _mm256_sub_ps(sumlx[o], wxl[k]);
-                V positive = _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_GT_OQ);
-                V sl2 = _mm256_sub_ps(suml2[o], wll[k]);
-                // nearest_int(x * sl2 / slx): a rounding where the quotient is in nearest_int's range, the
-                // exact bit arithmetic where a lane's is not (slx tiny).
-                V q = _mm256_div_ps(_mm256_mul_ps(x[k], sl2), slx);
-                V r = _mm256_round_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-                if (!all(_mm256_cmp_ps(magnitude(q), splat(4194303.0f), _CMP_LE_OQ))) r = nearest_exact(q);
-                V newL = clamp(r, -nmax, nmax - 1);
-                V differs = _mm256_cmp_ps(newL, current, _CMP_NEQ_UQ);
-                V newWxl = _mm256_mul_ps(wx[k], newL), newWll = _mm256_mul_ps(_mm256_mul_ps(w[k], newL), newL);
-                slx = _mm256_add_ps(slx, newWxl);
-                sl2 = _mm256_add_ps(sl2, newWll);
-                V newSquare = _mm256_mul_ps(slx, slx);
-                V gain = _mm256_cmp_ps(_mm256_mul_ps(newSquare, suml2[o]), _mm256_mul_ps(square[o], sl2), _CMP_GT_OQ);
-                V accept = _mm256_and_ps(_mm256_and_ps(positive, differs),
-                                         _mm256_and_ps(_mm256_cmp_ps(sl2, _mm256_setzero_ps(), _CMP_GT_OQ), gain));
-                codes[k] = pick(accept, newL, current);
-                wxl[k] = pick(accept, newWxl, wxl[k]);
-                wll[k] = pick(accept, newWll, wll[k]);
-                sumlx[o] = pick(accept, slx, sumlx[o]);
-                suml2[o] = pick(accept, sl2, suml2[o]);
-                square[o] = pick(accept, newSquare, square[o]);
-                // last[o] = t where a lane accepted, without a branch.
-                last[o] += (t - last[o]) & -(_mm256_movemask_ps(accept) != 0);
-            }
+        for (int o = 0; o < octets; o++) {
+            if (t - last[o] > n) continue;
+            live = 1;
+            const int k = n * o + i;
+            V current = codes[k];
+            V slx = _mm256_sub_ps(sumlx[o], wxl[k]);
+            V positive = _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_GT_OQ);
+            V sl2 = _mm256_sub_ps(suml2[o], wll[k]);
+            // nearest_int(x * sl2 / slx): a rounding where the quotient is in nearest_int's range, the
+            // exact bit arithmetic where a lane's is not (slx tiny).
+            V q = _mm256_div_ps(_mm256_mul_ps(x[k], sl2), slx);
+            V r = _mm256_round_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            if (!all(_mm256_cmp_ps(magnitude(q), splat(4194303.0f), _CMP_LE_OQ))) r = nearest_exact(q);
+            V newL = clamp(r, -nmax, nmax - 1);
+            V differs = _mm256_cmp_ps(newL, current, _CMP_NEQ_UQ);
+            V newWxl = _mm256_mul_ps(wx[k], newL), newWll = _mm256_mul_ps(_mm256_mul_ps(w[k], newL), newL);
+            slx = _mm256_add_ps(slx, newWxl);
+            sl2 = _mm256_add_ps(sl2, newWll);
+            V newSquare = _mm256_mul_ps(slx, slx);
+            V gain = _mm256_cmp_ps(_mm256_mul_ps(newSquare, suml2[o]), _mm256_mul_ps(square[o], sl2), _CMP_GT_OQ);
+            V accept = _mm256_and_ps(_mm256_and_ps(positive, differs),
+                                     _mm256_and_ps(_mm256_cmp_ps(sl2, _mm256_setzero_ps(), _CMP_GT_OQ), gain));
+            codes[k] = pick(accept, newL, current);
+            wxl[k] = pick(accept, newWxl, wxl[k]);
+            wll[k] = pick(accept, newWll, wll[k]);
+            sumlx[o] = pick(accept, slx, sumlx[o]);
+            suml2[o] = pick(accept, sl2, suml2[o]);
+            square[o] = pick(accept, newSquare, square[o]);
+            // last[o] = t where a lane accepted, without a branch.
+            last[o] += (t - last[o]) & -(_mm256_movemask_ps(accept) != 0);
         }
+        // No octet left: none will come back.
         if (!live) break;
     }
     for (int o = 0; o < octets; o++) {
