@@ -56,6 +56,13 @@ size_t ck_quantize_legacy(uint32_t ggml_type, const float *x, uint8_t *y, size_t
 // when fewer than eight blocks remain, and at once (returning 0) on a CPU without the vector path.
 size_t ck_quantize_iq4_nl(const float *x, uint8_t *y, size_t blocks);
 
+// ggml q2_k / q3_k / q4_k / q5_k / q6_k super-blocks (AVX2 + F16C; see quant_kquant.c), byte-identical to
+// ggml's reference quantizer without an importance matrix, for finite input (the caller checks);
+// `ggml_type` is the ggml type id (10..14). Quantizes super-blocks from the start of `x` and returns how
+// many it wrote: it stops before one whose search leaves the vector path's exact range (a non-finite
+// inverse scale), and at once (returning 0) on a CPU without the vector path or for another type.
+size_t ck_quantize_kquant(uint32_t ggml_type, const float *x, uint8_t *y, size_t blocks);
+
 // The quantization report's sums over n pairs (a: original, b: read back), in double precision:
 // out = {sum (a-b)^2, sum a^2, sum b^2, sum a*b, max |a-b| (NaN if any |a-b| is NaN)}. Element i goes to
 // partial sum i % 8, combined in a fixed order: the vector and portable paths give the same bits.
