@@ -28,7 +28,7 @@ public struct QuantizeRequest: Sendable {
     public var refuseNothingToQuantize = true
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
-    /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
+    /// Most bytes of one MLX tensor's codes, scales and biases kept in memory between its three output tensors
     /// (beyond it they are computed again; tests lower it).
     var mlxParameterCacheBytes = 64 << 20
     /// Values per slice: rows are read and processed in slices of about this many elements (tests lower it).
@@ -250,22 +250,26 @@ public enum QuantizePipeline {
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
-        // name). The first to run quantizes the tensor slice by slice, writes its part and keeps the
-        // scales and biases (1/16 of an f32 tensor's size or less) when they fit in
-        // `parameterCacheBytes`; the others write those, or quantize again. The weight's producer
-        // computes the codes and the report's figures; the others need only the scales and biases.
+        // name: an f32 tensor's scales and biases come before its codes). The first to run quantizes the
+        // tensor slice by slice, writes its part and, when the three parts fit in `mlxParameterCacheBytes`,
+        // computes them all (and the report's figures) and keeps the two it did not write; the others write
+        // those. Otherwise each quantizes again: the weight's producer computes the codes and the report's
+        // figures, the others only the scales and biases.
         enum Part { case words, scales, biases }
         let parameterBytes = info.elementCount / groupSize * parameterType.layout.blockBytes
-        let cache = MLXParameterCache(keeping: 2 * parameterBytes <= request.mlxParameterCacheBytes)
+        let wordBytes = info.elementCount * bits / 8
+        let cache = MLXParameterCache(keeping: 2 * parameterBytes + wordBytes <= request.mlxParameterCacheBytes)
         @Sendable func produce(_ part: Part, _ output: OutputFile) throws {
-            if part != .words, let kept = cache.kept {
-                try (part == .scales ? kept.scales : kept.biases).withUnsafeBytes { try output.write($0) }
+            if let kept = cache.kept {
+                try (part == .scales ? kept.scales : part == .biases ? kept.biases : kept.words).withUnsafeBytes { try output.write($0) }
                 return
             }
-            var keptScales: [UInt8] = [], keptBiases: [UInt8] = []
+            var kept = (scales: [UInt8](), biases: [UInt8](), words: [UInt8]())
+            let codes = part == .words || cache.keeping
             if cache.keeping {
-                keptScales.reserveCapacity(parameterBytes)
-                keptBiases.reserveCapacity(parameterBytes)
+                kept.scales.reserveCapacity(parameterBytes)
+                kept.biases.reserveCapacity(parameterBytes)
+                if part != .words { kept.words.reserveCapacity(wordBytes) }
             }
             var metrics = ErrorMetrics()
             let parameterSize = parameterType.layout.blockBytes
@@ -276,14 +280,13 @@ public enum QuantizePipeline {
                 let biasSlice = scratch.bytes(2, values.count / groupSize * parameterSize)
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
-                                           parameterType: parameterType, words: part == .words ? packed : nil,
+                                           parameterType: parameterType, words: codes ? packed : nil,
                                            scales: scaleSlice, biases: biasSlice, threads: threads)
                 } catch let error as QuantizationError {
                     throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                 }
-                switch part {
-                case .words:
-                    try output.write(UnsafeRawBufferPointer(packed))
+                try output.write(UnsafeRawBufferPointer(part == .words ? packed : part == .scales ? scaleSlice : biasSlice))
+                if codes {
                     let back = UnsafeMutableBufferPointer(start: scratch.floats(3, values.count), count: values.count)
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
@@ -291,18 +294,15 @@ public enum QuantizePipeline {
                                              threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
-                case .scales:
-                    try output.write(UnsafeRawBufferPointer(scaleSlice))
-                case .biases:
-                    try output.write(UnsafeRawBufferPointer(biasSlice))
                 }
                 if cache.keeping {
-                    keptScales.append(contentsOf: UnsafeRawBufferPointer(scaleSlice))
-                    keptBiases.append(contentsOf: UnsafeRawBufferPointer(biasSlice))
+                    kept.scales.append(contentsOf: UnsafeRawBufferPointer(scaleSlice))
+                    kept.biases.append(contentsOf: UnsafeRawBufferPointer(biasSlice))
+                    if part != .words { kept.words.append(contentsOf: UnsafeRawBufferPointer(packed)) }
                 }
             }
-            if cache.keeping { cache.keep(scales: keptScales, biases: keptBiases) }
-            if part == .words { builder.setMetrics(metrics, entry: entry) }
+            if cache.keeping { cache.keep(kept) }
+            if codes { builder.setMetrics(metrics, entry: entry) }
         }
         let weight = OutputTensor(info: weightInfo) { try produce(.words, $0) }
         let scales = OutputTensor(info: scalesInfo) { try produce(.scales, $0) }
@@ -365,15 +365,17 @@ final class SliceScratch {
     }
 }
 
-/// One MLX tensor's stored scales and biases, kept by the first of its producers to run.
+/// One MLX tensor's stored scales, biases and codes, kept by the first of its producers to run for the
+/// other two (its own part is left empty).
 final class MLXParameterCache: Sendable {
-    /// Whether the parameters are small enough to keep.
+    typealias Parts = (scales: [UInt8], biases: [UInt8], words: [UInt8])
+    /// Whether the three parts are small enough to keep.
     let keeping: Bool
-    private let stored = Mutex<(scales: [UInt8], biases: [UInt8])?>(nil)
+    private let stored = Mutex<Parts?>(nil)
 
     init(keeping: Bool) { self.keeping = keeping }
 
-    var kept: (scales: [UInt8], biases: [UInt8])? { stored.withLock { $0 } }
+    var kept: Parts? { stored.withLock { $0 } }
 
-    func keep(scales: [UInt8], biases: [UInt8]) { stored.withLock { $0 = (scales, biases) } }
+    func keep(_ parts: Parts) { stored.withLock { $0 = parts } }
 }
