@@ -12,6 +12,8 @@ package struct Program: Sendable {
         let kernel: (any Kernel)?
         let inputs: [String]
         let output: String
+        /// The parameter roles the kernel reads.
+        let roles: [String]
     }
 
     let input: String
@@ -32,16 +34,20 @@ package struct Program: Sendable {
                 throw RuntimeError(.unsupported("node \(name) reads \(value), which the connector does not compute (the runtime feeds only the image features)"))
             }
             var slots: [String: Weight] = [:]
+            var bound: [String] = []
             for (param, role) in zip(node.params, roles) {
-                if let weight = weights[role] { slots[param.slot] = weight }
+                if let weight = weights[role] {
+                    slots[param.slot] = weight
+                    bound.append(role)
+                }
             }
             if node.optional && slots.isEmpty && !node.params.isEmpty && !node.operation.runsWithoutParameters {
                 // An optional node the checkpoint does not hold: its output is its input.
                 guard node.inputs.count == 1 else { return }
-                steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output))
+                steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output, roles: []))
             } else {
                 let kernel = try KernelFactory.make(node, name: name, slots: slots, lookup: lookup, configured: configured)
-                steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output))
+                steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output, roles: bound))
             }
             defined.insert(node.output)
         }

@@ -195,15 +195,3 @@ struct RunReport {
         return lines.joined(separator: "\n")
     }
 }
-
-/// Wall-clock laps.
-struct Stopwatch {
-    private var last = monotonicSeconds()
-
-    /// Seconds since the previous lap (or the start).
-    mutating func lap() -> Double {
-        let now = monotonicSeconds()
-        defer { last = now }
-        return now - last
-    }
-}

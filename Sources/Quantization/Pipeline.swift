@@ -12,6 +12,14 @@ public struct QuantizeRequest: Sendable {
     public var exclude: [String] = []
     /// MLX group size (32, 64 or 128).
     public var groupSize = 64
+    /// Per-tensor types by tensor name (a `--target-cosine` assignment): a tensor named here is decided by
+    /// the same rule with its own type (fallbacks included); the others with `type`. All of one format.
+    public var types: [String: QuantizationType] = [:]
+    /// Importance vectors by tensor name (ggml's `quant_weights`: one float32 per element of a row),
+    /// passed to the ggml types that weight by them; other types ignore them, as `ggml_quantize_chunk` does.
+    public var importance: [String: [Float]] = [:]
+    /// Entries the output's metadata gets besides the quantization's own (set after them).
+    public var metadata: [MetadataEntry] = []
     /// `--strict`: a cast to f16/bf16 that turns finite values into ±inf is an error (`CastOverflowError`)
     /// and nothing is written, instead of a warning in the report.
     public var strict = false
@@ -64,15 +72,20 @@ public enum QuantizePipeline {
         guard let format = OutputFormat(path: outputPath), format == .gguf || format == .safetensors else {
             throw QuantizationError(.invalidRequest("the output must be a .gguf or .safetensors file: \(outputPath)"))
         }
-        switch request.type {
-        case .ggml(let type) where format != .gguf:
-            throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
-        case .mlx(let bits) where format != .safetensors:
-            throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
-        case .mlx:
-            guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
-        default:
-            break
+        for type in [request.type] + request.types.values.sorted(by: { $0.name < $1.name }) {
+            switch type {
+            case .ggml(let type) where format != .gguf:
+                throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
+            case .mlx(let bits) where format != .safetensors:
+                throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
+            case .mlx:
+                guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
+            default:
+                break
+            }
+        }
+        for name in request.types.keys.sorted() where checkpoint.tensor(named: name) == nil {
+            throw QuantizationError(.invalidRequest("a type is given for \(name), which the checkpoint does not hold"))
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
                                         groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
@@ -85,11 +98,19 @@ public enum QuantizePipeline {
         } catch {
             throw error.inFile(checkpoint.path)
         }
-        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
-                                        groupSize: request.type.isMLX ? request.groupSize : nil)
+        let mixed = !request.types.isEmpty
+        let anyMLX = ([request.type] + request.types.values).contains { $0.isMLX }
+        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: mixed ? nil : request.type,
+                                        groupSize: anyMLX ? request.groupSize : nil)
         var plans: [(Tensor, QuantizationPolicy.Decision)] = []
         for tensor in kept {
-            plans.append((tensor, try policy.decide(tensor.info)))
+            var own = policy
+            if let type = request.types[tensor.name] { own.type = type }
+            let decision = try own.decide(tensor.info)
+            if let weights = request.importance[tensor.name] {
+                try ImportanceWeights.check(weights, for: tensor.info, action: decision.action)
+            }
+            plans.append((tensor, decision))
         }
         if request.refuseNothingToQuantize { try ReEncoding.requireSome(plans) }
         let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict))
@@ -106,7 +127,7 @@ public enum QuantizePipeline {
             outputs += entryTensors
         }
         builder.report = report
-        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize,
+        let metadata = try outputMetadata(checkpoint, format: format, report: report, request: request,
                                           fileType: ReEncoding.fileType(plans, bytesAfter: report.entries.map(\.bytesAfter)))
         return Prepared(format: format, tensors: outputs, metadata: metadata, builder: builder)
     }
@@ -183,6 +204,7 @@ public enum QuantizePipeline {
             let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
             let rowLength = rowLength(info)
             let threads = request.threads
+            let importance = request.importance[info.name]
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
@@ -190,8 +212,8 @@ public enum QuantizePipeline {
                     // Whole rows of whole blocks: the quantizer checks the row length first.
                     let bytes = scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
-                        try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
-                                                threads: threads)
+                        try ImportanceWeights.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target,
+                                                       importance: importance, into: bytes, threads: threads)
                     } catch let error as QuantizationError {
                         throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                     }
@@ -216,7 +238,7 @@ public enum QuantizePipeline {
                            names: inout Set<String>) throws -> [OutputTensor] {
         let threads = request.threads
         let info = tensor.info
-        let base = info.name.hasSuffix(".weight") ? String(info.name.dropLast(".weight".count)) : info.name
+        let base = moduleName(info.name)
         for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
             throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
                 + "which the checkpoint already uses"), tensor: info.name)
@@ -299,42 +321,6 @@ public enum QuantizePipeline {
     static func forEachSlice(of tensor: Tensor, rows rowLength: Int, _ request: QuantizeRequest,
                              _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
         try tensor.forEachFloatChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
-    }
-
-    // MARK: metadata
-
-    /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
-    /// and `general.file_type` = `fileType` (llama.cpp's numbering of the type the re-encoded tensors
-    /// mostly have; an input's own value is dropped when there is none); for MLX types in safetensors
-    /// `format` = `mlx` and `quantization`. (What each format carries, and GGUF's `general.architecture`, is
-    /// `CheckpointWriter`'s.)
-    static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
-                               groupSize: Int, fileType: UInt32?) throws -> [MetadataEntry] {
-        func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
-                entries[index].value = value
-            } else {
-                entries.append(MetadataEntry(key, value))
-            }
-        }
-        switch format {
-        case .gguf:
-            var entries = checkpoint.metadata
-            setting(&entries, "general.quantization_version", .uint32(2))
-            if let fileType {
-                setting(&entries, "general.file_type", .uint32(fileType))
-            } else {
-                entries.removeAll { $0.key == "general.file_type" }
-            }
-            return entries
-        default:
-            var entries = checkpoint.metadata
-            if case .mlx(let bits) = type {
-                setting(&entries, "format", .string("mlx"))
-                setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))
-            }
-            return entries
-        }
     }
 }
 
