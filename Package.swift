@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "ConnectorGraph", targets: ["ConnectorGraph"]),
         .library(name: "Deploy", targets: ["Deploy"]),
         .library(name: "ConnectorRuntime", targets: ["ConnectorRuntime"]),
+        .library(name: "ConnectorQuantization", targets: ["ConnectorQuantization"]),
+        .library(name: "ConnectorExport", targets: ["ConnectorExport"]),
         .library(name: "ConnkitCLI", targets: ["ConnkitCLI"]),
         .executable(name: "connkit", targets: ["connkit"]),
     ],
@@ -48,6 +50,12 @@ let package = Package(
             ],
             path: "Sources/ConnectorRuntime",
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]),
+        // Quantization judged by what the connector outputs: --eval, importance matrices, --target-cosine.
+        .target(name: "ConnectorQuantization", dependencies: ["Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats"],
+                path: "Sources/ConnectorQuantization"),
+        // Writes a bound connector as an ONNX model computing what the runtime computes (`connkit export`).
+        .target(name: "ConnectorExport", dependencies: ["ConnectorGraph", "ConnectorRuntime", "TensorFormats"],
+                path: "Sources/ConnectorExport"),
         // The command-line layer (thin): argument parsing, rendering, exit codes.
         .target(
             name: "ConnkitCLI",
@@ -57,6 +65,8 @@ let package = Package(
                 "ConnectorGraph",
                 "Deploy",
                 "ConnectorRuntime",
+                "ConnectorQuantization",
+                "ConnectorExport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/ConnkitCLI",
@@ -91,5 +101,13 @@ let package = Package(
             name: "ConnectorRuntimeTests",
             dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],
             path: "Tests/ConnectorRuntimeTests"),
+        .testTarget(
+            name: "ConnectorQuantizationTests",
+            dependencies: ["ConnectorQuantization", "Quantization", "ConnectorRuntime", "ConnectorGraph", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorQuantizationTests"),
+        .testTarget(
+            name: "ConnectorExportTests",
+            dependencies: ["ConnectorExport", "ConnectorGraph", "ConnectorRuntime", "TensorFormats", "ConnkitTestSupport"],
+            path: "Tests/ConnectorExportTests"),
     ]
 )

@@ -29,6 +29,12 @@ f32 safetensors file and a LLaVA-1.5-7B-shaped f16 projector (mm_projector.0/2 w
 `connkit quantize IN OUT.gguf --type T` (the accuracy report included) next to the Python pipeline
 safetensors.numpy.load_file + quantizer + gguf.GGUFWriter, with gguf-py's quantizer (legacy types) and
 with ggml_quantize_chunk through ctypes; wall time, best of --runs.
+
+With --mlx 2,3,4,6,8 it adds MLX affine rows (mlx_quantize.py; mlx[cpu] installed): connkit's MLX kernel
+(QuantizeBench --mlx) against `mx.quantize` on the same matrices and the same thread count, and with
+--end-to-end `connkit quantize IN OUT.safetensors --type mlx-qB` against the mlx script mlx_quantize.py on the
+same two files (--mlx-e2e-bits, default 4,8), --rounds rounds alternating the sides, medians and ranges.
+--no-ggml leaves out the ggml rows.
 """
 import argparse
 import ctypes
@@ -95,6 +101,11 @@ def main():
     parser.add_argument("--json", help="also write the raw figures to this file")
     parser.add_argument("--end-to-end", action="store_true", help="also time whole-file quantization")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--mlx", help="comma-separated MLX widths: add MLX affine rows (see mlx_quantize.py)")
+    parser.add_argument("--mlx-e2e-bits", default="4,8", help="MLX widths of the whole-process rows")
+    parser.add_argument("--group-size", type=int, default=64, help="MLX group size")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the MLX rows")
+    parser.add_argument("--no-ggml", action="store_true", help="only the MLX rows")
     parser.add_argument("--baseline", help="another QuantizeBench binary (say, a release build of the main "
                         "branch's Benchmarks/QuantizeBench): only an A/B of the kernels, see ab_kernels")
     args = parser.parse_args()
@@ -109,6 +120,10 @@ def main():
     type_option = ["--types", args.types] if args.types else []
     if args.baseline:
         ab_kernels(bench, args.baseline, type_option, args)
+        return
+    if args.mlx:
+        mlx_rows(bench, shapes, args)
+    if args.no_ggml:
         return
     out = subprocess.run([bench, *type_option, "--shapes", args.shapes, "--min-seconds",
                           str(args.min_seconds), "--casts", "--machine", "--ggml", ggml_path], check=True,
@@ -213,10 +228,21 @@ def ab_kernels(bench, baseline, type_option, args):
             print(f"| {shape} | {name} | {kernel} | {base:.0f} | {rate:.0f} | {rate / base:.2f}× |")
 
 
-def end_to_end(types, args, lib):
-    import gguf
+def mlx_rows(bench, shapes, args):
+    """MLX affine rows: the kernel against mx.quantize and, with --end-to-end, the whole processes."""
+    import mlx_quantize
+    bits = [int(b) for b in args.mlx.split(",")]
+    mlx_quantize.kernel_rows(bench, shapes, bits, args.group_size, args.rounds, args.min_seconds / 4, weights)
+    if args.end_to_end:
+        connkit, work, inputs = end_to_end_inputs(args)
+        mlx_quantize.end_to_end_rows(connkit, {label: path for label, (path, _) in inputs.items()},
+                                     [int(b) for b in args.mlx_e2e_bits.split(",")], args.group_size, args.rounds, work)
+
+
+def end_to_end_inputs(args):
+    """The release connkit (built unless --no-build), the work folder, and the whole-file inputs (written once):
+    label -> (path, tensors)."""
     import safetensors.numpy as st
-    from gguf.quants import quantize as gguf_quantize
     root = os.path.dirname(HERE)
     work = os.path.join(HERE, "work")
     os.makedirs(work, exist_ok=True)
@@ -237,6 +263,14 @@ def end_to_end(types, args, lib):
     for path, tensors in inputs.values():
         if not os.path.exists(path):
             st.save_file(tensors, path)
+    return connkit, work, inputs
+
+
+def end_to_end(types, args, lib):
+    import gguf
+    import safetensors.numpy as st
+    from gguf.quants import quantize as gguf_quantize
+    connkit, work, inputs = end_to_end_inputs(args)
 
     def python_pipeline(path, out, name, use_ggml):
         qtype = getattr(gguf.GGMLQuantizationType, name.upper())

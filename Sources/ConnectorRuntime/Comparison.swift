@@ -15,6 +15,8 @@ public struct Comparison: Sendable, Equatable {
     /// Where the largest |a−b| is, in the output's shape (`[b, t, d]` or `[t, d]`).
     public var maxAbsDifferenceAt: [Int]
     public var worstToken: WorstToken
+    /// The cosine of every output token, in order (`[b, t]` flattened).
+    public var tokenCosines: [Double]
 
     /// The token with the lowest cosine (the first of equals).
     public struct WorstToken: Sendable, Equatable {
@@ -35,6 +37,7 @@ public struct Comparison: Sendable, Equatable {
         var worst = WorstToken(index: [], cosine: .infinity, relativeL2: 0, maxAbsDifference: 0)
         var totalDiff = 0.0, totalRef = 0.0
         var maxDiff = -1.0, maxAt = 0
+        var cosines = [Double](repeating: 1, count: rows)
         for row in 0 ..< rows {
             var dot = 0.0, aa = 0.0, bb = 0.0, dd = 0.0, rowMax = 0.0
             var rowIdentical = true
@@ -67,6 +70,7 @@ public struct Comparison: Sendable, Equatable {
             // NaN (non-finite outputs) counts as the worst.
             let ranked = cosine.isNaN ? -Double.infinity : cosine
             cosineSum += cosine
+            cosines[row] = cosine
             if ranked < minCosine {
                 minCosine = ranked
                 let index = a.batchAxis ? [row / a.tokens, row % a.tokens] : [row]
@@ -84,6 +88,7 @@ public struct Comparison: Sendable, Equatable {
         let d = maxAt % width, t = (maxAt / width) % a.tokens, image = maxAt / (width * a.tokens)
         maxAbsDifferenceAt = a.batchAxis ? [image, t, d] : [t, d]
         worstToken = worst
+        tokenCosines = cosines
     }
 
     static func relative(_ differenceSquares: Double, _ referenceSquares: Double) -> Double {

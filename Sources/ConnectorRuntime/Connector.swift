@@ -41,7 +41,12 @@ public final class Connector: Sendable {
 
     /// The same connector with one parameter's values replaced (same shape).
     public func replacing(_ role: String, with values: [Float]) throws -> Connector {
-        try Connector(graph: graph, dims: dims, weights: try weights.replacing(role, with: values), configured: configured,
+        try replacing([role: values])
+    }
+
+    /// The same connector with several parameters' values replaced (each of the same shape).
+    public func replacing(_ replacements: [String: [Float]]) throws -> Connector {
+        try Connector(graph: graph, dims: dims, weights: try weights.replacing(replacements), configured: configured,
                       noteFor: inputWidthNote)
     }
 
@@ -89,24 +94,33 @@ public final class Connector: Sendable {
     /// Runs every image of `features`; the output is `[B, T_out, D_out]` (`[T_out, D_out]` for 2-D
     /// features). `observer` sees the rows entering every matrix weight.
     public func run(_ features: Features, grid: Grid? = nil, observer: LinearInputObserver? = nil) throws -> RunOutput {
+        let (plan, output) = try prepare(features, grid: grid)
+        let (buffers, scratch) = plan.makeBuffers()
+        let context = RunContext(observer: observer)
+        for image in 0 ..< features.batch {
+            plan.execute(features.image(image), into: output.values.pointer + image * output.tokens * output.width, buffers: buffers,
+                         scratch: scratch, context: context)
+        }
+        return output
+    }
+
+    /// The plan for `features` and an output to fill, once the features fit and everything fits in memory
+    /// (with `extraBytes(plan)` more besides the output and activations).
+    func prepare(_ features: Features, grid: Grid?, extraBytes: (RunPlan) throws -> Int = { _ in 0 }) throws -> (RunPlan, RunOutput) {
         guard features.width == inputWidth else {
             throw RuntimeError(.badFeatures("\(features.origin) is \(features.width) wide, the connector reads \(inputWidthNote)"))
         }
         let plan = try self.plan(tokens: features.tokens, grid: grid)
+        let extraBytes = try extraBytes(plan)
         guard let perImage = Checked.multiply(plan.outputTokens, plan.outputWidth),
               let total = Checked.multiply(perImage, features.batch), let bytes = Checked.multiply(total, 4),
-              let withPlan = Checked.add(bytes, plan.activationBytes) else {
+              let withPlan = checkedSum([bytes, plan.activationBytes, extraBytes]) else {
             throw RuntimeError(.plan("the output for \(features.batch) images overflows the address space"))
         }
         try MemoryBudget.check(bytes: withPlan, what: "the output and activations")
-        let output = FloatBuffer(count: total)
-        let (buffers, scratch) = plan.makeBuffers()
-        let context = RunContext(observer: observer)
-        for image in 0 ..< features.batch {
-            plan.execute(features.image(image), into: output.pointer + image * perImage, buffers: buffers, scratch: scratch, context: context)
-        }
-        return RunOutput(values: output, batch: features.batch, tokens: plan.outputTokens, width: plan.outputWidth,
-                         batchAxis: features.batchAxis)
+        let output = RunOutput(values: FloatBuffer(count: total), batch: features.batch, tokens: plan.outputTokens,
+                               width: plan.outputWidth, batchAxis: features.batchAxis)
+        return (plan, output)
     }
 }
 

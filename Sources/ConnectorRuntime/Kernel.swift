@@ -76,14 +76,25 @@ extension Kernel {
 struct RunContext {
     var observer: LinearInputObserver?
 
-    /// Reports `rows × width` floats entering the weight `role` (its input side).
-    func observe(_ role: String, _ rows: UnsafePointer<Float>, count: Int, width: Int) {
-        observer?(role, UnsafeBufferPointer(start: rows, count: count * width), width)
+    /// Reports `count × width` floats entering rows `weightRows` of the weight `role` (its input side).
+    func observe(_ role: String, _ rows: UnsafePointer<Float>, count: Int, width: Int, weightRows: Range<Int>) {
+        observer?(LinearInput(role: role, rows: UnsafeBufferPointer(start: rows, count: count * width), width: width,
+                              weightRows: weightRows))
     }
 }
 
-/// Called with a weight's role, the rows of activations it multiplies (row-major) and the row width.
-public typealias LinearInputObserver = (_ role: String, _ rows: UnsafeBufferPointer<Float>, _ width: Int) -> Void
+/// Activations entering a matrix weight: `rows` (row-major, `width` floats each: the weight's input
+/// columns) multiplied by the weight rows `weightRows` of the parameter `role` (all of them, or one slice
+/// of a fused projection such as `qkv`). Valid only during the observer's call.
+public struct LinearInput {
+    public let role: String
+    public let rows: UnsafeBufferPointer<Float>
+    public let width: Int
+    public let weightRows: Range<Int>
+}
+
+/// Called with every block of activations entering a matrix weight, in execution order.
+public typealias LinearInputObserver = (LinearInput) -> Void
 
 /// A float32 parameter in the graph's canonical layout (`nn.Linear` weights `[out, in]`), ready for the
 /// kernels. Its memory belongs to the connector's weight store.

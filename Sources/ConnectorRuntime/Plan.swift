@@ -20,6 +20,7 @@ public struct RunPlan: Sendable {
         let inputs: [Int]
         let output: Int
         let scratch: Int
+        let roles: [String]
     }
 
     let steps: [Step]
@@ -29,6 +30,8 @@ public struct RunPlan: Sendable {
     let capacities: [Int]
     let scratch: Int
     let outputValue: Int
+    /// Per value: the index of the last step that reads it (`steps.count` for the output).
+    let lastUse: [Int]
 
     public var outputTokens: Int { shapes[outputValue].tokens }
     public var outputWidth: Int { shapes[outputValue].width }
@@ -59,7 +62,8 @@ public struct RunPlan: Sendable {
             maxScratch = max(maxScratch, scratch)
             shapes.append(shape)
             ids[step.output] = shapes.count - 1
-            steps.append(Step(name: step.name, kernel: kernel, inputs: inputs, output: shapes.count - 1, scratch: scratch))
+            steps.append(Step(name: step.name, kernel: kernel, inputs: inputs, output: shapes.count - 1, scratch: scratch,
+                              roles: step.roles))
         }
         guard let output = ids[program.output] else { throw RuntimeError(.unsupported("the output \(program.output) is never computed")) }
 
@@ -113,21 +117,27 @@ public struct RunPlan: Sendable {
         self.capacities = capacities
         self.scratch = maxScratch
         self.outputValue = output
+        self.lastUse = lastUse
         activationBytes = bytes
         largestActivationBytes = (shapes.compactMap(\.count).max() ?? 0) * 4
     }
 
     /// Runs the plan on one image's features (`[tokens, width]` floats, never written) and copies the
     /// output into `destination`. `buffers` come from `makeBuffers()` and are reused across images.
+    /// From a step `first` > 0, the values live there must already be in `buffers` (`RecordedRun`);
+    /// `afterStep` sees each step's index and where every value lies once the step has run.
     func execute(_ features: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, buffers: [FloatBuffer],
-                 scratch: FloatBuffer, context: RunContext) {
+                 scratch: FloatBuffer, context: RunContext, from first: Int = 0,
+                 afterStep: ((Int, (Int) -> UnsafeMutablePointer<Float>) -> Void)? = nil) {
         func pointer(_ value: Int) -> UnsafeMutablePointer<Float> {
             slots[value] < 0 ? UnsafeMutablePointer(mutating: features) : buffers[slots[value]].pointer
         }
-        for step in steps {
+        for index in first ..< steps.count {
+            let step = steps[index]
             let inputs = step.inputs.map { Value(base: pointer($0), shape: shapes[$0]) }
             let output = Value(base: pointer(step.output), shape: shapes[step.output])
             step.kernel.run(inputs, output, scratch: scratch.pointer, context)
+            afterStep?(index, pointer)
         }
         destination.update(from: pointer(outputValue), count: shapes[outputValue].count!)
     }

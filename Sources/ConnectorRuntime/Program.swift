@@ -4,7 +4,7 @@ import TensorFormats
 /// A connector graph unrolled for concrete dimensions: the nodes of the connector proper in execution
 /// order (repeat blocks expanded, `when` conditions evaluated, LLM-side and text-path nodes left out),
 /// each bound to its kernel. Nothing here knows a family: every behaviour comes from the graph.
-struct Program: Sendable {
+package struct Program: Sendable {
     struct Step: Sendable {
         /// The node's instantiated name (`layers.3.attn`).
         let name: String
@@ -12,6 +12,8 @@ struct Program: Sendable {
         let kernel: (any Kernel)?
         let inputs: [String]
         let output: String
+        /// The parameter roles the kernel reads.
+        let roles: [String]
     }
 
     let input: String
@@ -32,16 +34,20 @@ struct Program: Sendable {
                 throw RuntimeError(.unsupported("node \(name) reads \(value), which the connector does not compute (the runtime feeds only the image features)"))
             }
             var slots: [String: Weight] = [:]
+            var bound: [String] = []
             for (param, role) in zip(node.params, roles) {
-                if let weight = weights[role] { slots[param.slot] = weight }
+                if let weight = weights[role] {
+                    slots[param.slot] = weight
+                    bound.append(role)
+                }
             }
             if node.optional && slots.isEmpty && !node.params.isEmpty && !node.operation.runsWithoutParameters {
                 // An optional node the checkpoint does not hold: its output is its input.
                 guard node.inputs.count == 1 else { return }
-                steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output))
+                steps.append(Step(name: name, kernel: nil, inputs: node.inputs, output: node.output, roles: []))
             } else {
                 let kernel = try KernelFactory.make(node, name: name, slots: slots, lookup: lookup, configured: configured)
-                steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output))
+                steps.append(Step(name: name, kernel: kernel, inputs: node.inputs, output: node.output, roles: bound))
             }
             defined.insert(node.output)
         }
@@ -52,7 +58,7 @@ struct Program: Sendable {
     }
 
     /// The concrete parameter roles the connector's nodes use, in execution order.
-    static func roles(_ graph: ConnectorGraph, dims: [String: Int]) throws -> [String] {
+    package static func roles(_ graph: ConnectorGraph, dims: [String: Int]) throws -> [String] {
         var roles: [String] = []
         try walk(graph, dims: dims) { _, _, nodeRoles, _ in roles += nodeRoles }
         return roles
@@ -60,7 +66,7 @@ struct Program: Sendable {
 
     /// Visits the connector-site nodes in execution order, repeats unrolled and `when` conditions applied,
     /// with each node's instantiated name and parameter roles and a lookup of dimensions and indices.
-    static func walk(_ graph: ConnectorGraph, dims: [String: Int],
+    package static func walk(_ graph: ConnectorGraph, dims: [String: Int],
                      _ visit: (OperationNode, String, [String], (String) -> Int?) throws -> Void) throws {
         func walk(_ items: [GraphNode], _ indices: [String: Int]) throws {
             let lookup: (String) -> Int? = { indices[$0] ?? dims[$0] }

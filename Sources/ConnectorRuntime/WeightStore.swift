@@ -53,14 +53,22 @@ public final class WeightStore: @unchecked Sendable {
 
     /// Replaces one role's values (same shape): e.g. a weight quantized and read back.
     public func replacing(_ role: String, with values: [Float]) throws -> WeightStore {
-        guard let old = weights[role] else { throw RuntimeError(.weight("no parameter \(role) in this connector")) }
-        guard values.count == old.count else {
-            throw RuntimeError(.weight("\(role) has \(old.count) values, the replacement \(values.count)"))
-        }
+        try replacing([role: values])
+    }
+
+    /// Replaces several roles' values (each with its own shape): the other roles are shared, not copied.
+    public func replacing(_ replacements: [String: [Float]]) throws -> WeightStore {
         let copy = WeightStore(copying: self)
-        let buffer = FloatBuffer(values)
-        copy.owners.append(buffer)
-        copy.weights[role] = Weight(role: role, pointer: UnsafePointer(buffer.pointer), shape: old.shape)
+        for role in replacements.keys.sorted() {
+            let values = replacements[role]!
+            guard let old = weights[role] else { throw RuntimeError(.weight("no parameter \(role) in this connector")) }
+            guard values.count == old.count else {
+                throw RuntimeError(.weight("\(role) has \(old.count) values, the replacement \(values.count)"))
+            }
+            let buffer = FloatBuffer(values)
+            copy.owners.append(buffer)
+            copy.weights[role] = Weight(role: role, pointer: UnsafePointer(buffer.pointer), shape: old.shape)
+        }
         return copy
     }
 

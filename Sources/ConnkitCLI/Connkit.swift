@@ -11,7 +11,7 @@ public struct Connkit: ParsableCommand {
         abstract: "Inspect, convert, quantize and validate the weights of multimodal-LLM connectors.",
         version: "connkit \(version) (commit \(BuildInfo.commit))",
         subcommands: [Inspect.self, Convert.self, Quantize.self, Validate.self, Describe.self, Run.self, Compare.self,
-                      Schemes.self, Splice.self])
+                      Schemes.self, Splice.self, Export.self])
 
     /// The release version; `--version` adds the commit the binary was built from (`BuildInfo`, written
     /// by the BuildInfo plugin: `git describe --always --dirty`, or `unknown` outside a git checkout).

@@ -42,6 +42,9 @@ struct Convert: ParsableCommand {
     var json = false
 
     func validate() throws {
+        if CheckpointReader.fileExtension(io.output) == "onnx" {
+            throw ValidationError("an ONNX model is written by `connkit export` (a connector as a runnable model): connkit export \(io.input) -o \(io.output)")
+        }
         // An existing folder is refused as such by run().
         guard OutputFormat(path: io.output) != nil || pathExists(io.output) else {
             throw ValidationError("OUT must end in .safetensors, .gguf, .npz or .npy: \(io.output)")

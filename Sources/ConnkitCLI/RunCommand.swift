@@ -126,10 +126,15 @@ struct BoundRun {
         connector = try report.valid ? report.connector.map(Connector.init(bound:)) : nil
     }
 
-    /// The warnings (never silenced), severities in colour on a terminal.
+    func printWarnings() { report.printWarnings() }
+}
+
+extension ValidationReport {
+    /// The warnings of a connector that is run or exported (never silenced, `--quiet` included), severities
+    /// in colour on a terminal.
     func printWarnings() {
         let style = Style.forStream(2)
-        for diagnostic in report.diagnostics where diagnostic.severity != .note {
+        for diagnostic in diagnostics where diagnostic.severity != .note {
             let rest = diagnostic.line.dropFirst(diagnostic.severity.rawValue.count)
             writeStandardError("connkit: \(style.severity(diagnostic.severity))\(printable(String(rest)))\n")
         }
@@ -188,17 +193,5 @@ struct RunReport {
             lines.append("time: bind \(formatNumber(seconds.bind, digits: 3)) s, run \(formatNumber(seconds.run, digits: 3)) s on \(Connector.threads) thread\(Connector.threads == 1 ? "" : "s") (BLAS: \(Connector.blasCore))")
         }
         return lines.joined(separator: "\n")
-    }
-}
-
-/// Wall-clock laps.
-struct Stopwatch {
-    private var last = monotonicSeconds()
-
-    /// Seconds since the previous lap (or the start).
-    mutating func lap() -> Double {
-        let now = monotonicSeconds()
-        defer { last = now }
-        return now - last
     }
 }

@@ -1,4 +1,5 @@
 import ConnectorGraph
+import TensorFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -128,11 +129,7 @@ func formatDuration(_ seconds: Double) -> String {
 }
 
 /// Seconds on a monotonic clock.
-func monotonicSeconds() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
+func monotonicSeconds() -> Double { Stopwatch.now() }
 
 /// The width of the terminal on `fd`, when it is one.
 func terminalColumns(_ fd: Int32) -> Int? {

@@ -150,8 +150,8 @@ extension QuantizationType: Vocabulary {
         guard parts.count == 3, parts[1] == "k", ["s", "m", "l", "xl"].contains(parts[2]),
               let base = all.first(where: { $0.name == parts[0] + "_k" }) else { return nil }
         return "'\(printable(text))' is one of llama.cpp's whole-model mixes, which choose a type per tensor role of an LLM; "
-            + "connkit quantizes a connector tensor by tensor with one --type: use --type \(base.name) "
-            + "(or q4_k / q5_k), and --keep GLOB to leave tensors unquantized"
+            + "for a type per tensor chosen by the connector's output error use --target-cosine X (e.g. 0.999), "
+            + "or one type for every tensor with --type \(base.name)"
     }
 }
 

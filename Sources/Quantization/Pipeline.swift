@@ -17,6 +17,14 @@ public struct QuantizeRequest: Sendable {
     public var exclude: [String] = []
     /// MLX group size (32, 64 or 128).
     public var groupSize = 64
+    /// Per-tensor types by tensor name (a `--target-cosine` assignment): a tensor named here is decided by
+    /// the same rule with its own type (fallbacks included); the others with `type`. All of one format.
+    public var types: [String: QuantizationType] = [:]
+    /// Importance vectors by tensor name (ggml's `quant_weights`: one float32 per element of a row),
+    /// passed to the ggml types that weight by them; other types ignore them, as `ggml_quantize_chunk` does.
+    public var importance: [String: [Float]] = [:]
+    /// Entries the output's metadata gets besides the quantization's own (set after them).
+    public var metadata: [MetadataEntry] = []
     /// `--strict`: a cast to f16/bf16 that turns finite values into ±inf is an error (`CastOverflowError`)
     /// and nothing is written, instead of a warning in the report.
     public var strict = false
@@ -25,7 +33,7 @@ public struct QuantizeRequest: Sendable {
     public var refuseNothingToQuantize = true
     /// Threads for the row-parallel kernels.
     public var threads = Parallel.processorCount
-    /// Most bytes of one MLX tensor's scales and biases kept in memory between its three output tensors
+    /// Most bytes of one MLX tensor's codes, scales and biases kept in memory between its three output tensors
     /// (beyond it they are computed again; tests lower it).
     var mlxParameterCacheBytes = 64 << 20
     /// Values per slice: rows are read and processed in slices of about this many elements (tests lower it).
@@ -69,15 +77,20 @@ public enum QuantizePipeline {
         guard let format = OutputFormat(path: outputPath), format == .gguf || format == .safetensors else {
             throw QuantizationError(.invalidRequest("the output must be a .gguf or .safetensors file: \(outputPath)"))
         }
-        switch request.type {
-        case .ggml(let type) where format != .gguf:
-            throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
-        case .mlx(let bits) where format != .safetensors:
-            throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
-        case .mlx:
-            guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
-        default:
-            break
+        for type in [request.type] + request.types.values.sorted(by: { $0.name < $1.name }) {
+            switch type {
+            case .ggml(let type) where format != .gguf:
+                throw QuantizationError(.invalidRequest("\(type.rawValue) is a ggml block type: write a .gguf file"))
+            case .mlx(let bits) where format != .safetensors:
+                throw QuantizationError(.invalidRequest("mlx-q\(bits) is written to safetensors: write a .safetensors file"))
+            case .mlx:
+                guard MLXAffine.groupSizes.contains(request.groupSize) else { throw QuantizationError(.groupSize(request.groupSize)) }
+            default:
+                break
+            }
+        }
+        for name in request.types.keys.sorted() where checkpoint.tensor(named: name) == nil {
+            throw QuantizationError(.invalidRequest("a type is given for \(name), which the checkpoint does not hold"))
         }
         let policy = QuantizationPolicy(type: request.type, keep: request.keep.map(Glob.init), only: request.only.map(Glob.init),
                                         groupSize: request.groupSize, output: format, inputIsGGUF: checkpoint.format == .gguf)
@@ -90,11 +103,19 @@ public enum QuantizePipeline {
         } catch {
             throw error.inFile(checkpoint.path)
         }
-        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: request.type,
-                                        groupSize: request.type.isMLX ? request.groupSize : nil)
+        let mixed = !request.types.isEmpty
+        let anyMLX = ([request.type] + request.types.values).contains { $0.isMLX }
+        var report = QuantizationReport(input: checkpoint.path, output: outputPath, format: format, type: mixed ? nil : request.type,
+                                        groupSize: anyMLX ? request.groupSize : nil)
         var plans: [(Tensor, QuantizationPolicy.Decision)] = []
         for tensor in kept {
-            plans.append((tensor, try policy.decide(tensor.info)))
+            var own = policy
+            if let type = request.types[tensor.name] { own.type = type }
+            let decision = try own.decide(tensor.info)
+            if let weights = request.importance[tensor.name] {
+                try ImportanceWeights.check(weights, for: tensor.info, action: decision.action)
+            }
+            plans.append((tensor, decision))
         }
         if request.refuseNothingToQuantize { try ReEncoding.requireSome(plans) }
         let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict, file: checkpoint.path))
@@ -111,7 +132,7 @@ public enum QuantizePipeline {
             outputs += entryTensors
         }
         builder.report = report
-        let metadata = try outputMetadata(checkpoint, format: format, type: request.type, groupSize: request.groupSize,
+        let metadata = try outputMetadata(checkpoint, format: format, report: report, request: request,
                                           fileType: ReEncoding.fileType(plans, bytesAfter: report.entries.map(\.bytesAfter)))
         return Prepared(format: format, tensors: outputs, metadata: metadata, builder: builder)
     }
@@ -189,6 +210,7 @@ public enum QuantizePipeline {
             let outInfo = try TensorInfo(name: info.name, dtype: target, shape: info.shape)
             let rowLength = rowLength(info)
             let threads = request.threads
+            let importance = request.importance[info.name]
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
@@ -196,8 +218,8 @@ public enum QuantizePipeline {
                     // Whole rows of whole blocks: the quantizer checks the row length first.
                     let bytes = try scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
-                        try GGMLBlocks.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target, into: bytes,
-                                                threads: threads)
+                        try ImportanceWeights.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target,
+                                                       importance: importance, into: bytes, threads: threads)
                     } catch let error as QuantizationError {
                         throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                     }
@@ -222,8 +244,7 @@ public enum QuantizePipeline {
                            names: inout Set<ExactName>) throws -> [OutputTensor] {
         let threads = request.threads
         let info = tensor.info
-        let base = info.name.hasNameSuffix(".weight") ? String(decoding: info.name.utf8.dropLast(".weight".utf8.count), as: UTF8.self)
-            : info.name
+        let base = moduleName(info.name)
         for suffix in [".scales", ".biases"] where !names.insert(ExactName(base + suffix)).inserted {
             throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
                 + "which the checkpoint already uses"), tensor: info.name)
@@ -240,22 +261,26 @@ public enum QuantizePipeline {
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
-        // name). The first to run quantizes the tensor slice by slice, writes its part and keeps the
-        // scales and biases (1/16 of an f32 tensor's size or less) when they fit in
-        // `parameterCacheBytes`; the others write those, or quantize again. The weight's producer
-        // computes the codes and the report's figures; the others need only the scales and biases.
+        // name: an f32 tensor's scales and biases come before its codes). The first to run quantizes the
+        // tensor slice by slice, writes its part and, when the three parts fit in `mlxParameterCacheBytes`,
+        // computes them all (and the report's figures) and keeps the two it did not write; the others write
+        // those. Otherwise each quantizes again: the weight's producer computes the codes and the report's
+        // figures, the others only the scales and biases.
         enum Part { case words, scales, biases }
         let parameterBytes = info.elementCount / groupSize * parameterType.layout.blockBytes
-        let cache = MLXParameterCache(keeping: 2 * parameterBytes <= request.mlxParameterCacheBytes)
+        let wordBytes = info.elementCount * bits / 8
+        let cache = MLXParameterCache(keeping: 2 * parameterBytes + wordBytes <= request.mlxParameterCacheBytes)
         @Sendable func produce(_ part: Part, _ output: OutputFile) throws {
-            if part != .words, let kept = cache.kept {
-                try (part == .scales ? kept.scales : kept.biases).withUnsafeBytes { try output.write($0) }
+            if let kept = cache.kept {
+                try (part == .scales ? kept.scales : part == .biases ? kept.biases : kept.words).withUnsafeBytes { try output.write($0) }
                 return
             }
-            var keptScales: [UInt8] = [], keptBiases: [UInt8] = []
+            var kept = (scales: [UInt8](), biases: [UInt8](), words: [UInt8]())
+            let codes = part == .words || cache.keeping
             if cache.keeping {
-                keptScales.reserveCapacity(parameterBytes)
-                keptBiases.reserveCapacity(parameterBytes)
+                kept.scales.reserveCapacity(parameterBytes)
+                kept.biases.reserveCapacity(parameterBytes)
+                if part != .words { kept.words.reserveCapacity(wordBytes) }
             }
             var metrics = ErrorMetrics()
             let parameterSize = parameterType.layout.blockBytes
@@ -266,14 +291,13 @@ public enum QuantizePipeline {
                 let biasSlice = try scratch.bytes(2, values.count / groupSize * parameterSize)
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
-                                           parameterType: parameterType, words: part == .words ? packed : nil,
+                                           parameterType: parameterType, words: codes ? packed : nil,
                                            scales: scaleSlice, biases: biasSlice, threads: threads)
                 } catch let error as QuantizationError {
                     throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                 }
-                switch part {
-                case .words:
-                    try output.write(UnsafeRawBufferPointer(packed))
+                try output.write(UnsafeRawBufferPointer(part == .words ? packed : part == .scales ? scaleSlice : biasSlice))
+                if codes {
                     let back = UnsafeMutableBufferPointer(start: try scratch.floats(3, values.count), count: values.count)
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
@@ -281,18 +305,15 @@ public enum QuantizePipeline {
                                              threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
-                case .scales:
-                    try output.write(UnsafeRawBufferPointer(scaleSlice))
-                case .biases:
-                    try output.write(UnsafeRawBufferPointer(biasSlice))
                 }
                 if cache.keeping {
-                    keptScales.append(contentsOf: UnsafeRawBufferPointer(scaleSlice))
-                    keptBiases.append(contentsOf: UnsafeRawBufferPointer(biasSlice))
+                    kept.scales.append(contentsOf: UnsafeRawBufferPointer(scaleSlice))
+                    kept.biases.append(contentsOf: UnsafeRawBufferPointer(biasSlice))
+                    if part != .words { kept.words.append(contentsOf: UnsafeRawBufferPointer(packed)) }
                 }
             }
-            if cache.keeping { cache.keep(scales: keptScales, biases: keptBiases) }
-            if part == .words { builder.setMetrics(metrics, entry: entry) }
+            if cache.keeping { cache.keep(kept) }
+            if codes { builder.setMetrics(metrics, entry: entry) }
         }
         let weight = OutputTensor(info: weightInfo) { try produce(.words, $0) }
         let scales = OutputTensor(info: scalesInfo) { try produce(.scales, $0) }
@@ -311,42 +332,6 @@ public enum QuantizePipeline {
     static func forEachSlice(of tensor: Tensor, rows rowLength: Int, _ request: QuantizeRequest,
                              _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
         try tensor.forEachFloatChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
-    }
-
-    // MARK: metadata
-
-    /// The input's metadata with the quantization's keys set: for GGUF `general.quantization_version` = 2
-    /// and `general.file_type` = `fileType` (llama.cpp's numbering of the type the re-encoded tensors
-    /// mostly have; an input's own value is dropped when there is none); for MLX types in safetensors
-    /// `format` = `mlx` and `quantization`. (What each format carries, and GGUF's `general.architecture`, is
-    /// `CheckpointWriter`'s.)
-    static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, type: QuantizationType,
-                               groupSize: Int, fileType: UInt32?) throws -> [MetadataEntry] {
-        func setting(_ entries: inout [MetadataEntry], _ key: String, _ value: MetadataValue) {
-            if let index = entries.firstIndex(where: { $0.key.isSameName(as: key) }) {
-                entries[index].value = value
-            } else {
-                entries.append(MetadataEntry(key, value))
-            }
-        }
-        switch format {
-        case .gguf:
-            var entries = checkpoint.metadata
-            setting(&entries, "general.quantization_version", .uint32(2))
-            if let fileType {
-                setting(&entries, "general.file_type", .uint32(fileType))
-            } else {
-                entries.removeAll { $0.key == "general.file_type" }
-            }
-            return entries
-        default:
-            var entries = checkpoint.metadata
-            if case .mlx(let bits) = type {
-                setting(&entries, "format", .string("mlx"))
-                setting(&entries, "quantization", .string(#"{"group_size": \#(groupSize), "bits": \#(bits), "mode": "affine"}"#))
-            }
-            return entries
-        }
     }
 }
 
@@ -402,15 +387,17 @@ final class SliceScratch {
     }
 }
 
-/// One MLX tensor's stored scales and biases, kept by the first of its producers to run.
+/// One MLX tensor's stored scales, biases and codes, kept by the first of its producers to run for the
+/// other two (its own part is left empty).
 final class MLXParameterCache: Sendable {
-    /// Whether the parameters are small enough to keep.
+    typealias Parts = (scales: [UInt8], biases: [UInt8], words: [UInt8])
+    /// Whether the three parts are small enough to keep.
     let keeping: Bool
-    private let stored = Mutex<(scales: [UInt8], biases: [UInt8])?>(nil)
+    private let stored = Mutex<Parts?>(nil)
 
     init(keeping: Bool) { self.keeping = keeping }
 
-    var kept: (scales: [UInt8], biases: [UInt8])? { stored.withLock { $0 } }
+    var kept: Parts? { stored.withLock { $0 } }
 
-    func keep(scales: [UInt8], biases: [UInt8]) { stored.withLock { $0 = (scales, biases) } }
+    func keep(_ parts: Parts) { stored.withLock { $0 = parts } }
 }

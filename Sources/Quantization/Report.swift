@@ -113,9 +113,16 @@ public struct QuantizationReport: Sendable {
     public var input: String
     public var output: String
     public var format: OutputFormat
-    public var type: QuantizationType
+    /// The type asked for; nil when every tensor has its own (a `--target-cosine` assignment: "mixed").
+    public var type: QuantizationType?
     public var groupSize: Int?
     public var entries: [Entry] = []
+    /// What the quantized connector outputs against the original (`--eval`, `--target-cosine`).
+    public var evaluation: OutputEvaluation?
+    /// How the per-tensor types were chosen (`--target-cosine`).
+    public var target: TargetSummary?
+    /// The importance vectors used (`--imatrix`, `--imatrix-file`).
+    public var importance: ImportanceSummary?
     /// What the output cannot be trusted for (values a cast turned into ±inf) and what the writer warned about
     /// (a GGUF ggml may not load, say); printed on stderr.
     public var warnings: [String] = []
@@ -153,7 +160,7 @@ public struct QuantizationReport: Sendable {
             .init("input", .string(input)),
             .init("output", .string(output)),
             .init("format", .string(format.rawValue)),
-            .init("type", .string(type.name)),
+            .init("type", .string(type?.name ?? "mixed")),
         ]
         if let groupSize { head.append(.init("group_size", .int(groupSize))) }
         return .object(head + [
@@ -169,7 +176,7 @@ public struct QuantizationReport: Sendable {
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
             .init("warnings", .array(warnings.map { .string($0) })),
-        ])
+        ] + extensionMembers)
     }
 }
 

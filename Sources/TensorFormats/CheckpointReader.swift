@@ -73,7 +73,8 @@ public enum CheckpointReader {
             file: file.path)
     }
 
-    static func fileExtension(_ path: String) -> String {
+    /// The lower-cased extension of the path's last component (`""` when it has none).
+    public static func fileExtension(_ path: String) -> String {
         let name = path.split(separator: "/").last.map(String.init) ?? path
         guard let dot = name.lastIndex(of: ".") else { return "" }
         return name[name.index(after: dot)...].lowercased()

@@ -53,6 +53,16 @@ struct JSONPromiseCLITests {
         (["compare", projector, "examples/qwen2-vl-merger-tiny", "--random", "4"], "compare", 2, "not-convertible"),
         (["compare", projector, projector, "--random", "4", "--min-cosine", "2"], "compare", 2, "usage"),
         (["compare", projector, "--random", "4"], "compare", 2, "usage"),
+        (["export", projector, "--tokens", "4", "-o", "OUT.onnx"], "export", 0, nil),
+        (["export", projector, "--tokens", "4", "-o", "OUT.onnx", "--dynamic"], "export", 2, "usage"),
+        (["export", "examples/broken-llava-tiny", "--tokens", "4", "-o", "OUT.onnx"], "export", 1, nil),
+        (["export", projector, "-o", "OUT.onnx"], "export", 2, "usage"),
+        (["export", projector, "--tokens", "4", "-o", "OUT.onnx", "--dtype", "bf16"], "export", 2, "unknown-value"),
+        (["export", projector, "--tokens", "4", "-o", "EXISTING.onnx"], "export", 2, "output-exists"),
+        (["export", "examples/nothing.safetensors", "--tokens", "4", "-o", "OUT.onnx"], "export", 2, "unreadable-input"),
+        (["export", "Tests/Fixtures/hostile/safetensors/offsets_hole.safetensors", "--tokens", "4", "-o", "OUT.onnx"], "export", 2,
+         "malformed-input"),
+        (["export", "Tests/Fixtures/runtime/internvl/hf", "--tokens", "35", "-o", "OUT.onnx"], "export", 2, "not-convertible"),
     ]
 
     @Test(arguments: outcomes.indices)

@@ -80,7 +80,8 @@ struct VocabularyCLITests {
         #expect(json["dims"]?["llm"] == .int(4096) && json["dims"]?["encoder"] == .int(64))
     }
 
-    /// llama.cpp's whole-model mixes are not a tensor type: exit 2, explained, with the per-tensor types.
+    /// llama.cpp's whole-model mixes are not a tensor type: exit 2, explained, pointing at --target-cosine
+    /// (a type per tensor by output error) and the uniform type.
     @Test(arguments: [("Q4_K_M", "q4_k"), ("q4_k_s", "q4_k"), ("Q5_K_M", "q5_k"), ("q3_k_l", "q3_k")])
     func llamaCppMixesAreExplained(mix: String, type: String) throws {
         let scratch = try Scratch()
@@ -89,11 +90,12 @@ struct VocabularyCLITests {
         let json = try CLI.json(result)
         #expect(json["code"]?.stringValue == "unknown-value")
         let error = try #require(json["error"]?.stringValue)
-        #expect(error.contains("whole-model mix") && error.contains("--type \(type)") && error.contains("q5_k"), "\(error)")
+        #expect(error.contains("whole-model mix") && error.contains("--type \(type)") && error.contains("--target-cosine"), "\(error)")
         #expect(!FileManager.default.fileExists(atPath: scratch.file("out.gguf")))
     }
 
-    /// An unknown option is named as such, before any missing argument, with the option it resembles.
+    /// An unknown option is named as such, before any missing argument, with the option it resembles most
+    /// first (quantize's `--types` and `--target-cosine` resemble `-t` too).
     @Test(arguments: [
         (["quantize", projector, "OUT.gguf", "-t", "q4_0"], "-t", "--type"),
         (["quantize", projector, "OUT.gguf", "--tpye", "q4_0"], "--tpye", "--type"),
@@ -106,7 +108,7 @@ struct VocabularyCLITests {
         let line = arguments.map { $0.hasPrefix("OUT.") ? scratch.file($0) : $0 }
         let result = try CLI.run(line)
         #expect(result.status == 2)
-        #expect(result.stderr.hasPrefix("connkit: unknown option '\(option)': did you mean \(suggestion)?"), "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("connkit: unknown option '\(option)': did you mean \(suggestion)"), "\(result.stderr)")
         let json = try CLI.json(try CLI.run(line + ["--json"]))
         #expect(json["code"]?.stringValue == "usage" && json["error"]?.stringValue?.contains("unknown option '\(option)'") == true)
     }

@@ -1,4 +1,5 @@
 import ConnectorGraph
+import ConnkitTestSupport
 import Foundation
 import Testing
 import TensorFormats

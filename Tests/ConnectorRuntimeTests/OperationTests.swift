@@ -1,4 +1,5 @@
 import ConnectorGraph
+import ConnkitTestSupport
 #if canImport(Glibc)
 import Glibc
 #else

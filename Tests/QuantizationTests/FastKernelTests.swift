@@ -120,6 +120,30 @@ import TensorFormats
         #expect(finite == 0)
     }
 
+    /// The k-quant C kernels run where the CPU has AVX2 and give the reference's bytes; the asymmetric
+    /// types' (q2_k, q4_k, q5_k) stop before a super-block whose range overflows (their search's inverse
+    /// scale is not finite), which the symmetric types' searches (q3_k, q6_k) do exactly.
+    @Test(arguments: [DType.q2_k, .q3_k, .q4_k, .q5_k, .q6_k])
+    func kQuantVectorKernelsRunWhereTheCPUHasThem(type: DType) throws {
+        let blocks = 7
+        var input = (0 ..< 256 * blocks).map { Float(($0 * 37) % 101) - 50.25 }
+        input[5 * 256 + 3] = 3e38
+        input[5 * 256 + 4] = -3e38
+        var output = [UInt8](repeating: 0, count: blocks * type.layout.blockBytes)
+        var reference = output
+        try input.withUnsafeBufferPointer { values in
+            try reference.withUnsafeMutableBytes {
+                try GGMLBlocks.quantize(values, rowLength: 256, as: type, into: $0, threads: 1, kernel: .reference)
+            }
+        }
+        let vector = ck_has_f16c() != 0
+        let symmetric = type == .q3_k || type == .q6_k
+        let done = ck_quantize_kquant(type.ggmlType!, input, &output, blocks)
+        #expect(done == (vector ? (symmetric ? blocks : 5) : 0))
+        let bytes = done * type.layout.blockBytes
+        #expect(output[..<bytes] == reference[..<bytes])
+    }
+
     /// iq4_nl's C kernel does groups of eight blocks and leaves a group whose sums overflow (values
     /// whose squares are infinite) to the reference.
     @Test func iq4VectorKernelRunsWhereTheCPUHasIt() throws {

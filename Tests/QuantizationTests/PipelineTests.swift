@@ -237,8 +237,8 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
     }
 
     /// A bf16 source puts the packed weight first in the file, an f32 one its biases and scales (the
-    /// safetensors order): both orders, with the scales and biases kept between the three tensors and
-    /// computed again.
+    /// safetensors order): both orders, with the parts kept between the three tensors (then the first
+    /// producer also computes the codes and the report's figures) and computed again.
     @Test(arguments: [DType.bf16, .f32], [64 << 20, 0])
     func mlxOutputIsWhatMlxLoads(dtype: DType, parameterCacheBytes: Int) throws {
         let folder = try TemporaryFolder()
@@ -251,7 +251,7 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         request.groupSize = 32
         request.mlxParameterCacheBytes = parameterCacheBytes
         let input = try CheckpointReader.open(folder.file("in.safetensors"))
-        _ = try QuantizePipeline.run(input, to: folder.file("out.safetensors"), request: request, overwrite: false)
+        let report = try QuantizePipeline.run(input, to: folder.file("out.safetensors"), request: request, overwrite: false)
         let output = try CheckpointReader.open(folder.file("out.safetensors"))
         let layout = Dictionary(uniqueKeysWithValues: output.tensors.map { ($0.name, "\($0.dtype.rawValue) \($0.shape)") })
         let name = dtype.rawValue
@@ -276,6 +276,22 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         #expect(try output.tensor(named: "proj.weight")!.withBytes { Array($0) } == words)
         #expect(try output.tensor(named: "proj.scales")!.withBytes { Array($0) } == scales)
         #expect(try output.tensor(named: "proj.biases")!.withBytes { Array($0) } == biases)
+        // The report's figures: the source against the codes read back by the Swift kernel.
+        var back = [Float](repeating: 0, count: source.count)
+        try words.withUnsafeBytes { w in
+            try scales.withUnsafeBytes { s in
+                try biases.withUnsafeBytes { b in
+                    try back.withUnsafeMutableBufferPointer {
+                        try MLXAffine.dequantize(words: w, scales: s, biases: b, parameterType: dtype, rowLength: 256, groupSize: 32,
+                                                 bits: 4, into: $0, kernel: .portable)
+                    }
+                }
+            }
+        }
+        let figures = IndependentFigures(source, back)
+        let metrics = report.entries.first { $0.name == "proj.weight" }?.metrics
+        #expect(close(metrics?.rmse, figures.rmse) && close(metrics?.maxAbsErrorValue, figures.maxAbs))
+        #expect(close(metrics?.snrDB, figures.snr) && close(metrics?.cosine, figures.cosine.map { min(1, $0) }))
     }
 
     @Test func castTypesWriteSafetensorsToo() throws {

@@ -27,6 +27,21 @@ float ck_max_abs_finite_f32(const float *src, size_t n);
 // 1 when the vector paths are in use (F16C + AVX2 present).
 int ck_has_f16c(void);
 
+// Statistics of n stored values read as floats, from their bits (value_stats.c): NaN, infinite and zero
+// counts, the largest finite magnitude as the format's bits (sign cleared), and whether every value equals
+// the first as a float (never when a value is NaN; +0 equals -0). AVX2 and portable paths agree exactly.
+typedef struct {
+    uint64_t nan, infinite, zeros;
+    uint32_t max_bits;
+    int constant;
+} ck_value_stats;
+void ck_value_stats_f32(const uint32_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f16(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_bf16(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f32_portable(const uint32_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_f16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
+void ck_value_stats_bf16_portable(const uint16_t *x, size_t n, ck_value_stats *out);
+
 // ggml q8_0 / q4_0 / q4_1 / q5_0 / q5_1 blocks (AVX2 + F16C; see quant_legacy.c), byte-identical to ggml's
 // reference quantizer; `ggml_type` is the ggml type id (8, 2, 3, 6, 7). Quantizes whole groups of four blocks
 // from the start of `x` and returns how many blocks it wrote: it stops before a group that needs the exact
@@ -40,6 +55,27 @@ size_t ck_quantize_legacy(uint32_t ggml_type, const float *x, uint8_t *y, size_t
 // the start and returns how many blocks it wrote: it stops before a group whose scale is not finite,
 // when fewer than eight blocks remain, and at once (returning 0) on a CPU without the vector path.
 size_t ck_quantize_iq4_nl(const float *x, uint8_t *y, size_t blocks);
+
+// ggml q2_k / q3_k / q4_k / q5_k / q6_k super-blocks (AVX2 + F16C; see quant_kquant.c), byte-identical to
+// ggml's reference quantizer without an importance matrix, for finite input (the caller checks);
+// `ggml_type` is the ggml type id (10..14). Quantizes super-blocks from the start of `x` and returns how
+// many it wrote: it stops before one whose search leaves the vector path's exact range (a non-finite
+// inverse scale), and at once (returning 0) on a CPU without the vector path or for another type.
+size_t ck_quantize_kquant(uint32_t ggml_type, const float *x, uint8_t *y, size_t blocks);
+
+// MLX affine quantization (mx.quantize, mode "affine"; AVX2, see quant_mlx.c) of `groups` consecutive groups of
+// `group_size` (32, 64 or 128) floats to `bits` (2, 3, 4, 6 or 8)-bit codes: the codes and float32 scales and biases of
+// the Swift kernel (MLXAffine.swift). Writes group_size * bits / 32 little-endian uint32 words per group to `words`
+// (nothing when NULL) and one scale and one bias per group. Returns `groups`, or 0 (writing nothing) on a CPU
+// without AVX2 or for another group size or width. Sets *finite to 0 when a value is NaN or +-inf (the output is
+// then meaningless).
+size_t ck_quantize_mlx(const float *x, size_t groups, int group_size, int bits, uint32_t *words, float *scales,
+                       float *biases, int *finite);
+// The inverse, as mlx's CPU float32 path: w = scale * q + bias (a multiply, then an add) for `groups` groups of codes
+// in `words` (group_size * bits / 32 little-endian uint32 words each, any alignment) with float32 scales and biases.
+// Returns `groups`, or 0 (writing nothing) on a CPU without AVX2 or for another group size or width.
+size_t ck_dequantize_mlx(const void *words, const float *scales, const float *biases, size_t groups, int group_size,
+                         int bits, float *out);
 
 // The quantization report's sums over n pairs (a: original, b: read back), in double precision:
 // out = {sum (a-b)^2, sum a^2, sum b^2, sum a*b, max |a-b| (NaN if any |a-b| is NaN)}. Element i goes to

@@ -1,3 +1,4 @@
+import CConnkit
 import TensorFormats
 
 /// Statistics of one tensor's values, read once from the mapping.
@@ -58,6 +59,9 @@ public enum ValueScanner {
             Result { () throws -> [ValueStats] in
                 try positions.map { position in
                     let (index, elements) = chunks[position]
+                    // Finite chunks of a mapped f32/f16/bf16 tensor are read from their bits; anything else,
+                    // and a chunk holding a NaN or an infinity, is read as float32 below.
+                    if let stats = bitStats(tensors[index], elements), stats.nan == 0, stats.infinite == 0 { return stats }
                     var stats = ValueStats()
                     // A finite f64 beyond Float's range still counts as a huge finite value.
                     try tensors[index].forEachFloatChunk(maxElements: batchElements, in: elements, f64: .saturating) { values, firstElement in
@@ -72,6 +76,44 @@ public enum ValueScanner {
             merged[chunk.tensor]!.merge(stats)
         }
         return merged
+    }
+
+    /// The statistics of a chunk of an f32, f16 or bf16 tensor lying verbatim in a mapped file, computed from
+    /// the stored bits (`ck_value_stats_*`: the same counts, magnitude and constancy as reading the values as
+    /// float32, without decoding them); the chunk's pages are let go afterwards. Nil for other tensors.
+    static func bitStats(_ tensor: Tensor, _ elements: Range<Int>) -> ValueStats? {
+        guard let region = tensor.data.fileRegion, region.count == tensor.info.byteCount, !elements.isEmpty else { return nil }
+        let width: Int
+        switch tensor.dtype {
+        case .f32: width = 4
+        case .f16, .bf16: width = 2
+        default: return nil
+        }
+        let offset = region.offset + elements.lowerBound * width, count = elements.count * width
+        var raw = ck_value_stats()
+        let first: Float? = try? region.file.withBytes(offset: offset, count: count) { bytes -> Float? in
+            guard let base = bytes.baseAddress, bytes.count == count else { return nil }
+            switch tensor.dtype {
+            case .f32:
+                ck_value_stats_f32(base.assumingMemoryBound(to: UInt32.self), elements.count, &raw)
+                return Float(bitPattern: base.loadUnaligned(as: UInt32.self))
+            case .f16:
+                ck_value_stats_f16(base.assumingMemoryBound(to: UInt16.self), elements.count, &raw)
+                return Float(Float16(bitPattern: base.loadUnaligned(as: UInt16.self)))
+            default:
+                ck_value_stats_bf16(base.assumingMemoryBound(to: UInt16.self), elements.count, &raw)
+                return Float(bitPattern: UInt32(base.loadUnaligned(as: UInt16.self)) << 16)
+            }
+        }
+        region.file.release(offset: offset, count: count)
+        guard let first else { return nil }
+        let maxAbs: Float = switch tensor.dtype {
+        case .f32: Float(bitPattern: raw.max_bits)
+        case .f16: Float(Float16(bitPattern: UInt16(truncatingIfNeeded: raw.max_bits)))
+        default: Float(bitPattern: raw.max_bits << 16)
+        }
+        return ValueStats(elements: elements.count, nan: Int(raw.nan), infinite: Int(raw.infinite), zeros: Int(raw.zeros),
+                          maxAbs: maxAbs, constant: raw.constant != 0, first: first)
     }
 
     /// Folds a batch of values (elements `offset…` of the tensor) into the statistics: a tight loop over

@@ -10,6 +10,8 @@ import TensorFormats
 /// `[·, in]`, used in place as Bᵀ, with its bias slice.
 struct Projection: @unchecked Sendable {
     let role: String
+    /// The first row of the stored weight this projection uses.
+    let offset: Int
     let weight: UnsafePointer<Float>
     let bias: UnsafePointer<Float>?
     let rows: Int
@@ -17,6 +19,7 @@ struct Projection: @unchecked Sendable {
 
     init(_ weight: Weight, bias: Weight?, offset: Int = 0, rows: Int) {
         role = weight.role
+        self.offset = offset
         self.rows = rows
         inDim = weight.shape[1]
         self.weight = weight.pointer + offset * inDim
@@ -25,7 +28,7 @@ struct Projection: @unchecked Sendable {
 
     /// `y[r×rows] = x[r×in] · Wᵀ + b`, written with row stride `ldy`.
     func apply(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        context.observe(role, x, count: count, width: inDim)
+        context.observe(role, x, count: count, width: inDim, weightRows: offset ..< offset + rows)
         applyLinear(x, rows: count, inDim: inDim, weight: weight, outDim: rows, bias: bias, into: y)
     }
 }

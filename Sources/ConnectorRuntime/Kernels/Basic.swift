@@ -28,7 +28,7 @@ struct LinearKernel: Kernel {
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
         let x = inputs[0]
-        context.observe(weight.role, x.base, count: x.tokens, width: inDim)
+        context.observe(weight.role, x.base, count: x.tokens, width: inDim, weightRows: 0 ..< outDim)
         applyLinear(x.base, rows: x.tokens, inDim: inDim, weight: weight.pointer, outDim: outDim, bias: bias?.pointer, into: output.base)
     }
 }
@@ -168,19 +168,19 @@ struct FeedForwardKernel: Kernel {
     func pass(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
               _ context: RunContext) {
         let h = scratch
-        context.observe(up.role, x, count: rows, width: inDim)
+        context.observe(up.role, x, count: rows, width: inDim, weightRows: 0 ..< hidden)
         applyLinear(x, rows: rows, inDim: inDim, weight: up.pointer, outDim: hidden, bias: upBias?.pointer, into: h)
         var activated = h
         if let gate {
             let g = scratch + rows * hidden
-            context.observe(gate.role, x, count: rows, width: inDim)
+            context.observe(gate.role, x, count: rows, width: inDim, weightRows: 0 ..< hidden)
             applyLinear(x, rows: rows, inDim: inDim, weight: gate.pointer, outDim: hidden, bias: nil, into: g)
             Elementwise.activateMultiply(g, h, count: rows * hidden, activation)
             activated = g
         } else {
             Elementwise.activate(h, count: rows * hidden, activation)
         }
-        context.observe(down.role, activated, count: rows, width: hidden)
+        context.observe(down.role, activated, count: rows, width: hidden, weightRows: 0 ..< outDim)
         applyLinear(activated, rows: rows, inDim: hidden, weight: down.pointer, outDim: outDim, bias: downBias?.pointer, into: y)
     }
 }

@@ -88,7 +88,7 @@ struct ResizeKernel: Kernel {
 }
 
 /// MiniCPM-V's `get_2d_sincos_pos_embed(D, (H, W))`, row-major over the grid.
-func sinCos2D(grid: Grid, dim: Int, into out: UnsafeMutablePointer<Float>) {
+package func sinCos2D(grid: Grid, dim: Int, into out: UnsafeMutablePointer<Float>) {
     let quarter = dim / 4
     // numpy: omega = arange(D/4, float32) / float32(D/4); omega = 1 / 10000 ** omega, all in float32.
     let omega: [Float] = (0 ..< quarter).map { i in 1 / powf(10000, Float(i) / Float(quarter)) }

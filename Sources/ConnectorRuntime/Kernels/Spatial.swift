@@ -152,10 +152,10 @@ struct SqueezeExciteKernel: Kernel {
         let x = inputs[0], c = channels
         let mean = scratch, h = scratch + c, scale = h + hidden
         channelMeans(x.base, tokens: x.tokens, channels: c, into: mean)
-        context.observe(fc1.role, mean, count: 1, width: c)
+        context.observe(fc1.role, mean, count: 1, width: c, weightRows: 0 ..< hidden)
         applyLinear(mean, rows: 1, inDim: c, weight: fc1.pointer, outDim: hidden, bias: fc1Bias.pointer, into: h)
         ckr_activate(h, hidden, Int32(CKR_RELU))
-        context.observe(fc2.role, h, count: 1, width: hidden)
+        context.observe(fc2.role, h, count: 1, width: hidden, weightRows: 0 ..< c)
         applyLinear(h, rows: 1, inDim: hidden, weight: fc2.pointer, outDim: c, bias: fc2Bias.pointer, into: scale)
         ckr_activate(scale, c, Int32(CKR_HARDSIGMOID))
         output.take(x)

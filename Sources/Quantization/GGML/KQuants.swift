@@ -1,3 +1,4 @@
+import CConnkit
 import TensorFormats
 
 /// The k-quant super-block types (layouts and decoders: TensorFormats' `Blocks/KQuantBlocks.swift`).
@@ -10,8 +11,11 @@ import TensorFormats
 /// second step (`finish`); the drivers below are the same for every type. The reference runs
 /// `searchGroup` and `finish` with scalar requantization; the Swift fast kernel runs `searchQuad` and
 /// `finish` with requantization along the elements, and hands a super-block whose search leaves the
-/// exact range of the vector shortcuts to the reference. Every step keeps ggml's float32 operations and
-/// their order, so both give ggml's bytes.
+/// exact range of the vector shortcuts to the reference. Where the CPU has AVX2 the production kernel is
+/// the C target's (`ck_quantize_kquant`, CConnkit/quant_kquant.c: the same searches eight groups at once,
+/// q3_k's four super-blocks side by side), and the Swift kernel is the portable path that also takes the
+/// super-blocks the C kernel leaves. Every step keeps ggml's float32 operations and their order, so all
+/// give ggml's bytes.
 protocol KQuantBlock: BlockQuantizer {
     /// Values per group (16 or 32); a super-block holds `blockElements / groupSize` groups.
     static var groupSize: Int { get }
@@ -30,6 +34,14 @@ protocol KQuantBlock: BlockQuantizer {
 extension KQuantBlock {
     /// ggml's k-quants search groups of 16 values, except q4_k and q5_k (32).
     static var groupSize: Int { 16 }
+
+    /// The C kernel (`ck_quantize_kquant` for the type's ggml id) goes a super-block at a time; on a CPU
+    /// without AVX2 there is none, and the Swift kernel takes whole ranges (not one super-block per call).
+    static var vectorGroup: Int { kQuantVectorKernel ? 1 : 0 }
+
+    static func quantizeVector(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, blocks: Int, finite: inout Bool) -> Int {
+        ck_quantize_kquant(dtype.ggmlType!, x, y.assumingMemoryBound(to: UInt8.self), blocks)
+    }
 
     static func quantizeBlockReference(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
         let s = KQuantScratch()
@@ -74,6 +86,9 @@ extension KQuantBlock {
         return true
     }
 }
+
+/// True when the CPU runs the C k-quant kernels (AVX2 + F16C).
+private let kQuantVectorKernel = ck_has_f16c() != 0
 
 /// Work memory for one super-block (at most 256 values in groups of at least 16), used by both searches
 /// and by `finish`.

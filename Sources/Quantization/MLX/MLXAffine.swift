@@ -37,11 +37,13 @@ public enum MLXAffine {
     /// Quantizes rows of `rowLength` float32 values (already widened from the source dtype).
     /// `words` receives `rows × rowLength × bits / 32` little-endian uint32 words (nil: only the scales
     /// and biases are wanted, and no codes are computed); `scales` and `biases` receive
-    /// `rows × rowLength / groupSize` values of `parameterType` each.
+    /// `rows × rowLength / groupSize` values of `parameterType` each. Rows are split across up to `threads`
+    /// threads. `kernel` `.fast` runs the AVX2 kernel of CConnkit (`ck_quantize_mlx`) where the CPU has it;
+    /// `.portable` and `.reference` run the Swift kernel below. Every kernel gives the same bytes.
     public static func quantize(_ values: UnsafeBufferPointer<Float>, rowLength: Int, groupSize: Int, bits: Int,
                                 parameterType: DType, words: UnsafeMutableRawBufferPointer?,
                                 scales: UnsafeMutableRawBufferPointer, biases: UnsafeMutableRawBufferPointer,
-                                threads: Int = 1) throws {
+                                threads: Int = 1, kernel: QuantizationKernel = .fast) throws {
         guard groupSizes.contains(groupSize) else { throw QuantizationError(.groupSize(groupSize)) }
         guard self.bits.contains(bits) else { throw QuantizationError(.unknownType("mlx-q\(bits)")) }
         guard rowLength > 0, rowLength % groupSize == 0, values.count % rowLength == 0 else {
@@ -56,55 +58,72 @@ public enum MLXAffine {
             throw QuantizationError(.sizeMismatch(expected: groups * parameterSize, found: scales.count))
         }
         guard let source = values.baseAddress else { return }
-        if let bad = firstNonFinite(source, values.count) {
-            throw QuantizationError(.nonFinite(index: bad, value: "\(source[bad])"))
-        }
         let levels = Float((1 << bits) - 1)
         var scaleValues = [Float](repeating: 0, count: groups)
         var biasValues = [Float](repeating: 0, count: groups)
         let wordBase = words?.baseAddress
         let rows = values.count / rowLength
-        scaleValues.withUnsafeMutableBufferPointer { scaleOut in
+        let groupsPerRow = rowLength / groupSize
+        let firstBad = scaleValues.withUnsafeMutableBufferPointer { scaleOut in
             biasValues.withUnsafeMutableBufferPointer { biasOut in
                 // Rows are independent: each thread takes a range and writes only its rows' words and groups.
                 let shared = UncheckedSendable((scaleOut, biasOut))
-                _ = Parallel.map(count: rows, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { range in
+                return Parallel.map(count: rows, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { range -> Int? in
                     let (scaleOut, biasOut) = shared.value
-                    var codes = [UInt32](repeating: 0, count: groupSize)
-                    guard let wordBase else {
-                        for group in range.lowerBound * rowLength / groupSize ..< range.upperBound * rowLength / groupSize {
-                            (scaleOut[group], biasOut[group]) = parameters(source + group * groupSize, groupSize, levels: levels)
-                        }
-                        return
-                    }
-                    for row in range {
-                        // Codes accumulate in a 64-bit window and leave it a word at a time.
-                        var window: UInt64 = 0
-                        var windowBits = 0
-                        var wordIndex = row * (rowLength * bits / 32)
-                        for g in 0 ..< rowLength / groupSize {
-                            let group = row * rowLength / groupSize + g
-                            let (scale, bias) = quantizeGroup(source + group * groupSize, groupSize, levels: levels, into: &codes)
-                            scaleOut[group] = scale
-                            biasOut[group] = bias
-                            for code in codes {
-                                window |= UInt64(code) << windowBits
-                                windowBits += bits
-                                if windowBits >= 32 {
-                                    wordBase.storeBytes(of: UInt32(truncatingIfNeeded: window).littleEndian,
-                                                        toByteOffset: 4 * wordIndex, as: UInt32.self)
-                                    wordIndex += 1
-                                    window >>= 32
-                                    windowBits -= 32
-                                }
-                            }
+                    let first = range.lowerBound * groupsPerRow, count = range.count * groupsPerRow
+                    let x = source + first * groupSize
+                    // A group fills whole words: group g's codes start at word g × groupSize × bits / 32.
+                    let y = wordBase.map { $0 + first * groupSize * bits / 8 }
+                    if kernel == .fast {
+                        var finite: Int32 = 1
+                        if ck_quantize_mlx(x, count, Int32(groupSize), Int32(bits), y?.assumingMemoryBound(to: UInt32.self),
+                                           scaleOut.baseAddress! + first, biasOut.baseAddress! + first, &finite) == count {
+                            return finite != 0 ? nil : firstNonFinite(x, count * groupSize).map { first * groupSize + $0 }
                         }
                     }
-                }
+                    if let bad = firstNonFinite(x, count * groupSize) { return first * groupSize + bad }
+                    quantizeRows(x, groups: count, groupSize: groupSize, bits: bits, levels: levels, words: y,
+                                 scales: scaleOut.baseAddress! + first, biases: biasOut.baseAddress! + first)
+                    return nil
+                }.compactMap { $0 }.min()
             }
+        }
+        if let bad = firstBad {
+            throw QuantizationError(.nonFinite(index: bad, value: "\(source[bad])"))
         }
         store(scaleValues, as: parameterType, into: scales)
         store(biasValues, as: parameterType, into: biases)
+    }
+
+    /// The Swift kernel: `groups` consecutive groups (whole rows), their codes into `words` (none when nil)
+    /// and their float32 scales and biases.
+    static func quantizeRows(_ x: UnsafePointer<Float>, groups: Int, groupSize: Int, bits: Int, levels: Float,
+                             words: UnsafeMutableRawPointer?, scales: UnsafeMutablePointer<Float>,
+                             biases: UnsafeMutablePointer<Float>) {
+        guard let words else {
+            for group in 0 ..< groups {
+                (scales[group], biases[group]) = parameters(x + group * groupSize, groupSize, levels: levels)
+            }
+            return
+        }
+        var codes = [UInt32](repeating: 0, count: groupSize)
+        // Codes accumulate in a 64-bit window and leave it a word at a time; a group ends on a word boundary.
+        var window: UInt64 = 0
+        var windowBits = 0
+        var wordIndex = 0  // in bytes
+        for group in 0 ..< groups {
+            (scales[group], biases[group]) = quantizeGroup(x + group * groupSize, groupSize, levels: levels, into: &codes)
+            for code in codes {
+                window |= UInt64(code) << windowBits
+                windowBits += bits
+                if windowBits >= 32 {
+                    words.storeBytes(of: UInt32(truncatingIfNeeded: window).littleEndian, toByteOffset: wordIndex, as: UInt32.self)
+                    wordIndex += 4
+                    window >>= 32
+                    windowBits -= 32
+                }
+            }
+        }
     }
 
     /// One group: its codes and the float32 (scale, bias) before the cast to the storage dtype.
@@ -172,10 +191,12 @@ public enum MLXAffine {
     }
 
     /// `w = scale * q + bias` in float32 from packed words and stored scales and biases; rows split
-    /// across up to `threads` threads.
+    /// across up to `threads` threads. `kernel` `.fast` runs CConnkit's AVX2 `ck_dequantize_mlx` where the CPU
+    /// has it, the others the Swift loop below; both give the same bits.
     public static func dequantize(words: UnsafeRawBufferPointer, scales: UnsafeRawBufferPointer, biases: UnsafeRawBufferPointer,
                                   parameterType: DType, rowLength: Int, groupSize: Int, bits: Int,
-                                  into values: UnsafeMutableBufferPointer<Float>, threads: Int = 1) throws {
+                                  into values: UnsafeMutableBufferPointer<Float>, threads: Int = 1,
+                                  kernel: QuantizationKernel = .fast) throws {
         let groups = values.count / groupSize
         let parameterSize = parameterType.elementSize ?? 4
         guard values.count % rowLength == 0, rowLength % groupSize == 0, words.count == values.count * bits / 8,
@@ -191,6 +212,16 @@ public enum MLXAffine {
         let shared = UncheckedSendable(output)
         _ = Parallel.map(count: values.count / rowLength, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { rows in
             let output = shared.value
+            let first = rows.lowerBound * groupsPerRow, count = rows.count * groupsPerRow
+            if kernel == .fast,
+               scale.withUnsafeBufferPointer({ s in
+                   bias.withUnsafeBufferPointer { b in
+                       ck_dequantize_mlx(words.baseAddress! + first * groupSize * bits / 8, s.baseAddress! + first,
+                                         b.baseAddress! + first, count, Int32(groupSize), Int32(bits), output + first * groupSize)
+                   }
+               }) == count {
+                return
+            }
             for row in rows {
                 var window: UInt64 = 0
                 var windowBits = 0

@@ -72,7 +72,10 @@ public final class OutputFile {
     public static func refuseFolder(_ path: String) throws {
         var target = stat()
         guard stat(path, &target) == 0, (target.st_mode & S_IFMT) == S_IFDIR else { return }
-        let inside = (path.hasSuffix("/") ? path : path + "/") + "model.safetensors"
+        // The file name suggested inside keeps the folder's extension when it names an output format.
+        let fileExtension = CheckpointReader.fileExtension(path)
+        let name = ["gguf", "npz", "npy", "onnx"].contains(fileExtension) ? "model." + fileExtension : "model.safetensors"
+        let inside = (path.hasSuffix("/") ? path : path + "/") + name
         throw FormatError(.refused("the output is a folder; give a file name (\(inside), say)"), file: path, code: .outputExists)
     }
 

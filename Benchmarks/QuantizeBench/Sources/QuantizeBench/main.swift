@@ -11,7 +11,7 @@ import Glibc
 ///
 /// Usage: QuantizeBench [--types q8_0,q4_0,…] [--shapes 4096x4096,4096x1024] [--threads 1,2]
 ///                      [--kernels fast,portable,reference] [--min-seconds 1.0] [--casts] [--machine] [--cpu-time]
-///                      [--ggml path/to/libggml-base.so] [--importance]
+///                      [--ggml path/to/libggml-base.so] [--importance] [--mlx 2,3,4,6,8 [--group-size 64]]
 /// With --ggml, ggml's `ggml_quantize_chunk` (one call over the whole matrix, single-threaded) is timed
 /// in the same process and reported as kernel "ggml". All the timings of one type and shape alternate in
 /// bursts, each keeping its best run.
@@ -19,6 +19,11 @@ import Glibc
 /// With --importance, every quantizer (connkit's and ggml's) is given the same importance vector (one
 /// positive weight per column, 2^-4..2^4 log-uniform, as an imatrix's `in_sum2 / counts`), reported as
 /// op `quantize-weighted-<type>`.
+/// With --mlx, MLX affine quantization (`MLXAffine.quantize`, float32 scales and biases) to each width is
+/// timed too, as op `quantize-mlx-q<bits>`; with `--dump DIR` its codes, scales and biases are also written to
+/// `DIR/mlx-q<bits>-<rows>x<columns>.{words,scales,biases}` (raw bytes) for quantize_bench.py to compare with
+/// `mx.quantize` on the same matrix.
+/// `--types ""` leaves out the ggml types.
 
 /// Wall-clock time, or with `--cpu-time` the calling thread's CPU time (for single-threaded runs on a
 /// busy machine: it leaves out the time the thread waited for a core).
@@ -67,11 +72,17 @@ var casts = false
 var machine = false
 var ggmlPath: String?
 var weighted = false
+var mlxBits: [Int] = []
+var mlxGroupSize = 64
+var dumpDirectory: String?
 
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let argument = arguments.next() {
     switch argument {
     case "--types": types = arguments.next()!.split(separator: ",").map { DType(rawValue: String($0))! }
+    case "--mlx": mlxBits = arguments.next()!.split(separator: ",").map { Int($0)! }
+    case "--group-size": mlxGroupSize = Int(arguments.next()!)!
+    case "--dump": dumpDirectory = arguments.next()!
     case "--shapes":
         shapes = arguments.next()!.split(separator: ",").map { spec in
             let parts = spec.split(separator: "x").map { Int($0)! }
@@ -185,6 +196,43 @@ for (rows, columns) in shapes {
                     results.append(.object([.init("op", .string(op + type.rawValue)), .init("shape", .array([.int(rows), .int(columns)])),
                                             .init("blocks_differing_from_ggml", .int(differing))]))
                     writeError("\(op)\(type.rawValue) \(rows)x\(columns): \(differing) blocks differ from ggml's\n")
+                }
+            }
+        }
+    }
+    for bits in mlxBits {
+        let groups = rows * columns / mlxGroupSize
+        var words = [UInt8](repeating: 0, count: rows * columns * bits / 8)
+        var scales = [UInt8](repeating: 0, count: groups * 4), biases = scales
+        try input.withUnsafeBufferPointer { values in
+            try words.withUnsafeMutableBytes { w in
+                try scales.withUnsafeMutableBytes { s in
+                    try biases.withUnsafeMutableBytes { b in
+                        var labels: [(threads: Int, kernel: String)] = []
+                        var bodies: [() throws -> Void] = []
+                        for kernel in kernels where kernel != .reference {
+                            for threads in threadCounts {
+                                labels.append((threads, "\(kernel)"))
+                                bodies.append {
+                                    try MLXAffine.quantize(values, rowLength: columns, groupSize: mlxGroupSize, bits: bits, parameterType: .f32,
+                                                           words: w, scales: s, biases: b, threads: threads, kernel: kernel)
+                                }
+                            }
+                        }
+                        let seconds = try bestTimesInterleaved(minSeconds: minSeconds, bodies)
+                        for (label, time) in zip(labels, seconds) {
+                            record("quantize-mlx-q\(bits)", rows, columns, threads: label.threads, kernel: label.kernel, seconds: time)
+                        }
+                    }
+                }
+            }
+        }
+        if let dumpDirectory {
+            for (suffix, bytes) in [("words", words), ("scales", scales), ("biases", biases)] {
+                let path = "\(dumpDirectory)/mlx-q\(bits)-\(rows)x\(columns).\(suffix)"
+                guard let file = fopen(path, "wb"), fwrite(bytes, 1, bytes.count, file) == bytes.count, fclose(file) == 0 else {
+                    writeError("cannot write \(path)\n")
+                    exit(1)
                 }
             }
         }
