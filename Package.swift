@@ -77,6 +77,12 @@ let package = Package(
         // Test support, never shipped: the JSON Schema validator outputs are checked with, and the one harness
         // that runs the built `connkit` binary.
         .target(name: "ConnkitTestSupport", dependencies: ["TensorFormats"], path: "Tests/Support"),
+        // The bodies of the libFuzzer entries (Tests/Fuzz/<Name>Fuzz.swift call them; Tests/Fuzz/build.sh builds
+        // them with sanitizers), here so that `swift test` replays every corpus file through them.
+        .target(name: "FuzzEntries", dependencies: ["TensorFormats", "Quantization", "ConnectorGraph"],
+                path: "Tests/Fuzz/Entries"),
+        .testTarget(name: "FuzzReplayTests", dependencies: ["FuzzEntries", "TensorFormats", "ConnkitTestSupport"],
+                    path: "Tests/FuzzReplayTests"),
         .testTarget(name: "TensorFormatsTests", dependencies: ["TensorFormats", "CONNXProto", "ConnkitTestSupport"],
                     path: "Tests/TensorFormatsTests"),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
@@ -89,7 +95,8 @@ let package = Package(
             name: "DeployTests",
             dependencies: ["ConnectorGraph", "ConnectorRuntime", "Deploy", "Quantization", "TensorFormats", "CConnkit", "ConnkitTestSupport"],
             path: "Tests/DeployTests"),
-        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "ConnkitTestSupport"], path: "Tests/CLITests"),
+        .testTarget(name: "CLITests", dependencies: ["ConnkitCLI", "TensorFormats", "Quantization", "ConnkitTestSupport"],
+                    path: "Tests/CLITests"),
         .testTarget(
             name: "ConnectorRuntimeTests",
             dependencies: ["ConnectorRuntime", "ConnectorGraph", "TensorFormats", "CRuntimeKernels", "ConnkitCLI", "ConnkitTestSupport"],

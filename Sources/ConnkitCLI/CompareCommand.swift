@@ -40,7 +40,7 @@ struct Compare: ParsableCommand {
         let boundA = try BoundRun(paths: [a], options: connector)
         let boundB = try BoundRun(paths: [b], options: connector)
         guard let modelA = boundA.connector, let modelB = boundB.connector else {
-            json ? emitJSON(CompareReport(a: (self.a, boundA), b: (self.b, boundB)).json) : emit(invalidText(boundA, boundB))
+            json ? emitJSON(CompareReport(a: (self.a, boundA), b: (self.b, boundB)).json) : emitPainted(invalidText(boundA, boundB))
             throw CheckFailed()
         }
         try Compare.sameConnector(boundA.report, boundB.report)

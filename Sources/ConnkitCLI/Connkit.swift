@@ -23,7 +23,7 @@ public struct Connkit: ParsableCommand {
     /// here: its `FailureClass` gives the status (0 success, 1 the input fails a check, 2 unusable input or
     /// bad usage), one line goes to stderr and, for a command run with `--json`, `{"error", "code"}` to stdout.
     public static func main(arguments: [String]) -> Int32 {
-        installSignalCleanup()
+        ProcessGuard.install()
         var command: ParsableCommand
         do {
             command = try parseAsRoot(arguments)
@@ -31,6 +31,7 @@ public struct Connkit: ParsableCommand {
             if exitCode(for: error) == .success { return helpOrVersion(error) }
             return fail(usageFailure(error, arguments: arguments), json: requestsJSON(arguments))
         }
+        ProcessGuard.setJSONErrors((command as? JSONCommand)?.json == true)
         do {
             try command.run()
             return 0
@@ -110,16 +111,6 @@ public struct CommandFailure: ConnkitError {
 /// One error line on stderr: `connkit: ` (red on a terminal) and the message.
 func printError(_ text: String) {
     writeStandardError(Style.forStream(2).paint("connkit:", .red) + " " + text + (text.hasSuffix("\n") ? "" : "\n"))
-}
-
-private func installSignalCleanup() {
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        signal(sig) { received in
-            TemporaryFiles.removeAll()
-            signal(received, SIG_DFL)
-            raise(received)
-        }
-    }
 }
 
 /// Writes to file descriptor 2 directly (Glibc's `stderr` global is not concurrency-safe in Swift 6).

@@ -68,7 +68,7 @@ struct Convert: ParsableCommand {
                                                                selected: selection.includes, decodeBlocks: options.dtype.target != nil)
             options.selection = TensorSelection()
         } else if connector {
-            options.names = Set(try connectorTensorNames(in: checkpoint))
+            options.names = Set(try connectorTensorNames(in: checkpoint).map(ExactName.init))
         }
         let bar = ProgressBar(label: "converting", quiet: write.quiet || json)
         defer { bar.finish() }

@@ -57,7 +57,7 @@ enum InspectReport {
         var lines: [String] = []
         lines.append("\(printable(checkpoint.path)): \(checkpoint.format.rawValue)"
             + (checkpoint.shards.isEmpty ? "" : ", " + counted(checkpoint.shards.count, "shard")))
-        for note in checkpoint.notes { lines.append("note: \(note)") }
+        for note in checkpoint.notes { lines.append("note: " + printable(note)) }
         if checkpoint.metadata.isEmpty {
             lines.append("metadata: none")
         } else {

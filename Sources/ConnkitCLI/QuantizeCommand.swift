@@ -114,8 +114,8 @@ struct Quantize: ParsableCommand {
         do {
             report = try ConnectorQuantize.run(checkpoint, bound: bound, connector: model, features: evaluation, heldOut: heldOut,
                                                to: io.output, request: request, overwrite: write.force, progress: bar.update)
-        } catch let error as QuantizationError where error.tensor != nil || error.code == .nothingToQuantize {
-            throw error.inFile(io.input)  // an error about the input's tensors: the file is the input
+        } catch let error as QuantizationError where error.tensor != nil || error.failure != .usage {
+            throw error.inFile(io.input)  // about a tensor of the input, or its content: the file is the input
         }
         bar.finish()
         report.warnings.forEach(printWarning)

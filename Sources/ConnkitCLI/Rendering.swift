@@ -87,8 +87,9 @@ func formatShape(_ shape: [Int?]) -> String {
 }
 
 /// Columns separated by two spaces, left-aligned unless listed in `rightAligned`; no line ends in spaces.
+/// Cells are shown `printable` (a cell is one line, whatever a file put in it).
 func renderTable(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = [], indent: String = "") -> String {
-    let all = [header] + rows
+    let all = ([header] + rows).map { $0.map(printable) }
     var widths = [Int](repeating: 0, count: header.count)
     for row in all {
         for (index, cell) in row.enumerated() where index < widths.count {
@@ -105,25 +106,51 @@ func renderTable(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> 
     }.joined(separator: "\n")
 }
 
-/// Prints a result to stdout in one write.
+/// Prints a result to stdout in one write. Its lines are the renderer's: a control character that is not
+/// a line break is shown escaped whatever its origin (renderers escape file-derived strings as they lay
+/// out each line, so a name cannot break one either).
 func emit(_ text: String) {
+    print(text.split(separator: "\n", omittingEmptySubsequences: false).map { printable(String($0)) }.joined(separator: "\n"))
+}
+
+/// Prints a rendering in `Style`'s colours in one write: its renderer escaped every file-derived part with
+/// `printable` as it laid out the lines, so the colours are its only control bytes (`ValidationReport.text(style:)`).
+func emitPainted(_ text: String) {
     print(text)
 }
 
-/// Writes one JSON object to stdout.
+/// Writes one JSON object to stdout. The serializer escapes C0 controls; DEL and the C1 controls (which
+/// some terminals obey) are escaped too, as `\u007f`… — the same JSON value.
 func emitJSON(_ value: JSONValue) {
-    print(value.serialized(pretty: true))
+    var out = ""
+    for scalar in value.serialized(pretty: true).unicodeScalars {
+        // Only inside strings: the layout's own line breaks stay, and the serializer escaped C0 there.
+        if (0x7F ... 0x9F).contains(scalar.value) {
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    print(out)
 }
 
-/// Tensor names can hold anything; keep terminals safe by escaping control characters.
+/// Names, keys, paths and values from files can hold anything; every one connkit prints goes through
+/// here (or a renderer that calls it), so no control character reaches a terminal raw: C0 (NUL, ESC,
+/// CR, LF, BEL…), DEL and C1 (U+0080–U+009F, which some terminals obey) become `\u{1b}`.
 func printable(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
     var out = ""
     for scalar in text.unicodeScalars {
-        if scalar.value < 0x20 || scalar.value == 0x7F {
+        if isControl(scalar) {
             out += "\\u{" + String(scalar.value, radix: 16) + "}"
         } else {
             out.unicodeScalars.append(scalar)
         }
     }
     return out
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F ... 0x9F).contains(scalar.value)
 }

@@ -11,7 +11,9 @@ extension ValidationReport {
 
     /// `validate`'s text with the severities and the verdict in `style`'s colours.
     func text(style: Style) -> String {
-        var lines = diagnostics.map { style.severity($0.severity) + $0.line.dropFirst($0.severity.rawValue.count) }
+        // Each entry is one line, whatever names, prefixes and paths from the files it holds: escaped here,
+        // before the severities and the verdict are painted (the only control bytes of the rendering).
+        var lines = diagnostics.map { style.severity($0.severity) + printable(String($0.line.dropFirst($0.severity.rawValue.count))) }
         if !lines.isEmpty { lines.append("") }
         if let family {
             var head = "connector: \(family)"
@@ -20,12 +22,12 @@ extension ValidationReport {
                 let place = ownPrefix.map { own in prefix?.isEmpty == true ? " without their prefix \(own)" : " under \(prefix ?? "") instead of \(own)" } ?? ""
                 head += " (\(scheme) names\(place))"
             }
-            lines.append(head)
-            if !detectedBy.isEmpty { lines.append("detected by: " + detectedBy.joined(separator: ", ")) }
+            lines.append(printable(head))
+            if !detectedBy.isEmpty { lines.append(printable("detected by: " + detectedBy.joined(separator: ", "))) }
             for dim in dims {
                 let value = dim.value.map(String.init) ?? "unknown"
                 let source = dim.source.map { " (\($0))" } ?? ""
-                lines.append("  " + dim.key + String(repeating: " ", count: max(1, 16 - dim.key.count)) + value + source)
+                lines.append(printable("  " + dim.key + String(repeating: " ", count: max(1, 16 - dim.key.count)) + value + source))
             }
             if let parameters { lines.append("parameters: \(formatCount(parameters)) in \(counted(connectorTensors.count, "tensor"))") }
             let input = inputTokens.map(String.init) ?? "?"
@@ -59,7 +61,8 @@ extension GraphDescription {
         lines.append("multiply-accumulates per image: \(formatCount(macsPerImage))")
         lines.append("tokens per image: \(formatCount(inputTokens)) in, \(formatCount(outputTokens)) out")
         if !unknown.isEmpty { lines.append("unknown: " + unknown.joined(separator: ", ") + " (pass KEY=N)") }
-        return lines.joined(separator: "\n")
+        // Each entry is one line, whatever stored names from a checkpoint it holds.
+        return lines.map(printable).joined(separator: "\n")
     }
 }
 

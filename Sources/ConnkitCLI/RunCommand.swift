@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
         var clock = Stopwatch()
         let bound = try BoundRun(paths: paths, options: connector)
         guard let model = bound.connector else {
-            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emit(bound.report.text(style: .forStream(1)))
+            json ? emitJSON(RunReport(bound: bound, inputs: paths).json) : emitPainted(bound.report.text(style: .forStream(1)))
             throw CheckFailed()
         }
         if !json { bound.printWarnings() }

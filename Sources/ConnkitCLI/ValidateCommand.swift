@@ -80,7 +80,7 @@ struct Validate: ParsableCommand {
                 text += "\nrun: \(formatShape(ran.features.shape)) from \(printable(ran.features.origin)) -> \(formatShape(ran.output.shape)), "
                     + "\(ran.output.statistics.nonFinite) non-finite"
             }
-            emit(text)
+            emitPainted(text)
         }
         if !report.valid { throw CheckFailed() }
     }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 import TensorFormats
 
@@ -113,9 +118,9 @@ public enum QuantizePipeline {
             plans.append((tensor, decision))
         }
         if request.refuseNothingToQuantize { try ReEncoding.requireSome(plans) }
-        let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict))
+        let builder = ReportBuilder(overflow: CastOverflow(strict: request.strict, file: checkpoint.path))
         var outputs: [OutputTensor] = []
-        var names = Set(checkpoint.tensors.map(\.name))
+        var names = Set(checkpoint.tensors.map { ExactName($0.name) })
         for (tensor, decision) in plans {
             let index = report.entries.count
             let entryTensors = try outputTensors(for: tensor, decision: decision, format: format, request: request,
@@ -160,13 +165,14 @@ public enum QuantizePipeline {
 
     static func outputTensors(for tensor: Tensor, decision: QuantizationPolicy.Decision, format: OutputFormat,
                               request: QuantizeRequest, builder: ReportBuilder, entry: Int,
-                              names: inout Set<String>) throws -> [OutputTensor] {
+                              names: inout Set<ExactName>) throws -> [OutputTensor] {
         let info = tensor.info
         let isFloat = info.dtype.kind == .float
         switch decision.action {
         case .copy:
             guard format.holds(info.dtype) else {
-                let hint = info.dtype.isBlockQuantized ? "select it with --only to re-quantize it" : "leave it out with --exclude"
+                let hint = info.dtype.isBlockQuantized && info.elementCount > 0 ? "select it with --only to re-quantize it"
+                    : "leave it out with --exclude"
                 throw QuantizationError(.invalidRequest("\(format.rawValue) cannot hold \(info.dtype.rawValue) (\(hint))"),
                                         tensor: info.name)
             }
@@ -190,10 +196,10 @@ public enum QuantizePipeline {
                 try forEachSlice(of: tensor, rows: rowLength(info), request) { values, _ in
                     let n = values.count
                     builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name)
-                    let encoded = scratch.bytes(0, n * target.layout.blockBytes)
+                    let encoded = try scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
                     try output.write(UnsafeRawBufferPointer(encoded))
-                    let decoded = scratch.floats(1, n)
+                    let decoded = try scratch.floats(1, n)
                     Cast.toFloat32(encoded.baseAddress!, target, count: n, into: decoded)
                     metrics.merge(.measure(original: values.baseAddress!, result: decoded, count: n, threads: request.threads))
                 }
@@ -210,7 +216,7 @@ public enum QuantizePipeline {
                 let scratch = SliceScratch()
                 try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
                     // Whole rows of whole blocks: the quantizer checks the row length first.
-                    let bytes = scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
+                    let bytes = try scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
                         try ImportanceWeights.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target,
                                                        importance: importance, into: bytes, threads: threads)
@@ -218,7 +224,7 @@ public enum QuantizePipeline {
                         throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
                     }
                     try output.write(UnsafeRawBufferPointer(bytes))
-                    let back = UnsafeMutableBufferPointer(start: scratch.floats(1, values.count), count: values.count)
+                    let back = UnsafeMutableBufferPointer(start: try scratch.floats(1, values.count), count: values.count)
                     try GGMLBlocks.dequantize(target, UnsafeRawBufferPointer(bytes), into: back, threads: threads)
                     metrics.merge(.measure(original: values.baseAddress!, result: back.baseAddress!, count: values.count,
                                            threads: threads))
@@ -235,18 +241,23 @@ public enum QuantizePipeline {
     /// `.weight` (mlx-lm's layout).
     static func mlxTensors(for tensor: Tensor, bits: Int, groupSize: Int, request: QuantizeRequest,
                            builder: ReportBuilder, entry: Int,
-                           names: inout Set<String>) throws -> [OutputTensor] {
+                           names: inout Set<ExactName>) throws -> [OutputTensor] {
         let threads = request.threads
         let info = tensor.info
         let base = moduleName(info.name)
-        for suffix in [".scales", ".biases"] where !names.insert(base + suffix).inserted {
+        for suffix in [".scales", ".biases"] where !names.insert(ExactName(base + suffix)).inserted {
             throw QuantizationError(.invalidRequest("the MLX scales and biases of this tensor would be named \(base + suffix), "
                 + "which the checkpoint already uses"), tensor: info.name)
         }
         let rowLength = rowLength(info)
         let parameterType = MLXAffine.parameterDType(for: info.dtype)
         let prefix = Array(info.shape.dropLast())
-        let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [rowLength * bits / 32])
+        // The policy sends only non-empty tensors here, whose row length is at most the element count the
+        // file backs; the arithmetic is checked all the same.
+        guard info.elementCount > 0, let wordsPerRow = MLXAffine.wordsPerRow(rowLength, bits: bits) else {
+            throw QuantizationError(.sizeMismatch(expected: 1, found: info.elementCount), tensor: info.name)
+        }
+        let weightInfo = try TensorInfo(name: info.name, dtype: .u32, shape: prefix + [wordsPerRow])
         let scalesInfo = try TensorInfo(name: base + ".scales", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         let biasesInfo = try TensorInfo(name: base + ".biases", dtype: parameterType, shape: prefix + [rowLength / groupSize])
         // Writers may call the three producers in any order (safetensors orders tensors by dtype, then
@@ -275,9 +286,9 @@ public enum QuantizePipeline {
             let parameterSize = parameterType.layout.blockBytes
             let scratch = SliceScratch()
             try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
-                let packed = scratch.bytes(0, values.count * bits / 8)
-                let scaleSlice = scratch.bytes(1, values.count / groupSize * parameterSize)
-                let biasSlice = scratch.bytes(2, values.count / groupSize * parameterSize)
+                let packed = try scratch.bytes(0, values.count * bits / 8)
+                let scaleSlice = try scratch.bytes(1, values.count / groupSize * parameterSize)
+                let biasSlice = try scratch.bytes(2, values.count / groupSize * parameterSize)
                 do {
                     try MLXAffine.quantize(UnsafeBufferPointer(values), rowLength: rowLength, groupSize: groupSize, bits: bits,
                                            parameterType: parameterType, words: codes ? packed : nil,
@@ -287,7 +298,7 @@ public enum QuantizePipeline {
                 }
                 try output.write(UnsafeRawBufferPointer(part == .words ? packed : part == .scales ? scaleSlice : biasSlice))
                 if codes {
-                    let back = UnsafeMutableBufferPointer(start: scratch.floats(3, values.count), count: values.count)
+                    let back = UnsafeMutableBufferPointer(start: try scratch.floats(3, values.count), count: values.count)
                     try MLXAffine.dequantize(words: UnsafeRawBufferPointer(packed), scales: UnsafeRawBufferPointer(scaleSlice),
                                              biases: UnsafeRawBufferPointer(biasSlice), parameterType: parameterType,
                                              rowLength: rowLength, groupSize: groupSize, bits: bits, into: back,
@@ -345,23 +356,34 @@ final class ReportBuilder: Sendable {
 }
 
 /// Scratch memory a producer reuses from slice to slice: each slot is allocated at the size of its first
-/// request (a producer's first slice is its largest), so no buffer is sized from the tensor's shape.
+/// request (a producer's first slice is its largest), so no buffer is sized from the tensor's shape. A
+/// failed allocation is a thrown error, not the abort of Swift's allocators.
 final class SliceScratch {
     private var slots: [Int: UnsafeMutableRawBufferPointer] = [:]
 
-    deinit { for buffer in slots.values { buffer.deallocate() } }
+    deinit { for buffer in slots.values { free(buffer.baseAddress) } }
 
     /// `count` bytes of slot `slot`, 64-byte aligned.
-    func bytes(_ slot: Int, _ count: Int) -> UnsafeMutableRawBufferPointer {
-        let buffer = slots[slot] ?? .allocate(byteCount: max(count, 1), alignment: 64)
-        slots[slot] = buffer
+    func bytes(_ slot: Int, _ count: Int) throws -> UnsafeMutableRawBufferPointer {
+        let buffer: UnsafeMutableRawBufferPointer
+        if let kept = slots[slot] {
+            buffer = kept
+        } else {
+            var raw: UnsafeMutableRawPointer?
+            guard count >= 0, posix_memalign(&raw, 64, max(count, 1)) == 0, let raw else {
+                throw QuantizationError(.outOfMemory(bytes: count))
+            }
+            buffer = UnsafeMutableRawBufferPointer(start: raw, count: max(count, 1))
+            slots[slot] = buffer
+        }
         precondition(count <= buffer.count, "a slice larger than the first one")
         return UnsafeMutableRawBufferPointer(rebasing: buffer[0 ..< count])
     }
 
     /// `count` floats of slot `slot`.
-    func floats(_ slot: Int, _ count: Int) -> UnsafeMutablePointer<Float> {
-        bytes(slot, count * MemoryLayout<Float>.stride).baseAddress!.bindMemory(to: Float.self, capacity: count)
+    func floats(_ slot: Int, _ count: Int) throws -> UnsafeMutablePointer<Float> {
+        guard let size = Checked.multiply(count, MemoryLayout<Float>.stride) else { throw QuantizationError(.outOfMemory(bytes: Int.max)) }
+        return try bytes(slot, size).baseAddress!.bindMemory(to: Float.self, capacity: count)
     }
 }
 

@@ -14,7 +14,7 @@ extension QuantizePipeline {
                                request: QuantizeRequest, fileType: UInt32?) throws -> [MetadataEntry] {
         var entries = checkpoint.metadata
         func setting(_ key: String, _ value: MetadataValue) {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
+            if let index = entries.firstIndex(where: { $0.key.isSameName(as: key) }) {
                 entries[index].value = value
             } else {
                 entries.append(MetadataEntry(key, value))
@@ -26,7 +26,7 @@ extension QuantizePipeline {
             if let fileType {
                 setting("general.file_type", .uint32(fileType))
             } else {
-                entries.removeAll { $0.key == "general.file_type" }
+                entries.removeAll { $0.key.isSameName(as: "general.file_type") }
             }
         default:
             let main = report.type ?? mostBytes(report) ?? request.type
@@ -60,6 +60,7 @@ extension QuantizePipeline {
 
     /// mlx-lm's module path of a weight: its name without `.weight` (the prefix of its `.scales`).
     static func moduleName(_ tensor: String) -> String {
-        tensor.hasSuffix(".weight") ? String(tensor.dropLast(".weight".count)) : tensor
+        // By bytes, as names are compared: `hasSuffix` and `dropLast` work on characters.
+        tensor.hasNameSuffix(".weight") ? String(decoding: tensor.utf8.dropLast(".weight".utf8.count), as: UTF8.self) : tensor
     }
 }

@@ -63,7 +63,8 @@ public struct QuantizationPolicy: Sendable {
     public static let rules = """
         Which tensors are quantized:
           1. Candidates are floating tensors (f64, f32, f16, bf16) with at least two dimensions larger than 1. \
-        Other tensors are copied unchanged (an error if --only names one).
+        Other tensors are copied unchanged (an error if --only names one); so are empty tensors (a zero \
+        among their dimensions; reason "empty").
           2. Kept by name, whatever --only says: learned queries and latents (*query_tokens*, *latents*, \
         *resampler.query), position tables (*pos_embed*, *position*), embedding tables (*embd*, *embed*), \
         gates (*gate, *alpha_*) that are effectively 1-D, and every --keep GLOB. With --only GLOB, only \
@@ -115,6 +116,8 @@ public struct QuantizationPolicy: Sendable {
         case alreadyQuantized
         /// Block-quantized and selected by `--only`: dequantized, then quantized again.
         case requantized(from: DType)
+        /// No elements (a zero among its dimensions): copied unchanged, whatever its other dimensions.
+        case empty
 
         public var description: String {
             switch self {
@@ -131,6 +134,7 @@ public struct QuantizationPolicy: Sendable {
             case .notFloat: "copied: not a floating-point tensor"
             case .alreadyQuantized: "copied: already quantized"
             case .requantized(let from): "re-quantized from \(from.rawValue)"
+            case .empty: "empty"
             }
         }
 
@@ -150,6 +154,8 @@ public struct QuantizationPolicy: Sendable {
 
     /// Decides for one tensor. Throws `.notFloat` when `--only` explicitly selects a non-float tensor.
     public func decide(_ info: TensorInfo) throws -> Decision {
+        // Nothing to quantize, and no size may be derived from the other dimensions of an empty tensor.
+        if info.elementCount == 0 { return Decision(action: .copy, reason: .empty) }
         let selected = only.isEmpty || only.contains { $0.matches(info.name) }
         switch info.dtype.kind {
         case .float:

@@ -33,6 +33,8 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
         case groupSize(Int)
         /// A command-line option or pattern that selects nothing or contradicts another.
         case invalidRequest(String)
+        /// A working buffer could not be allocated.
+        case outOfMemory(bytes: Int)
         /// No tensor would be written in another type than it has; the text says why and what to ask.
         case nothingToQuantize(String)
     }
@@ -55,6 +57,8 @@ public struct QuantizationError: Error, Sendable, Equatable, CustomStringConvert
             "group size \(size) is not one of 32, 64, 128"
         case .invalidRequest(let detail):
             detail
+        case .outOfMemory(let bytes):
+            "could not allocate a working buffer of \(bytes == Int.max ? "2^63 or more" : String(bytes)) bytes"
         case .nothingToQuantize(let detail):
             "nothing to quantize: \(detail)"
         }
@@ -100,7 +104,7 @@ extension QuantizationError: ConnkitError {
     public var failure: FailureClass {
         switch kind {
         case .unknownType, .groupSize, .invalidRequest: .usage
-        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch, .nothingToQuantize: .unusableInput
+        case .nonFinite, .unsupportedType, .rowLength, .notFloat, .sizeMismatch, .outOfMemory, .nothingToQuantize: .unusableInput
         }
     }
 
@@ -111,6 +115,7 @@ extension QuantizationError: ConnkitError {
         case .nonFinite, .unsupportedType, .rowLength, .notFloat: .notConvertible
         case .nothingToQuantize: .nothingToQuantize
         case .sizeMismatch: .malformedInput
+        case .outOfMemory: .io
         }
     }
 

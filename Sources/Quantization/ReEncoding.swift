@@ -69,6 +69,7 @@ enum ReEncoding {
         case .alreadyQuantized: "already block-quantized"
         case .notFloat: "not floating point"
         case .notMatrix: "with fewer than two dimensions larger than 1"
+        case .empty: "empty"
         case .defaultKeep, .keepOption, .gate: "kept by name"
         case .notSelected: "not selected by --only"
         case .groupDoesNotDivide: "with rows the group size does not divide"

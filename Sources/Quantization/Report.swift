@@ -123,7 +123,8 @@ public struct QuantizationReport: Sendable {
     public var target: TargetSummary?
     /// The importance vectors used (`--imatrix`, `--imatrix-file`).
     public var importance: ImportanceSummary?
-    /// What the output cannot be trusted for (values a cast turned into ±inf), also printed on stderr.
+    /// What the output cannot be trusted for (values a cast turned into ±inf) and what the writer warned about
+    /// (a GGUF ggml may not load, say); printed on stderr.
     public var warnings: [String] = []
 
     public var bytesBefore: Int { entries.reduce(0) { $0 + $1.bytesBefore } }

@@ -101,6 +101,6 @@ struct ProgressCLITests {
         try QuantizeCLITests.write(scratch.file("big.safetensors"), [("w", .f32, [2, 2], huge.withUnsafeBytes { Array($0) })])
         let result = try CLI.run(["convert", scratch.file("big.safetensors"), scratch.file("out.safetensors"), "--dtype", "f16", "--quiet"])
         #expect(result.status == 0 && result.stdout.isEmpty)
-        #expect(result.stderr.hasPrefix("connkit: warning: tensor 'w'"), "\(result.stderr)")
+        #expect(result.stderr.hasPrefix("connkit: warning: \(scratch.file("big.safetensors")): tensor 'w'"), "\(result.stderr)")
     }
 }

@@ -39,7 +39,7 @@ struct TerminalCLITests {
         let warned = try CLI.run(["convert", scratch.file("big.safetensors"), scratch.file("out.safetensors"), "--dtype", "f16"],
                                  environment: ["CLICOLOR_FORCE": "1"])
         #expect(warned.status == 0)
-        #expect(warned.stderr.contains("connkit: " + Self.yellow + "warning\u{1B}[0m: tensor 'w'"), "\(warned.stderr)")
+        #expect(warned.stderr.contains("connkit: " + Self.yellow + "warning\u{1B}[0m: \(scratch.file("big.safetensors")): tensor 'w'"), "\(warned.stderr)")
         let failed = try CLI.run(["inspect", "examples/missing.safetensors"], environment: ["CLICOLOR_FORCE": "1"])
         #expect(failed.stderr.hasPrefix(Self.red + "connkit:\u{1B}[0m examples/missing.safetensors"), "\(failed.stderr)")
         let plain = try CLI.run(["inspect", "examples/missing.safetensors"], environment: ["CLICOLOR_FORCE": "1", "NO_COLOR": "x"])

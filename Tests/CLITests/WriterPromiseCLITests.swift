@@ -119,7 +119,7 @@ struct WriterPromiseCLITests {
         let line = arguments.map { $0 == "IN" ? scratch.file("in.safetensors") : $0.hasPrefix("OUT.") ? scratch.file($0) : $0 }
         let warned = try CLI.run(line + ["--quiet"])
         #expect(warned.status == 0, "\(warned.stderr)")
-        #expect(warned.stderr == "connkit: warning: tensor 'w': 2 values beyond the f16 range (±65504), up to 1000000.0, became ±inf\n",
+        #expect(warned.stderr == "connkit: warning: \(line[1]): tensor 'w': 2 values beyond the f16 range (±65504), up to 1000000.0, became ±inf\n",
                 "\(warned.stderr)")
         try FileManager.default.removeItem(atPath: line[2])
         let strict = try CLI.run(line + ["--strict", "--json"])
@@ -150,7 +150,7 @@ struct WriterPromiseCLITests {
         let converted = try CLI.run(["convert", "examples/qwen2-vl-merger-tiny", scratch.file("one.npz"), "--dtype", "f16",
                                      "--only", "model.visual.merger.ln_q.bias"])
         #expect(converted.status == 0, "\(converted.stderr)")
-        #expect(converted.stderr == "connkit: warning: 1 metadata entry not carried: numpy files hold no metadata\n")
+        #expect(converted.stderr == "connkit: warning: \(scratch.file("one.npz")): 1 metadata entry not carried: numpy files hold no metadata\n")
         #expect(converted.stdout.hasPrefix("wrote \(scratch.file("one.npz")) (npz): 1 tensor, 1 cast, "), "\(converted.stdout)")
         let inspected = try CLI.run(["inspect", scratch.file("one.npz")])
         #expect(inspected.stdout.contains("total: 1 tensor, 32 elements, 64 B (64 bytes)"), "\(inspected.stdout)")

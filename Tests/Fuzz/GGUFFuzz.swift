@@ -1,38 +1,13 @@
-// libFuzzer entry for the GGUF reader. Built by Tests/Fuzz/build.sh against an instrumented
-// TensorFormats, never by `swift build`. Each input is written to a file in /dev/shm (the reader
-// takes a MappedFile), parsed, and every tensor's bytes are touched, so any range the reader accepted
-// but did not validate would fault under AddressSanitizer. Refusals are the expected outcome.
-import TensorFormats
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-private let inputPath = "/dev/shm/connkit-fuzz-gguf-\(getpid()).gguf"
-/// Keeps the byte reads from being optimised away.
-nonisolated(unsafe) private var sink: UInt8 = 0
+// libFuzzer entry: the GGUF reader, from a file in /dev/shm as the CLI maps it.
+// Every input a reader accepts is read in full and taken through convert, quantize and validate
+// (FuzzEntries.WriterRoundTrip). The body is FuzzEntries.gguf (Tests/Fuzz/Entries), which `swift test` also
+// replays over every committed corpus file; this file only hands libFuzzer's input to it and turns a finding
+// into a crash. Built by Tests/Fuzz/build.sh, never by `swift build`.
+import FuzzEntries
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    let descriptor = open(inputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard descriptor >= 0 else { return 0 }
-    var written = 0
-    while written < size {
-        let count = write(descriptor, data + written, size - written)
-        if count <= 0 { break }
-        written += count
-    }
-    close(descriptor)
-    guard written == size, let file = try? MappedFile(path: inputPath) else { return 0 }
-    guard let checkpoint = try? GGUFReader.read(file) else { return 0 }
-    for tensor in checkpoint.tensors {
-        _ = try? tensor.withBytes { bytes in
-            for byte in bytes { sink &+= byte }
-        }
-    }
-    for entry in checkpoint.metadata {
-        sink &+= UInt8(truncatingIfNeeded: entry.value.json.serialized().utf8.count)
-    }
+    let findings = FuzzEntries.gguf(UnsafeRawBufferPointer(start: data, count: size))
+    if !findings.isEmpty { fatalError(findings.joined(separator: "\n")) }
     return 0
 }

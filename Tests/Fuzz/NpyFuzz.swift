@@ -1,16 +1,13 @@
-// libFuzzer entry for the .npy reader (header literal parser, descr mapping, byte-swap / Fortran reordering).
-// Built by Tests/Fuzz/build.sh Npy, not by `swift build`.
-import TensorFormats
+// libFuzzer entry: the .npy reader (header literal parser, descr mapping, byte-swap / Fortran reordering).
+// Every input a reader accepts is read in full and taken through convert, quantize and validate
+// (FuzzEntries.WriterRoundTrip). The body is FuzzEntries.npy (Tests/Fuzz/Entries), which `swift test` also
+// replays over every committed corpus file; this file only hands libFuzzer's input to it and turns a finding
+// into a crash. Built by Tests/Fuzz/build.sh, never by `swift build`.
+import FuzzEntries
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    guard let file = try? MappedFile(copying: UnsafeRawBufferPointer(start: data, count: size), path: "fuzz.npy")
-    else { return 0 }
-    if let checkpoint = try? NpyReader.read(file) {
-        // Accepted files must be fully readable, reordered or not.
-        for tensor in checkpoint.tensors {
-            _ = try? tensor.withBytes { $0.reduce(0) { $0 &+ $1 } }
-        }
-    }
+    let findings = FuzzEntries.npy(UnsafeRawBufferPointer(start: data, count: size))
+    if !findings.isEmpty { fatalError(findings.joined(separator: "\n")) }
     return 0
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds libFuzzer targets for connkit's parsers (not part of `swift build`).
+# Builds the libFuzzer targets of connkit (not part of `swift build`).
 #
-#   Tests/Fuzz/build.sh NAME...      # e.g. Safetensors GGUF Npy Npz Unpickler ONNX; no NAME = every *Fuzz.swift
-#   Tests/Fuzz/bin/NAMEFuzz -max_total_time=600 Tests/Fuzz/corpus-NAME Tests/Fixtures/...   # run one
+#   Tests/Fuzz/build.sh NAME...      # e.g. Safetensors GGUF Writers; no NAME = every Tests/Fuzz/*Fuzz.swift
+#   SWIFT_BACKTRACE=enable=no Tests/Fuzz/bin/NAMEFuzz -max_total_time=600 Tests/Fuzz/corpus-NAME Tests/Fixtures
 #
-# TensorFormats is compiled as a static library with ASan + coverage instrumentation, each entry file
-# (Tests/Fuzz/NAMEFuzz.swift) is linked against it with libFuzzer's main. An entry that needs another
-# library of the package says so in a line `// fuzz-modules: ConnectorGraph` (built the same way).
+# The libraries (TensorFormats, Quantization, ConnectorGraph) and the entries' bodies (FuzzEntries,
+# Tests/Fuzz/Entries) are compiled as static libraries with ASan + coverage instrumentation; each entry file
+# (Tests/Fuzz/NAMEFuzz.swift, a few lines calling FuzzEntries) is linked against them with libFuzzer's main.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$root/Tests/Fuzz/bin"
@@ -37,37 +37,42 @@ MAP
 flags=(-O -g -parse-as-library -package-name connkit -sanitize=fuzzer,address -I "$work/cconnkit" -I "$root/Sources/CZlib"
        -I "$work/connxproto" -I "$root/Sources/CProtobufC")
 
+# Whether $1 is missing or older than any of the other files (so a second run rebuilds only what changed).
+stale() {
+  local target=$1; shift
+  [ -e "$target" ] || return 0
+  for f in "$@"; do [ "$f" -nt "$target" ] && return 0; done
+  return 1
+}
+
 objects=()
-for c in "$root"/Sources/CConnkit/*.c; do
+for c in "$root"/Sources/CConnkit/*.c "$root"/Sources/CONNXProto/*.c; do
   o="$work/$(basename "$c" .c).o"
-  clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/CConnkit/include" -c "$c" -o "$o"
+  include="$(dirname "$c")/include"
+  if stale "$o" "$c" "$include"/*.h; then
+    clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$include" -c "$c" -o "$o"
+  fi
   objects+=("$o")
 done
 
-for c in "$root"/Sources/CONNXProto/*.c; do
-  o="$work/$(basename "$c" .c).o"
-  clang -O2 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/CONNXProto/include" -c "$c" -o "$o"
-  objects+=("$o")
+# Each module in dependency order, from its folder (rebuilt when a source or a module before it changed).
+built=("${objects[@]}")
+for module in TensorFormats:Sources/TensorFormats Quantization:Sources/Quantization ConnectorGraph:Sources/ConnectorGraph \
+              FuzzEntries:Tests/Fuzz/Entries; do
+  name=${module%%:*}
+  mapfile -t sources < <(find "$root/${module#*:}" -name '*.swift' | sort)
+  if stale "$work/lib$name.a" "${sources[@]}" "${built[@]}"; then
+    swiftc "${flags[@]}" -I "$work" -module-name "$name" -emit-module -emit-module-path "$work/$name.swiftmodule" \
+      -emit-library -static -o "$work/lib$name.a" "${sources[@]}"
+  fi
+  built+=("$work/lib$name.a")
 done
 
-mapfile -t sources < <(find "$root/Sources/TensorFormats" -name '*.swift' | sort)
-swiftc "${flags[@]}" -module-name TensorFormats -emit-module -emit-module-path "$work/TensorFormats.swiftmodule" \
-  -emit-library -static -o "$work/libTensorFormats.a" "${sources[@]}"
-
-built_modules=" TensorFormats "
 for name in "${names[@]}"; do
   entry="$root/Tests/Fuzz/${name}Fuzz.swift"
   [ -f "$entry" ] || { echo "no $entry" >&2; exit 2; }
-  libs=()
-  for module in $(sed -n 's|^// fuzz-modules: *||p' "$entry"); do
-    if [[ "$built_modules" != *" $module "* ]]; then
-      mapfile -t module_sources < <(find "$root/Sources/$module" -name '*.swift' | sort)
-      swiftc "${flags[@]}" -I "$work" -module-name "$module" -emit-module -emit-module-path "$work/$module.swiftmodule" \
-        -emit-library -static -o "$work/lib$module.a" "${module_sources[@]}"
-      built_modules+="$module "
-    fi
-    libs+=("-l$module")
-  done
-  swiftc "${flags[@]}" -I "$work" -L "$work" "${libs[@]}" -lTensorFormats "${objects[@]}" -lz -lprotobuf-c "$entry" -o "$out/${name}Fuzz"
+  swiftc "${flags[@]}" -I "$work" -L "$work" -lFuzzEntries -lConnectorGraph -lQuantization -lTensorFormats "${objects[@]}" \
+    -lz -lprotobuf-c "$entry" "$root/Tests/Fuzz/Support/Initialize.swift" -o "$out/${name}Fuzz" 2>&1 \
+    | { grep -v "Cannot export local symbol '__asan" || true; } >&2  # gold's notes on ASan's own symbols, ~200 a binary
   echo "built $out/${name}Fuzz"
 done

@@ -118,6 +118,59 @@ public enum CLI {
     }
 }
 
+/// A `connkit` run held at its first `TestHold` point (`CONNKIT_TEST_HOLD`): the test changes the world
+/// (truncates the input, kills the process…) while connkit is known to be past its mapping and, for a
+/// writer, to have its temporary output open, then lets it go on with `release()`.
+public final class HeldCommand: @unchecked Sendable {
+    public let process: Process
+    private let holdFile: String
+    private let out = Pipe(), err = Pipe()
+    private var stdoutData = Data(), stderrData = Data()
+    private let readers = DispatchGroup()
+
+    /// Starts `connkit arguments…` and waits (up to 60 s) until it reaches the hold point.
+    public init(_ arguments: [String], holdFile: String, in directory: String = CLI.repositoryRoot,
+                environment: [String: String] = [:]) throws {
+        self.holdFile = holdFile
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.executable)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["CONNKIT_TEST_HOLD": holdFile]) { $1 }) { $1 }
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drained as they come, so a chatty run never blocks on a full pipe.
+        for (pipe, keep) in [(out, true), (err, false)] {
+            DispatchQueue.global().async(group: readers) { [self] in
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                if keep { stdoutData = data } else { stderrData = data }
+            }
+        }
+        for _ in 0 ..< 6000 where !FileManager.default.fileExists(atPath: holdFile) && process.isRunning {
+            usleep(10_000)
+        }
+    }
+
+    /// Whether the run is waiting at its hold point.
+    public var isHeld: Bool { process.isRunning && FileManager.default.fileExists(atPath: holdFile) }
+
+    /// Lets the run go on and waits for its end.
+    public func release() -> CommandResult {
+        try? FileManager.default.removeItem(atPath: holdFile)
+        return wait()
+    }
+
+    /// Waits for the run's end (after a release, or a kill).
+    public func wait() -> CommandResult {
+        process.waitUntilExit()
+        readers.wait()
+        try? FileManager.default.removeItem(atPath: holdFile)
+        return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                             stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+}
+
 private final class DataBox: @unchecked Sendable {
     var data = Data()
 }

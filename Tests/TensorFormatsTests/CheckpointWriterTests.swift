@@ -39,7 +39,7 @@ struct CheckpointWriterTests {
             #expect(result.warnings.isEmpty)
         case .npz, .npy:
             #expect(back.metadata.isEmpty)
-            #expect(result.warnings == ["3 metadata entries not carried: numpy files hold no metadata"])
+            #expect(result.warnings == ["\(path): 3 metadata entries not carried: numpy files hold no metadata"])
         }
     }
 

@@ -58,6 +58,7 @@ enum GGUFTestSupport {
         case .refused: "refused"
         case .disallowedGlobal: "disallowedGlobal"
         case .unconvertible: "unconvertible"
+        case .inputChanged: "inputChanged"
         case .notFormat: "notFormat"
         }
     }

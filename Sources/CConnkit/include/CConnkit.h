@@ -92,4 +92,24 @@ ssize_t ck_copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_
 uint32_t ck_crc32_blocks(uint32_t crc, const uint8_t *data, size_t length, size_t *consumed);
 int ck_has_pclmul(void);
 
+// Guard (guard.c): what the signal handlers know, so that a signal never leaves a temporary output
+// behind and an input that shrinks while mapped is reported, not a crash.
+// - The file-backed mappings of inputs (slot from register, -1 when the table of 4096 is full) and the
+//   temporary outputs being written (256, paths under 4096 bytes).
+// - ck_guard_install (once per process): SIGBUS at an address inside a registered mapping removes the
+//   temporary outputs, prints "connkit: PATH: changed while being read …" on stderr (and, after
+//   ck_guard_set_json(1), {"error": …, "code": "io"} on stdout) and exits with status 2. Any other
+//   SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT or SIGTRAP removes the temporary outputs and goes on to
+//   the handler installed before (Swift's backtracer, AddressSanitizer, libFuzzer) or the default action.
+//   SIGINT, SIGTERM and SIGHUP (unless ignored) remove them and end the process as before. SIGXFSZ is
+//   ignored, so a write beyond `ulimit -f` fails with EFBIG instead of killing the process. The handled
+//   signals are unblocked in the calling thread (call it from the main thread, before starting others).
+int ck_guard_register_mapping(const void *start, size_t length, const char *path);
+void ck_guard_unregister_mapping(int slot);
+int ck_guard_register_temp(const char *path);
+void ck_guard_unregister_temp(int slot);
+void ck_guard_remove_temps(void);
+void ck_guard_set_json(int json);
+void ck_guard_install(void);
+
 #endif

@@ -207,10 +207,10 @@ public enum Validator {
 
     /// NaN/Inf, all-zero or constant weights, zero gates and f16 overflow risk, from one parallel read.
     static func valueDiagnostics(_ expected: [FoundParam]) -> [Diagnostic] {
-        var seen = Set<String>()
+        var seen = Set<ExactName>()
         var params: [(FoundParam, Tensor)] = []
         for param in expected {
-            for tensor in param.found where seen.insert(tensor.name).inserted && !param.skipShape { params.append((param, tensor)) }
+            for tensor in param.found where seen.insert(ExactName(tensor.name)).inserted && !param.skipShape { params.append((param, tensor)) }
         }
         let tensors = params.map(\.1)
         let stats: [ValueStats?]
@@ -282,9 +282,9 @@ public func connectorTensorNames(in checkpoint: Checkpoint) throws -> [String] {
     }
     let scope = GraphCheck.Scope(variant: chosen.variant, compiled: chosen.compiled, index: index)
     let resolved = GraphCheck.Seeded(scope, sources: nil).expand().resolve()
-    let names = Set(resolved.params.flatMap(\.found).map(\.name))
-    var seen = Set<String>()
-    return checkpoint.tensors.map(\.name).filter { names.contains($0) && seen.insert($0).inserted }
+    let names = Set(resolved.params.flatMap(\.found).map { ExactName($0.name) })
+    var seen = Set<ExactName>()
+    return checkpoint.tensors.map(\.name).filter { names.contains(ExactName($0)) && seen.insert(ExactName($0)).inserted }
 }
 
 public enum ConnectorDetectionError: Error, Sendable, Equatable, CustomStringConvertible {

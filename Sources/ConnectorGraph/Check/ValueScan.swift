@@ -46,6 +46,7 @@ public enum ValueScanner {
 
     /// Float tensors (f32, f16, bf16, f64) are scanned; nil for other dtypes.
     public static func scan(_ tensors: [Tensor]) throws -> [ValueStats?] {
+        TestHold.point()
         var chunks: [(tensor: Int, elements: Range<Int>)] = []
         for (index, tensor) in tensors.enumerated() where scanned.contains(tensor.dtype) {
             let total = tensor.info.elementCount

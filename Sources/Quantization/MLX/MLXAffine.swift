@@ -28,9 +28,10 @@ public enum MLXAffine {
         }
     }
 
-    /// uint32 words per row of `rowLength` values.
-    public static func wordsPerRow(_ rowLength: Int, bits: Int) -> Int {
-        rowLength * bits / 32
+    /// uint32 words per row of `rowLength` values; nil when `rowLength × bits` overflows (a row length
+    /// from a file is bounded by the bytes present, but is never trusted to be).
+    public static func wordsPerRow(_ rowLength: Int, bits: Int) -> Int? {
+        Checked.multiply(rowLength, bits).map { $0 / 32 }
     }
 
     /// Quantizes rows of `rowLength` float32 values (already widened from the source dtype).
@@ -206,7 +207,7 @@ public enum MLXAffine {
         let scale = load(scales.baseAddress!, count: groups, as: parameterType)
         let bias = load(biases.baseAddress!, count: groups, as: parameterType)
         let mask = UInt64((1 << bits) - 1)
-        let wordsPerRow = wordsPerRow(rowLength, bits: bits)
+        let wordsPerRow = rowLength * bits / 32
         let groupsPerRow = rowLength / groupSize
         let shared = UncheckedSendable(output)
         _ = Parallel.map(count: values.count / rowLength, threads: threads, minimumChunk: max(1, 16384 / rowLength)) { rows in

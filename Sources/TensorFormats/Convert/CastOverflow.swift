@@ -24,11 +24,14 @@ public final class CastOverflow: Sendable {
 
     /// With `strict`, `finish(tensor:)` throws for a tensor that overflowed.
     public let strict: Bool
-    /// Tensors finished, in order, and the counts of tensors still being cast.
-    private let state = Mutex<(finished: [Entry], open: [String: Entry])>(([], [:]))
+    /// The file the values are read from, named in the warnings and the error.
+    public let file: String?
+    /// Tensors finished, in order, and the counts of tensors still being cast (names as bytes).
+    private let state = Mutex<(finished: [Entry], open: [ExactName: Entry])>(([], [:]))
 
-    public init(strict: Bool = false) {
+    public init(strict: Bool = false, file: String? = nil) {
         self.strict = strict
+        self.file = file
     }
 
     /// The smallest finite |x| of f32 that rounds to ±inf in `target` (nearest even), or nil when no
@@ -52,18 +55,18 @@ public final class CastOverflow: Sendable {
             largest = max(largest, abs(value))
         }
         state.withLock { state in
-            var entry = state.open[tensor] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
+            var entry = state.open[ExactName(tensor)] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
             entry.count += count
             entry.largest = max(entry.largest, largest)
-            state.open[tensor] = entry
+            state.open[ExactName(tensor)] = entry
         }
     }
 
     /// Closes `tensor`'s count (call once its values are all checked). With `strict`, a tensor that
     /// overflowed is an error (exit status 1), thrown before its writer commits the file.
     public func finish(tensor: String) throws(CastOverflowError) {
-        guard let entry = state.withLock({ $0.open.removeValue(forKey: tensor) }) else { return }
-        if strict { throw CastOverflowError(entry: entry) }
+        guard let entry = state.withLock({ $0.open.removeValue(forKey: ExactName(tensor)) }) else { return }
+        if strict { throw CastOverflowError(entry: entry, file: file) }
         state.withLock { $0.finished.append(entry) }
     }
 
@@ -71,7 +74,9 @@ public final class CastOverflow: Sendable {
     public var entries: [Entry] { state.withLock { $0.finished } }
 
     /// One warning per tensor that overflowed.
-    public var warnings: [String] { entries.map { "tensor '\($0.tensor)': " + Self.describe($0, outcome: "became ±inf") } }
+    public var warnings: [String] {
+        entries.map { (file.map { "\($0): " } ?? "") + "tensor '\($0.tensor)': " + Self.describe($0, outcome: "became ±inf") }
+    }
 
     static func describe(_ entry: Entry, outcome: String) -> String {
         let range = entry.target == .f16 ? "±65504" : "±3.39e38"
@@ -83,14 +88,17 @@ public final class CastOverflow: Sendable {
 /// `--strict`: a cast would turn finite values into ±inf (exit status 1; nothing is written).
 public struct CastOverflowError: ConnkitError, Equatable {
     public var entry: CastOverflow.Entry
+    /// The file the values were read from.
+    public var file: String?
 
-    public init(entry: CastOverflow.Entry) {
+    public init(entry: CastOverflow.Entry, file: String? = nil) {
         self.entry = entry
+        self.file = file
     }
 
     public var failure: FailureClass { .checkFailed }
     public var code: ErrorCode { .checkFailed }
     public var description: String {
-        "tensor '\(entry.tensor)': " + CastOverflow.describe(entry, outcome: "would become ±inf (--strict refuses it; nothing written)")
+        (file.map { "\($0): " } ?? "") + "tensor '\(entry.tensor)': " + CastOverflow.describe(entry, outcome: "would become ±inf (--strict refuses it; nothing written)")
     }
 }

@@ -50,6 +50,10 @@ public struct WriteResult: Sendable, Equatable {
 ///   alignment from `general.alignment` (`GGUFLayout.alignment(of:)`).
 /// - safetensors: every entry, a non-string value as its JSON text (`SafetensorsWriter`).
 /// - npy, npz: none (a warning says how many entries were dropped); `.npy` holds exactly one tensor.
+///
+/// What the format cannot hold, or connkit's reader of it would refuse (a name, a shape, a metadata value),
+/// is refused before the output file is created, and named as a fault of `source` (the input), not of
+/// the output: every writer refuses what the matching reader refuses, so whatever is written reads back.
 public struct CheckpointWriter {
     public let path: String
     public let format: OutputFormat
@@ -57,6 +61,9 @@ public struct CheckpointWriter {
     public var overwrite = false
     /// Files the output must not be (compared by device and inode): the inputs.
     public var inputs: [String] = []
+    /// The checkpoint the tensors and metadata come from, named by errors about their content (a tensor
+    /// or key the format cannot hold); nil names the output instead.
+    public var source: String?
     /// Called on the writing thread after each tensor and about every MiB within one.
     public var progress: ((WriteProgress) -> Void)?
 
@@ -79,13 +86,38 @@ public struct CheckpointWriter {
     /// A writer for `path` that never writes over any file `checkpoint` was read from.
     public init(path: String, from checkpoint: Checkpoint, overwrite: Bool = false) throws {
         try self.init(path: path, overwrite: overwrite, inputs: checkpoint.files)
+        source = checkpoint.path
     }
 
     /// Refuses a tensor count the format cannot hold, before any work is done.
     public func check(tensorCount: Int) throws {
         if format == .npy, tensorCount != 1 {
             throw FormatError(.unconvertible(
-                ".npy holds exactly one tensor but \(tensorCount) are selected (use --only NAME, or write .npz)"), file: path)
+                ".npy holds exactly one tensor but \(tensorCount) are selected (use --only NAME, or write .npz)"), file: source ?? path)
+        }
+    }
+
+    /// The format's layout of the tensors and metadata, checked: nothing is written yet.
+    private enum Plan {
+        case safetensors(order: [Int], header: [UInt8])
+        case gguf(GGUFWriter.Plan)
+        case npz(headers: [[UInt8]])
+        case npy(header: [UInt8])
+
+        var warnings: [String] {
+            if case .gguf(let plan) = self { return plan.warnings }
+            return []
+        }
+    }
+
+    private func plan(_ infos: [TensorInfo], _ entries: [MetadataEntry]) throws -> Plan {
+        switch format {
+        case .safetensors:
+            let order = SafetensorsWriter.referenceOrder(infos)
+            return .safetensors(order: order, header: try SafetensorsWriter.headerBytes(tensors: order.map { infos[$0] }, metadata: entries))
+        case .gguf: return .gguf(try GGUFWriter.plan(tensors: infos, metadata: entries))
+        case .npz: return .npz(headers: try NpzWriter.headers(for: infos))
+        case .npy: return .npy(header: try NpyWriter.header(for: infos[0]))
         }
     }
 
@@ -98,7 +130,7 @@ public struct CheckpointWriter {
         case .safetensors:
             return (metadata, [])
         case .npz, .npy:
-            let warnings = metadata.isEmpty ? [] : ["\(metadata.count) metadata \(metadata.count == 1 ? "entry" : "entries") not carried: numpy files hold no metadata"]
+            let warnings = metadata.isEmpty ? [] : ["\(path): \(metadata.count) metadata \(metadata.count == 1 ? "entry" : "entries") not carried: numpy files hold no metadata"]
             return ([], warnings)
         }
     }
@@ -108,22 +140,26 @@ public struct CheckpointWriter {
     @discardableResult
     public func write(_ tensors: [OutputTensor], metadata: [MetadataEntry]) throws -> WriteResult {
         try check(tensorCount: tensors.count)
-        let (entries, warnings) = carried(metadata)
+        let (entries, carryWarnings) = carried(metadata)
+        // The content is checked before the output exists; what it refuses is the input's.
+        let plan = try attributing(to: source ?? path) { try self.plan(tensors.map(\.info), entries) }
         let output = try OutputFile(path: path, overwrite: overwrite, inputs: inputs)
+        TestHold.point()
         do {
             let tracked = tracking(tensors, output: output)
-            switch format {
-            case .safetensors: try SafetensorsWriter.write(tensors: tracked, metadata: entries, to: output)
-            case .gguf: try GGUFWriter.write(tensors: tracked, metadata: entries, to: output)
-            case .npz: try NpzWriter.write(tensors: tracked, to: output)
-            case .npy: try NpyWriter.write(tensor: tracked[0], to: output)
+            switch plan {
+            case .safetensors(let order, let header):
+                try SafetensorsWriter.write(tensors: order.map { tracked[$0] }, header: header, to: output)
+            case .gguf(let layout): try GGUFWriter.write(tensors: tracked, plan: layout, to: output)
+            case .npz(let headers): try NpzWriter.write(tensors: tracked, headers: headers, to: output)
+            case .npy(let header): try NpyWriter.write(tensor: tracked[0], header: header, to: output)
             }
             try output.commit()
         } catch {
             output.abandon()
             throw error
         }
-        return WriteResult(bytesWritten: output.position, warnings: warnings)
+        return WriteResult(bytesWritten: output.position, warnings: carryWarnings + plan.warnings.map { "\(path): \($0)" })
     }
 
     /// The tensors with their producers reporting progress: after each one (in the order the format's

@@ -15,8 +15,9 @@ public enum DTypeChoice: String, Sendable, CaseIterable {
 public struct ConversionOptions {
     public var dtype: DTypeChoice = .keep
     public var selection = TensorSelection()
-    /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`.
-    public var names: Set<String>?
+    /// When set, only these tensors (e.g. a detected connector), still filtered by `selection`; names
+    /// compared as bytes.
+    public var names: Set<ExactName>?
     public var overwrite = false
     /// `--strict`: a cast that turns finite values into ±inf is an error (`CastOverflowError`) and nothing
     /// is written, instead of a warning.
@@ -59,10 +60,12 @@ public enum Converter {
         }
         try writer.check(tensorCount: selected.count)
 
-        let overflow = CastOverflow(strict: options.strict)
+        let overflow = CastOverflow(strict: options.strict, file: checkpoint.path)
         var outputs: [OutputTensor] = []
         for tensor in selected {
-            let target = try targetDType(for: tensor, format: writer.format, options: options)
+            let target = try attributing(to: tensor.file ?? checkpoint.path) {
+                try targetDType(for: tensor, format: writer.format, options: options)
+            }
             summary.tensors.append(.init(name: tensor.name, from: tensor.dtype, to: target))
             if target == tensor.dtype {
                 outputs.append(OutputTensor(copying: tensor))

@@ -30,14 +30,29 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         public var description: String {
             switch self {
             case .byte(let offset): "byte \(offset)"
-            case .tensor(let name): "tensor '\(name)'"
-            case .member(let name): "member '\(name)'"
-            case .memberByte(let name, let offset): "member '\(name)', byte \(offset)"
-            case .key(let key): "key '\(key)'"
+            case .tensor(let name): "tensor \(Self.quoted(name))"
+            case .member(let name): "member \(Self.quoted(name))"
+            case .memberByte(let name, let offset): "member \(Self.quoted(name)), byte \(offset)"
+            case .key(let key): "key \(Self.quoted(key))"
             case .field(let path): "field '\(path)'"
             case .fieldByte(let path, let offset): "field '\(path)', byte \(offset)"
             }
         }
+
+        /// `'name'`; a name beyond `maxShownBytes` is cut (at a character boundary) and marked with its
+        /// length, so a 70,000-byte name makes a readable line: `'nnnn…' (a 70000-byte name)`.
+        static func quoted(_ name: String) -> String {
+            let length = name.utf8.count
+            guard length > maxShownBytes else { return "'\(name)'" }
+            var cut = ""
+            for character in name {
+                guard cut.utf8.count + character.utf8.count <= maxShownBytes / 2 else { break }
+                cut.append(character)
+            }
+            return "'\(cut)…' (a \(length)-byte name)"
+        }
+
+        static let maxShownBytes = 512
     }
 
     public enum Kind: Sendable, Equatable {
@@ -82,6 +97,8 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
         case disallowedGlobal(String)
         /// A conversion that cannot be done as asked.
         case unconvertible(String)
+        /// The input changed (shrank) while connkit was reading it; the text says how.
+        case inputChanged(String)
         /// The file is not of the format its name or the reader expects; `found` says what its first
         /// bytes look like (`FileSniffer`).
         case notFormat(expected: String, found: String)
@@ -121,6 +138,7 @@ public struct FormatError: Error, Sendable, Equatable, CustomStringConvertible {
             "pickle global '\(name)' is not allowed: only the globals torch.load(weights_only=True) accepts are"
             + " read, and nothing from the file is ever imported or executed"
         case .unconvertible(let detail): detail
+        case .inputChanged(let detail): "changed while being read (\(detail))"
         case .notFormat(let expected, let found): "not \("aeiouAEIOUnN".contains(expected.first ?? "x") ? "an" : "a") \(expected) file: it looks like \(found)"
         }
     }
@@ -174,6 +192,7 @@ extension FormatError.Kind {
              .compression, .inconsistent:
             .malformedInput
         case .unconvertible: .notConvertible
+        case .inputChanged: .io
         case .notFormat: .unreadableInput
         }
     }

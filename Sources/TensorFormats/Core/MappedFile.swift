@@ -21,6 +21,9 @@ public final class MappedFile: @unchecked Sendable {
     /// anonymous mapping.
     public let descriptor: Int32
     private let base: UnsafeRawPointer?
+    /// The slot in `ProcessGuard`'s table of mapped inputs (-1: none), so a SIGBUS inside the mapping is
+    /// reported as this file having changed.
+    private var guardSlot: Int32 = -1
 
     public init(path: String) throws {
         self.path = path
@@ -53,6 +56,7 @@ public final class MappedFile: @unchecked Sendable {
         }
         self.size = size
         self.descriptor = fd
+        if let base { guardSlot = ProcessGuard.registerMapping(base, count: size, path: path) }
     }
 
     /// An anonymous mapping holding a copy of `bytes`, read like a file named `path` (fuzzers, tests and
@@ -75,6 +79,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
+        ProcessGuard.unregisterMapping(guardSlot)
         if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
         if descriptor >= 0 { close(descriptor) }
     }
@@ -111,6 +116,20 @@ public final class MappedFile: @unchecked Sendable {
         let start = (offset / page) * page
         let end = count < size - offset ? offset + count : size
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+    }
+
+    /// Throws `.inputChanged` when the file is no longer as large as when it was mapped (another process
+    /// truncated it): what a failed or short copy from it, or a bad address in a write from its mapping,
+    /// means. Does nothing for an anonymous mapping.
+    public func checkUnchanged() throws {
+        guard descriptor >= 0 else { return }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return }
+        let now = Int(info.st_size)
+        guard now >= size else {
+            throw FormatError(.inputChanged("it was \(size) bytes when connkit mapped it and is \(now) bytes now; "
+                + "it must not be modified while connkit reads it"), file: path)
+        }
     }
 
     /// Refuses anything but a regular file, naming what it is.

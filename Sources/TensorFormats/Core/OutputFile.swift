@@ -14,6 +14,9 @@ import Synchronization
 /// fails if the name appeared meanwhile) instead of `rename`. Writing over one of `inputs` is refused
 /// even with `overwrite`.
 ///
+/// The temporary file is held under an exclusive `flock` and registered with `ProcessGuard`: a signal
+/// removes it, and a write after a `kill -9` removes the one the killed writer left (`TemporaryOutput`).
+///
 /// Writes are double-buffered: a full buffer is handed to a background queue for `write(2)` while the
 /// producer fills the other one, so computing bytes (casts, quantization) overlaps with the kernel's copy
 /// into the page cache. `flush()` waits until everything is in the file.
@@ -25,6 +28,7 @@ public final class OutputFile {
     /// a kernel copy: progress within a tensor.
     public var progress: ((Int) -> Void)?
     private var descriptor: Int32
+    private let temporary: TemporaryOutput
     private let overwrite: Bool
     /// Two buffers: the producer fills `buffers[current]` while the other may be in flight.
     private var buffers: [UnsafeMutableRawBufferPointer]
@@ -58,34 +62,10 @@ public final class OutputFile {
                 throw FormatError(.refused("the output already exists (use --force to replace it)"), file: path, code: .outputExists)
             }
         }
-        let directory: String
-        let base: String
-        if let slash = path.lastIndex(of: "/") {
-            directory = String(path[...slash])
-            base = String(path[path.index(after: slash)...])
-        } else {
-            directory = ""
-            base = path
-        }
-        var candidate = ""
-        var fd: Int32 = -1
-        for attempt in 0 ..< 100 {
-            candidate = "\(directory).\(base).connkit-\(getpid())-\(attempt).tmp"
-            fd = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 || errno != EEXIST { break }
-        }
-        guard fd >= 0 else {
-            let folder = directory.isEmpty ? "." : directory
-            var info = stat()
-            if stat(folder, &info) != 0 || (info.st_mode & S_IFMT) != S_IFDIR {
-                throw FormatError(.notFound("folder \(folder)"), file: path, code: .io)
-            }
-            throw FormatError(.io(operation: "create a temporary file in \(folder)", message: errnoText()), file: path)
-        }
-        descriptor = fd
-        temporaryPath = candidate
+        temporary = try TemporaryOutput.create(for: path)
+        descriptor = temporary.descriptor
+        temporaryPath = temporary.path
         buffers = (0 ..< 2).map { _ in UnsafeMutableRawBufferPointer.allocate(byteCount: OutputFile.bufferSize, alignment: 64) }
-        TemporaryFiles.register(candidate)
     }
 
     /// Refuses an existing folder as an output path, whatever `--force` says.
@@ -217,7 +197,15 @@ public final class OutputFile {
             let misalignment = Int(outOffset % Int64(OutputFile.copyAlignment))
             let chunk = misalignment != 0 && left > OutputFile.copyAlignment - misalignment ? OutputFile.copyAlignment - misalignment : left
             let copied = ck_copy_file_range(region.file.descriptor, &inOffset, descriptor, &outOffset, chunk)
+            if copied < 0 && errno == EINTR { continue }
             if copied <= 0 {
+                let code = errno
+                // The end of the input before the end of the tensor, or a failure: an input that shrank is
+                // the input's fault, whatever the call said.
+                try region.file.checkUnchanged()
+                if copied < 0, [EFBIG, ENOSPC, EDQUOT, EIO].contains(code) {
+                    throw FormatError(.io(operation: "write", message: errnoText(code)), file: path)
+                }
                 usedKernelCopy = false
                 break
             }
@@ -232,8 +220,15 @@ public final class OutputFile {
         let done = region.count - left
         _ = lseek(descriptor, off_t(start + done), SEEK_SET)
         position = start + done
-        try region.file.withBytes(offset: region.offset + done, count: left) { bytes in
-            try write(bytes)
+        do {
+            try region.file.withBytes(offset: region.offset + done, count: left) { bytes in
+                try write(bytes)
+            }
+        } catch {
+            // A write(2) straight from a mapping whose pages are gone fails with EFAULT ("Bad address"):
+            // the input changed, not the output.
+            try region.file.checkUnchanged()
+            throw error
         }
     }
 
@@ -326,7 +321,7 @@ public final class OutputFile {
             unlink(temporaryPath)
         }
         finished = true
-        TemporaryFiles.unregister(temporaryPath)
+        temporary.release()
     }
 
     /// Discards everything written; the target is untouched.
@@ -337,23 +332,7 @@ public final class OutputFile {
         if descriptor >= 0 { close(descriptor) }
         descriptor = -1
         unlink(temporaryPath)
-        TemporaryFiles.unregister(temporaryPath)
-    }
-}
-
-/// Temporary outputs still open, so a signal handler can remove them before the process dies.
-public enum TemporaryFiles {
-    private static let paths = Mutex<[String]>([])
-
-    static func register(_ path: String) { paths.withLock { $0.append(path) } }
-    static func unregister(_ path: String) { paths.withLock { $0.removeAll { $0 == path } } }
-
-    /// Removes every registered temporary file (called from SIGINT/SIGTERM handling).
-    public static func removeAll() {
-        paths.withLock { paths in
-            for path in paths { unlink(path) }
-            paths.removeAll()
-        }
+        temporary.release()
     }
 }
 

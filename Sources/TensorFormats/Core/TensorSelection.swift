@@ -22,8 +22,8 @@ public struct TensorSelection: Sendable {
     /// The tensors selected among `tensors` (in their order), after checking that every pattern matches
     /// one of them and that at least one is left. `within` narrows the candidates first (a detected
     /// connector's tensors, say).
-    public func select(_ tensors: [Tensor], within names: Set<String>? = nil) throws(SelectionError) -> [Tensor] {
-        let candidates = names.map { names in tensors.filter { names.contains($0.name) } } ?? tensors
+    public func select(_ tensors: [Tensor], within names: Set<ExactName>? = nil) throws(SelectionError) -> [Tensor] {
+        let candidates = names.map { names in tensors.filter { names.contains(ExactName($0.name)) } } ?? tensors
         let candidateNames = candidates.map(\.name)
         try Self.requireMatches(only, option: "--only", among: candidateNames)
         try Self.requireMatches(exclude, option: "--exclude", among: candidateNames)

@@ -30,7 +30,7 @@ public final class ZipWriter {
 
     private let output: OutputFile
     private var members: [Member] = []
-    private var names = Set<String>()
+    private var names = Set<ExactName>()
     private var patchDescriptor: Int32 = -1
     private var finished = false
 
@@ -51,15 +51,12 @@ public final class ZipWriter {
     /// Adds a stored member of exactly `size` bytes, which `produce` writes to the output.
     public func addStored(name: String, size: Int, produce: (OutputFile) throws -> Void) throws {
         precondition(!finished, "ZipWriter used after finish()")
-        guard names.insert(name).inserted else {
+        guard names.insert(ExactName(name)).inserted else {
             throw FormatError(.duplicateName(name), file: output.path, at: .member(name))
         }
+        try attributing(to: output.path) { try ZipWriter.checkName(name) }
         let isASCII = name.utf8.allSatisfy { $0 < 0x80 }
         let rawName = Array(name.utf8)
-        guard rawName.count <= Int(UInt16.max) else {
-            throw FormatError(.limitExceeded(what: "zip member name length", value: "\(rawName.count) bytes",
-                                             limit: "65535 bytes"), file: output.path, at: .member(name))
-        }
         let flags: UInt16 = isASCII ? 0 : 0x0800
         let headerOffset = output.position
 
@@ -78,6 +75,15 @@ public final class ZipWriter {
         let crc = try checksumWritten(offset: dataStart, count: size)
         if crc != 0 { try patch(crc.littleEndian, at: headerOffset + 14) } // the placeholder is already 0
         members.append(Member(rawName: rawName, flags: flags, crc32: crc, size: size, headerOffset: headerOffset))
+    }
+
+    /// Refuses a member name a zip cannot hold (over 65535 bytes).
+    static func checkName(_ name: String) throws {
+        let length = name.utf8.count
+        guard length <= Int(UInt16.max) else {
+            throw FormatError(.limitExceeded(what: "zip member name length", value: "\(length) bytes", limit: "65535 bytes"),
+                              at: .member(name))
+        }
     }
 
     /// Writes the central directory and the end records. The caller then commits the `OutputFile`.
