@@ -52,8 +52,8 @@ struct AttentionKernel: Kernel {
     let k: Projection
     let v: Projection
     let out: Projection
-    let qNorm: HeadNorm?
-    let kNorm: HeadNorm?
+    /// Per-head norms of the queries and of the keys (`qk_norm`): both or neither.
+    let qkNorm: (q: HeadNorm, k: HeadNorm)?
     let heads: Int
     let kvHeads: Int
     let headDim: Int
@@ -111,8 +111,10 @@ struct AttentionKernel: Kernel {
             k.apply(queries.base, count: tq, into: km + tc * kvInner, context)
             v.apply(queries.base, count: tq, into: vm + tc * kvInner, context)
         }
-        qNorm?.apply(qm, into: qm, rows: tq * heads, cols: headDim)
-        kNorm?.apply(km, into: km, rows: tk * kvHeads, cols: headDim)
+        if let (qNorm, kNorm) = qkNorm {
+            qNorm.apply(qm, into: qm, rows: tq * heads, cols: headDim)
+            kNorm.apply(km, into: km, rows: tk * kvHeads, cols: headDim)
+        }
 
         let scale = Float(1 / (Double(headDim)).squareRoot())
         let group = heads / kvHeads
@@ -124,5 +126,15 @@ struct AttentionKernel: Kernel {
             BLAS.gemmNN(m: tq, n: headDim, k: tk, a: scores, lda: tk, b: vm + g * headDim, ldb: kvInner, c: om + h * headDim, ldc: inner)
         }
         out.apply(om, count: tq, into: output.base, context)
+    }
+}
+
+extension AttentionKernel {
+    /// The norms as the graph gives them: a node either has both `q_norm` and `k_norm` or neither.
+    init(name: String, q: Projection, k: Projection, v: Projection, out: Projection, qNorm: HeadNorm?, kNorm: HeadNorm?, heads: Int,
+         kvHeads: Int, headDim: Int, cross: Bool, keysIncludeQueries: Bool) {
+        let qkNorm = qNorm.flatMap { q in kNorm.map { (q: q, k: $0) } }
+        self.init(name: name, q: q, k: k, v: v, out: out, qkNorm: qkNorm, heads: heads, kvHeads: kvHeads, headDim: headDim, cross: cross,
+                  keysIncludeQueries: keysIncludeQueries)
     }
 }
