@@ -6,8 +6,9 @@ import Darwin
 import ConnectorGraph
 import TensorFormats
 
-/// One projection of an attention node: rows `[offset, offset + rows)` of a (possibly fused) weight
-/// `[·, in]`, used in place as Bᵀ, with its bias slice.
+/// A weight and its bias applied as `x · Wᵀ + b`: rows `[offset, offset + rows)` of a (possibly fused)
+/// weight `[·, in]` (an attention projection), or a whole one (`linear`, squeeze-excitation's `fc1`/`fc2`),
+/// used in place as Bᵀ, with its bias slice.
 struct Projection: @unchecked Sendable {
     let role: String
     /// The first row of the stored weight this projection uses.
@@ -17,12 +18,13 @@ struct Projection: @unchecked Sendable {
     let rows: Int
     let inDim: Int
 
-    init(_ weight: Weight, bias: Weight?, offset: Int = 0, rows: Int) {
+    /// `inDim` defaults to the weight's second axis (`[out, in]`, or `[out, in, 1, 1]` for a 1×1 convolution).
+    init(_ weight: Weight, bias: Weight?, offset: Int = 0, rows: Int, inDim: Int? = nil) {
         role = weight.role
         self.offset = offset
         self.rows = rows
-        inDim = weight.shape[1]
-        self.weight = weight.pointer + offset * inDim
+        self.inDim = inDim ?? weight.shape[1]
+        self.weight = weight.pointer + offset * self.inDim
         self.bias = bias.map { $0.pointer + offset }
     }
 
@@ -33,21 +35,8 @@ struct Projection: @unchecked Sendable {
     }
 }
 
-/// Per-head normalisation of queries or keys (over `headDim`).
-struct HeadNorm: @unchecked Sendable {
-    let weight: Weight
-    let bias: Weight?
-    let rms: Bool
-    let eps: Float
-
-    func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, headDim: Int) {
-        if rms {
-            Elementwise.rmsNorm(x, x, rows: rows, cols: headDim, weight: weight.pointer, eps: eps)
-        } else {
-            Elementwise.layerNorm(x, x, rows: rows, cols: headDim, weight: weight.pointer, bias: bias?.pointer, eps: eps)
-        }
-    }
-}
+/// Per-head normalisation of queries or keys (over `headDim`): the same parameters as a `norm` node.
+typealias HeadNorm = Norm
 
 /// Multi-head attention as matrix products plus a vectorised softmax.
 ///
@@ -63,8 +52,8 @@ struct AttentionKernel: Kernel {
     let k: Projection
     let v: Projection
     let out: Projection
-    let qNorm: HeadNorm?
-    let kNorm: HeadNorm?
+    /// Per-head norms of the queries and of the keys (`qk_norm`): both or neither.
+    let qkNorm: (q: HeadNorm, k: HeadNorm)?
     let heads: Int
     let kvHeads: Int
     let headDim: Int
@@ -122,8 +111,10 @@ struct AttentionKernel: Kernel {
             k.apply(queries.base, count: tq, into: km + tc * kvInner, context)
             v.apply(queries.base, count: tq, into: vm + tc * kvInner, context)
         }
-        qNorm?.apply(qm, rows: tq * heads, headDim: headDim)
-        kNorm?.apply(km, rows: tk * kvHeads, headDim: headDim)
+        if let (qNorm, kNorm) = qkNorm {
+            qNorm.apply(qm, into: qm, rows: tq * heads, cols: headDim)
+            kNorm.apply(km, into: km, rows: tk * kvHeads, cols: headDim)
+        }
 
         let scale = Float(1 / (Double(headDim)).squareRoot())
         let group = heads / kvHeads
@@ -135,5 +126,15 @@ struct AttentionKernel: Kernel {
             BLAS.gemmNN(m: tq, n: headDim, k: tk, a: scores, lda: tk, b: vm + g * headDim, ldb: kvInner, c: om + h * headDim, ldc: inner)
         }
         out.apply(om, count: tq, into: output.base, context)
+    }
+}
+
+extension AttentionKernel {
+    /// The norms as the graph gives them: a node either has both `q_norm` and `k_norm` or neither.
+    init(name: String, q: Projection, k: Projection, v: Projection, out: Projection, qNorm: HeadNorm?, kNorm: HeadNorm?, heads: Int,
+         kvHeads: Int, headDim: Int, cross: Bool, keysIncludeQueries: Bool) {
+        let qkNorm = qNorm.flatMap { q in kNorm.map { (q: q, k: $0) } }
+        self.init(name: name, q: q, k: k, v: v, out: out, qkNorm: qkNorm, heads: heads, kvHeads: kvHeads, headDim: headDim, cross: cross,
+                  keysIncludeQueries: keysIncludeQueries)
     }
 }

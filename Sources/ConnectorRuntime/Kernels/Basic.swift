@@ -16,20 +16,20 @@ func expectWidth(_ shape: ValueShape, _ expected: Int, node: String, input: Int 
 /// `linear` (and `pointwise_conv`, whose `[out, in, 1, 1]` weight has the same memory layout).
 struct LinearKernel: Kernel {
     let name: String
-    let weight: Weight
-    let bias: Weight?
-    let inDim: Int
-    let outDim: Int
+    let projection: Projection
+
+    init(name: String, weight: Weight, bias: Weight?, inDim: Int, outDim: Int) {
+        self.name = name
+        projection = Projection(weight, bias: bias, rows: outDim, inDim: inDim)
+    }
 
     func output(for inputs: [ValueShape]) throws -> ValueShape {
-        try expectWidth(inputs[0], inDim, node: name)
-        return ValueShape(tokens: inputs[0].tokens, width: outDim, grid: inputs[0].grid)
+        try expectWidth(inputs[0], projection.inDim, node: name)
+        return ValueShape(tokens: inputs[0].tokens, width: projection.rows, grid: inputs[0].grid)
     }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        let x = inputs[0]
-        context.observe(weight.role, x.base, count: x.tokens, width: inDim, weightRows: 0 ..< outDim)
-        applyLinear(x.base, rows: x.tokens, inDim: inDim, weight: weight.pointer, outDim: outDim, bias: bias?.pointer, into: output.base)
+        projection.apply(inputs[0].base, count: inputs[0].tokens, into: output.base, context)
     }
 }
 
@@ -45,28 +45,42 @@ struct ActivationKernel: Kernel {
     }
 }
 
-/// `layer_norm` (with or without bias) and `rms_norm` over the width of each token.
-struct NormKernel: Kernel {
-    let name: String
+/// The parameters of `layer_norm` (with or without bias) or `rms_norm` over `cols` values per row.
+struct Norm: @unchecked Sendable {
     let weight: Weight
     let bias: Weight?
     let rms: Bool
     let eps: Float
 
+    /// `x` and `y` may be the same rows (normalised in place).
+    func apply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        if rms {
+            Elementwise.rmsNorm(x, y, rows: rows, cols: cols, weight: weight.pointer, eps: eps)
+        } else {
+            Elementwise.layerNorm(x, y, rows: rows, cols: cols, weight: weight.pointer, bias: bias?.pointer, eps: eps)
+        }
+    }
+}
+
+/// A `layer_norm` or `rms_norm` node over the width of each token.
+struct NormKernel: Kernel {
+    let name: String
+    let norm: Norm
+
+    init(name: String, weight: Weight, bias: Weight?, rms: Bool, eps: Float) {
+        self.name = name
+        norm = Norm(weight: weight, bias: bias, rms: rms, eps: eps)
+    }
+
     func output(for inputs: [ValueShape]) throws -> ValueShape {
-        try expectWidth(inputs[0], weight.count, node: name)
+        try expectWidth(inputs[0], norm.weight.count, node: name)
         return inputs[0]
     }
 
     var memory: KernelMemory { .inPlace }
 
     func run(_ inputs: [Value], _ output: Value, scratch: UnsafeMutablePointer<Float>, _ context: RunContext) {
-        let x = inputs[0]
-        if rms {
-            Elementwise.rmsNorm(x.base, output.base, rows: x.tokens, cols: x.width, weight: weight.pointer, eps: eps)
-        } else {
-            Elementwise.layerNorm(x.base, output.base, rows: x.tokens, cols: x.width, weight: weight.pointer, bias: bias?.pointer, eps: eps)
-        }
+        norm.apply(inputs[0].base, into: output.base, rows: inputs[0].tokens, cols: inputs[0].width)
     }
 }
 

@@ -133,12 +133,18 @@ struct DepthwiseConvKernel: Kernel {
 /// of every channel over the tokens, `fc1`, ReLU, `fc2`, hard-sigmoid, and each channel scaled by it.
 struct SqueezeExciteKernel: Kernel {
     let name: String
-    let fc1: Weight
-    let fc1Bias: Weight
-    let fc2: Weight
-    let fc2Bias: Weight
-    let channels: Int
-    let hidden: Int
+    /// `[hidden, channels]` and `[channels, hidden]` (stored `[·, ·, 1, 1]`), each with its bias.
+    let fc1: Projection
+    let fc2: Projection
+
+    init(name: String, fc1: Weight, fc1Bias: Weight, fc2: Weight, fc2Bias: Weight, channels: Int, hidden: Int) {
+        self.name = name
+        self.fc1 = Projection(fc1, bias: fc1Bias, rows: hidden, inDim: channels)
+        self.fc2 = Projection(fc2, bias: fc2Bias, rows: channels, inDim: hidden)
+    }
+
+    var channels: Int { fc2.rows }
+    var hidden: Int { fc1.rows }
 
     func output(for inputs: [ValueShape]) throws -> ValueShape {
         try expectWidth(inputs[0], channels, node: name)
@@ -152,11 +158,9 @@ struct SqueezeExciteKernel: Kernel {
         let x = inputs[0], c = channels
         let mean = scratch, h = scratch + c, scale = h + hidden
         channelMeans(x.base, tokens: x.tokens, channels: c, into: mean)
-        context.observe(fc1.role, mean, count: 1, width: c, weightRows: 0 ..< hidden)
-        applyLinear(mean, rows: 1, inDim: c, weight: fc1.pointer, outDim: hidden, bias: fc1Bias.pointer, into: h)
+        fc1.apply(mean, count: 1, into: h, context)
         ckr_activate(h, hidden, Int32(CKR_RELU))
-        context.observe(fc2.role, h, count: 1, width: hidden, weightRows: 0 ..< c)
-        applyLinear(h, rows: 1, inDim: hidden, weight: fc2.pointer, outDim: c, bias: fc2Bias.pointer, into: scale)
+        fc2.apply(h, count: 1, into: scale, context)
         ckr_activate(scale, c, Int32(CKR_HARDSIGMOID))
         output.take(x)
         for t in 0 ..< x.tokens { ckr_mul(output.base + t * c, scale, c) }

@@ -96,12 +96,11 @@ struct TorchTensorRef {
     let dtype: DType
     /// torch's element size for `dtype` (1 for float4_e2m1fn_x2, which holds two f4 values).
     let elementSize: Int
-    /// In elements of `dtype`, from the start of the storage (view).
-    let storageOffset: Int
     /// torch's sizes and strides (in elements), outermost first.
     let sizes: [Int]
     let strides: [Int]
-    /// The storage offset in bytes: at most the storage's byte length, for every view (empty ones too).
+    /// The storage offset (given in elements of `dtype`) in bytes: at most the storage's byte length, for
+    /// every view (empty ones too).
     let offsetBytes: Int
     /// Bytes from the first element to just past the last one the view can reach (0 for an empty view):
     /// `offsetBytes + extentBytes` never passes the end of the storage.
@@ -157,7 +156,6 @@ struct TorchTensorRef {
         self.storage = storage
         self.dtype = dtype
         self.elementSize = elementSize
-        self.storageOffset = offset
         self.sizes = sizes
         self.strides = strides
         self.offsetBytes = offsetBytes

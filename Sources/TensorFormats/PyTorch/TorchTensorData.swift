@@ -17,24 +17,19 @@ struct TorchTensorData: TensorData {
     let file: MappedFile
     /// The tensor's name, for errors raised while its bytes are gathered.
     let name: String
-    /// Absolute file offset and byte length of the storage.
-    let storageStart: Int
-    let storageBytes: Int
+    /// Where the storage's bytes lie in the file, and their byte order.
+    let storage: TorchStorageLocation
     /// The view, checked against its storage when it was built.
     let view: TorchTensorRef
     let byteCount: Int
-    /// The storage holds big-endian elements (`byteorder` = big).
-    let bigEndian: Bool
 
     init(file: MappedFile, name: String, storageStart: Int, storageBytes: Int, tensor: TorchTensorRef, byteCount: Int,
          bigEndian: Bool) {
         self.file = file
         self.name = name
-        self.storageStart = storageStart
-        self.storageBytes = storageBytes
+        storage = TorchStorageLocation(start: storageStart, byteCount: storageBytes, bigEndian: bigEndian)
         view = tensor
         self.byteCount = byteCount
-        self.bigEndian = bigEndian
     }
 
     private var elementSize: Int { view.elementSize }
@@ -52,13 +47,13 @@ struct TorchTensorData: TensorData {
 
     /// Byte range of the file the view can touch (its first element to past its last; empty for an empty view).
     var touchedRange: (offset: Int, count: Int) {
-        (storageStart + view.offsetBytes, view.extentBytes)
+        (storage.start + view.offsetBytes, view.extentBytes)
     }
 
     var fileRegion: FileRegion? {
-        guard !bigEndian || view.dtype.swapUnit == 1, isContiguous else { return nil }
+        guard !storage.bigEndian || view.dtype.swapUnit == 1, isContiguous else { return nil }
         // Contiguous: the row-major bytes are exactly the extent (nothing at all for an empty view).
-        return FileRegion(file: file, offset: storageStart + view.offsetBytes, count: byteCount)
+        return FileRegion(file: file, offset: storage.start + view.offsetBytes, count: byteCount)
     }
 
     func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
@@ -75,10 +70,10 @@ struct TorchTensorData: TensorData {
         }
         defer { free(raw) }
         let buffer = UnsafeMutableRawBufferPointer(start: raw, count: byteCount)
-        try file.withBytes(offset: storageStart, count: storageBytes) { storage in
+        try file.withBytes(offset: storage.start, count: storage.byteCount) { storage in
             gather(from: storage, into: buffer)
         }
-        if bigEndian { TorchTensorData.swapBytes(buffer, unit: view.dtype.swapUnit) }
+        if storage.bigEndian { TorchTensorData.swapBytes(buffer, unit: view.dtype.swapUnit) }
         return try body(UnsafeRawBufferPointer(buffer))
     }
 
