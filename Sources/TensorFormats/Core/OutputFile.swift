@@ -156,6 +156,7 @@ public final class OutputFile {
     }
 
     static let coalescedCopyBytes = 64 << 20
+    static let pageSize = 4096
 
     /// Output offsets kernel copies are split at. Measured here (ext4, Linux 6.18, a 600 MB copy whose
     /// source and output offsets agree modulo the page size): a copy that starts 4 KiB past a multiple of
@@ -191,7 +192,10 @@ public final class OutputFile {
         var inOffset = Int64(region.offset)
         var outOffset = Int64(start)
         var left = region.count
-        var usedKernelCopy = region.file.descriptor >= 0
+        // The kernel copies pages fast only between offsets that agree within a page; otherwise it copies
+        // through the page cache byte by byte, slower than a write from the mapping (a 1 GiB export whose
+        // offsets differ by 24 bytes: 1.9× `cp` against 1.1–1.3× from the mapping).
+        var usedKernelCopy = region.file.descriptor >= 0 && (region.offset - start) % OutputFile.pageSize == 0
         while usedKernelCopy, left > 0 {
             // Split at the first multiple of `copyAlignment` in the output (faster from there; see it).
             let misalignment = Int(outOffset % Int64(OutputFile.copyAlignment))
