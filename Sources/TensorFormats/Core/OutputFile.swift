@@ -228,6 +228,8 @@ public final class OutputFile {
             try region.file.withBytes(offset: region.offset + done, count: left) { bytes in
                 try write(bytes)
             }
+            // The producer released its pages before this deferred copy touched them.
+            region.file.release(offset: region.offset + done, count: left)
         } catch {
             // A write(2) straight from a mapping whose pages are gone fails with EFAULT ("Bad address"):
             // the input changed, not the output.
