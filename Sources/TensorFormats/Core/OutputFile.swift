@@ -136,7 +136,8 @@ public final class OutputFile {
         if remainder != 0 { try writeZeros(alignment - remainder) }
     }
 
-    /// Copies a range of a file in the kernel (`copy_file_range`) when possible, else through the mapping.
+    /// Copies a range of a file in the kernel (`copy_file_range`) when the input and output offsets agree
+    /// within a page and the kernel can, else writes it from the mapping.
     ///
     /// Copies are coalesced: a range that continues the previous one in the same file extends it, and so
     /// do small writes of exactly the bytes the source holds next (the zero padding between tensors that
@@ -220,7 +221,8 @@ public final class OutputFile {
             progress?(position)
             return
         }
-        // Fallback (different file systems, old kernels): write the rest from the mapping.
+        // Offsets that differ within a page, or no kernel copy (other file systems, old kernels): write the
+        // rest from the mapping.
         let done = region.count - left
         _ = lseek(descriptor, off_t(start + done), SEEK_SET)
         position = start + done
