@@ -62,7 +62,7 @@ public enum ConnectorQuantize {
     /// figures miss `minCosine` is written, and the report says so (`evaluation.passed`).
     public static func run(_ checkpoint: Checkpoint, bound: BoundConnector?, connector: Connector? = nil, features: EvaluationFeatures?,
                            heldOut: EvaluationFeatures? = nil, to path: String, request: OutputQuantizeRequest, overwrite: Bool,
-                           progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> QuantizationReport {
+                           progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> OutputQuantizationReport {
         var quantize = request.quantize
         try check(request, path: path)
         var reference: OutputReference?
@@ -115,7 +115,7 @@ public enum ConnectorQuantize {
             targetSummary = result.summary
         }
 
-        var report = try QuantizePipeline.run(checkpoint, to: path, request: quantize, overwrite: overwrite, progress: progress)
+        var report = OutputQuantizationReport(try QuantizePipeline.run(checkpoint, to: path, request: quantize, overwrite: overwrite, progress: progress))
         if let matrix, let out = request.importanceOut {
             try matrix.write(to: out, overwrite: overwrite, inputs: checkpoint.files + [path])
         }
@@ -125,11 +125,11 @@ public enum ConnectorQuantize {
         }
         report.target = targetSummary
         if let reference, request.evaluate || request.target != nil {
-            let written = try OutputEvaluator.writtenValues(path: path, report: report, original: checkpoint, threads: quantize.threads)
+            let written = try OutputEvaluator.writtenValues(path: path, report: report.quantization, original: checkpoint, threads: quantize.threads)
             let evaluation = try OutputEvaluator.evaluate(written, entries: report.entries, reference: reference)
             let heldOutRun = try heldOutReference.map { try OutputEvaluator.evaluate(written, entries: report.entries, reference: $0) }
             report.evaluation = OutputEvaluation(evaluation: evaluation, heldOut: heldOutRun, threshold: request.minCosine,
-                                                 notReached: OutputEvaluator.notReached(report, reference: reference))
+                                                 notReached: OutputEvaluator.notReached(report.quantization, reference: reference))
         }
         return report
     }

@@ -110,7 +110,7 @@ struct Quantize: ParsableCommand {
         }
         let bar = ProgressBar(label: "quantizing", quiet: write.quiet || json)
         defer { bar.finish() }
-        let report: QuantizationReport
+        let report: OutputQuantizationReport
         do {
             report = try ConnectorQuantize.run(checkpoint, bound: bound, connector: model, features: evaluation, heldOut: heldOut,
                                                to: io.output, request: request, overwrite: write.force, progress: bar.update)
@@ -122,7 +122,7 @@ struct Quantize: ParsableCommand {
         if json {
             emitJSON(report.json)
         } else {
-            emit(report.table + report.judgedText)
+            emit(report.quantization.table + report.judgedText)
             if !write.quiet { emit("wrote \(printable(io.output)) (\(report.format.rawValue))") }
         }
         if report.evaluation?.passed == false { throw CheckFailed() }

@@ -1,7 +1,8 @@
+import ConnectorQuantization
 import Quantization
 import TensorFormats
 
-extension QuantizationReport {
+extension OutputQuantizationReport {
     /// What `--eval`, `--target-cosine` and `--imatrix` add under the per-tensor table (empty without them).
     var judgedText: String {
         var lines: [String] = []

@@ -117,12 +117,6 @@ public struct QuantizationReport: Sendable {
     public var type: QuantizationType?
     public var groupSize: Int?
     public var entries: [Entry] = []
-    /// What the quantized connector outputs against the original (`--eval`, `--target-cosine`).
-    public var evaluation: OutputEvaluation?
-    /// How the per-tensor types were chosen (`--target-cosine`).
-    public var target: TargetSummary?
-    /// The importance vectors used (`--imatrix`, `--imatrix-file`).
-    public var importance: ImportanceSummary?
     /// What the output cannot be trusted for (values a cast turned into ±inf) and what the writer warned about
     /// (a GGUF ggml may not load, say); printed on stderr.
     public var warnings: [String] = []
@@ -141,7 +135,10 @@ public struct QuantizationReport: Sendable {
     public var bitsPerWeight: Double? { elements > 0 ? 8 * Double(bytesAfter) / Double(elements) : nil }
 
     /// The `--json` object (schemas/quantize-report.schema.json); the CLI lays out the human table.
-    public var json: JSONValue {
+    public var json: JSONValue { .object(jsonMembers) }
+
+    /// The members of `json`, for a report that adds its own (`OutputQuantizationReport`).
+    public var jsonMembers: [JSONValue.Member] {
         func number(_ value: Double?) -> JSONValue { value.map { .double($0) } ?? .null }
         let tensors: [JSONValue] = entries.map { entry in
             .object([
@@ -163,7 +160,7 @@ public struct QuantizationReport: Sendable {
             .init("type", .string(type?.name ?? "mixed")),
         ]
         if let groupSize { head.append(.init("group_size", .int(groupSize))) }
-        return .object(head + [
+        return head + [
             .init("tensors", .array(tensors)),
             .init("totals", .object([
                 .init("tensors", .int(entries.count)),
@@ -176,7 +173,7 @@ public struct QuantizationReport: Sendable {
                 .init("bits_per_weight", number(bitsPerWeight)),
             ])),
             .init("warnings", .array(warnings.map { .string($0) })),
-        ] + extensionMembers)
+        ]
     }
 }
 

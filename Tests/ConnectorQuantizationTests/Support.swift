@@ -72,7 +72,7 @@ struct ConnectorCase: CustomTestStringConvertible, Sendable {
 
     /// Quantizes into `path` through the library entry point.
     func quantize(_ request: OutputQuantizeRequest, to path: String, seed: UInt64 = 0,
-                  heldOut: EvaluationFeatures? = nil) throws -> QuantizationReport {
+                  heldOut: EvaluationFeatures? = nil) throws -> OutputQuantizationReport {
         let (checkpoint, bound, connector) = try open()
         return try ConnectorQuantize.run(checkpoint, bound: bound, connector: connector, features: try features(connector, seed: seed),
                                          heldOut: heldOut, to: path, request: request, overwrite: true)
@@ -150,11 +150,11 @@ struct IndependentFigures {
 /// readers (gguf-py's values for ggml types and casts; an MLX weight from its codes, scales and biases as
 /// `mx.dequantize` computes them) and put under its name in a new safetensors checkpoint, then validated,
 /// bound and run with a new `Connector` (no `RecordedRun`).
-func freshRunOfWritten(_ written: String, case connectorCase: ConnectorCase, report: QuantizationReport, scratch: Scratch,
+func freshRunOfWritten(_ written: String, case connectorCase: ConnectorCase, report: OutputQuantizationReport, scratch: Scratch,
                        features: Features) throws -> RunOutput {
     let (original, _, _) = try connectorCase.open()
     let file = try CheckpointReader.open(written)
-    let mlx = try OutputEvaluator.writtenValues(path: written, report: report, original: original)
+    let mlx = try OutputEvaluator.writtenValues(path: written, report: report.quantization, original: original)
     var tensors: [(String, [Int], [Float])] = []
     for tensor in original.tensors {
         var floats = [Float](repeating: 0, count: tensor.info.elementCount)

@@ -80,7 +80,7 @@ import Testing
     /// GGUF: `general.file_type` of the type holding the most bytes (`_S` numbering), the target and the
     /// evaluation tokens. MLX: mlx-lm's `quantization` object with a per-module entry for every weight
     /// whose bits differ from the file's.
-    func checkMetadata(_ path: String, item: Case, report: QuantizationReport, tokens: Int) throws {
+    func checkMetadata(_ path: String, item: Case, report: OutputQuantizationReport, tokens: Int) throws {
         let written = try CheckpointReader.open(path)
         if item.ext == "gguf" {
             #expect(written.metadata[ConnectorQuantize.targetCosineKey] == .float64(item.target))

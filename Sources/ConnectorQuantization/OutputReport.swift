@@ -1,3 +1,4 @@
+import Quantization
 import TensorFormats
 
 /// How far a connector's output is from the original connector's on the same features, over every output
@@ -9,14 +10,6 @@ public struct OutputErrorFigures: Sendable, Equatable {
     public var meanCosine: Double
     public var relativeL2: Double
     public var maxAbsDifference: Double
-
-    public init(tokens: Int, minCosine: Double, meanCosine: Double, relativeL2: Double, maxAbsDifference: Double) {
-        self.tokens = tokens
-        self.minCosine = minCosine
-        self.meanCosine = meanCosine
-        self.relativeL2 = relativeL2
-        self.maxAbsDifference = maxAbsDifference
-    }
 
     var members: [JSONValue.Member] {
         [.init("tokens", .int(tokens)),
@@ -36,13 +29,6 @@ public struct OutputEvaluation: Sendable {
         public var synthetic: Bool
         public var shape: [Int]
         public var grid: [Int]?
-
-        public init(source: String, synthetic: Bool, shape: [Int], grid: [Int]?) {
-            self.source = source
-            self.synthetic = synthetic
-            self.shape = shape
-            self.grid = grid
-        }
     }
 
     /// A quantized tensor's sensitivity: the figures with only that tensor quantized (to `type`).
@@ -50,12 +36,6 @@ public struct OutputEvaluation: Sendable {
         public var name: String
         public var type: String
         public var figures: OutputErrorFigures
-
-        public init(name: String, type: String, figures: OutputErrorFigures) {
-            self.name = name
-            self.type = type
-            self.figures = figures
-        }
     }
 
     /// The figures on one set of features.
@@ -65,12 +45,6 @@ public struct OutputEvaluation: Sendable {
         public var output: OutputErrorFigures
         /// One per quantized tensor the connector reads, in file order.
         public var sensitivities: [Sensitivity]
-
-        public init(features: Features, output: OutputErrorFigures, sensitivities: [Sensitivity]) {
-            self.features = features
-            self.output = output
-            self.sensitivities = sensitivities
-        }
     }
 
     /// The evaluation features' figures.
@@ -82,13 +56,6 @@ public struct OutputEvaluation: Sendable {
     /// Quantized tensors the connector's run does not read (text paths, LLM-side layers…): they cannot
     /// change what the LLM receives from an image.
     public var notReached: [String]
-
-    public init(evaluation: Run, heldOut: Run? = nil, threshold: Double? = nil, notReached: [String] = []) {
-        self.evaluation = evaluation
-        self.heldOut = heldOut
-        self.threshold = threshold
-        self.notReached = notReached
-    }
 
     /// Whether every set's minimum cosine reaches the threshold (nil without one).
     public var passed: Bool? {
@@ -128,12 +95,6 @@ public struct TargetSummary: Sendable {
         public var bytes: Int
         /// Its minimum output cosine, when a full run measured it.
         public var minCosine: Double?
-
-        public init(type: String, bytes: Int, minCosine: Double?) {
-            self.type = type
-            self.bytes = bytes
-            self.minCosine = minCosine
-        }
     }
 
     /// X: the minimum output cosine asked for.
@@ -152,19 +113,6 @@ public struct TargetSummary: Sendable {
     /// `uniform` (a smaller uniform assignment that meets X).
     public var chosenBy: String
     public var seconds: Double
-
-    public init(minCosine: Double, ladder: [String], achieved: OutputErrorFigures, bytes: Int, measurements: Int, verifications: Int,
-                uniform: [Uniform], chosenBy: String, seconds: Double) {
-        self.minCosine = minCosine
-        self.ladder = ladder
-        self.achieved = achieved
-        self.bytes = bytes
-        self.measurements = measurements
-        self.verifications = verifications
-        self.uniform = uniform
-        self.chosenBy = chosenBy
-        self.seconds = seconds
-    }
 
     var json: JSONValue {
         .object([
@@ -195,27 +143,40 @@ public struct ImportanceSummary: Sendable {
     /// `--imatrix-out`, when the vectors were saved.
     public var written: String?
 
-    public init(source: String, origin: String, tensors: [String], written: String?) {
-        self.source = source
-        self.origin = origin
-        self.tensors = tensors
-        self.written = written
-    }
-
     var json: JSONValue {
         .object([.init("source", .string(source)), .init("origin", .string(origin)),
                  .init("tensors", .array(tensors.map { .string($0) })), .init("written", written.map { .string($0) } ?? .null)])
     }
 }
 
-extension QuantizationReport {
-    /// The members `--eval`, `--target-cosine` and `--imatrix` add to the report (absent otherwise).
-    var extensionMembers: [JSONValue.Member] {
-        var members: [JSONValue.Member] = []
+/// What `ConnectorQuantize.run` returns: the pipeline's report of every tensor, and what judging by the
+/// connector's output added. The pipeline's members read through (`report.entries`).
+@dynamicMemberLookup
+public struct OutputQuantizationReport: Sendable {
+    public var quantization: QuantizationReport
+    /// What the quantized connector outputs against the original (`--eval`, `--target-cosine`).
+    public var evaluation: OutputEvaluation?
+    /// How the per-tensor types were chosen (`--target-cosine`).
+    public var target: TargetSummary?
+    /// The importance vectors used (`--imatrix`, `--imatrix-file`).
+    public var importance: ImportanceSummary?
+
+    public init(_ quantization: QuantizationReport) {
+        self.quantization = quantization
+    }
+
+    public subscript<Value>(dynamicMember member: KeyPath<QuantizationReport, Value>) -> Value {
+        quantization[keyPath: member]
+    }
+
+    /// The `--json` object (schemas/quantize-report.schema.json): the pipeline's members, then `eval`,
+    /// `target` and `imatrix` when present.
+    public var json: JSONValue {
+        var members = quantization.jsonMembers
         if let evaluation { members.append(.init("eval", evaluation.json)) }
         if let target { members.append(.init("target", target.json)) }
         if let importance { members.append(.init("imatrix", importance.json)) }
-        return members
+        return .object(members)
     }
 }
 
