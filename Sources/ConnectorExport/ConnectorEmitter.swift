@@ -52,13 +52,13 @@ final class ConnectorEmitter {
     func emit(input: ExportValue) throws -> ExportValue {
         let graph = bound.graph
         guard let graphInput = graph.inputs.first, let graphOutput = graph.outputs.first else {
-            throw ExportError(.unsupported("the graph \(graph.name) declares no input or no output"))
+            throw RuntimeError(.unsupported("the graph \(graph.name) declares no input or no output"))
         }
         values[graphInput.name] = input
         try Program.walk(graph, dims: dims) { node, name, roles, lookup in
             let inputs = try node.inputs.map { value in
                 guard let bound = values[value] else {
-                    throw ExportError(.unsupported("node \(name) reads \(value), which the connector does not compute (the model's only input is the image features)"))
+                    throw RuntimeError(.unsupported("node \(name) reads \(value), which the connector does not compute (the model's only input is the image features)"))
                 }
                 return bound
             }
@@ -75,7 +75,7 @@ final class ConnectorEmitter {
             }
         }
         guard let output = values[graphOutput.name] else {
-            throw ExportError(.unsupported("the graph's output \(graphOutput.name) is not computed by the connector's nodes"))
+            throw RuntimeError(.unsupported("the graph's output \(graphOutput.name) is not computed by the connector's nodes"))
         }
         return output
     }
@@ -91,13 +91,13 @@ final class ConnectorEmitter {
 
         func value(_ expr: DimExpr) throws -> Int {
             guard let value = expr.value(lookup), value > 0 else {
-                throw ExportError(.unsupported("node \(scope): \(expr) has no positive value for this connector"))
+                throw RuntimeError(.unsupported("node \(scope): \(expr) has no positive value for this connector"))
             }
             return value
         }
 
         func role(_ slot: String) throws -> String {
-            guard let role = slots[slot] else { throw ExportError(.weight("node \(scope): parameter \(slot) is missing")) }
+            guard let role = slots[slot] else { throw RuntimeError(.weight("node \(scope): parameter \(slot) is missing")) }
             return role
         }
     }
@@ -144,7 +144,7 @@ final class ConnectorEmitter {
         case .imageNewline:
             return try imageNewline(inputs[0], newline: try context.role("newline"), scope: context.scope)
         case .embedding:
-            throw ExportError(.unsupported("node \(context.scope) looks up token ids; the exported model reads image features only"))
+            throw RuntimeError(.unsupported("node \(context.scope) looks up token ids; the exported model reads image features only"))
         }
     }
 
@@ -159,7 +159,7 @@ final class ConnectorEmitter {
     /// A width the graph's shapes guarantee for a validated connector; a custom graph can still break it.
     func expectWidth(_ x: ExportValue, _ expected: Int, scope: String, input: Int = 0) throws {
         guard x.width == expected else {
-            throw ExportError(.unsupported("node \(scope): input \(input) is \(x.width) wide, the operation expects \(expected)"))
+            throw RuntimeError(.unsupported("node \(scope): input \(input) is \(x.width) wide, the operation expects \(expected)"))
         }
     }
 
@@ -167,10 +167,10 @@ final class ConnectorEmitter {
     func requireGrid(_ x: ExportValue, scope: String, operation: String, square: Bool = true) throws -> Grid {
         guard let grid = x.grid else {
             let tokens = x.tokens.fixed.map { "\($0) tokens form no square grid: pass --grid HxW" } ?? "the token count is dynamic: pass --tokens T"
-            throw ExportError(.tokens("\(operation) (node \(scope)) needs the patch grid, but \(tokens)"))
+            throw RuntimeError(.tokens("\(operation) (node \(scope)) needs the patch grid, but \(tokens)"))
         }
         if square && grid.height != grid.width {
-            throw ExportError(.tokens("\(operation) (node \(scope)) needs a square patch grid, got \(grid) (this release supports no other)"))
+            throw RuntimeError(.tokens("\(operation) (node \(scope)) needs a square patch grid, got \(grid) (this release supports no other)"))
         }
         return grid
     }
@@ -178,7 +178,7 @@ final class ConnectorEmitter {
     /// A fixed token count a node's shape computation needs.
     func fixedTokens(_ x: ExportValue, scope: String, operation: String) throws -> Int {
         guard let tokens = x.tokens.fixed else {
-            throw ExportError(.tokens("\(operation) (node \(scope)) needs a fixed token count: pass --tokens T"))
+            throw RuntimeError(.tokens("\(operation) (node \(scope)) needs a fixed token count: pass --tokens T"))
         }
         return tokens
     }

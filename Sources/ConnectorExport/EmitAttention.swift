@@ -1,4 +1,5 @@
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 
 /// Multi-head attention as the runtime computes it (`AttentionKernel`): queries from `inputs[0]`; values
@@ -16,7 +17,7 @@ extension ConnectorEmitter {
         let scope = context.scope
         let heads = try context.value(a.heads), kvHeads = try context.value(a.kvHeads), headDim = try context.value(a.headDim)
         guard heads % kvHeads == 0 else {
-            throw ExportError(.unsupported("node \(scope): \(heads) query heads are not a multiple of \(kvHeads) key/value heads"))
+            throw RuntimeError(.unsupported("node \(scope): \(heads) query heads are not a multiple of \(kvHeads) key/value heads"))
         }
         let inner = heads * headDim, kvInner = kvHeads * headDim, group = heads / kvHeads
         let queries = inputs[0]
@@ -27,7 +28,7 @@ extension ConnectorEmitter {
         try expectWidth(keys, try context.value(a.contextDim), scope: scope, input: inputs.count > 2 ? 2 : 1)
         if a.keysIncludeQueries {
             guard queries.width == values.width, queries.width == keys.width else {
-                throw ExportError(.unsupported("node \(scope): keys from the context and the queries need one width, found \(keys.width) and \(queries.width)"))
+                throw RuntimeError(.unsupported("node \(scope): keys from the context and the queries need one width, found \(keys.width) and \(queries.width)"))
             }
             let sameSource = keys.name == values.name
             values = derived(values, builder.concat([values.name, queries.name], axis: 1, scope: scope), tokens: .derived)

@@ -1,4 +1,5 @@
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 
 /// Token-wise operations: products, activations, norms, feed-forward blocks, residuals, learned tables.
@@ -104,7 +105,7 @@ extension ConnectorEmitter {
     /// `a + b`, or `a + tanh(gate)·b`.
     func residual(_ a: ExportValue, _ b: ExportValue, gate: String?, scope: String) throws -> ExportValue {
         guard a.width == b.width, a.tokens == b.tokens || a.tokens.fixed == nil || b.tokens.fixed == nil else {
-            throw ExportError(.unsupported("node \(scope): adds values of widths \(a.width) and \(b.width)"))
+            throw RuntimeError(.unsupported("node \(scope): adds values of widths \(a.width) and \(b.width)"))
         }
         var addend = b.name
         if let gate {

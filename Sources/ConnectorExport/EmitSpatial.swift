@@ -10,7 +10,7 @@ extension ConnectorEmitter {
     func pixelShuffle(_ x: ExportValue, factor s: Int, columns: Bool, scope: String) throws -> ExportValue {
         let grid = try requireGrid(x, scope: scope, operation: "the pixel shuffle")
         guard grid.height % s == 0, grid.width % s == 0 else {
-            throw ExportError(.tokens("the pixel shuffle (node \(scope)) by \(s) needs grid sides divisible by \(s), got \(grid)"))
+            throw RuntimeError(.tokens("the pixel shuffle (node \(scope)) by \(s) needs grid sides divisible by \(s), got \(grid)"))
         }
         let oh = grid.height / s, ow = grid.width / s, c = x.width
         let blocks = builder.reshape(x.name, [0, oh, s, ow, s, c], scope: scope)
@@ -23,7 +23,7 @@ extension ConnectorEmitter {
     /// Qwen2-VL's merge: each m² consecutive tokens become one token of width m²·C (a reshape).
     func spatialMerge(_ x: ExportValue, factor m: Int, scope: String) throws -> ExportValue {
         if let tokens = x.tokens.fixed, tokens % (m * m) != 0 {
-            throw ExportError(.tokens("the spatial merge (node \(scope)) joins \(m * m) consecutive tokens: the token count must be a multiple of \(m * m), got \(tokens)"))
+            throw RuntimeError(.tokens("the spatial merge (node \(scope)) joins \(m * m) consecutive tokens: the token count must be a multiple of \(m * m), got \(tokens)"))
         }
         let tokens: TokenCount = x.tokens.fixed.map { .fixed($0 / (m * m)) } ?? .derived
         return derived(x, builder.reshape(x.name, [0, -1, m * m * x.width], scope: scope), tokens: tokens, width: m * m * x.width,
@@ -78,7 +78,7 @@ extension ConnectorEmitter {
         let grid = try requireGrid(x, scope: scope, operation: "the pooling")
         let out = cells.map { Grid(height: $0, width: $0) } ?? Grid(height: grid.height / stride, width: grid.width / stride)
         guard out.height > 0, out.width > 0, out.height <= grid.height, out.width <= grid.width else {
-            throw ExportError(.tokens("the pooling (node \(scope)) to \(out) cells needs at least that many patches per side, got \(grid)"))
+            throw RuntimeError(.tokens("the pooling (node \(scope)) to \(out) cells needs at least that many patches per side, got \(grid)"))
         }
         let pooled = derived(x, "", tokens: .fixed(out.height * out.width), grid: .some(out))
         if grid.height % out.height == 0, grid.width % out.width == 0 {
@@ -88,7 +88,7 @@ extension ConnectorEmitter {
             return derived(pooled, fromImage(pool, out, channels: x.width, scope: scope))
         }
         guard kind == .average else {
-            throw ExportError(.unsupported("node \(scope): adaptive max pooling of a \(grid) grid to \(out) cells has unequal windows, which ONNX's MaxPool cannot express"))
+            throw RuntimeError(.unsupported("node \(scope): adaptive max pooling of a \(grid) grid to \(out) cells has unequal windows, which ONNX's MaxPool cannot express"))
         }
         var matrix = [Float](repeating: 0, count: out.height * out.width * grid.height * grid.width)
         func span(_ i: Int, _ size: Int, _ n: Int) -> Range<Int> { (i * size) / n ..< ((i + 1) * size + n - 1) / n }
@@ -110,12 +110,12 @@ extension ConnectorEmitter {
         let addend: String
         switch layout {
         case .sequence:
-            guard let table else { throw ExportError(.weight("node \(scope): parameter table is missing")) }
+            guard let table else { throw RuntimeError(.weight("node \(scope): parameter table is missing")) }
             let rows = try storedRows(table, dim: dim)
             let values = try weights.canonical(table, compute, scope: scope)
             if let tokens = x.tokens.fixed {
                 guard tokens <= rows else {
-                    throw ExportError(.tokens("the position table of node \(scope) has \(rows) rows, fewer than the \(tokens) tokens"))
+                    throw RuntimeError(.tokens("the position table of node \(scope) has \(rows) rows, fewer than the \(tokens) tokens"))
                 }
                 addend = tokens == rows ? values
                     : builder.op("Slice", [values, builder.int64s([0]), builder.int64s([tokens]), builder.int64s([0])], scope: scope)
@@ -125,13 +125,13 @@ extension ConnectorEmitter {
             }
         case .sincos_2d:
             let grid = try requireGrid(x, scope: scope, operation: "the 2-D sin-cos position embedding", square: false)
-            guard dim % 4 == 0 else { throw ExportError(.unsupported("node \(scope): a 2-D sin-cos embedding needs a width divisible by 4, got \(dim)")) }
+            guard dim % 4 == 0 else { throw RuntimeError(.unsupported("node \(scope): a 2-D sin-cos embedding needs a width divisible by 4, got \(dim)")) }
             if let table {
                 let rows = try storedRows(table, dim: dim)
                 let side = Int(Double(rows).squareRoot())
-                guard side * side == rows else { throw ExportError(.weight("the position table of node \(scope) has \(rows) rows, not a square grid")) }
+                guard side * side == rows else { throw RuntimeError(.weight("the position table of node \(scope) has \(rows) rows, not a square grid")) }
                 guard grid.height <= side, grid.width <= side else {
-                    throw ExportError(.tokens("the position table of node \(scope) covers grids up to \(side)x\(side), got \(grid)"))
+                    throw RuntimeError(.tokens("the position table of node \(scope) covers grids up to \(side)x\(side), got \(grid)"))
                 }
                 let indices = (0 ..< grid.height).flatMap { y in (0 ..< grid.width).map { y * side + $0 } }
                 let gathered = try weights.canonical(table, compute, scope: scope)
@@ -148,7 +148,7 @@ extension ConnectorEmitter {
 
     private func storedRows(_ role: String, dim: Int) throws -> Int {
         guard let shape = weights.stored(role)?.shape.compactMap({ $0 }), !shape.isEmpty else {
-            throw ExportError(.weight("parameter \(role) has no known shape"))
+            throw RuntimeError(.weight("parameter \(role) has no known shape"))
         }
         return shape.reduce(1, *) / dim
     }
@@ -160,7 +160,7 @@ extension ConnectorEmitter {
         let rows = try fixedTokens(table, scope: scope, operation: "the position resize")
         let side = Int(Double(rows).squareRoot())
         guard side * side == rows else {
-            throw ExportError(.unsupported("node \(scope): \(rows) rows do not form a square grid to resize"))
+            throw RuntimeError(.unsupported("node \(scope): \(rows) rows do not form a square grid to resize"))
         }
         let grid = try requireGrid(reference, scope: scope, operation: "the position resize")
         let image = toImage(table.name, Grid(height: side, width: side), channels: table.width, scope: scope)

@@ -1,4 +1,5 @@
 import ConnectorGraph
+import ConnectorRuntime
 import TensorFormats
 
 /// The connector's parameters as initializers named by their checkpoint names, and the graph values that
@@ -29,10 +30,10 @@ final class ExportWeights {
     }
 
     private func parameter(_ role: String) throws -> (BoundParameter, [Int]) {
-        guard let parameter = stored(role) else { throw ExportError(.weight("parameter \(role) is not in the checkpoint")) }
+        guard let parameter = stored(role) else { throw RuntimeError(.weight("parameter \(role) is not in the checkpoint")) }
         let shape = parameter.shape.compactMap { $0 }
         guard shape.count == parameter.shape.count else {
-            throw ExportError(.weight("\(role): the shape of \(parameter.tensors.map(\.name).joined(separator: " + ")) is not fully known"))
+            throw RuntimeError(.weight("\(role): the shape of \(parameter.tensors.map(\.name).joined(separator: " + ")) is not fully known"))
         }
         return (parameter, shape)
     }
@@ -64,7 +65,7 @@ final class ExportWeights {
             let parts = try parameter.tensors.map { try initializer($0, type, shape: $0.shape, scope: scope) }
             value = parts.count == 1 ? parts[0] : builder.concat(parts, axis: 0, scope: scope)
         case .absent:
-            throw ExportError(.weight("parameter \(role) is not in the checkpoint"))
+            throw RuntimeError(.weight("parameter \(role) is not in the checkpoint"))
         }
         cache[key] = value
         return value

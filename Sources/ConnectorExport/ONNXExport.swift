@@ -33,24 +33,24 @@ public enum ONNXExport {
 
     public static func export(_ bound: BoundConnector, to path: String, options: ExportOptions) throws -> ExportSummary {
         guard ExportOptions.opsets.contains(options.opset) else {
-            throw ExportError(.usage("--opset \(options.opset): export writes opsets \(ExportOptions.opsets.lowerBound) to \(ExportOptions.opsets.upperBound)"))
+            throw RuntimeError(.usage("--opset \(options.opset): export writes opsets \(ExportOptions.opsets.lowerBound) to \(ExportOptions.opsets.upperBound)"))
         }
         let emitter = ConnectorEmitter(bound: bound, options: options)
         guard let graphInput = bound.graph.inputs.first, graphInput.shape.count == 2,
               let width = graphInput.shape[1].value(emitter.dims), width > 0 else {
-            throw ExportError(.unsupported("the width of the graph's input is not known for these dimensions"))
+            throw RuntimeError(.unsupported("the width of the graph's input is not known for these dimensions"))
         }
         let input: ExportValue
         switch options.tokens {
         case .fixed(let tokens):
-            guard tokens > 0 else { throw ExportError(.usage("--tokens needs a positive token count, got \(tokens)")) }
+            guard tokens > 0 else { throw RuntimeError(.usage("--tokens needs a positive token count, got \(tokens)")) }
             let grid = try Connector.grid(tokens: tokens, given: options.grid)
             input = ExportValue(name: ConnectorEmitter.inputName, type: emitter.compute, tokens: .fixed(tokens), width: width, grid: grid)
         case .dynamic:
-            if options.grid != nil { throw ExportError(.usage("--grid fixes the token count; it does not go with --dynamic")) }
+            if options.grid != nil { throw RuntimeError(.usage("--grid fixes the token count; it does not go with --dynamic")) }
             let needing = try gridNodes(bound)
             guard needing.isEmpty else {
-                throw ExportError(.usage("--dynamic: the \(bound.family)/\(bound.variant) computation needs the patch grid (\(needing.joined(separator: ", "))); pass --tokens T (and --grid HxW for a grid that is not square)"))
+                throw RuntimeError(.usage("--dynamic: the \(bound.family)/\(bound.variant) computation needs the patch grid (\(needing.joined(separator: ", "))); pass --tokens T (and --grid HxW for a grid that is not square)"))
             }
             input = ExportValue(name: ConnectorEmitter.inputName, type: emitter.compute, tokens: .input, width: width, grid: nil)
         }

@@ -1,6 +1,6 @@
 import TensorFormats
 
-/// Why a connector cannot run as asked. Every case names its subject (the file, the tensor, the node, the
+/// Why a connector cannot run (or be exported as an ONNX model) as asked. Every case names its subject (the file, the tensor, the node, the
 /// dimension and where its value came from) and what was expected; tests match the case, not the text.
 public struct RuntimeError: ConnkitError, Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
