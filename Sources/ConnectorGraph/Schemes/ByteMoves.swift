@@ -31,15 +31,13 @@ struct RowRangeData: TensorData {
 
 /// Several tensors' bytes one after the other: parts joined along axis 0 (q, k and v into one fused
 /// projection). Materialised for the call.
-struct ConcatenatedData: TensorData {
+struct ConcatenatedData: MaterializedTensorData {
     let parts: [Tensor]
     let count: Int
 
-    var fileRegion: FileRegion? { nil }
+    var byteCount: Int { count }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        defer { buffer.deallocate() }
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
         var position = 0
         for part in parts {
             try part.withBytes { bytes in
@@ -51,7 +49,6 @@ struct ConcatenatedData: TensorData {
             }
         }
         guard position == count else { throw FormatError(.sizeMismatch(expected: count, found: position)) }
-        return try body(UnsafeRawBufferPointer(rebasing: buffer[0 ..< count]))
     }
 
     func release() { for part in parts { part.data.release() } }
@@ -59,18 +56,16 @@ struct ConcatenatedData: TensorData {
 
 /// The transpose of a row-major `[rows, columns]` tensor whose elements are `elementBytes` bytes each.
 /// Materialised for the call, in tiles that stay in cache.
-struct TransposedData: TensorData {
+struct TransposedData: MaterializedTensorData {
     let source: Tensor
     let rows: Int
     let columns: Int
     let elementBytes: Int
 
-    var fileRegion: FileRegion? { nil }
+    var byteCount: Int { source.info.byteCount }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let count = source.info.byteCount
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        defer { buffer.deallocate() }
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
+        let count = byteCount
         try source.withBytes { input in
             guard input.count == count, count == rows * columns * elementBytes else {
                 throw FormatError(.sizeMismatch(expected: count, found: input.count), at: .tensor(source.name))
@@ -82,7 +77,6 @@ struct TransposedData: TensorData {
             default: Self.transpose(input, into: buffer, rows: rows, columns: columns, as: UInt64.self)
             }
         }
-        return try body(UnsafeRawBufferPointer(rebasing: buffer[0 ..< count]))
     }
 
     func release() { source.data.release() }

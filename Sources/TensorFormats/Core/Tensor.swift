@@ -49,6 +49,29 @@ extension TensorData {
     }
 }
 
+/// Tensor data computed from other bytes (byte-swapped, gathered, joined, transposed): `fill` writes all
+/// `byteCount` bytes into a scratch buffer that lives for one `withBytes` call. The buffer comes from
+/// `withScratchBuffer`, so a size the machine cannot allocate is an error, not an abort.
+public protocol MaterializedTensorData: TensorData {
+    /// Bytes `fill` writes.
+    var byteCount: Int { get }
+    /// What the bytes are, for the error when they cannot be allocated.
+    var materializedWhat: String { get }
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) throws
+}
+
+extension MaterializedTensorData {
+    public var fileRegion: FileRegion? { nil }
+    public var materializedWhat: String { "a materialised tensor" }
+
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try withScratchBuffer(count: byteCount, for: materializedWhat) { buffer in
+            try fill(buffer)
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+}
+
 /// Tensor data that is a verbatim range of a mapped file.
 public struct MappedTensorData: TensorData {
     public let region: FileRegion

@@ -1,6 +1,6 @@
 /// Data of a plain-typed tensor in a big-endian GGUF file: each element is byte-swapped into the
 /// little-endian bytes every `TensorData` promises, in a temporary buffer for the duration of the call.
-struct ByteSwappedTensorData: TensorData {
+struct ByteSwappedTensorData: MaterializedTensorData {
     let region: FileRegion
     /// Bytes per swapped unit (2, 4 or 8).
     let unit: Int
@@ -11,19 +11,16 @@ struct ByteSwappedTensorData: TensorData {
         self.unit = unit
     }
 
-    var fileRegion: FileRegion? { nil }
+    var byteCount: Int { region.count }
+    var materializedWhat: String { "a byte-swapped tensor" }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) throws {
         try region.file.withBytes(offset: region.offset, count: region.count) { source in
-            let swapped = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 16)
-            defer { swapped.deallocate() }
-            let count = source.count
             switch unit {
-            case 2: swapElements(UInt16.self, from: source, into: swapped, count: count)
-            case 4: swapElements(UInt32.self, from: source, into: swapped, count: count)
-            default: swapElements(UInt64.self, from: source, into: swapped, count: count)
+            case 2: swapElements(UInt16.self, from: source, into: buffer, count: source.count)
+            case 4: swapElements(UInt32.self, from: source, into: buffer, count: source.count)
+            default: swapElements(UInt64.self, from: source, into: buffer, count: source.count)
             }
-            return try body(UnsafeRawBufferPointer(rebasing: swapped[0 ..< count]))
         }
     }
 

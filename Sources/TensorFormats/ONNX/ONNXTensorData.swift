@@ -20,7 +20,7 @@ struct ONNXHeldTensorData: TensorData, @unchecked Sendable {
 /// A typed field whose entries are wider than the tensor's elements (`int32_data` of 8- and 16-bit types
 /// and bool, two 4-bit floats per entry; `uint64_data` of a uint32 tensor): the low bits of each entry,
 /// gathered for the call. The reader has checked every entry's range.
-struct ONNXNarrowedTensorData: TensorData, @unchecked Sendable {
+struct ONNXNarrowedTensorData: MaterializedTensorData, @unchecked Sendable {
     enum Source {
         case int32(UnsafePointer<Int32>)
         case uint64(UnsafePointer<UInt64>)
@@ -32,11 +32,10 @@ struct ONNXNarrowedTensorData: TensorData, @unchecked Sendable {
     /// Bytes kept from each entry: 1, 2 or 4.
     let width: Int
 
-    var fileRegion: FileRegion? { nil }
+    var byteCount: Int { entries * width }
+    var materializedWhat: String { "a narrowed ONNX tensor field" }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, entries * width), alignment: 8)
-        defer { buffer.deallocate() }
+    func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         for index in 0..<entries {
             let value: UInt64 = switch source {
             case .int32(let pointer): UInt64(UInt32(bitPattern: pointer[index]))
@@ -48,7 +47,6 @@ struct ONNXNarrowedTensorData: TensorData, @unchecked Sendable {
             default: buffer.storeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian, toByteOffset: index * 4, as: UInt32.self)
             }
         }
-        return try body(UnsafeRawBufferPointer(start: buffer.baseAddress, count: entries * width))
     }
 }
 
