@@ -75,6 +75,8 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var write: WriteOptions
 
+    @OptionGroup(title: "A model config for mlx-lm and mlx-vlm") var mlx: MLXConfigOptions
+
     @OptionGroup(title: "Connector (with --eval, --imatrix, --target-cosine)") var connector: ConnectorOptions
 
     func run() throws {
@@ -156,6 +158,7 @@ struct Quantize: ParsableCommand {
         if output.imatrix, output.imatrixFile != nil { throw CommandFailure.usage("--imatrix and --imatrix-file exclude each other") }
         request.importance = output.imatrix ? .collect : output.imatrixFile.map { .file($0) }
         request.importanceOut = output.imatrixOut
+        request.mlxConfig = try mlx.request(input: io.input, config: connector.config)
         return request
     }
 
@@ -168,7 +171,7 @@ struct Quantize: ParsableCommand {
         let given = [features.input == nil ? nil : "--input", features.random == nil ? nil : "--random",
                      features.seed == nil ? nil : "--seed", features.grid == nil ? nil : "--grid",
                      features.inputTensor == nil ? nil : "--input-tensor"].compactMap { $0 }
-            + connector.given.filter { $0 != "--max-materialize" }
+            + connector.given.filter { $0 != "--max-materialize" && !($0 == "--config" && mlx.path != nil) }
         if let first = given.first {
             throw CommandFailure.usage("\(first) goes with --eval, --imatrix or --target-cosine (it sets how the connector runs)")
         }
