@@ -48,6 +48,14 @@ struct Quantize: ParsableCommand {
             output cosine is at least X and the output is as small as the search finds (README: "Mixed \
             precision by output error"); exit 1, writing nothing, when even the top of the ladder misses X.
 
+            --mlx-config OUT.json (mlx-q* types only) also writes a model config.json for mlx-lm/mlx-vlm, whose \
+            loaders read the quantization from config.json, not from the safetensors header: the base config \
+            (--config, else the config.json next to IN, else {}) with "quantization" and "quantization_config" \
+            set to mlx-lm's object — the base's group_size/bits/mode when it has them (the LLM's), else the \
+            file's — and an explicit {"group_size", "bits", "mode"} entry for every module quantized (the \
+            tensor name without .weight). Written atomically after the quantization succeeded; never over IN, \
+            OUT or the base.
+
             Exit status: 0 success, 1 the output's minimum cosine is below --min-cosine (the file is written) \
             or no assignment reaches --target-cosine (nothing written), 2 unusable input or bad usage.
             """)
