@@ -38,6 +38,8 @@ public struct OutputQuantizeRequest: Sendable {
     public var importance: ImportanceSource?
     /// `--imatrix-out`: where to save the importance vectors (GGUF).
     public var importanceOut: String?
+    /// `--mlx-config`: also write a model config.json recording the MLX types for mlx-lm/mlx-vlm (MLX types only).
+    public var mlxConfig: MLXModelConfig?
 
     public init(quantize: QuantizeRequest) {
         self.quantize = quantize
@@ -65,6 +67,7 @@ public enum ConnectorQuantize {
                            progress: ((Int, Int, Int, Int) -> Void)? = nil) throws -> OutputQuantizationReport {
         var quantize = request.quantize
         try check(request, path: path)
+        try request.mlxConfig?.checkDestination(output: path, inputs: checkpoint.files, overwrite: overwrite)
         var reference: OutputReference?
         var collector: ImportanceCollector?
         if request.needsConnector || heldOut != nil {
@@ -131,6 +134,7 @@ public enum ConnectorQuantize {
             report.evaluation = OutputEvaluation(evaluation: evaluation, heldOut: heldOutRun, threshold: request.minCosine,
                                                  notReached: OutputEvaluator.notReached(report.quantization, reference: reference))
         }
+        try request.mlxConfig?.write(report, overwrite: overwrite, inputs: checkpoint.files + [path])
         return report
     }
 
@@ -146,6 +150,9 @@ public enum ConnectorQuantize {
         let types = request.target?.ladder ?? [request.quantize.type]
         if request.importance != nil, let mlx = types.first(where: \.isMLX) {
             throw OutputQuantizationError(.usage("--imatrix with \(mlx.name): MLX's affine quantizer takes no importance weights"))
+        }
+        if request.mlxConfig != nil, let other = types.first(where: { !$0.isMLX }) {
+            throw OutputQuantizationError(.usage("--mlx-config records MLX types (mlx-q*) for mlx-lm/mlx-vlm, not \(other.name)"))
         }
         if request.importanceOut != nil {
             guard request.importance != nil else { throw OutputQuantizationError(.usage("--imatrix-out goes with --imatrix or --imatrix-file")) }

@@ -48,6 +48,14 @@ struct Quantize: ParsableCommand {
             output cosine is at least X and the output is as small as the search finds (README: "Mixed \
             precision by output error"); exit 1, writing nothing, when even the top of the ladder misses X.
 
+            --mlx-config OUT.json (mlx-q* types only) also writes a model config.json for mlx-lm/mlx-vlm, whose \
+            loaders read the quantization from config.json, not from the safetensors header: the base config \
+            (--config, else the config.json next to IN, else {}) with "quantization" and "quantization_config" \
+            set to mlx-lm's object — the base's group_size/bits/mode when it has them (the LLM's), else the \
+            file's — and an explicit {"group_size", "bits", "mode"} entry for every module quantized (the \
+            tensor name without .weight). Written atomically after the quantization succeeded; never over IN, \
+            OUT or the base.
+
             Exit status: 0 success, 1 the output's minimum cosine is below --min-cosine (the file is written) \
             or no assignment reaches --target-cosine (nothing written), 2 unusable input or bad usage.
             """)
@@ -74,6 +82,8 @@ struct Quantize: ParsableCommand {
     var json = false
 
     @OptionGroup var write: WriteOptions
+
+    @OptionGroup(title: "A model config for mlx-lm and mlx-vlm") var mlx: MLXConfigOptions
 
     @OptionGroup(title: "Connector (with --eval, --imatrix, --target-cosine)") var connector: ConnectorOptions
 
@@ -156,6 +166,7 @@ struct Quantize: ParsableCommand {
         if output.imatrix, output.imatrixFile != nil { throw CommandFailure.usage("--imatrix and --imatrix-file exclude each other") }
         request.importance = output.imatrix ? .collect : output.imatrixFile.map { .file($0) }
         request.importanceOut = output.imatrixOut
+        request.mlxConfig = try mlx.request(input: io.input, config: connector.config)
         return request
     }
 
@@ -168,7 +179,7 @@ struct Quantize: ParsableCommand {
         let given = [features.input == nil ? nil : "--input", features.random == nil ? nil : "--random",
                      features.seed == nil ? nil : "--seed", features.grid == nil ? nil : "--grid",
                      features.inputTensor == nil ? nil : "--input-tensor"].compactMap { $0 }
-            + connector.given.filter { $0 != "--max-materialize" }
+            + connector.given.filter { $0 != "--max-materialize" && !($0 == "--config" && mlx.path != nil) }
         if let first = given.first {
             throw CommandFailure.usage("\(first) goes with --eval, --imatrix or --target-cosine (it sets how the connector runs)")
         }

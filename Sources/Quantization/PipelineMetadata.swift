@@ -6,9 +6,8 @@ extension QuantizePipeline {
     ///   numbering of the type holding the most bytes among the re-encoded tensors, `ReEncoding.fileType`:
     ///   the `_S` value for a k-quant; an input's own value is dropped when there is none).
     /// - MLX types in safetensors: `format` = `mlx` and `quantization`, mlx-lm's object: the group size and
-    ///   bits of the file and, with per-tensor types, an entry per module (the tensor's name without
-    ///   `.weight`) whose bits differ, `{"group_size": G, "bits": B, "mode": "affine"}`, as mlx-lm's
-    ///   `quantize_model` records a mixed quantization and its `load_model` reads it.
+    ///   bits of the file and, with per-tensor types, an entry per module whose bits differ
+    ///   (`mlxQuantization`).
     /// (What each format carries, and GGUF's `general.architecture`, is `CheckpointWriter`'s.)
     static func outputMetadata(_ checkpoint: Checkpoint, format: OutputFormat, report: QuantizationReport,
                                request: QuantizeRequest, fileType: UInt32?) throws -> [MetadataEntry] {
@@ -29,20 +28,43 @@ extension QuantizePipeline {
                 entries.removeAll { $0.key.isSameName(as: "general.file_type") }
             }
         default:
-            let main = report.type ?? mostBytes(report) ?? request.type
-            if case .mlx(let bits) = main {
+            if let quantization = mlxQuantization(report, groupSize: request.groupSize, fallback: request.type, everyModule: false) {
                 setting("format", .string("mlx"))
-                func parameters(_ bits: Int) -> String { #"{"group_size": \#(request.groupSize), "bits": \#(bits), "mode": "affine""# }
-                var text = parameters(bits)
-                for entry in report.entries where entry.reason.isQuantized && entry.type != main.name {
-                    guard case .mlx(let own)? = try? QuantizationType(parsing: entry.type) else { continue }
-                    text += ", " + JSONValue.string(moduleName(entry.name)).serialized() + ": " + parameters(own) + "}"
-                }
-                setting("quantization", .string(text + "}"))
+                setting("quantization", .string(JSONValue.object(quantization).serialized()))
             }
         }
         for entry in request.metadata { setting(entry.key, entry.value) }
         return entries
+    }
+
+    /// mlx-lm's `quantization` object for the MLX affine tensors of `report` — the one builder of it, for
+    /// the safetensors header (`outputMetadata`) and a model's config.json (`MLXModelConfig`): the file's
+    /// `groupSize`, `bits` (the type asked for, else the type holding the most bytes, else `fallback`) and
+    /// `mode`, then `"<module>": {"group_size": G, "bits": B, "mode": "affine"}` for every module quantized
+    /// (`everyModule`) or for those whose bits differ from the file's, in file order — as mlx-lm's
+    /// `quantize_model` records a mixed quantization and its `load_model` reads it. nil without MLX types.
+    static func mlxQuantization(_ report: QuantizationReport, groupSize: Int, fallback: QuantizationType? = nil,
+                                everyModule: Bool) -> [JSONValue.Member]? {
+        guard case .mlx(let bits)? = report.type ?? mostBytes(report) ?? fallback else { return nil }
+        var members = mlxParameters(groupSize: groupSize, bits: bits)
+        for module in mlxModules(report) where everyModule || module.bits != bits {
+            members.append(JSONValue.Member(module.name, .object(mlxParameters(groupSize: groupSize, bits: module.bits))))
+        }
+        return members
+    }
+
+    /// `"group_size": G, "bits": B, "mode": "affine"`.
+    static func mlxParameters(groupSize: Int, bits: Int) -> [JSONValue.Member] {
+        [JSONValue.Member("group_size", .int(groupSize)), JSONValue.Member("bits", .int(bits)), JSONValue.Member("mode", .string("affine"))]
+    }
+
+    /// The modules `report` quantized with an MLX affine type (mlx-lm's module path, `moduleName`), with
+    /// their bits, in file order.
+    static func mlxModules(_ report: QuantizationReport) -> [(name: String, bits: Int)] {
+        report.entries.compactMap { entry in
+            guard entry.reason.isQuantized, case .mlx(let bits)? = try? QuantizationType(parsing: entry.type) else { return nil }
+            return (moduleName(entry.name), bits)
+        }
     }
 
     /// The type holding the most output bytes among the quantized tensors (the first of equals).
