@@ -134,7 +134,7 @@ public enum ConnectorQuantize {
             report.evaluation = OutputEvaluation(evaluation: evaluation, heldOut: heldOutRun, threshold: request.minCosine,
                                                  notReached: OutputEvaluator.notReached(report.quantization, reference: reference))
         }
-        try request.mlxConfig?.write(report, overwrite: overwrite, inputs: checkpoint.files + [path])
+        try request.mlxConfig?.write(report.quantization, overwrite: overwrite, inputs: checkpoint.files + [path])
         return report
     }
 
