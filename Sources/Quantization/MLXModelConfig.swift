@@ -16,7 +16,10 @@ import TensorFormats
 ///   loaders quantize a module without an entry only when the weights hold its `.scales`.
 ///
 /// A module's path is its weight's name without `.weight`, which is the loader's path when the file's names
-/// are the model's own (transformers' pre-4.52 LLaVA names, `multi_modal_projector.linear_1`, say).
+/// are the model's own (transformers' pre-4.52 LLaVA names, `multi_modal_projector.linear_1`, say). A path
+/// starting with `model.` (transformers' layout since 4.52, and Idefics2's) is written under the path
+/// without it too (`loaderPaths`): mlx-vlm's Idefics2/Idefics3 `sanitize` strips that prefix, so their module
+/// is `connector.…`.
 public struct MLXModelConfig: Sendable {
     /// Where the config is written.
     public var path: String
@@ -78,9 +81,12 @@ public struct MLXModelConfig: Sendable {
         guard let groupSize = report.groupSize,
               let connector = QuantizePipeline.mlxQuantization(report, groupSize: groupSize, everyModule: true) else { return base }
         let fileLevel = QuantizePipeline.mlxParameters(groupSize: groupSize, bits: 0).map(\.key)
-        let modules = connector.filter { member in !fileLevel.contains(member.key) }
-        // Every connector tensor's module: entries the base has for them describe other weights.
-        let connectorModules = report.entries.map { QuantizePipeline.moduleName($0.name) }
+        let fileModules = report.entries.map { QuantizePipeline.moduleName($0.name) }
+        let modules = connector.filter { member in !fileLevel.contains(member.key) }.flatMap { member in
+            Self.loaderPaths(of: member.key, fileModules: fileModules).map { JSONValue.Member($0, member.value) }
+        }
+        // Every connector tensor's module, under each of its names: entries the base has for them describe other weights.
+        let connectorModules = fileModules.flatMap { Self.loaderPaths(of: $0, fileModules: fileModules) }
         let own = base["quantization"]?.objectMembers ?? []
         var object = baseQuantization == nil ? Array(connector.prefix(fileLevel.count)) : []
         for member in own where !(baseQuantization == nil && fileLevel.contains(member.key))
@@ -97,6 +103,18 @@ public struct MLXModelConfig: Sendable {
             }
         }
         return .object(members)
+    }
+
+    /// The keys a module's entry is written under: its path in the file and, when that starts with `model.`,
+    /// the path without it — the module's path in mlx-vlm's Idefics2 and Idefics3 (SmolVLM), whose `sanitize`
+    /// strips transformers' `model.`. mlx-lm and mlx-vlm read an entry only by a module's own path (or their
+    /// aliases of it), so the key no module of the model has is never read. Not added when it is the module
+    /// of another of the file's tensors (`fileModules`), which has its own entry or none.
+    static func loaderPaths(of module: String, fileModules: [String]) -> [String] {
+        let prefix = "model."
+        guard module.hasNamePrefix(prefix), module.utf8.count > prefix.utf8.count else { return [module] }
+        let stripped = String(decoding: module.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+        return fileModules.contains(where: { $0.isSameName(as: stripped) }) ? [module] : [module, stripped]
     }
 
     /// Refuses, before anything is written, a config path that is the quantized output, a file the

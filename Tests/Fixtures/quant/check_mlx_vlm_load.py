@@ -15,6 +15,16 @@ codes (`connkit run` reads float weights only; max |difference| relative to max 
 the same folder with the base config unchanged does not load (mlx-vlm applies the LLM's 4-bit group-64
 parameters to the projector's codes).
 
+mlx-vlm (Idefics2): a tiny random `idefics2` model (mlx-vlm's classes) with its language model quantized by mlx
+at 4 bits (group 64); the connector (modality projection and perceiver resampler, randomized) is saved apart as
+f32 under transformers' names (`model.connector.…`, which `connkit validate` takes as idefics2), the rest under
+mlx-vlm's own names. mlx-vlm's Idefics2 `sanitize` strips `model.`, so its modules are `connector.…`: connkit
+writes each entry under both paths. Checked: the choice is mixed; every chosen module has both entries with its
+bits; `load_model` makes each connector Linear a QuantizedLinear with connkit's bits (group 32) and keeps the LLM
+at 4 bits; the loaded connector's output on features equals `connkit run` of the dequantized file (relative
+max |difference| below 1e-5). Control: the config without the `connector.…` entries (only the file's names, as
+connkit wrote them before) does not load.
+
 mlx-lm (llama): a tiny random llama (mlx-lm's classes) with its attention quantized by mlx at 4 bits (group 64)
 and its MLPs in f32; connkit re-encodes the MLPs at mlx-q8 with group size 32 (`--only`, no connector: mlx-lm
 models have none connkit knows) and `--mlx-config` takes the config.json beside the input. Checked:
@@ -22,9 +32,9 @@ models have none connkit knows) and `--mlx-config` takes the config.json beside 
 at 4 bits, and its logits equal those of the same model with the MLP weights replaced by
 `mx.dequantize(connkit's codes)` (relative max |difference| below 1e-4).
 
-    /work/main/venv/bin/python Tests/Fixtures/quant/check_mlx_vlm_load.py [path/to/connkit] [X]
-(default `.build/release/connkit`, else `.build/debug/connkit`; X default 0.9997, where the choice is mixed.) Prints `ok` lines; any
-failure raises.
+    /work/main/venv/bin/python Tests/Fixtures/quant/check_mlx_vlm_load.py [path/to/connkit] [X] [X2]
+(default `.build/release/connkit`, else `.build/debug/connkit`; X (LLaVA) default 0.9997 and X2 (Idefics2) default
+IDEFICS2_TARGET, where the choices are mixed.) Prints `ok` lines; any failure raises.
 """
 import json
 import os
@@ -36,7 +46,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_unflatten
 
 TEXT = {"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2, "intermediate_size": 512,
         "num_attention_heads": 4, "num_key_value_heads": 4, "rms_norm_eps": 1e-5, "vocab_size": 320,
@@ -44,6 +54,14 @@ TEXT = {"model_type": "llama", "hidden_size": 256, "num_hidden_layers": 2, "inte
 VISION = {"model_type": "clip_vision_model", "hidden_size": 128, "num_hidden_layers": 2, "intermediate_size": 256,
           "num_attention_heads": 4, "image_size": 56, "patch_size": 14, "projection_dim": 128, "num_channels": 3,
           "layer_norm_eps": 1e-5}
+
+IDEFICS2_TEXT = dict(TEXT, model_type="mistral", hidden_size=128, intermediate_size=256, hidden_act="silu")
+IDEFICS2_VISION = {"model_type": "idefics2_vision", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1,
+                   "num_attention_heads": 4, "image_size": 28, "patch_size": 14, "num_channels": 3}
+PERCEIVER = {"model_type": "idefics2_perceiver", "hidden_size": 128, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+             "resampler_n_latents": 16, "resampler_depth": 2, "resampler_n_heads": 4, "resampler_head_dim": 32,
+             "num_key_value_heads": 2}
+IDEFICS2_TARGET = 0.9999
 
 
 def connkit_binary(argument):
@@ -66,6 +84,36 @@ def connkit(binary, *arguments):
 
 def save(path, weights, metadata=None):
     mx.save_safetensors(str(path), weights, metadata=metadata or {})
+
+
+def module_at(model, path):
+    for part in path.split("."):
+        model = model[int(part)] if part.isdigit() else getattr(model, part)
+    return model
+
+
+def chosen_bits(report, prefix=""):
+    """connkit's choice per quantized module (the tensor name without `.weight`, less `prefix`)."""
+    return {entry["name"][len(prefix): -len(".weight")]: int(entry["type"][len("mlx-q"):])
+            for entry in report["tensors"] if entry["type"].startswith("mlx-q")}
+
+
+def dequantized_copy(codes, bits_of, group_size):
+    """The file's tensors with each quantized weight replaced by `mx.dequantize` of its codes."""
+    result = {name: value for name, value in codes.items() if not name.endswith((".scales", ".biases"))}
+    for module, bits in bits_of.items():
+        result[module + ".weight"] = mx.dequantize(codes[module + ".weight"], codes[module + ".scales"],
+                                                   codes[module + ".biases"], group_size=group_size, bits=bits)
+    return result
+
+
+def refusal(load_model, folder):
+    """load_model's first error line on `folder`, which must not load."""
+    try:
+        load_model(folder)
+    except ValueError as error:
+        return str(error).splitlines()[0]
+    raise AssertionError(f"{folder} loaded")
 
 
 def check_mlx_vlm(binary, target, work):
@@ -97,8 +145,7 @@ def check_mlx_vlm(binary, target, work):
     report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
                                 "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
                                 "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
-    chosen = {entry["name"][: -len(".weight")]: int(entry["type"][len("mlx-q"):])
-              for entry in report["tensors"] if entry["type"].startswith("mlx-q")}
+    chosen = chosen_bits(report)
     assert set(chosen) == {"multi_modal_projector.linear_1", "multi_modal_projector.linear_2"}, chosen
     assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
     written = json.loads((out / "config.json").read_text())
@@ -111,18 +158,11 @@ def check_mlx_vlm(binary, target, work):
     for name in ("model.safetensors", "connector.safetensors"):
         os.link(out / name, control / name)
     (control / "config.json").write_text(json.dumps(config))
-    try:
-        load_model(control)
-    except ValueError as error:
-        refused = str(error).splitlines()[0]
-    else:
-        raise AssertionError("the folder loaded without connkit's config")
+    refused = refusal(load_model, control)
 
     loaded = load_model(out)
     for module, bits in chosen.items():
-        layer = loaded
-        for part in module.split("."):
-            layer = getattr(layer, part)
+        layer = module_at(loaded, module)
         assert isinstance(layer, nn.QuantizedLinear), (module, type(layer))
         assert (layer.bits, layer.group_size) == (bits, 32), (module, layer.bits, layer.group_size)
     attention = loaded.language_model.model.layers[0].self_attn.q_proj
@@ -131,11 +171,7 @@ def check_mlx_vlm(binary, target, work):
 
     # connkit's forward pass reads float weights: it runs the connector with each quantized weight replaced by
     # mx.dequantize of connkit's codes (mlx's own decoding of the file), beside the loaded QuantizedLinear layers.
-    codes = mx.load(str(out / "connector.safetensors"))
-    dequantized = {name: value for name, value in codes.items() if not name.endswith((".scales", ".biases"))}
-    for module, bits in chosen.items():
-        dequantized[module + ".weight"] = mx.dequantize(codes[module + ".weight"], codes[module + ".scales"],
-                                                        codes[module + ".biases"], group_size=32, bits=bits)
+    dequantized = dequantized_copy(mx.load(str(out / "connector.safetensors")), chosen, 32)
     (work / "dequantized").mkdir()
     save(work / "dequantized" / "connector.safetensors", dequantized)
     features = np.random.default_rng(7).standard_normal((64, VISION["hidden_size"])).astype(np.float32)
@@ -183,12 +219,8 @@ def check_mlx_lm(binary, work):
     # Reference: the original model with each MLP weight replaced by mx.dequantize of connkit's codes.
     written = mx.load(str(out / "model.safetensors"))
     for module in mlps:
-        values = mx.dequantize(written[module + ".weight"], written[module + ".scales"], written[module + ".biases"],
-                               group_size=32, bits=8)
-        layer = model
-        for part in module.split("."):
-            layer = layer[int(part)] if part.isdigit() else getattr(layer, part)
-        layer.weight = values
+        module_at(model, module).weight = mx.dequantize(written[module + ".weight"], written[module + ".scales"],
+                                                        written[module + ".biases"], group_size=32, bits=8)
     tokens = mx.array([[1, 5, 9, 42, 7, 300, 11, 3]])
     expected = np.array(model(tokens))
     actual = np.array(loaded(tokens))
@@ -198,12 +230,93 @@ def check_mlx_lm(binary, work):
           f"attention; logits vs the mx.dequantize reference: relative max |diff| {difference:.2e}")
 
 
+def check_idefics2(binary, target, work):
+    from mlx_vlm.models import idefics2
+    from mlx_vlm.utils import load_model, update_module_configs
+
+    mx.random.seed(2)
+    config = {"model_type": "idefics2", "architectures": ["Idefics2ForConditionalGeneration"], "text_config": IDEFICS2_TEXT,
+              "vision_config": IDEFICS2_VISION, "perceiver_config": PERCEIVER, "image_token_id": 300}
+    model_config = update_module_configs(idefics2.ModelConfig.from_dict(config), idefics2, config,
+                                         ["text", "vision", "perceiver"])
+    model = idefics2.Model(model_config)
+    # Random norms and latents too (mlx-vlm starts them at ones), so that every connector tensor matters.
+    model.connector.update(tree_unflatten([(name, value if "proj" in name else value + 0.2 * mx.random.normal(value.shape))
+                                           for name, value in tree_flatten(model.connector.parameters())]))
+    nn.quantize(model.language_model, group_size=64, bits=4)
+    config["quantization"] = {"group_size": 64, "bits": 4, "mode": "affine"}
+    config["quantization_config"] = dict(config["quantization"])
+    weights = dict(tree_flatten(model.parameters()))
+    # The connector under transformers' names (the file connkit reads), the rest under mlx-vlm's own.
+    connector = {"model." + k: v.astype(mx.float32) for k, v in weights.items() if k.startswith("connector.")}
+    rest = {k: v for k, v in weights.items() if not k.startswith("connector.")}
+
+    base, out = work / "idefics2-base", work / "idefics2-out"
+    base.mkdir()
+    out.mkdir()
+    (base / "config.json").write_text(json.dumps(config, indent=2))
+    save(base / "connector.safetensors", connector)
+    save(out / "model.safetensors", rest, {"format": "mlx"})
+    validated = json.loads(connkit(binary, "validate", str(base / "connector.safetensors"), "--json"))
+    assert validated["valid"] and validated["variant"] == "idefics2", validated
+
+    report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
+                                "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
+                                "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
+    chosen = chosen_bits(report, prefix="model.")
+    assert len(chosen) == 3 + 7 * PERCEIVER["resampler_depth"], chosen  # every Linear of the connector
+    assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
+    written = json.loads((out / "config.json").read_text())["quantization"]
+    for module, bits in chosen.items():
+        expected = {"group_size": 32, "bits": bits, "mode": "affine"}
+        assert written["model." + module] == expected and written[module] == expected, (module, written)
+
+    # Control: only the file's names (connkit's config before it wrote mlx-vlm's path too) does not load.
+    control = work / "idefics2-control"
+    control.mkdir()
+    for name in ("model.safetensors", "connector.safetensors"):
+        os.link(out / name, control / name)
+    (control / "config.json").write_text(json.dumps(dict(config, quantization={k: v for k, v in written.items() if k not in chosen})))
+    refused = refusal(load_model, control)
+
+    loaded = load_model(out)
+    for module, bits in chosen.items():
+        layer = module_at(loaded, module)
+        assert isinstance(layer, nn.QuantizedLinear), (module, type(layer))
+        assert (layer.bits, layer.group_size) == (bits, 32), (module, layer.bits, layer.group_size)
+    attention = loaded.language_model.layers[0].self_attn.q_proj
+    assert isinstance(attention, nn.QuantizedLinear) and (attention.bits, attention.group_size) == (4, 64), attention
+    assert not isinstance(loaded.vision_model.encoder.layers[0].self_attn.q_proj, nn.QuantizedLinear)
+
+    prefixed = {"model." + module: bits for module, bits in chosen.items()}
+    dequantized = dequantized_copy(mx.load(str(out / "connector.safetensors")), prefixed, 32)
+    (work / "idefics2-dequantized").mkdir()
+    save(work / "idefics2-dequantized" / "connector.safetensors", dequantized)
+    features = np.random.default_rng(8).standard_normal((49, IDEFICS2_VISION["hidden_size"])).astype(np.float32)
+    np.save(work / "idefics2-features.npy", features)
+    connkit(binary, "run", str(work / "idefics2-dequantized" / "connector.safetensors"), "--input", str(work / "idefics2-features.npy"),
+            "--output", str(work / "idefics2-run.npy"), "--config", str(base / "config.json"), "--quiet")
+    expected = np.load(work / "idefics2-run.npy")
+    actual = np.array(loaded.connector(mx.array(features)[None]))[0]
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    difference = float(np.abs(actual - expected).max() / np.abs(expected).max())
+    assert difference < 1e-5, difference
+    counts = {bits: list(chosen.values()).count(bits) for bits in sorted(set(chosen.values()))}
+    print(f"ok mlx-vlm idefics2: connkit chose bits {counts} (bits: modules) over {len(chosen)} connector modules at X = {target} "
+          f"(achieved minimum cosine {report['target']['achieved']['cosine']['min']:.6f}); entries under model.connector.* and "
+          f"connector.*; load_model made QuantizedLinear with those bits (group 32), kept the LLM at 4 bits (group 64); "
+          f"connector output vs `connkit run` of the dequantized file: relative max |diff| {difference:.2e}")
+    print(f"ok control: with only the model.connector.* entries, load_model refuses the folder: {refused}")
+
+
 def main():
     binary = connkit_binary(sys.argv[1] if len(sys.argv) > 1 else None)
     target = float(sys.argv[2]) if len(sys.argv) > 2 else 0.9997
+    idefics2_target = float(sys.argv[3]) if len(sys.argv) > 3 else IDEFICS2_TARGET
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         check_mlx_vlm(os.path.abspath(binary), target, work)
+        check_idefics2(os.path.abspath(binary), idefics2_target, work)
         check_mlx_lm(os.path.abspath(binary), work)
 
 
