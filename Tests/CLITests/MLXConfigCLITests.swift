@@ -14,8 +14,9 @@ struct MLXConfigCLITests {
         try JSONValue.parse(String(contentsOfFile: path, encoding: .utf8))
     }
 
-    /// The config.json beside IN is the base: kept, with an entry for the quantized `linear_1` (32 columns)
-    /// and none for `linear_2`, whose 48 columns group size 32 does not divide (it stays f32).
+    /// The config.json beside IN is the base: kept, with an entry for the quantized `linear_1` (32 columns),
+    /// under transformers' `model.` path and the path without it, and none for `linear_2`, whose 48 columns
+    /// group size 32 does not divide (it stays f32).
     @Test func theConfigBesideTheInputIsTheBase() throws {
         let scratch = try Scratch()
         let config = scratch.file("config.json")
@@ -28,9 +29,36 @@ struct MLXConfigCLITests {
         #expect(written["model_type"] == .string("llava") && written["text_config"] == base["text_config"])
         let quantization = try #require(written["quantization"])
         #expect(quantization == written["quantization_config"])
-        #expect(quantization.objectMembers?.map(\.key) == ["group_size", "bits", "mode", "model.multi_modal_projector.linear_1"])
+        #expect(quantization.objectMembers?.map(\.key) == ["group_size", "bits", "mode", "model.multi_modal_projector.linear_1",
+                                                            "multi_modal_projector.linear_1"])
         #expect(quantization["bits"]?.intValue == 6 && quantization["group_size"]?.intValue == 32)
         #expect(quantization["model.multi_modal_projector.linear_1"]?["bits"]?.intValue == 6)
+        #expect(quantization["multi_modal_projector.linear_1"] == quantization["model.multi_modal_projector.linear_1"])
+    }
+
+    /// Idefics2 under transformers' names (`model.connector.…`): every quantized module has its entry under
+    /// that path and under mlx-vlm's (`connector.…`, what its `sanitize` leaves); a module left f32 (48
+    /// columns) has neither.
+    @Test func idefics2ModulesAreWrittenUnderMLXVLMsPathsToo() throws {
+        let scratch = try Scratch()
+        let config = scratch.file("config.json")
+        let result = try CLI.run(["quantize", CLI.fixture("runtime/idefics2/hf"), scratch.file("out.safetensors"), "--type", "mlx-q4",
+                                  "--group-size", "32", "--mlx-config", config, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let quantization = try #require(try Self.object(config)["quantization"])
+        var quantized = 0, unquantized = 0
+        for entry in try CLI.json(result)["tensors"]?.arrayValue ?? [] {
+            guard let name = entry["name"]?.stringValue, name.hasSuffix(".weight"), name.hasPrefix("model.connector.") else { continue }
+            let module = String(name.dropLast(".weight".count)), mlxVLM = String(module.dropFirst("model.".count))
+            if entry["type"]?.stringValue == "mlx-q4" {
+                #expect(quantization[module] == quantization[mlxVLM] && quantization[module]?["bits"]?.intValue == 4, "\(module)")
+                quantized += 1
+            } else {
+                #expect(quantization[module] == nil && quantization[mlxVLM] == nil, "\(module)")
+                unquantized += 1
+            }
+        }
+        #expect(quantized == 5 && unquantized > 10 && quantization.objectMembers?.count == 3 + 2 * quantized)
     }
 
     /// `--config` names the base (allowed without --eval when --mlx-config is given); without a base the
@@ -55,7 +83,8 @@ struct MLXConfigCLITests {
         #expect(alone.status == 2 && alone.stderr.contains("--config goes with"), "\(alone.stderr)")
     }
 
-    /// With `--target-cosine` over an MLX ladder, every module's chosen bits are in the config.
+    /// With `--target-cosine` over an MLX ladder, every module's chosen bits are in the config, under its own
+    /// name only (BLIP-2's names have no `model.`).
     @Test func aTargetRecordsEveryModule() throws {
         let scratch = try Scratch()
         let config = scratch.file("config.json")

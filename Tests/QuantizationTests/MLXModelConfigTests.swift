@@ -75,6 +75,33 @@ struct MLXModelConfigTests {
         #expect(merged.objectMembers?.map(\.key) == ["quantization", "quantization_config", "model_type"])
     }
 
+    /// A module path in transformers' `model.` layout is written under the path without `model.` too (the
+    /// module's path in mlx-vlm's Idefics2, whose `sanitize` strips it), with the same object; any other path
+    /// under its own name only. A base entry under either name for a connector module is replaced.
+    @Test func aModelPrefixedModuleIsAlsoWrittenWithoutIt() throws {
+        let folder = try TemporaryFolder()
+        let base = #"{"quantization": {"group_size": 64, "bits": 4, "connector.a": {"group_size": 64, "bits": 2}, "lm.x": false}}"#
+        let merged = try config(base: base, in: folder).merged(with: Self.report(names: ["model.connector.a.weight", "mm.linear_2.weight"]))
+        let object = try #require(merged["quantization"]?.objectMembers)
+        #expect(object.map(\.key) == ["group_size", "bits", "lm.x", "model.connector.a", "connector.a", "mm.linear_2"])
+        #expect(merged["quantization"]?["model.connector.a"] == Self.parameters(32, 8) && merged["quantization"]?["connector.a"] == Self.parameters(32, 8))
+        #expect(merged["quantization_config"] == merged["quantization"])
+    }
+
+    /// The path without `model.` is not written when it is another tensor's module (that tensor's entry is
+    /// its own), nor when nothing follows `model.`; the prefix is compared by bytes.
+    @Test func theSecondPathNeverNamesAnotherTensor() throws {
+        let folder = try TemporaryFolder()
+        let merged = try config(base: nil, in: folder).merged(with: Self.report(names: ["model.x.weight", "x.weight"]))
+        #expect(merged["quantization"]?.objectMembers?.map(\.key) == ["group_size", "bits", "mode", "model.x", "x"])
+        #expect(merged["quantization"]?["model.x"] == Self.parameters(32, 8) && merged["quantization"]?["x"] == Self.parameters(32, 4))
+        #expect(MLXModelConfig.loaderPaths(of: "model.", fileModules: []) == ["model."])
+        #expect(MLXModelConfig.loaderPaths(of: "model.connector.é", fileModules: ["model.connector.é"]) == ["model.connector.é", "connector.é"])
+        #expect(MLXModelConfig.loaderPaths(of: "Model.connector.a", fileModules: []) == ["Model.connector.a"])
+        #expect(MLXModelConfig.loaderPaths(of: "language_model.model.a", fileModules: []) == ["language_model.model.a"])
+        #expect(MLXModelConfig.loaderPaths(of: "model.a", fileModules: ["model.a", "a"]) == ["model.a"])
+    }
+
     /// Module names come from the file: written escaped, read back the same.
     @Test func fileDerivedNamesAreEscaped() throws {
         let folder = try TemporaryFolder()
