@@ -116,6 +116,72 @@ def refusal(load_model, folder):
     raise AssertionError(f"{folder} loaded")
 
 
+def quantized_folder(binary, target, work, name, model, config, connector, file_prefix=""):
+    """The model folder NAME-out: the LLM of `model` quantized by mlx (4 bits, group 64, as mlx-vlm's convert
+    would: the base config's top level) and every other weight but the connector's (module `connector`) under
+    mlx-vlm's names; the connector saved as f32 (names with `file_prefix`) beside the base config in NAME-base
+    and quantized by connkit into NAME-out with the ladder mlx-q4,mlx-q6,mlx-q8, group 32, and `--mlx-config`.
+    Returns the base folder, the out folder, connkit's report and its choice (mlx-vlm's module paths: bits)."""
+    nn.quantize(model.language_model, group_size=64, bits=4)
+    config["quantization"] = {"group_size": 64, "bits": 4, "mode": "affine"}
+    config["quantization_config"] = dict(config["quantization"])
+    weights = dict(tree_flatten(model.parameters()))
+    base, out = work / f"{name}-base", work / f"{name}-out"
+    base.mkdir()
+    out.mkdir()
+    (base / "config.json").write_text(json.dumps(config, indent=2))
+    save(base / "connector.safetensors",
+         {file_prefix + k: v.astype(mx.float32) for k, v in weights.items() if k.startswith(connector + ".")})
+    save(out / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith(connector + ".")}, {"format": "mlx"})
+    report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
+                                "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
+                                "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
+    chosen = chosen_bits(report, prefix=file_prefix)
+    assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
+    written = json.loads((out / "config.json").read_text())
+    assert written["quantization"] == written["quantization_config"], "the two objects differ"
+    assert {k: written["quantization"][k] for k in ("group_size", "bits", "mode")} == config["quantization"], written["quantization"]
+    return base, out, report, chosen
+
+
+def control_refusal(load_model, work, name, out, config):
+    """load_model's refusal of NAME-control: NAME-out's weights with `config`."""
+    control = work / f"{name}-control"
+    control.mkdir()
+    for file in ("model.safetensors", "connector.safetensors"):
+        os.link(out / file, control / file)
+    (control / "config.json").write_text(json.dumps(config))
+    return refusal(load_model, control)
+
+
+def check_loaded(loaded, chosen, attention):
+    """Every chosen module a QuantizedLinear with connkit's bits (group 32); the LLM's `attention` at 4 bits, group 64."""
+    for module, bits in chosen.items():
+        layer = module_at(loaded, module)
+        assert isinstance(layer, nn.QuantizedLinear), (module, type(layer))
+        assert (layer.bits, layer.group_size) == (bits, 32), (module, layer.bits, layer.group_size)
+    assert isinstance(attention, nn.QuantizedLinear) and (attention.bits, attention.group_size) == (4, 64), attention
+
+
+def connkit_reference(binary, work, name, base, out, file_bits, features):
+    """`connkit run` of NAME-out's connector with each quantized weight replaced by `mx.dequantize` of connkit's
+    codes (mlx's own decoding of the file; connkit's forward pass reads float weights), on `features`."""
+    (work / f"{name}-dequantized").mkdir()
+    dequantized = work / f"{name}-dequantized" / "connector.safetensors"
+    save(dequantized, dequantized_copy(mx.load(str(out / "connector.safetensors")), file_bits, 32))
+    np.save(work / f"{name}-features.npy", features)
+    connkit(binary, "run", str(dequantized), "--input", str(work / f"{name}-features.npy"), "--output", str(work / f"{name}-run.npy"),
+            "--config", str(base / "config.json"), "--quiet")
+    return np.load(work / f"{name}-run.npy")
+
+
+def relative_difference(actual, expected):
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    difference = float(np.abs(actual - expected).max() / np.abs(expected).max())
+    assert difference < 1e-5, difference
+    return difference
+
+
 def check_mlx_vlm(binary, target, work):
     from mlx_vlm.models import llava
     from mlx_vlm.utils import load_model, update_module_configs
@@ -127,61 +193,19 @@ def check_mlx_vlm(binary, target, work):
     model_config = update_module_configs(llava.ModelConfig.from_dict(config), llava, config,
                                          ["text", "vision", "projector"])
     model = llava.Model(model_config)
-    # The LLM quantized by mlx, as mlx-vlm's convert would: the base config's top level.
-    nn.quantize(model.language_model, group_size=64, bits=4)
-    config["quantization"] = {"group_size": 64, "bits": 4, "mode": "affine"}
-    config["quantization_config"] = dict(config["quantization"])
-    weights = dict(tree_flatten(model.parameters()))
-    projector = {k: v.astype(mx.float32) for k, v in weights.items() if k.startswith("multi_modal_projector.")}
-    rest = {k: v for k, v in weights.items() if not k.startswith("multi_modal_projector.")}
-
-    base, out = work / "llava-base", work / "llava-out"
-    base.mkdir()
-    out.mkdir()
-    (base / "config.json").write_text(json.dumps(config, indent=2))
-    save(base / "connector.safetensors", projector)
-    save(out / "model.safetensors", rest, {"format": "mlx"})
-
-    report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
-                                "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
-                                "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
-    chosen = chosen_bits(report)
+    base, out, report, chosen = quantized_folder(binary, target, work, "llava", model, config, "multi_modal_projector")
     assert set(chosen) == {"multi_modal_projector.linear_1", "multi_modal_projector.linear_2"}, chosen
-    assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
-    written = json.loads((out / "config.json").read_text())
-    assert written["quantization"] == written["quantization_config"], "the two objects differ"
-    assert {k: written["quantization"][k] for k in ("group_size", "bits", "mode")} == config["quantization"], written["quantization"]
 
     # Control: the same folder with the base config as it was (the LLM's object only) does not load.
-    control = work / "llava-control"
-    control.mkdir()
-    for name in ("model.safetensors", "connector.safetensors"):
-        os.link(out / name, control / name)
-    (control / "config.json").write_text(json.dumps(config))
-    refused = refusal(load_model, control)
+    refused = control_refusal(load_model, work, "llava", out, config)
 
     loaded = load_model(out)
-    for module, bits in chosen.items():
-        layer = module_at(loaded, module)
-        assert isinstance(layer, nn.QuantizedLinear), (module, type(layer))
-        assert (layer.bits, layer.group_size) == (bits, 32), (module, layer.bits, layer.group_size)
-    attention = loaded.language_model.model.layers[0].self_attn.q_proj
-    assert isinstance(attention, nn.QuantizedLinear) and (attention.bits, attention.group_size) == (4, 64), attention
+    check_loaded(loaded, chosen, loaded.language_model.model.layers[0].self_attn.q_proj)
     assert not isinstance(loaded.vision_tower.vision_model.encoder.layers[0].self_attn.q_proj, nn.QuantizedLinear)
 
-    # connkit's forward pass reads float weights: it runs the connector with each quantized weight replaced by
-    # mx.dequantize of connkit's codes (mlx's own decoding of the file), beside the loaded QuantizedLinear layers.
-    dequantized = dequantized_copy(mx.load(str(out / "connector.safetensors")), chosen, 32)
-    (work / "dequantized").mkdir()
-    save(work / "dequantized" / "connector.safetensors", dequantized)
     features = np.random.default_rng(7).standard_normal((64, VISION["hidden_size"])).astype(np.float32)
-    np.save(work / "features.npy", features)
-    connkit(binary, "run", str(work / "dequantized" / "connector.safetensors"), "--input", str(work / "features.npy"),
-            "--output", str(work / "connkit-run.npy"), "--config", str(base / "config.json"), "--quiet")
-    expected = np.load(work / "connkit-run.npy")
-    actual = np.array(loaded.multi_modal_projector(mx.array(features)))
-    difference = float(np.abs(actual - expected).max() / np.abs(expected).max())
-    assert difference < 1e-5, difference
+    expected = connkit_reference(binary, work, "llava", base, out, chosen, features)
+    difference = relative_difference(np.array(loaded.multi_modal_projector(mx.array(features))), expected)
     print(f"ok mlx-vlm llava: connkit chose {chosen} at X = {target} (achieved minimum cosine "
           f"{report['target']['achieved']['cosine']['min']:.6f}); load_model made QuantizedLinear with those bits (group 32), "
           f"kept the LLM at 4 bits (group 64); projector output vs `connkit run` of the dequantized file: relative max |diff| {difference:.2e}")
@@ -243,64 +267,27 @@ def check_idefics2(binary, target, work):
     # Random norms and latents too (mlx-vlm starts them at ones), so that every connector tensor matters.
     model.connector.update(tree_unflatten([(name, value if "proj" in name else value + 0.2 * mx.random.normal(value.shape))
                                            for name, value in tree_flatten(model.connector.parameters())]))
-    nn.quantize(model.language_model, group_size=64, bits=4)
-    config["quantization"] = {"group_size": 64, "bits": 4, "mode": "affine"}
-    config["quantization_config"] = dict(config["quantization"])
-    weights = dict(tree_flatten(model.parameters()))
-    # The connector under transformers' names (the file connkit reads), the rest under mlx-vlm's own.
-    connector = {"model." + k: v.astype(mx.float32) for k, v in weights.items() if k.startswith("connector.")}
-    rest = {k: v for k, v in weights.items() if not k.startswith("connector.")}
-
-    base, out = work / "idefics2-base", work / "idefics2-out"
-    base.mkdir()
-    out.mkdir()
-    (base / "config.json").write_text(json.dumps(config, indent=2))
-    save(base / "connector.safetensors", connector)
-    save(out / "model.safetensors", rest, {"format": "mlx"})
+    # The connector under transformers' names (`model.connector.…`, the file connkit reads).
+    base, out, report, chosen = quantized_folder(binary, target, work, "idefics2", model, config, "connector", "model.")
     validated = json.loads(connkit(binary, "validate", str(base / "connector.safetensors"), "--json"))
     assert validated["valid"] and validated["variant"] == "idefics2", validated
-
-    report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
-                                "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
-                                "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
-    chosen = chosen_bits(report, prefix="model.")
     assert len(chosen) == 3 + 7 * PERCEIVER["resampler_depth"], chosen  # every Linear of the connector
-    assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
     written = json.loads((out / "config.json").read_text())["quantization"]
     for module, bits in chosen.items():
         expected = {"group_size": 32, "bits": bits, "mode": "affine"}
         assert written["model." + module] == expected and written[module] == expected, (module, written)
 
     # Control: only the file's names (connkit's config before it wrote mlx-vlm's path too) does not load.
-    control = work / "idefics2-control"
-    control.mkdir()
-    for name in ("model.safetensors", "connector.safetensors"):
-        os.link(out / name, control / name)
-    (control / "config.json").write_text(json.dumps(dict(config, quantization={k: v for k, v in written.items() if k not in chosen})))
-    refused = refusal(load_model, control)
+    refused = control_refusal(load_model, work, "idefics2", out,
+                              dict(config, quantization={k: v for k, v in written.items() if k not in chosen}))
 
     loaded = load_model(out)
-    for module, bits in chosen.items():
-        layer = module_at(loaded, module)
-        assert isinstance(layer, nn.QuantizedLinear), (module, type(layer))
-        assert (layer.bits, layer.group_size) == (bits, 32), (module, layer.bits, layer.group_size)
-    attention = loaded.language_model.layers[0].self_attn.q_proj
-    assert isinstance(attention, nn.QuantizedLinear) and (attention.bits, attention.group_size) == (4, 64), attention
+    check_loaded(loaded, chosen, loaded.language_model.layers[0].self_attn.q_proj)
     assert not isinstance(loaded.vision_model.encoder.layers[0].self_attn.q_proj, nn.QuantizedLinear)
 
-    prefixed = {"model." + module: bits for module, bits in chosen.items()}
-    dequantized = dequantized_copy(mx.load(str(out / "connector.safetensors")), prefixed, 32)
-    (work / "idefics2-dequantized").mkdir()
-    save(work / "idefics2-dequantized" / "connector.safetensors", dequantized)
     features = np.random.default_rng(8).standard_normal((49, IDEFICS2_VISION["hidden_size"])).astype(np.float32)
-    np.save(work / "idefics2-features.npy", features)
-    connkit(binary, "run", str(work / "idefics2-dequantized" / "connector.safetensors"), "--input", str(work / "idefics2-features.npy"),
-            "--output", str(work / "idefics2-run.npy"), "--config", str(base / "config.json"), "--quiet")
-    expected = np.load(work / "idefics2-run.npy")
-    actual = np.array(loaded.connector(mx.array(features)[None]))[0]
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    difference = float(np.abs(actual - expected).max() / np.abs(expected).max())
-    assert difference < 1e-5, difference
+    expected = connkit_reference(binary, work, "idefics2", base, out, {"model." + m: b for m, b in chosen.items()}, features)
+    difference = relative_difference(np.array(loaded.connector(mx.array(features)[None]))[0], expected)
     counts = {bits: list(chosen.values()).count(bits) for bits in sorted(set(chosen.values()))}
     print(f"ok mlx-vlm idefics2: connkit chose bits {counts} (bits: modules) over {len(chosen)} connector modules at X = {target} "
           f"(achieved minimum cosine {report['target']['achieved']['cosine']['min']:.6f}); entries under model.connector.* and "
