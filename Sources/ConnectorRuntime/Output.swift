@@ -57,11 +57,11 @@ extension RunOutput {
     }
 
     static func writer(for path: String, inputs: [String]) throws -> CheckpointWriter {
-        let writer = try CheckpointWriter(path: path, overwrite: true, inputs: inputs)
-        guard writer.format != .gguf else {
+        // Before `CheckpointWriter`, whose refusal of an unknown extension lists .gguf, which `run` does not write.
+        guard let format = OutputFormat(path: path), format != .gguf else {
             throw FormatError(.unsupportedFormat("the output is written as .npy, .npz or .safetensors"), file: path)
         }
-        return writer
+        return try CheckpointWriter(path: path, overwrite: true, inputs: inputs)
     }
 }
 

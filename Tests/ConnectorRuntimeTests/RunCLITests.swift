@@ -76,6 +76,16 @@ import TensorFormats
         #expect(bits[0] == bits[1] && bits[2] == bits[3])
     }
 
+    @Test func anOutputExtensionRunDoesNotWriteIsRefusedNamingOnlyWhatItWrites() throws {
+        let scratch = try Scratch()
+        for name in ["out.txt", "out.gguf"] {
+            let result = try CLI.run(["run", Self.mlp + "/llava", "--random", "4", "--output", scratch.file(name)])
+            #expect(result.status == 2, "\(name): \(result.stderr)")
+            #expect(result.stderr.contains(".npy, .npz or .safetensors") && !result.stderr.contains(".gguf,"), "\(result.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: scratch.file(name)))
+        }
+    }
+
     @Test func badInputIsRefusedWithNothingWritten() throws {
         let scratch = try Scratch()
         let out = scratch.file("never.npy")
