@@ -91,8 +91,12 @@ enum SchemeConvert {
         let configs = try configsNextTo([input]).map { try ConfigReader.read(path: $0) }
         let report = Validator.validate(ValidationRequest(checkpoint: checkpoint, configs: configs, checkValues: false))
         let connector = try boundConnector(report, path: input)
-        let conversion = try SchemeConversion(connector, to: scheme.rawValue, decodeBlocks: decodeBlocks)
-        return (try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected), conversion)
+        do {
+            let conversion = try SchemeConversion(connector, to: scheme.rawValue, decodeBlocks: decodeBlocks)
+            return (try conversion.applied(to: checkpoint, connector: connector, connectorOnly: connectorOnly, selected: selected), conversion)
+        } catch let error as SchemeConversionError {
+            throw ErrorInFile(file: input, error: error)  // the scheme's refusal names the tensor, not the file
+        }
     }
 
     /// The report's connector when it is usable: none or several candidates is unusable input (exit 2); a

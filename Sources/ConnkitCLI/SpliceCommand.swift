@@ -55,7 +55,12 @@ struct Splice: ParsableCommand {
         var request = SpliceRequest(base: baseCheckpoint, connector: try connector.request(connectors, checkValues: true),
                                     type: type, outputPath: output)
         request.strict = write.strict
-        var plan = try Splicer.plan(request)
+        var plan: SplicePlan
+        do {
+            plan = try Splicer.plan(request)
+        } catch let error as SchemeConversionError {
+            throw ErrorInFile(file: request.connector.checkpoint.path, error: error)  // about the new connector's tensors
+        }
         if plan.report.valid {
             let bar = ProgressBar(label: "splicing", quiet: write.quiet || json)
             defer { bar.finish() }

@@ -45,6 +45,20 @@ import TensorFormats
         #expect(try CLI.json(validate)["scheme"]?.stringValue == "lavis")
     }
 
+    @Test func aSchemeRefusalNamesTheInputFile() throws {
+        let input = CLI.fixture("runtime/blip2/hf/model.safetensors")
+        let out = scratch.file("named.gguf")
+        let text = try CLI.run(["convert", input, out, "--scheme", "mmproj"])
+        #expect(text.status == 2 && text.stderr.contains("\(input): the qformer connector"), "\(text.stderr)")
+        let json = try CLI.run(["convert", input, out, "--scheme", "mmproj", "--json"])
+        let code = try CLI.json(json)["code"]?.stringValue
+        #expect(json.status == 2 && code == "unknown-value", "\(json.stdout)")
+        let mmproj = CLI.fixture("runtime/minicpmv-2.6/mmproj/mmproj.gguf")
+        let split = try CLI.run(["convert", mmproj, out, "--scheme", "mmproj", "--exclude", "resampler.attn.k.weight"])
+        #expect(split.status == 2 && split.stderr.contains("\(mmproj): the selection keeps"), "\(split.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func convertSchemeRefusals() throws {
         let out = scratch.file("o.gguf")
         // A Q-Former has no mmproj scheme (llama.cpp does not run it).

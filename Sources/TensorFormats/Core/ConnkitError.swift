@@ -48,3 +48,19 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     /// The input was read but fails a check (an invalid connector, a comparison below its threshold…).
     case checkFailed = "check-failed"
 }
+
+/// Another layer's error about a file's content that does not name the file (a naming scheme's refusal of
+/// a connector, say): the file, then the error. Exit status and code are the error's own.
+public struct ErrorInFile: ConnkitError {
+    public let file: String
+    public let error: any ConnkitError
+
+    public init(file: String, error: any ConnkitError) {
+        self.file = file
+        self.error = error
+    }
+
+    public var description: String { "\(file): \(error)" }
+    public var failure: FailureClass { error.failure }
+    public var code: ErrorCode { error.code }
+}
