@@ -57,9 +57,10 @@ extension RunOutput {
     }
 
     static func writer(for path: String, inputs: [String]) throws -> CheckpointWriter {
-        // Before `CheckpointWriter`, whose refusal of an unknown extension lists .gguf, which `run` does not write.
+        // Before `CheckpointWriter`, whose refusal of an unknown extension lists .gguf, which `run` does not write;
+        // a path the command line gave, so a usage error.
         guard let format = OutputFormat(path: path), format != .gguf else {
-            throw FormatError(.unsupportedFormat("the output is written as .npy, .npz or .safetensors"), file: path)
+            throw FormatError(.unsupportedFormat("the output is written as .npy, .npz or .safetensors"), file: path, code: .usage)
         }
         return try CheckpointWriter(path: path, overwrite: true, inputs: inputs)
     }
