@@ -193,9 +193,10 @@ public enum QuantizePipeline {
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
-                try forEachSlice(of: tensor, rows: rowLength(info), request) { values, _ in
+                try forEachSlice(of: tensor, rows: rowLength(info), request) { values, first in
                     let n = values.count
-                    builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name)
+                    try builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name,
+                                               narrowedFrom: tensor, firstElement: first)
                     let encoded = try scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
                     try output.write(UnsafeRawBufferPointer(encoded))

@@ -133,6 +133,25 @@ struct WriterPromiseCLITests {
         #expect(try CLI.run(line + ["--strict", "--quiet"]).status == 0)
     }
 
+    /// An f64 input: values that narrowing to float32 already turns into ±inf count too, with the largest as
+    /// the input holds it — for a cast to f32 as for one to f16, and --strict refuses them.
+    @Test(arguments: [(["convert", "IN", "OUT.safetensors", "--dtype", "f32"], "2 values beyond the f32 range (±3.40e38)"),
+                      (["convert", "IN", "OUT.safetensors", "--dtype", "f16"], "3 values beyond the f16 range (±65504)"),
+                      (["quantize", "IN", "OUT.gguf", "--type", "f16"], "3 values beyond the f16 range (±65504)")])
+    func anF64InputsNarrowingOverflowIsCounted(_ arguments: [String], _ counted: String) throws {
+        let scratch = try Scratch()
+        let values: [Double] = [1, 70000, -1e39, 1e300] + [Double](repeating: 0.5, count: 76)
+        try QuantizeCLITests.write(scratch.file("in.safetensors"), [("w", .f64, [2, 40], values.withUnsafeBytes { Array($0) })])
+        let line = arguments.map { $0 == "IN" ? scratch.file("in.safetensors") : $0.hasPrefix("OUT.") ? scratch.file($0) : $0 }
+        let warned = try CLI.run(line + ["--quiet"])
+        #expect(warned.status == 0, "\(warned.stderr)")
+        #expect(warned.stderr == "connkit: warning: \(line[1]): tensor 'w': \(counted), up to 1e+300, became ±inf\n", "\(warned.stderr)")
+        try FileManager.default.removeItem(atPath: line[2])
+        let strict = try CLI.run(line + ["--strict"])
+        #expect(strict.status == 1 && strict.stderr.contains(counted), "\(strict.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == ["in.safetensors"])
+    }
+
     /// A non-finite element is located by its multi-index and its flat index (ggml and MLX quantizers).
     @Test(arguments: [("q8_0", "out.gguf"), ("mlx-q4", "out.safetensors")])
     func nonFiniteElementsAreLocatedByPosition(type: String, output: String) throws {

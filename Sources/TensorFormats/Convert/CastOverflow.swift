@@ -1,9 +1,9 @@
 import Synchronization
 
-/// Finite values a cast to f16 or bf16 turns into ±inf, counted per tensor for every writer that casts
-/// (`convert --dtype`, `quantize`'s float types and f16 fallbacks): the one place that decides what
-/// overflows, words the warning, and — with `--strict` — turns it into an error before the file is
-/// committed, so nothing is written.
+/// Finite values a cast to f16 or bf16 — or an f64 tensor's narrowing to float32 — turns into ±inf, counted
+/// per tensor for every writer that casts (`convert --dtype`, `quantize`'s float types and f16 fallbacks):
+/// the one place that decides what overflows, words the warning, and — with `--strict` — turns it into an
+/// error before the file is committed, so nothing is written.
 public final class CastOverflow: Sendable {
     /// One tensor whose cast overflowed.
     public struct Entry: Sendable, Equatable {
@@ -11,10 +11,10 @@ public final class CastOverflow: Sendable {
         public var target: DType
         /// Finite values that became ±inf.
         public var count: Int
-        /// The largest of them in magnitude.
-        public var largest: Float
+        /// The largest of them in magnitude (as the input holds it: an f64 beyond float32's range too).
+        public var largest: Double
 
-        public init(tensor: String, target: DType, count: Int, largest: Float) {
+        public init(tensor: String, target: DType, count: Int, largest: Double) {
             self.tensor = tensor
             self.target = target
             self.count = count
@@ -48,16 +48,52 @@ public final class CastOverflow: Sendable {
     public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String) {
         guard let limit = Self.threshold(target), let base = values.baseAddress, values.count > 0,
               Cast.maxAbsFinite(base, count: values.count) >= limit else { return }
-        var count = 0
-        var largest: Float = 0
-        for value in values where value.isFinite && abs(value) >= limit {
-            count += 1
-            largest = max(largest, abs(value))
+        record(Self.count(values, limit: limit, source: nil, firstElement: 0), castTo: target, tensor: tensor)
+    }
+
+    /// `check`, for values read from `source` from element `firstElement` on: when `source` is f64, a ±inf
+    /// in `values` whose source value is finite counts too (narrowing to float32 already overflowed it),
+    /// and the largest is reported as the input holds it.
+    public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String,
+                      narrowedFrom source: Tensor, firstElement: Int) throws {
+        guard source.dtype == .f64 else { return check(values, castTo: target, tensor: tensor) }
+        guard let base = values.baseAddress, values.count > 0 else { return }
+        let limit = Self.threshold(target)
+        guard limit.map({ Cast.maxAbsFinite(base, count: values.count) >= $0 }) ?? false || values.contains(where: \.isInfinite) else { return }
+        let found = try source.withBytes { Self.count(values, limit: limit, source: $0, firstElement: firstElement) }
+        record(found, castTo: target, tensor: tensor)
+    }
+
+    /// Values at or beyond `limit`, and infinities whose f64 source value (in `source`) is finite.
+    private static func count(_ values: UnsafeBufferPointer<Float>, limit: Float?, source: UnsafeRawBufferPointer?,
+                              firstElement: Int) -> (count: Int, largest: Double) {
+        func original(_ index: Int) -> Double? {
+            guard let source else { return nil }
+            let offset = (firstElement + index) * 8
+            guard offset >= 0, offset <= source.count - 8 else { return nil }
+            return Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
         }
+        var count = 0
+        var largest: Double = 0
+        for (index, value) in values.enumerated() {
+            if value.isFinite {
+                guard let limit, abs(value) >= limit else { continue }
+                count += 1
+                largest = max(largest, abs(original(index) ?? Double(value)))
+            } else if let wide = original(index), wide.isFinite {
+                count += 1
+                largest = max(largest, abs(wide))
+            }
+        }
+        return (count, largest)
+    }
+
+    private func record(_ found: (count: Int, largest: Double), castTo target: DType, tensor: String) {
+        guard found.count > 0 else { return }
         state.withLock { state in
             var entry = state.open[ExactName(tensor)] ?? Entry(tensor: tensor, target: target, count: 0, largest: 0)
-            entry.count += count
-            entry.largest = max(entry.largest, largest)
+            entry.count += found.count
+            entry.largest = max(entry.largest, found.largest)
             state.open[ExactName(tensor)] = entry
         }
     }
@@ -79,7 +115,11 @@ public final class CastOverflow: Sendable {
     }
 
     static func describe(_ entry: Entry, outcome: String) -> String {
-        let range = entry.target == .f16 ? "±65504" : "±3.39e38"
+        let range = switch entry.target {
+        case .f16: "±65504"
+        case .bf16: "±3.39e38"
+        default: "±3.40e38"
+        }
         return "\(entry.count) value\(entry.count == 1 ? "" : "s") beyond the \(entry.target.rawValue) range (\(range)), "
             + "up to \(entry.largest), \(outcome)"
     }

@@ -109,16 +109,16 @@ public enum Converter {
         // numpy rounds f64 -> f16 once, directly: round to odd first (see Cast).
         let f64: Float64Rounding = tensor.dtype == .f64 && target == .f16 ? .toOdd : .toNearestEven
         return OutputTensor(info: info) { output in
-            if target == .f32 {
-                // Decoded straight into the output's buffer.
+            if target == .f32, tensor.dtype != .f64 {
+                // Decoded straight into the output's buffer: widening never overflows.
                 try tensor.forEachChunk(maxElements: chunkElements, f64: f64) { chunk in
                     try output.withUnsafeOutputBuffer(count: chunk.count * 4) { chunk.decode(into: $0) }
                 }
                 return
             }
             let size = target.layout.blockBytes
-            try tensor.forEachFloatChunk(maxElements: chunkElements, f64: f64) { values, _ in
-                overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: tensor.name)
+            try tensor.forEachFloatChunk(maxElements: chunkElements, f64: f64) { values, first in
+                try overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: tensor.name, narrowedFrom: tensor, firstElement: first)
                 try output.withUnsafeOutputBuffer(count: values.count * size) { out in
                     Cast.fromFloat32(values.baseAddress!, count: values.count, to: target, into: out.baseAddress!)
                 }
