@@ -17,9 +17,9 @@ import TensorFormats
 ///
 /// A module's path is its weight's name without `.weight`, which is the loader's path when the file's names
 /// are the model's own (transformers' pre-4.52 LLaVA names, `multi_modal_projector.linear_1`, say). A path
-/// starting with `model.` (transformers' layout since 4.52, and Idefics2's) is written under the path
-/// without it too (`loaderPaths`): mlx-vlm's Idefics2/Idefics3 `sanitize` strips that prefix, so their module
-/// is `connector.…`.
+/// starting with a prefix mlx-vlm's `sanitize` renames is written under the renamed path too (`loaderPaths`,
+/// `loaderRenames`): `model.connector.…` also as `connector.…` (Idefics2/Idefics3), `visual.merger.…` also as
+/// `vision_tower.merger.…` (Qwen2-VL/Qwen2.5-VL), `model.visual.…` also as `vision_tower.…` (Qwen3-VL).
 public struct MLXModelConfig: Sendable {
     /// Where the config is written.
     public var path: String
@@ -105,16 +105,44 @@ public struct MLXModelConfig: Sendable {
         return .object(members)
     }
 
-    /// The keys a module's entry is written under: its path in the file and, when that starts with `model.`,
-    /// the path without it — the module's path in mlx-vlm's Idefics2 and Idefics3 (SmolVLM), whose `sanitize`
-    /// strips transformers' `model.`. mlx-lm and mlx-vlm read an entry only by a module's own path (or their
-    /// aliases of it), so the key no module of the model has is never read. Not added when it is the module
-    /// of another of the file's tensors (`fileModules`), which has its own entry or none.
+    /// A leading prefix of a checkpoint's tensor names that mlx-vlm's `load_model` renames (each model's
+    /// `sanitize`, run before it quantizes by module path), so the module it builds is at `to` + the rest.
+    struct PrefixRename: Sendable {
+        let from: String
+        let to: String
+    }
+
+    /// mlx-vlm's renames of a leading prefix, as read in mlx-vlm 0.7.10 (`mlx_vlm/models/…`). Each adds a key
+    /// where a family's `sanitize` puts the module; in another family the key names no module and is never read.
+    static let loaderRenames = [
+        // idefics2/idefics2.py and idefics3/idefics3.py `Model.sanitize` (SmolVLM's is Idefics3's): `^model\.`
+        // dropped; also llava_onevision and mistral3 (`model.multi_modal_projector.` → `multi_modal_projector.`)
+        // and minicpmv4_6 (`model.` dropped).
+        PrefixRename(from: "model.", to: ""),
+        // qwen2_vl/qwen2_vl.py and qwen2_5_vl/qwen2_5_vl.py `Model.sanitize` (`transform_key`): "visual" →
+        // "vision_tower" in a key without "vision_tower". (Their `model.visual.…`, transformers ≥ 4.52, becomes
+        // `language_model.model.vision_tower.…`, which no module has: such a file does not load there at all.)
+        PrefixRename(from: "visual.", to: "vision_tower."),
+        // qwen3_vl/qwen3_vl.py and qwen3_vl_moe/qwen3_vl_moe.py `Model.sanitize`: "model.visual" → "vision_tower";
+        // qwen3_5/qwen3_5.py's key mapping: `model.visual` → `vision_tower`.
+        PrefixRename(from: "model.visual.", to: "vision_tower."),
+    ]
+
+    /// The keys a module's entry is written under: its path in the file, then for each of `loaderRenames`
+    /// whose prefix it starts with (by bytes, with something after it) the renamed path — the module's path
+    /// in the mlx-vlm families whose `sanitize` renames it. mlx-lm and mlx-vlm read an entry only by a
+    /// module's own path (or their aliases of it), so a key no module of the model has is never read. A
+    /// renamed path is not added when it is the module of another of the file's tensors (`fileModules`),
+    /// which has its own entry or none.
     static func loaderPaths(of module: String, fileModules: [String]) -> [String] {
-        let prefix = "model."
-        guard module.hasNamePrefix(prefix), module.utf8.count > prefix.utf8.count else { return [module] }
-        let stripped = String(decoding: module.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
-        return fileModules.contains(where: { $0.isSameName(as: stripped) }) ? [module] : [module, stripped]
+        var paths = [module]
+        for rename in loaderRenames where module.hasNamePrefix(rename.from) && module.utf8.count > rename.from.utf8.count {
+            let renamed = rename.to + String(decoding: module.utf8.dropFirst(rename.from.utf8.count), as: UTF8.self)
+            guard !paths.contains(where: { $0.isSameName(as: renamed) }),
+                  !fileModules.contains(where: { $0.isSameName(as: renamed) }) else { continue }
+            paths.append(renamed)
+        }
+        return paths
     }
 
     /// Refuses, before anything is written, a config path that is the quantized output, a file the

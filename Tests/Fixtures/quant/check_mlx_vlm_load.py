@@ -63,6 +63,11 @@ PERCEIVER = {"model_type": "idefics2_perceiver", "hidden_size": 128, "hidden_act
              "num_key_value_heads": 2}
 IDEFICS2_TARGET = 0.9999
 
+QWEN2_VL_TEXT = dict(TEXT, model_type="qwen2_vl", hidden_size=128, intermediate_size=256, num_key_value_heads=2)
+QWEN2_VL_VISION = {"model_type": "qwen2_vl", "depth": 1, "embed_dim": 64, "hidden_size": 128, "num_heads": 4,
+                   "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3}
+QWEN2_VL_TARGET = 0.9997
+
 
 def connkit_binary(argument):
     if argument:
@@ -92,9 +97,11 @@ def module_at(model, path):
     return model
 
 
-def chosen_bits(report, prefix=""):
-    """connkit's choice per quantized module (the tensor name without `.weight`, less `prefix`)."""
-    return {entry["name"][len(prefix): -len(".weight")]: int(entry["type"][len("mlx-q"):])
+def chosen_bits(report, prefixes=("", "")):
+    """connkit's choice per quantized module: mlx-vlm's path (the tensor name without `.weight`, its file prefix
+    `prefixes[1]` replaced by the loader's `prefixes[0]`)."""
+    loader, file = prefixes
+    return {loader + entry["name"][len(file): -len(".weight")]: int(entry["type"][len("mlx-q"):])
             for entry in report["tensors"] if entry["type"].startswith("mlx-q")}
 
 
@@ -116,10 +123,11 @@ def refusal(load_model, folder):
     raise AssertionError(f"{folder} loaded")
 
 
-def quantized_folder(binary, target, work, name, model, config, connector, file_prefix=""):
+def quantized_folder(binary, target, work, name, model, config, connector, prefixes=("", "")):
     """The model folder NAME-out: the LLM of `model` quantized by mlx (4 bits, group 64, as mlx-vlm's convert
     would: the base config's top level) and every other weight but the connector's (module `connector`) under
-    mlx-vlm's names; the connector saved as f32 (names with `file_prefix`) beside the base config in NAME-base
+    mlx-vlm's names; the connector saved as f32 (mlx-vlm's leading `prefixes[0]` written as the file's
+    `prefixes[1]`) beside the base config in NAME-base
     and quantized by connkit into NAME-out with the ladder mlx-q4,mlx-q6,mlx-q8, group 32, and `--mlx-config`.
     Returns the base folder, the out folder, connkit's report and its choice (mlx-vlm's module paths: bits)."""
     nn.quantize(model.language_model, group_size=64, bits=4)
@@ -130,13 +138,14 @@ def quantized_folder(binary, target, work, name, model, config, connector, file_
     base.mkdir()
     out.mkdir()
     (base / "config.json").write_text(json.dumps(config, indent=2))
-    save(base / "connector.safetensors",
-         {file_prefix + k: v.astype(mx.float32) for k, v in weights.items() if k.startswith(connector + ".")})
+    loader, file = prefixes
+    save(base / "connector.safetensors", {file + k[len(loader):]: v.astype(mx.float32) for k, v in weights.items()
+                                          if k.startswith(connector + ".")})
     save(out / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith(connector + ".")}, {"format": "mlx"})
     report = json.loads(connkit(binary, "quantize", str(base / "connector.safetensors"), str(out / "connector.safetensors"),
                                 "--target-cosine", str(target), "--types", "mlx-q4,mlx-q6,mlx-q8", "--group-size", "32",
                                 "--random", "256", "--seed", "0", "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
-    chosen = chosen_bits(report, prefix=file_prefix)
+    chosen = chosen_bits(report, prefixes)
     assert len(set(chosen.values())) > 1, f"not mixed at X = {target}: {chosen}"
     written = json.loads((out / "config.json").read_text())
     assert written["quantization"] == written["quantization_config"], "the two objects differ"
@@ -268,7 +277,7 @@ def check_idefics2(binary, target, work):
     model.connector.update(tree_unflatten([(name, value if "proj" in name else value + 0.2 * mx.random.normal(value.shape))
                                            for name, value in tree_flatten(model.connector.parameters())]))
     # The connector under transformers' names (`model.connector.…`, the file connkit reads).
-    base, out, report, chosen = quantized_folder(binary, target, work, "idefics2", model, config, "connector", "model.")
+    base, out, report, chosen = quantized_folder(binary, target, work, "idefics2", model, config, "connector", ("", "model."))
     validated = json.loads(connkit(binary, "validate", str(base / "connector.safetensors"), "--json"))
     assert validated["valid"] and validated["variant"] == "idefics2", validated
     assert len(chosen) == 3 + 7 * PERCEIVER["resampler_depth"], chosen  # every Linear of the connector
@@ -296,14 +305,61 @@ def check_idefics2(binary, target, work):
     print(f"ok control: with only the model.connector.* entries, load_model refuses the folder: {refused}")
 
 
+def check_qwen2_vl(binary, target, work):
+    from mlx_vlm.models import qwen2_vl
+    from mlx_vlm.utils import load_model, update_module_configs
+
+    mx.random.seed(3)
+    config = dict(QWEN2_VL_TEXT, architectures=["Qwen2VLForConditionalGeneration"], vision_config=QWEN2_VL_VISION)
+    nested = dict(config)  # from_dict adds text_config (the top level's text keys), as load_model's copy gets
+    model_config = update_module_configs(qwen2_vl.ModelConfig.from_dict(nested), qwen2_vl, nested, ["text", "vision"])
+    model = qwen2_vl.Model(model_config)
+    merger = model.vision_tower.merger
+    merger.ln_q.update({"weight": 1 + 0.2 * mx.random.normal(merger.ln_q.weight.shape),
+                        "bias": 0.2 * mx.random.normal(merger.ln_q.bias.shape)})
+    # The merger under transformers' pre-4.52 names (`visual.merger.…`, which connkit validates as qwen2-vl and mlx-vlm's
+    # Qwen2-VL `sanitize` renames to `vision_tower.merger.…`).
+    base, out, report, chosen = quantized_folder(binary, target, work, "qwen2-vl", model, config, "vision_tower.merger",
+                                                 ("vision_tower.", "visual."))
+    validated = json.loads(connkit(binary, "validate", str(base / "connector.safetensors"), "--json"))
+    assert validated["valid"] and validated["variant"] == "qwen2-vl", validated
+    assert set(chosen) == {"vision_tower.merger.mlp.0", "vision_tower.merger.mlp.2"}, chosen
+    written = json.loads((out / "config.json").read_text())["quantization"]
+    for module, bits in chosen.items():
+        expected = {"group_size": 32, "bits": bits, "mode": "affine"}
+        file_module = "visual." + module[len("vision_tower."):]
+        assert written[file_module] == expected and written[module] == expected, (module, written)
+
+    # Control: only the file's names (what connkit wrote before it knew mlx-vlm's rename) does not load.
+    refused = control_refusal(load_model, work, "qwen2-vl", out,
+                              dict(config, quantization={k: v for k, v in written.items() if k not in chosen}))
+
+    loaded = load_model(out)
+    check_loaded(loaded, chosen, loaded.language_model.model.layers[0].self_attn.q_proj)
+    assert not isinstance(loaded.vision_tower.blocks[0].attn.qkv, nn.QuantizedLinear)
+
+    # The merger alone (mlx-vlm's vision tower orders patches by merge window before it; connkit's input is that order).
+    features = np.random.default_rng(9).standard_normal((64, QWEN2_VL_VISION["embed_dim"])).astype(np.float32)
+    file_bits = {"visual." + m[len("vision_tower."):]: b for m, b in chosen.items()}
+    expected = connkit_reference(binary, work, "qwen2-vl", base, out, file_bits, features)
+    difference = relative_difference(np.array(loaded.vision_tower.merger(mx.array(features))), expected)
+    print(f"ok mlx-vlm qwen2-vl: connkit chose {chosen} at X = {target} (achieved minimum cosine "
+          f"{report['target']['achieved']['cosine']['min']:.6f}); entries under visual.merger.* and vision_tower.merger.*; "
+          f"load_model made QuantizedLinear with those bits (group 32), kept the LLM at 4 bits (group 64); "
+          f"merger output vs `connkit run` of the dequantized file: relative max |diff| {difference:.2e}")
+    print(f"ok control: with only the visual.merger.* entries, load_model refuses the folder: {refused}")
+
+
 def main():
     binary = connkit_binary(sys.argv[1] if len(sys.argv) > 1 else None)
     target = float(sys.argv[2]) if len(sys.argv) > 2 else 0.9997
     idefics2_target = float(sys.argv[3]) if len(sys.argv) > 3 else IDEFICS2_TARGET
+    qwen2_vl_target = float(sys.argv[4]) if len(sys.argv) > 4 else QWEN2_VL_TARGET
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         check_mlx_vlm(os.path.abspath(binary), target, work)
         check_idefics2(os.path.abspath(binary), idefics2_target, work)
+        check_qwen2_vl(os.path.abspath(binary), qwen2_vl_target, work)
         check_mlx_lm(os.path.abspath(binary), work)
 
 
