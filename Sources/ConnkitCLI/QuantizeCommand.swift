@@ -53,8 +53,9 @@ struct Quantize: ParsableCommand {
             (--config, else the config.json next to IN, else {}) with "quantization" and "quantization_config" \
             set to mlx-lm's object — the base's group_size/bits/mode when it has them (the LLM's), else the \
             file's — and an explicit {"group_size", "bits", "mode"} entry for every module quantized (the \
-            tensor name without .weight; a name starting with "model." also without it, mlx-vlm's Idefics2 \
-            path). Written atomically after the quantization succeeded; never over IN, \
+            tensor name without .weight, and also under mlx-vlm's renamed path: "model.X" also as "X" \
+            (Idefics2/Idefics3), "visual.X" as "vision_tower.X" (Qwen2-VL/Qwen2.5-VL), "model.visual.X" as \
+            "vision_tower.X" (Qwen3-VL)). Written atomically after the quantization succeeded; never over IN, \
             OUT or the base.
 
             Exit status: 0 success, 1 the output's minimum cosine is below --min-cosine (the file is written) \

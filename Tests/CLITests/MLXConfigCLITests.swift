@@ -61,6 +61,24 @@ struct MLXConfigCLITests {
         #expect(quantized == 5 && unquantized > 10 && quantization.objectMembers?.count == 3 + 2 * quantized)
     }
 
+    /// The Qwen2-VL merger under transformers' names before 4.52 (`visual.merger.…`) and since (`model.visual.merger.…`):
+    /// each quantized module also has its entry under mlx-vlm's `vision_tower.merger.…` (Qwen2-VL's `sanitize` renames
+    /// `visual`, Qwen3-VL's `model.visual`), the same object; the norm (not a matrix) has none.
+    @Test(arguments: [("hf-legacy", "visual."), ("hf", "model.visual.")])
+    func qwen2VLMergerModulesAreWrittenUnderVisionTowerToo(scheme: String, prefix: String) throws {
+        let scratch = try Scratch()
+        let config = scratch.file("config.json")
+        let result = try CLI.run(["quantize", CLI.fixture("runtime/qwen2-vl/\(scheme)"), scratch.file("out.safetensors"), "--type", "mlx-q8",
+                                  "--group-size", "32", "--mlx-config", config, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let quantization = try #require(try Self.object(config)["quantization"])
+        for layer in ["mlp.0", "mlp.2"] {
+            #expect(quantization[prefix + "merger." + layer]?["bits"]?.intValue == 8, "\(layer)")
+            #expect(quantization["vision_tower.merger." + layer] == quantization[prefix + "merger." + layer], "\(layer)")
+        }
+        #expect(quantization[prefix + "merger.ln_q"] == nil && quantization["vision_tower.merger.ln_q"] == nil)
+    }
+
     /// `--config` names the base (allowed without --eval when --mlx-config is given); without a base the
     /// config is `{}` with the objects; `--config` alone still goes with --eval.
     @Test func configNamesTheBase() throws {

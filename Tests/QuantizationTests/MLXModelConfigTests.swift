@@ -102,6 +102,26 @@ struct MLXModelConfigTests {
         #expect(MLXModelConfig.loaderPaths(of: "model.a", fileModules: ["model.a", "a"]) == ["model.a"])
     }
 
+    /// mlx-vlm's other prefix renames (`loaderRenames`): Qwen2-VL/Qwen2.5-VL's `visual.` → `vision_tower.`, and
+    /// Qwen3-VL's `model.visual.` → `vision_tower.` (beside Idefics2's `model.` → ``), each applied to the file's
+    /// path, in the table's order, never twice nor onto another tensor's module; the prefixes compare by bytes.
+    @Test func qwenVisualPathsAreAlsoWrittenUnderVisionTower() throws {
+        let folder = try TemporaryFolder()
+        let merged = try config(base: nil, in: folder).merged(with: Self.report(names: ["visual.merger.mlp.0.weight",
+                                                                                        "model.visual.merger.mlp.2.weight"]))
+        #expect(merged["quantization"]?.objectMembers?.map(\.key) == ["group_size", "bits", "mode", "visual.merger.mlp.0",
+            "vision_tower.merger.mlp.0", "model.visual.merger.mlp.2", "visual.merger.mlp.2", "vision_tower.merger.mlp.2"])
+        #expect(merged["quantization"]?["vision_tower.merger.mlp.0"] == Self.parameters(32, 8))
+        #expect(merged["quantization"]?["vision_tower.merger.mlp.2"] == Self.parameters(32, 4))
+        #expect(MLXModelConfig.loaderPaths(of: "visual.", fileModules: []) == ["visual."])
+        #expect(MLXModelConfig.loaderPaths(of: "Visual.merger.mlp.0", fileModules: []) == ["Visual.merger.mlp.0"])
+        #expect(MLXModelConfig.loaderPaths(of: "vision_tower.merger.mlp.0", fileModules: []) == ["vision_tower.merger.mlp.0"])
+        #expect(MLXModelConfig.loaderPaths(of: "visual.m", fileModules: ["visual.m", "vision_tower.m"]) == ["visual.m"])
+        #expect(MLXModelConfig.loaderPaths(of: "model.visual.m", fileModules: ["model.visual.m", "vision_tower.m"])
+            == ["model.visual.m", "visual.m"])
+        #expect(MLXModelConfig.loaderPaths(of: "model.visual.", fileModules: []) == ["model.visual.", "visual."])
+    }
+
     /// Module names come from the file: written escaped, read back the same.
     @Test func fileDerivedNamesAreEscaped() throws {
         let folder = try TemporaryFolder()

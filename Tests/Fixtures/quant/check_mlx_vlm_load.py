@@ -25,6 +25,20 @@ at 4 bits; the loaded connector's output on features equals `connkit run` of the
 max |difference| below 1e-5). Control: the config without the `connector.…` entries (only the file's names, as
 connkit wrote them before) does not load.
 
+mlx-vlm (Qwen2-VL): a tiny random `qwen2_vl` model (mlx-vlm's classes; vision 64 wide, Qwen2 128 wide quantized by
+mlx at 4 bits, group 64); the merger (randomized LayerNorm) saved apart as f32 under transformers' pre-4.52 names
+(`visual.merger.…`, which `connkit validate` takes as qwen2-vl). mlx-vlm's Qwen2-VL `sanitize` renames `visual` to
+`vision_tower`: connkit writes each entry under both paths. Checked: the choice is mixed; both entries carry the
+bits; `load_model` makes mlp.0 and mlp.2 QuantizedLinear with connkit's bits (group 32) and keeps the LLM at 4 bits;
+the loaded merger called alone on features (in merge-window order, as its vision tower hands them over) equals
+`connkit run` of the dequantized file. Control: the config with only the `visual.merger.…` entries does not load.
+
+mlx-vlm (Qwen3-VL): a tiny random `qwen3_vl` model, its merger (`linear_fc1`, `linear_fc2`; not a connector connkit
+detects) saved under transformers' names (`model.visual.merger.…`, which Qwen3-VL's `sanitize` renames to
+`vision_tower.merger.…`) and re-encoded by connkit at mlx-q8, group 32 (`--only`). Checked: both entries; `load_model`
+makes both Linears 8-bit group-32 QuantizedLinear; the merger's output equals the original merger's with its
+weights replaced by `mx.dequantize(connkit's codes)` (and differs from the f32 merger's). Control as for Qwen2-VL.
+
 mlx-lm (llama): a tiny random llama (mlx-lm's classes) with its attention quantized by mlx at 4 bits (group 64)
 and its MLPs in f32; connkit re-encodes the MLPs at mlx-q8 with group size 32 (`--only`, no connector: mlx-lm
 models have none connkit knows) and `--mlx-config` takes the config.json beside the input. Checked:
@@ -32,9 +46,10 @@ models have none connkit knows) and `--mlx-config` takes the config.json beside 
 at 4 bits, and its logits equal those of the same model with the MLP weights replaced by
 `mx.dequantize(connkit's codes)` (relative max |difference| below 1e-4).
 
-    /work/main/venv/bin/python Tests/Fixtures/quant/check_mlx_vlm_load.py [path/to/connkit] [X] [X2]
-(default `.build/release/connkit`, else `.build/debug/connkit`; X (LLaVA) default 0.9997 and X2 (Idefics2) default
-IDEFICS2_TARGET, where the choices are mixed.) Prints `ok` lines; any failure raises.
+    /work/main/venv/bin/python Tests/Fixtures/quant/check_mlx_vlm_load.py [path/to/connkit] [X] [X2] [X3]
+(default `.build/release/connkit`, else `.build/debug/connkit`; X (LLaVA) default 0.9997, X2 (Idefics2) default
+IDEFICS2_TARGET and X3 (Qwen2-VL) default QWEN2_VL_TARGET, where the choices are mixed.) Prints `ok` lines; any
+failure raises.
 """
 import json
 import os
@@ -67,6 +82,12 @@ QWEN2_VL_TEXT = dict(TEXT, model_type="qwen2_vl", hidden_size=128, intermediate_
 QWEN2_VL_VISION = {"model_type": "qwen2_vl", "depth": 1, "embed_dim": 64, "hidden_size": 128, "num_heads": 4,
                    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3}
 QWEN2_VL_TARGET = 0.9997
+
+QWEN3_VL_TEXT = dict(TEXT, model_type="qwen3_vl", hidden_size=128, intermediate_size=256, num_key_value_heads=2, head_dim=32,
+                     rope_scaling={"type": "default", "mrope_section": [8, 4, 4]})
+QWEN3_VL_VISION = {"model_type": "qwen3_vl", "depth": 1, "hidden_size": 64, "intermediate_size": 128, "out_hidden_size": 128,
+                   "num_heads": 4, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3,
+                   "num_position_embeddings": 16, "deepstack_visual_indexes": []}
 
 
 def connkit_binary(argument):
@@ -350,6 +371,62 @@ def check_qwen2_vl(binary, target, work):
     print(f"ok control: with only the visual.merger.* entries, load_model refuses the folder: {refused}")
 
 
+def check_qwen3_vl(binary, work):
+    from mlx_vlm.models import qwen3_vl
+    from mlx_vlm.utils import load_model
+
+    mx.random.seed(4)
+    config = {"model_type": "qwen3_vl", "architectures": ["Qwen3VLForConditionalGeneration"], "text_config": QWEN3_VL_TEXT,
+              "vision_config": QWEN3_VL_VISION}
+    model = qwen3_vl.Model(qwen3_vl.ModelConfig.from_dict(config))
+    nn.quantize(model.language_model, group_size=64, bits=4)
+    config["quantization"] = {"group_size": 64, "bits": 4, "mode": "affine"}
+    weights = dict(tree_flatten(model.parameters()))
+    merger = "vision_tower.merger."
+    base, out = work / "qwen3-vl-base", work / "qwen3-vl-out"
+    base.mkdir()
+    out.mkdir()
+    (base / "config.json").write_text(json.dumps(config, indent=2))
+    # The merger under transformers' names (`model.visual.merger.…`; mlx-vlm's Qwen3-VL `sanitize` renames `model.visual`
+    # to `vision_tower`). connkit knows no Qwen3-VL connector: its Linears are chosen with --only, as in the mlx-lm case.
+    save(base / "merger.safetensors", {"model.visual." + k[len("vision_tower."):]: v.astype(mx.float32)
+                                       for k, v in weights.items() if k.startswith(merger)})
+    save(out / "model.safetensors", {k: v for k, v in weights.items() if not k.startswith(merger)}, {"format": "mlx"})
+    report = json.loads(connkit(binary, "quantize", str(base / "merger.safetensors"), str(out / "connector.safetensors"),
+                                "--type", "mlx-q8", "--group-size", "32", "--only", "model.visual.merger.linear_fc*",
+                                "--mlx-config", str(out / "config.json"), "--json", "--quiet"))
+    chosen = chosen_bits(report, ("vision_tower.", "model.visual."))
+    assert chosen == {"vision_tower.merger.linear_fc1": 8, "vision_tower.merger.linear_fc2": 8}, chosen
+    written = json.loads((out / "config.json").read_text())["quantization"]
+    for module in chosen:
+        expected = {"group_size": 32, "bits": 8, "mode": "affine"}
+        assert written["model.visual." + module[len("vision_tower."):]] == expected and written[module] == expected, written
+
+    # Control: without the vision_tower.merger.* entries the folder does not load.
+    refused = control_refusal(load_model, work, "qwen3-vl", out,
+                              dict(config, quantization={k: v for k, v in written.items() if k not in chosen}))
+
+    loaded = load_model(out)
+    check_loaded(loaded, chosen, loaded.language_model.model.layers[0].self_attn.q_proj)
+
+    # Reference: the original merger with each Linear's weight replaced by mx.dequantize of connkit's codes (which
+    # differs from the f32 merger's output: the comparison sees the codes).
+    features = mx.array(np.random.default_rng(10).standard_normal((64, QWEN3_VL_VISION["hidden_size"])).astype(np.float32))
+    unquantized = np.array(model.vision_tower.merger(features))
+    codes = mx.load(str(out / "connector.safetensors"))
+    for module in chosen:
+        name = "model.visual." + module[len("vision_tower."):]
+        module_at(model, module).weight = mx.dequantize(codes[name + ".weight"], codes[name + ".scales"],
+                                                        codes[name + ".biases"], group_size=32, bits=8)
+    actual = np.array(loaded.vision_tower.merger(features))
+    difference = relative_difference(actual, np.array(model.vision_tower.merger(features)))
+    assert float(np.abs(actual - unquantized).max() / np.abs(unquantized).max()) > 1e-4
+    print(f"ok mlx-vlm qwen3-vl: merger linear_fc1/linear_fc2 at mlx-q8 (group 32) under model.visual.merger.* and "
+          f"vision_tower.merger.*; load_model made them 8-bit group-32 QuantizedLinear, kept the LLM at 4 bits (group 64); "
+          f"merger output vs the mx.dequantize reference: relative max |diff| {difference:.2e}")
+    print(f"ok control: with only the model.visual.merger.* entries, load_model refuses the folder: {refused}")
+
+
 def main():
     binary = connkit_binary(sys.argv[1] if len(sys.argv) > 1 else None)
     target = float(sys.argv[2]) if len(sys.argv) > 2 else 0.9997
@@ -360,6 +437,7 @@ def main():
         check_mlx_vlm(os.path.abspath(binary), target, work)
         check_idefics2(os.path.abspath(binary), idefics2_target, work)
         check_qwen2_vl(os.path.abspath(binary), qwen2_vl_target, work)
+        check_qwen3_vl(os.path.abspath(binary), work)
         check_mlx_lm(os.path.abspath(binary), work)
 
 
