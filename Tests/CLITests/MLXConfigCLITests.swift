@@ -36,16 +36,22 @@ struct MLXConfigCLITests {
         #expect(quantization["multi_modal_projector.linear_1"] == quantization["model.multi_modal_projector.linear_1"])
     }
 
+    /// `quantize FIXTURE --type TYPE --group-size 32 --mlx-config …`, which must succeed: its result and the
+    /// config's `quantization` object.
+    static func quantize(_ fixture: String, type: String) throws -> (result: CommandResult, quantization: JSONValue) {
+        let scratch = try Scratch()
+        let config = scratch.file("config.json")
+        let result = try CLI.run(["quantize", CLI.fixture(fixture), scratch.file("out.safetensors"), "--type", type,
+                                  "--group-size", "32", "--mlx-config", config, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        return (result, try #require(try Self.object(config)["quantization"]))
+    }
+
     /// Idefics2 under transformers' names (`model.connector.…`): every quantized module has its entry under
     /// that path and under mlx-vlm's (`connector.…`, what its `sanitize` leaves); a module left f32 (48
     /// columns) has neither.
     @Test func idefics2ModulesAreWrittenUnderMLXVLMsPathsToo() throws {
-        let scratch = try Scratch()
-        let config = scratch.file("config.json")
-        let result = try CLI.run(["quantize", CLI.fixture("runtime/idefics2/hf"), scratch.file("out.safetensors"), "--type", "mlx-q4",
-                                  "--group-size", "32", "--mlx-config", config, "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let quantization = try #require(try Self.object(config)["quantization"])
+        let (result, quantization) = try Self.quantize("runtime/idefics2/hf", type: "mlx-q4")
         var quantized = 0, unquantized = 0
         for entry in try CLI.json(result)["tensors"]?.arrayValue ?? [] {
             guard let name = entry["name"]?.stringValue, name.hasSuffix(".weight"), name.hasPrefix("model.connector.") else { continue }
@@ -66,12 +72,7 @@ struct MLXConfigCLITests {
     /// `visual`, Qwen3-VL's `model.visual`), the same object; the norm (not a matrix) has none.
     @Test(arguments: [("hf-legacy", "visual."), ("hf", "model.visual.")])
     func qwen2VLMergerModulesAreWrittenUnderVisionTowerToo(scheme: String, prefix: String) throws {
-        let scratch = try Scratch()
-        let config = scratch.file("config.json")
-        let result = try CLI.run(["quantize", CLI.fixture("runtime/qwen2-vl/\(scheme)"), scratch.file("out.safetensors"), "--type", "mlx-q8",
-                                  "--group-size", "32", "--mlx-config", config, "--json"])
-        #expect(result.status == 0, "\(result.stderr)")
-        let quantization = try #require(try Self.object(config)["quantization"])
+        let quantization = try Self.quantize("runtime/qwen2-vl/\(scheme)", type: "mlx-q8").quantization
         for layer in ["mlp.0", "mlp.2"] {
             #expect(quantization[prefix + "merger." + layer]?["bits"]?.intValue == 8, "\(layer)")
             #expect(quantization["vision_tower.merger." + layer] == quantization[prefix + "merger." + layer], "\(layer)")
