@@ -30,7 +30,7 @@ extension QuantizePipeline {
         default:
             if let quantization = mlxQuantization(report, groupSize: request.groupSize, fallback: request.type, everyModule: false) {
                 setting("format", .string("mlx"))
-                setting("quantization", .string(JSONValue.object(quantization).serialized()))
+                setting("quantization", .string(JSONValue.object(quantization).serialized(spaced: true)))
             }
         }
         for entry in request.metadata { setting(entry.key, entry.value) }

@@ -258,7 +258,7 @@ func close(_ a: Double?, _ b: Double?) -> Bool {
         #expect(layout == ["proj.weight": "u32 [8, 32]", "proj.scales": "\(name) [8, 8]", "proj.biases": "\(name) [8, 8]",
                            "proj.bias": "\(name) [8]"])
         #expect(output.metadata["format"] == .string("mlx"))
-        #expect(output.metadata["quantization"] == .string(#"{"group_size":32,"bits":4,"mode":"affine"}"#))
+        #expect(output.metadata["quantization"] == .string(#"{"group_size": 32, "bits": 4, "mode": "affine"}"#))
 
         let source = try floats(input.tensor(named: "proj.weight")!)
         var words = [UInt8](repeating: 0, count: 8 * 256 / 2)

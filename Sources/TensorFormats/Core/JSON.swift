@@ -75,14 +75,15 @@ private func jsonText(_ value: Float) -> String {
 // MARK: - Writing
 
 extension JSONValue {
-    /// Compact (`pretty == false`) or indented JSON text.
-    public func serialized(pretty: Bool = false) -> String {
+    /// Compact (`pretty == false`) or indented JSON text; `spaced`: one line with Python's `json.dumps`
+    /// separators (`", "`, `": "`), as JSON that Python tools keep in a string reads.
+    public func serialized(pretty: Bool = false, spaced: Bool = false) -> String {
         var out = ""
-        write(into: &out, pretty: pretty, indent: 0)
+        write(into: &out, pretty: pretty, spaced: spaced && !pretty, indent: 0)
         return out
     }
 
-    private func write(into out: inout String, pretty: Bool, indent: Int) {
+    private func write(into out: inout String, pretty: Bool, spaced: Bool, indent: Int) {
         switch self {
         case .null: out += "null"
         case .bool(let flag): out += flag ? "true" : "false"
@@ -94,9 +95,9 @@ extension JSONValue {
             let inline = !pretty || items.allSatisfy { !$0.isContainer }
             out += "["
             for (index, item) in items.enumerated() {
-                if index > 0 { out += inline && pretty ? ", " : "," }
+                if index > 0 { out += (inline && pretty) || spaced ? ", " : "," }
                 if !inline { newline(&out, indent + 1) }
-                item.write(into: &out, pretty: pretty, indent: indent + 1)
+                item.write(into: &out, pretty: pretty, spaced: spaced, indent: indent + 1)
             }
             if !inline { newline(&out, indent) }
             out += "]"
@@ -104,11 +105,11 @@ extension JSONValue {
             if members.isEmpty { out += "{}"; return }
             out += "{"
             for (index, member) in members.enumerated() {
-                if index > 0 { out += "," }
+                if index > 0 { out += spaced ? ", " : "," }
                 if pretty { newline(&out, indent + 1) }
                 JSONValue.writeString(member.key, into: &out)
-                out += pretty ? ": " : ":"
-                member.value.write(into: &out, pretty: pretty, indent: indent + 1)
+                out += pretty || spaced ? ": " : ":"
+                member.value.write(into: &out, pretty: pretty, spaced: spaced, indent: indent + 1)
             }
             if pretty { newline(&out, indent) }
             out += "}"
