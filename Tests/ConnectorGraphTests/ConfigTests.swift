@@ -132,6 +132,14 @@ import TensorFormats
         #expect(facts.notes.map(\.code) == [.quantizedCheckpoint])
     }
 
+    /// mlx-lm's `quantization` object is named as MLX's, not as an unknown quant_method.
+    @Test func mlxQuantizationIsReportedAsMLX() throws {
+        let facts = try parse(#"{"model_type": "llava", "quantization": {"group_size": 32, "bits": 4, "mode": "affine", "x": {"bits": 8}},"#
+                              + #" "quantization_config": {"group_size": 32, "bits": 4}, "text_config": {"model_type": "llama"}}"#)
+        #expect(facts.notes.map(\.code) == [.quantizedCheckpoint])
+        #expect(facts.notes.first?.message == "config.json declares MLX quantization (affine, 4 bits, group size 32)")
+    }
+
     /// connkit's table of transformers defaults matches the classes themselves (dumped by the fixture script).
     @Test func classDefaultsMatchTransformers() throws {
         let file = try MappedFile(path: graphFixtures + "/class_defaults.json")

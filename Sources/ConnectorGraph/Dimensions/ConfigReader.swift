@@ -96,10 +96,17 @@ public enum ConfigReader {
     /// matches the config reads it.
     public static func interpret(_ root: JSONValue, file: String) -> ConfigFacts {
         var reading = ConfigReading(root: root, file: file)
-        if root["quantization_config"] != nil {
+        let hint = "quantized weights have packed shapes; validate the unquantized checkpoint"
+        if let mlx = root["quantization"], let bits = mlx["bits"]?.intValue, let groupSize = mlx["group_size"]?.intValue {
+            // mlx-lm's object (`quantize … --mlx-config` writes one): no quant_method, beside an identical quantization_config.
+            let mode = mlx["mode"]?.stringValue ?? "affine"
+            reading.facts.notes.append(Diagnostic(.quantizedCheckpoint,
+                                                  "config.json declares MLX quantization (\(mode), \(bits) bits, group size \(groupSize))",
+                                                  hint: hint))
+        } else if root["quantization_config"] != nil {
             let method = root["quantization_config"]?["quant_method"]?.stringValue ?? "unknown"
             reading.facts.notes.append(Diagnostic(.quantizedCheckpoint, "config.json declares quantization_config (quant_method \(method))",
-                                                  hint: "quantized weights have packed shapes; validate the unquantized checkpoint"))
+                                                  hint: hint))
         }
         if let rule = rules.first(where: { $0.matches(reading) }) { rule.read(&reading) }
         return reading.facts
