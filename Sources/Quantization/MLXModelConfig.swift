@@ -88,8 +88,9 @@ public struct MLXModelConfig: Sendable {
         // Every connector tensor's module, under each of its names: entries the base has for them describe other weights.
         let connectorModules = fileModules.flatMap { Self.loaderPaths(of: $0, fileModules: fileModules) }
         let own = base["quantization"]?.objectMembers ?? []
-        var object = baseQuantization == nil ? Array(connector.prefix(fileLevel.count)) : []
-        for member in own where !(baseQuantization == nil && fileLevel.contains(member.key))
+        let keepsBaseTop = baseQuantization != nil
+        var object = keepsBaseTop ? [] : Array(connector.prefix(fileLevel.count))
+        for member in own where (keepsBaseTop || !fileLevel.contains(member.key))
             && !connectorModules.contains(where: { $0.isSameName(as: member.key) }) {
             object.append(member)
         }

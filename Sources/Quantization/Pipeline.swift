@@ -193,10 +193,9 @@ public enum QuantizePipeline {
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
-                try forEachSlice(of: tensor, rows: rowLength(info), request) { values, first in
+                try forEachSlice(of: tensor, rows: rowLength(info), request) { values, chunk in
                     let n = values.count
-                    try builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name,
-                                               narrowedFrom: tensor, firstElement: first)
+                    builder.overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: info.name, narrowedFrom: chunk)
                     let encoded = try scratch.bytes(0, n * target.layout.blockBytes)
                     Cast.fromFloat32(values.baseAddress!, count: n, to: target, into: encoded.baseAddress!)
                     try output.write(UnsafeRawBufferPointer(encoded))
@@ -215,14 +214,14 @@ public enum QuantizePipeline {
             return [OutputTensor(info: outInfo) { output in
                 var metrics = ErrorMetrics()
                 let scratch = SliceScratch()
-                try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
+                try forEachSlice(of: tensor, rows: rowLength, request) { values, chunk in
                     // Whole rows of whole blocks: the quantizer checks the row length first.
                     let bytes = try scratch.bytes(0, values.count / target.layout.blockElements * target.layout.blockBytes)
                     do {
                         try ImportanceWeights.quantize(UnsafeBufferPointer(values), rowLength: rowLength, as: target,
                                                        importance: importance, into: bytes, threads: threads)
                     } catch let error as QuantizationError {
-                        throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
+                        throw error.located(from: chunk.firstElement, shape: info.shape).on(tensor: info.name)
                     }
                     try output.write(UnsafeRawBufferPointer(bytes))
                     let back = UnsafeMutableBufferPointer(start: try scratch.floats(1, values.count), count: values.count)
@@ -286,7 +285,7 @@ public enum QuantizePipeline {
             var metrics = ErrorMetrics()
             let parameterSize = parameterType.layout.blockBytes
             let scratch = SliceScratch()
-            try forEachSlice(of: tensor, rows: rowLength, request) { values, firstElement in
+            try forEachSlice(of: tensor, rows: rowLength, request) { values, chunk in
                 let packed = try scratch.bytes(0, values.count * bits / 8)
                 let scaleSlice = try scratch.bytes(1, values.count / groupSize * parameterSize)
                 let biasSlice = try scratch.bytes(2, values.count / groupSize * parameterSize)
@@ -295,7 +294,7 @@ public enum QuantizePipeline {
                                            parameterType: parameterType, words: codes ? packed : nil,
                                            scales: scaleSlice, biases: biasSlice, threads: threads)
                 } catch let error as QuantizationError {
-                    throw error.located(from: firstElement, shape: info.shape).on(tensor: info.name)
+                    throw error.located(from: chunk.firstElement, shape: info.shape).on(tensor: info.name)
                 }
                 try output.write(UnsafeRawBufferPointer(part == .words ? packed : part == .scales ? scaleSlice : biasSlice))
                 if codes {
@@ -327,12 +326,12 @@ public enum QuantizePipeline {
         max(1, info.shape.last ?? 1)
     }
 
-    /// Calls `body` with consecutive slices of whole rows of `tensor` as float32 (and the index of the
-    /// slice's first element), `request.sliceElements` values at a time: the memory in use stays at one
-    /// slice whatever the tensor's size.
+    /// Calls `body` with consecutive slices of whole rows of `tensor` as float32 (and the chunk they were
+    /// decoded from: its first element, an f64 tensor's source values), `request.sliceElements` values at a
+    /// time: the memory in use stays at one slice whatever the tensor's size.
     static func forEachSlice(of tensor: Tensor, rows rowLength: Int, _ request: QuantizeRequest,
-                             _ body: (UnsafeMutableBufferPointer<Float>, Int) throws -> Void) throws {
-        try tensor.forEachFloatChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
+                             _ body: (UnsafeMutableBufferPointer<Float>, FloatChunk) throws -> Void) throws {
+        try tensor.forEachDecodedChunk(rowsOf: rowLength, maxElements: request.sliceElements, threads: request.threads, body)
     }
 }
 

@@ -48,39 +48,30 @@ public final class CastOverflow: Sendable {
     public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String) {
         guard let limit = Self.threshold(target), let base = values.baseAddress, values.count > 0,
               Cast.maxAbsFinite(base, count: values.count) >= limit else { return }
-        record(Self.count(values, limit: limit, source: nil, firstElement: 0), castTo: target, tensor: tensor)
+        record(Self.count(values, limit: limit, source: nil), castTo: target, tensor: tensor)
     }
 
-    /// `check`, for values read from `source` from element `firstElement` on: when `source` is f64, a ±inf
-    /// in `values` whose source value is finite counts too (narrowing to float32 already overflowed it),
-    /// and the largest is reported as the input holds it.
-    public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String,
-                      narrowedFrom source: Tensor, firstElement: Int) throws {
-        guard source.dtype == .f64 else { return check(values, castTo: target, tensor: tensor) }
+    /// `check`, for values decoded from `chunk`: when its tensor is f64, a ±inf in `values` whose source
+    /// value is finite counts too (narrowing to float32 already overflowed it), and the largest is reported
+    /// as the input holds it.
+    public func check(_ values: UnsafeBufferPointer<Float>, castTo target: DType, tensor: String, narrowedFrom chunk: FloatChunk) {
+        guard chunk.decoder.dtype == .f64 else { return check(values, castTo: target, tensor: tensor) }
         guard let base = values.baseAddress, values.count > 0 else { return }
         let limit = Self.threshold(target)
         guard limit.map({ Cast.maxAbsFinite(base, count: values.count) >= $0 }) ?? false || values.contains(where: \.isInfinite) else { return }
-        let found = try source.withBytes { Self.count(values, limit: limit, source: $0, firstElement: firstElement) }
-        record(found, castTo: target, tensor: tensor)
+        record(Self.count(values, limit: limit, source: chunk), castTo: target, tensor: tensor)
     }
 
     /// Values at or beyond `limit`, and infinities whose f64 source value (in `source`) is finite.
-    private static func count(_ values: UnsafeBufferPointer<Float>, limit: Float?, source: UnsafeRawBufferPointer?,
-                              firstElement: Int) -> (count: Int, largest: Double) {
-        func original(_ index: Int) -> Double? {
-            guard let source else { return nil }
-            let offset = (firstElement + index) * 8
-            guard offset >= 0, offset <= source.count - 8 else { return nil }
-            return Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
-        }
+    private static func count(_ values: UnsafeBufferPointer<Float>, limit: Float?, source: FloatChunk?) -> (count: Int, largest: Double) {
         var count = 0
         var largest: Double = 0
         for (index, value) in values.enumerated() {
             if value.isFinite {
                 guard let limit, abs(value) >= limit else { continue }
                 count += 1
-                largest = max(largest, abs(original(index) ?? Double(value)))
-            } else if let wide = original(index), wide.isFinite {
+                largest = max(largest, abs(source?.float64(at: index) ?? Double(value)))
+            } else if let wide = source?.float64(at: index), wide.isFinite {
                 count += 1
                 largest = max(largest, abs(wide))
             }

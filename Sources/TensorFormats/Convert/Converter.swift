@@ -117,8 +117,8 @@ public enum Converter {
                 return
             }
             let size = target.layout.blockBytes
-            try tensor.forEachFloatChunk(maxElements: chunkElements, f64: f64) { values, first in
-                try overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: tensor.name, narrowedFrom: tensor, firstElement: first)
+            try tensor.forEachDecodedChunk(maxElements: chunkElements, f64: f64) { values, chunk in
+                overflow.check(UnsafeBufferPointer(values), castTo: target, tensor: tensor.name, narrowedFrom: chunk)
                 try output.withUnsafeOutputBuffer(count: values.count * size) { out in
                     Cast.fromFloat32(values.baseAddress!, count: values.count, to: target, into: out.baseAddress!)
                 }

@@ -62,6 +62,16 @@ extension Tensor {
     public func forEachFloatChunk(rowsOf rowLength: Int = 1, maxElements: Int = Tensor.defaultFloatChunkElements,
                                   in elements: Range<Int>? = nil, f64: Float64Rounding = .toNearestEven, threads: Int = 1,
                                   _ body: (UnsafeMutableBufferPointer<Float>, _ firstElement: Int) throws -> Void) throws {
+        try forEachDecodedChunk(rowsOf: rowLength, maxElements: maxElements, in: elements, f64: f64, threads: threads) { values, chunk in
+            try body(values, chunk.firstElement)
+        }
+    }
+
+    /// `forEachFloatChunk`, handing `body` the chunk the values were decoded from (its first element, and
+    /// the source values `CastOverflow` reads for an f64 tensor) instead of its first element alone.
+    public func forEachDecodedChunk(rowsOf rowLength: Int = 1, maxElements: Int = Tensor.defaultFloatChunkElements,
+                                    in elements: Range<Int>? = nil, f64: Float64Rounding = .toNearestEven, threads: Int = 1,
+                                    _ body: (UnsafeMutableBufferPointer<Float>, FloatChunk) throws -> Void) throws {
         var buffer: UnsafeMutablePointer<Float>?
         defer { free(buffer) }
         try forEachChunk(rowsOf: rowLength, maxElements: maxElements, in: elements, f64: f64) { chunk in
@@ -69,7 +79,7 @@ extension Tensor {
             let values = try buffer ?? allocateFloats(chunk.count, for: "the float32 chunks of tensor '\(name)'")
             buffer = values
             chunk.decode(into: values, threads: threads)
-            try body(UnsafeMutableBufferPointer(start: values, count: chunk.count), chunk.firstElement)
+            try body(UnsafeMutableBufferPointer(start: values, count: chunk.count), chunk)
         }
     }
 
@@ -146,6 +156,14 @@ public struct FloatChunk {
         self.decoder = decoder
         self.firstElement = firstElement
         self.count = count
+    }
+
+    /// The source value of the chunk's element `index` when the tensor is f64 (nil otherwise): what a
+    /// narrowing to float32 started from.
+    func float64(at index: Int) -> Double? {
+        guard decoder.dtype == .f64, index >= 0, index < count else { return nil }
+        let value = bytes.loadUnaligned(fromByteOffset: (firstElement + index) * 8, as: UInt64.self)
+        return Double(bitPattern: UInt64(littleEndian: value))
     }
 
     /// Writes the chunk's `count` values to `destination`, the work split across up to `threads` threads.
